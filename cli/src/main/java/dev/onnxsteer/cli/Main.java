@@ -1,0 +1,77 @@
+package dev.onnxsteer.cli;
+
+import dev.onnxsteer.BadModelException;
+import dev.onnxsteer.BadVectorException;
+import dev.onnxsteer.SiteNotFoundException;
+import dev.onnxsteer.SteerException;
+import java.io.PrintWriter;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** Entry point: `onnx-steer <command>`. Every command is a subcommand class in this package. */
+@Command(
+        name = "onnx-steer",
+        mixinStandardHelpOptions = true,
+        versionProvider = Version.class,
+        description = "Activation-steering compiler for ONNX language models.",
+        subcommands = {})
+public final class Main {
+    public static final int OK = 0;
+    public static final int FAILURE = 1;
+    public static final int USAGE = 2;
+    public static final int BAD_INPUT = 3;
+
+    public static void main(String[] args) {
+        System.exit(run(new PrintWriter(System.out, true), new PrintWriter(System.err, true), args));
+    }
+
+    /** Runs one command line with the given streams and returns its exit code; never exits. */
+    public static int run(PrintWriter out, PrintWriter err, String... args) {
+        CommandLine cli = new CommandLine(new Main());
+        cli.setOut(out);
+        cli.setErr(err);
+        cli.setExecutionExceptionHandler(Main::handle);
+        cli.setExitCodeExceptionMapper(Main::exitCode);
+        cli.setParameterExceptionHandler((ex, argv) -> {
+            err.println("error: " + ex.getMessage());
+            ex.getCommandLine().usage(err);
+            return USAGE;
+        });
+        return cli.execute(args);
+    }
+
+    private static int handle(Exception ex, CommandLine cmd, CommandLine.ParseResult parsed) {
+        PrintWriter err = cmd.getErr();
+        boolean verbose = parsed.subcommands().stream().anyMatch(p -> p.hasMatchedOption("--verbose"))
+                || parsed.hasMatchedOption("--verbose");
+        err.println("error: " + oneLine(ex));
+        if (verbose) {
+            ex.printStackTrace(err);
+        }
+        err.flush();
+        return exitCode(ex);
+    }
+
+    static int exitCode(Throwable ex) {
+        if (ex instanceof BadModelException || ex instanceof BadVectorException) {
+            return BAD_INPUT;
+        }
+        if (ex instanceof SiteNotFoundException || ex instanceof IllegalArgumentException
+                || ex instanceof CommandLine.ParameterException) {
+            return USAGE;
+        }
+        return FAILURE;
+    }
+
+    private static String oneLine(Throwable ex) {
+        String message = ex.getMessage();
+        if (message == null || message.isBlank()) {
+            message = ex.getClass().getSimpleName();
+        }
+        if (!(ex instanceof SteerException) && ex.getCause() != null && ex.getCause().getMessage() != null
+                && !message.contains(ex.getCause().getMessage())) {
+            message += ": " + ex.getCause().getMessage();
+        }
+        return message.replace('\n', ' ');
+    }
+}

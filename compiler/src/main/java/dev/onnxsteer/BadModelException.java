@@ -1,0 +1,12 @@
+package dev.onnxsteer;
+
+/** A model file or directory that cannot be read or does not have the expected structure. */
+public class BadModelException extends SteerException {
+    public BadModelException(String message) {
+        super(message);
+    }
+
+    public BadModelException(String message, Throwable cause) {
+        super(message, cause);
+    }
+}

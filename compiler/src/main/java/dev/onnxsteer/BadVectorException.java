@@ -1,0 +1,12 @@
+package dev.onnxsteer;
+
+/** A steering vector (or vector file) that does not fit the model or is malformed. */
+public class BadVectorException extends SteerException {
+    public BadVectorException(String message) {
+        super(message);
+    }
+
+    public BadVectorException(String message, Throwable cause) {
+        super(message, cause);
+    }
+}
