@@ -1,0 +1,71 @@
+package dev.onnxsteer.io;
+
+import dev.onnxsteer.BadModelException;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.stream.Stream;
+
+/**
+ * Where a model argument's files are: a model directory ({@code model.onnx}, {@code tokenizer.json},
+ * {@code config.json}) or a single {@code .onnx} file with an optional tokenizer beside it.
+ */
+public record ModelFiles(Path onnx, Path tokenizer, Path config) {
+
+    public static final String MODEL_FILE = "model.onnx";
+    public static final String TOKENIZER_FILE = "tokenizer.json";
+    public static final String CONFIG_FILE = "config.json";
+
+    /**
+     * Resolves a model argument. {@code tokenizerOverride} (may be null) wins over a tokenizer found
+     * next to the model. Missing tokenizer/config are null; a missing model is an error.
+     */
+    public static ModelFiles locate(Path argument, Path tokenizerOverride) {
+        Path onnx;
+        if (Files.isDirectory(argument)) {
+            Path candidate = argument.resolve(MODEL_FILE);
+            if (Files.isRegularFile(candidate)) {
+                onnx = candidate;
+            } else {
+                List<Path> found = onnxFilesIn(argument);
+                if (found.size() != 1) {
+                    throw new BadModelException(argument + ": expected a model directory with " + MODEL_FILE
+                            + " (or exactly one .onnx file) but found " + (found.isEmpty() ? "none" : found.size() + ": "
+                            + found.stream().map(p -> p.getFileName().toString()).toList()));
+                }
+                onnx = found.get(0);
+            }
+        } else if (Files.isRegularFile(argument)) {
+            onnx = argument;
+        } else if (Files.exists(argument)) {
+            throw new BadModelException(argument + ": not a regular file or directory");
+        } else {
+            throw new BadModelException(argument + ": no such file or directory");
+        }
+        Path dir = onnx.toAbsolutePath().getParent();
+        Path tokenizer = tokenizerOverride != null ? tokenizerOverride : existing(dir.resolve(TOKENIZER_FILE));
+        if (tokenizerOverride != null && !Files.isRegularFile(tokenizerOverride)) {
+            throw new BadModelException(tokenizerOverride + ": tokenizer file not found");
+        }
+        return new ModelFiles(onnx, tokenizer, existing(dir.resolve(CONFIG_FILE)));
+    }
+
+    /** The directory holding the .onnx file (external data paths are relative to it). */
+    public Path directory() {
+        return onnx.toAbsolutePath().getParent();
+    }
+
+    private static Path existing(Path path) {
+        return Files.isRegularFile(path) ? path : null;
+    }
+
+    private static List<Path> onnxFilesIn(Path dir) {
+        try (Stream<Path> files = Files.list(dir)) {
+            return files.filter(p -> p.getFileName().toString().endsWith(".onnx") && Files.isRegularFile(p)).sorted().toList();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+}

@@ -1,0 +1,331 @@
+package dev.onnxsteer.io;
+
+import com.google.protobuf.ByteString;
+import com.google.protobuf.CodedInputStream;
+import com.google.protobuf.InvalidProtocolBufferException;
+import dev.onnxsteer.BadModelException;
+import dev.onnxsteer.ir.Attribute;
+import dev.onnxsteer.ir.DataType;
+import dev.onnxsteer.ir.Dim;
+import dev.onnxsteer.ir.Graph;
+import dev.onnxsteer.ir.Model;
+import dev.onnxsteer.ir.Node;
+import dev.onnxsteer.ir.Tensor;
+import dev.onnxsteer.ir.Value;
+import dev.onnxsteer.ir.ValueType;
+import dev.onnxsteer.proto.AttributeProto;
+import dev.onnxsteer.proto.GraphProto;
+import dev.onnxsteer.proto.ModelProto;
+import dev.onnxsteer.proto.NodeProto;
+import dev.onnxsteer.proto.OperatorSetIdProto;
+import dev.onnxsteer.proto.StringStringEntryProto;
+import dev.onnxsteer.proto.TensorProto;
+import dev.onnxsteer.proto.TensorShapeProto;
+import dev.onnxsteer.proto.TypeProto;
+import dev.onnxsteer.proto.ValueInfoProto;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Reads an ONNX model file (or a model directory) into the IR. The file is memory-mapped and
+ * parsed with aliasing, so inline weights stay views of the mapping and external weights are
+ * only mapped when read: loading never copies all weights into the heap.
+ */
+public final class ModelReader {
+    /** IR versions this reader accepts: 3 introduced opset imports; 12 is the newest the schema knows. */
+    public static final int MIN_IR_VERSION = 3;
+    public static final int MAX_IR_VERSION = 12;
+
+    private final Path file;
+    private final ExternalData externalData;
+
+    private ModelReader(Path file) {
+        this.file = file;
+        this.externalData = new ExternalData(file);
+    }
+
+    /** Reads a {@code .onnx} file or the model of a model directory. */
+    public static Model read(Path modelArgument) {
+        Path onnx = ModelFiles.locate(modelArgument, null).onnx();
+        return new ModelReader(onnx).read();
+    }
+
+    private Model read() {
+        ModelProto proto = parse();
+        Graph graph = new Graph(proto.getGraph().getName());
+        Model model = new Model(graph);
+        model.setDirectory(file.toAbsolutePath().getParent());
+        model.setIrVersion(proto.getIrVersion());
+        for (OperatorSetIdProto opset : proto.getOpsetImportList()) {
+            model.opsets().put(opset.getDomain(), opset.getVersion());
+        }
+        model.setProducer(proto.getProducerName(), proto.getProducerVersion());
+        model.setDomain(proto.getDomain());
+        model.setModelVersion(proto.getModelVersion());
+        model.setDocString(proto.getDocString());
+        for (StringStringEntryProto entry : proto.getMetadataPropsList()) {
+            model.metadata().put(entry.getKey(), entry.getValue());
+        }
+        for (var function : proto.getFunctionsList()) {
+            model.functions().add(function.toByteArray());
+        }
+        readGraph(proto.getGraph(), graph);
+        return model;
+    }
+
+    private ModelProto parse() {
+        long size;
+        try {
+            size = Files.size(file);
+        } catch (IOException e) {
+            throw new BadModelException(file + ": cannot read: " + e.getMessage());
+        }
+        if (size == 0) {
+            throw new BadModelException(file + ": empty file, expected an ONNX model");
+        }
+        if (size > Integer.MAX_VALUE) {
+            throw new BadModelException(file + ": " + size + " bytes; an ONNX protobuf is at most 2 GiB "
+                    + "(larger models keep weights in external data files)");
+        }
+        ModelProto proto;
+        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
+            ByteBuffer mapped = channel.map(FileChannel.MapMode.READ_ONLY, 0, size);
+            CodedInputStream input = CodedInputStream.newInstance(mapped);
+            input.enableAliasing(true);
+            input.setSizeLimit(Integer.MAX_VALUE);
+            input.setRecursionLimit(1000);
+            proto = ModelProto.parseFrom(input);
+        } catch (InvalidProtocolBufferException e) {
+            throw new BadModelException(file + ": not an ONNX model (truncated or corrupt protobuf: " + e.getMessage() + ")");
+        } catch (IOException e) {
+            throw new BadModelException(file + ": cannot read: " + e.getMessage());
+        }
+        if (!proto.getUnknownFields().asMap().isEmpty()) {
+            throw new BadModelException(file + ": a protobuf message but not an ONNX ModelProto (it has fields "
+                    + proto.getUnknownFields().asMap().keySet() + " that a model does not have)");
+        }
+        if (!proto.hasGraph()) {
+            throw new BadModelException(file + ": not an ONNX model (no graph)");
+        }
+        if (proto.getIrVersion() < MIN_IR_VERSION || proto.getIrVersion() > MAX_IR_VERSION) {
+            throw new BadModelException(file + ": unsupported IR version " + proto.getIrVersion() + ", expected "
+                    + MIN_IR_VERSION + " to " + MAX_IR_VERSION);
+        }
+        return proto;
+    }
+
+    private void readGraph(GraphProto proto, Graph graph) {
+        graph.setDocString(proto.getDocString());
+        Map<String, TensorProto> initializerProtos = new HashMap<>();
+        for (TensorProto init : proto.getInitializerList()) {
+            initializerProtos.put(init.getName(), init);
+        }
+        for (ValueInfoProto input : proto.getInputList()) {
+            Value value = graph.addInput(input.getName(), type(input));
+            TensorProto init = initializerProtos.remove(input.getName());
+            if (init != null) {
+                graph.makeInitializer(value, tensor(init));
+            }
+        }
+        for (TensorProto init : proto.getInitializerList()) {
+            if (initializerProtos.containsKey(init.getName())) {
+                graph.addInitializer(init.getName(), tensor(init));
+            }
+        }
+        GraphProto.Builder extras = GraphProto.newBuilder()
+                .addAllSparseInitializer(proto.getSparseInitializerList())
+                .addAllQuantizationAnnotation(proto.getQuantizationAnnotationList())
+                .addAllMetadataProps(proto.getMetadataPropsList());
+        graph.setExtras(extras.build().toByteArray());
+        Map<String, Value> sparse = new HashMap<>();
+        for (var init : proto.getSparseInitializerList()) {
+            sparse.put(init.getValues().getName(), graph.newValue(init.getValues().getName(), null));
+        }
+
+        List<List<Value>> outputs = new ArrayList<>();
+        Map<String, Value> produced = new HashMap<>();
+        for (NodeProto node : proto.getNodeList()) {
+            List<Value> nodeOutputs = new ArrayList<>();
+            for (String name : node.getOutputList()) {
+                if (name.isEmpty()) {
+                    nodeOutputs.add(graph.newUnnamedValue());
+                    continue;
+                }
+                if (produced.containsKey(name) || graph.names().isTaken(name)) {
+                    throw new BadModelException(file + ": value '" + name + "' is defined twice (second time by node '"
+                            + node.getName() + "'); ONNX requires single assignment");
+                }
+                Value value = graph.newValue(name, null);
+                produced.put(name, value);
+                nodeOutputs.add(value);
+            }
+            outputs.add(nodeOutputs);
+        }
+        for (ValueInfoProto info : proto.getValueInfoList()) {
+            Value value = produced.get(info.getName());
+            if (value != null) {
+                value.setType(type(info));
+            }
+        }
+        List<Node> nodes = new ArrayList<>();
+        for (int i = 0; i < proto.getNodeCount(); i++) {
+            NodeProto np = proto.getNode(i);
+            Node node = graph.appendWithOutputs(np.getOpType(), np.getDomain(), np.getName(), outputs.get(i));
+            node.setDocString(np.getDocString());
+            NodeProto extrasProto = NodeProto.newBuilder()
+                    .addAllMetadataProps(np.getMetadataPropsList())
+                    .addAllDeviceConfigurations(np.getDeviceConfigurationsList())
+                    .setOverload(np.getOverload())
+                    .build();
+            node.setExtras(extrasProto.toByteArray());
+            for (AttributeProto attribute : np.getAttributeList()) {
+                node.setAttribute(attribute.getName(), attribute(attribute, graph));
+            }
+            nodes.add(node);
+        }
+        for (int i = 0; i < proto.getNodeCount(); i++) {
+            NodeProto np = proto.getNode(i);
+            for (String name : np.getInputList()) {
+                nodes.get(i).addInput(name.isEmpty() ? null : lookup(graph, sparse, name, "node '" + np.getName() + "'"));
+            }
+        }
+        for (ValueInfoProto output : proto.getOutputList()) {
+            Value value = lookup(graph, sparse, output.getName(), "graph output");
+            if (value.type() == null || value.graph() == graph && value.producer() != null) {
+                ValueType declared = type(output);
+                if (declared != null) {
+                    value.setType(declared);
+                }
+            }
+            graph.addOutput(value);
+        }
+    }
+
+    private Value lookup(Graph graph, Map<String, Value> sparse, String name, String reader) {
+        Value sparseValue = sparse.get(name);
+        if (sparseValue != null) {
+            return sparseValue;
+        }
+        return graph.find(name).orElseThrow(() -> new BadModelException(file + ": " + reader + " reads '" + name
+                + "', which no node, graph input or initializer in scope defines"));
+    }
+
+    private Attribute attribute(AttributeProto proto, Graph owner) {
+        if (!proto.getRefAttrName().isEmpty()) {
+            return new Attribute.OpaqueAttr(proto.toByteArray());
+        }
+        switch (proto.getType()) {
+            case FLOAT:
+                return new Attribute.FloatAttr(proto.getF());
+            case INT:
+                return new Attribute.IntAttr(proto.getI());
+            case STRING:
+                return new Attribute.StringAttr(proto.getS().toByteArray());
+            case TENSOR:
+                return new Attribute.TensorAttr(tensor(proto.getT()));
+            case GRAPH:
+                return new Attribute.GraphAttr(subgraph(proto.getG(), owner));
+            case FLOATS: {
+                float[] values = new float[proto.getFloatsCount()];
+                for (int i = 0; i < values.length; i++) {
+                    values[i] = proto.getFloats(i);
+                }
+                return new Attribute.FloatsAttr(values);
+            }
+            case INTS:
+                return new Attribute.IntsAttr(proto.getIntsList().stream().mapToLong(Long::longValue).toArray());
+            case STRINGS:
+                return new Attribute.StringsAttr(proto.getStringsList().stream().map(ByteString::toByteArray).toList());
+            case TENSORS:
+                return new Attribute.TensorsAttr(proto.getTensorsList().stream().map(this::tensor).toList());
+            case GRAPHS:
+                return new Attribute.GraphsAttr(proto.getGraphsList().stream().map(g -> subgraph(g, owner)).toList());
+            default:
+                return new Attribute.OpaqueAttr(proto.toByteArray());
+        }
+    }
+
+    private Graph subgraph(GraphProto proto, Graph owner) {
+        Graph sub = owner.newSubgraph(proto.getName());
+        readGraph(proto, sub);
+        return sub;
+    }
+
+    private static ValueType type(ValueInfoProto info) {
+        if (!info.hasType()) {
+            return null;
+        }
+        TypeProto type = info.getType();
+        if (type.hasTensorType()) {
+            TypeProto.Tensor tensor = type.getTensorType();
+            List<Dim> shape = null;
+            if (tensor.hasShape()) {
+                shape = new ArrayList<>();
+                for (TensorShapeProto.Dimension dim : tensor.getShape().getDimList()) {
+                    shape.add(dim.hasDimValue() ? Dim.of(dim.getDimValue())
+                            : dim.hasDimParam() ? Dim.param(dim.getDimParam()) : Dim.unknown());
+                }
+            }
+            return new ValueType.Tensor(DataType.fromCode(tensor.getElemType()), shape);
+        }
+        return new ValueType.Opaque(type.toByteArray());
+    }
+
+    private Tensor tensor(TensorProto proto) {
+        DataType type;
+        try {
+            type = DataType.fromCode(proto.getDataType());
+        } catch (IllegalArgumentException e) {
+            throw new BadModelException(file + ": tensor '" + proto.getName() + "' has " + e.getMessage());
+        }
+        long[] dims = proto.getDimsList().stream().mapToLong(Long::longValue).toArray();
+        try {
+            return new Tensor(type, dims, storage(proto, type, dims));
+        } catch (IllegalArgumentException e) {
+            throw new BadModelException(file + ": tensor '" + proto.getName() + "': " + e.getMessage());
+        }
+    }
+
+    private Tensor.Storage storage(TensorProto proto, DataType type, long[] dims) {
+        if (proto.getDataLocation() == TensorProto.DataLocation.EXTERNAL) {
+            Map<String, String> keys = new HashMap<>();
+            for (StringStringEntryProto entry : proto.getExternalDataList()) {
+                keys.put(entry.getKey(), entry.getValue());
+            }
+            long count = 1;
+            for (long d : dims) {
+                count *= d;
+            }
+            String location = keys.get("location");
+            long offset = parseLong(keys.getOrDefault("offset", "0"), proto, "offset");
+            long length = keys.containsKey("length") ? parseLong(keys.get("length"), proto, "length") : type.byteSize(count);
+            Path path = externalData.resolve(proto.getName(), location, offset, length);
+            return new Tensor.External(path, location, offset, length);
+        }
+        if (type == DataType.STRING) {
+            return new Tensor.Strings(proto.getStringDataList().stream().map(ByteString::toByteArray).toList());
+        }
+        if (proto.hasRawData()) {
+            return new Tensor.Inline(proto.getRawData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN));
+        }
+        return new Tensor.Inline(TypedFields.toBytes(proto, type));
+    }
+
+    private long parseLong(String text, TensorProto proto, String key) {
+        try {
+            return Long.parseLong(text);
+        } catch (NumberFormatException e) {
+            throw new BadModelException(file + ": external data " + key + " of tensor '" + proto.getName()
+                    + "' is '" + text + "', expected a number");
+        }
+    }
+}
