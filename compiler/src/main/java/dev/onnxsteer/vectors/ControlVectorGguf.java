@@ -125,7 +125,9 @@ public final class ControlVectorGguf {
 
     /**
      * Writes vectors as a llama.cpp control vector: {@code direction.L} for each layer L (ascending),
-     * metadata as described in the class comment.
+     * metadata as described in the class comment. Vectors for a site other than {@code resid_post} are
+     * written too, with {@code onnx_steer.site} saying so, but llama.cpp ignores that key and adds every
+     * direction at the block output.
      *
      * @throws BadVectorException for a vector at layer 0, which llama.cpp cannot load
      */
