@@ -1,13 +1,21 @@
 package dev.onnxsteer.generate;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.onnxruntime.OnnxJavaType;
+import ai.onnxruntime.OnnxTensor;
+import dev.onnxsteer.InferenceException;
 import dev.onnxsteer.session.ModelSession;
+import dev.onnxsteer.session.Ort;
 import dev.onnxsteer.session.SessionConfig;
 import dev.onnxsteer.session.SessionFactory;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashSet;
+import java.util.Map;
 import java.util.List;
 import java.util.OptionalInt;
 import java.util.OptionalLong;
@@ -61,6 +69,38 @@ class LayoutsTest {
                     GenerationConfig.greedy(100), ExtraInputs.NONE, TokenListener.NONE).get(0);
             assertEquals(FinishReason.LENGTH, g.finishReason());
             assertEquals(TinyKvModels.MAX_POSITIONS - PROMPTS.get(2).length, g.generatedTokens());
+        }
+    }
+
+    @Test
+    void extraInputsFeedAGraphInputThatGenerationDoesNot() throws Exception {
+        try (ModelSession plain = SessionFactory.open(TinyKvModels.noCache(), "plain.onnx", SessionConfig.cpu());
+                ModelSession steerable = SessionFactory.open(TinyKvModels.noCacheWithSteeringInput(), "steer.onnx",
+                        SessionConfig.cpu())) {
+            Generator base = Generator.create(plain, null, CONFIG);
+            Generator steered = Generator.create(steerable, null, CONFIG);
+            assertEquals(List.of("steer"), steered.layout().otherInputs());
+            GenerationConfig config = GenerationConfig.greedy(12).withSampling(SamplingConfig.temperature(1.0, 5));
+            InferenceException missing = assertThrows(InferenceException.class,
+                    () -> steered.generateIds(PROMPTS, config, ExtraInputs.NONE, TokenListener.NONE));
+            assertTrue(missing.getMessage().contains("[steer]"), missing.getMessage());
+
+            List<Long> expected = base.generateIds(PROMPTS, config, ExtraInputs.NONE, TokenListener.NONE).get(0).tokenIds();
+            float[] push = new float[TinyKvModels.HIDDEN];
+            try (OnnxTensor zeros = OnnxTensor.createTensor(Ort.env(), push)) {
+                assertEquals(expected, steered.generateIds(PROMPTS, config,
+                        ExtraInputs.constant(Map.of("steer", zeros)), TokenListener.NONE).get(0).tokenIds());
+            }
+            Arrays.fill(push, 3f);
+            List<Integer> stepsSeen = new ArrayList<>();
+            try (OnnxTensor vector = OnnxTensor.createTensor(Ort.env(), push)) {
+                List<Long> pushed = steered.generateIds(PROMPTS, config, step -> {
+                    stepsSeen.add(step.step());
+                    return Map.of("steer", vector);
+                }, TokenListener.NONE).get(0).tokenIds();
+                assertNotEquals(expected, pushed, "feeding the vector changes the tokens");
+            }
+            assertEquals(12, stepsSeen.size(), "one call per run: prefill + 11 decode steps");
         }
     }
 }

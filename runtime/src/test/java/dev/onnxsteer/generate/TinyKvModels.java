@@ -36,6 +36,38 @@ final class TinyKvModels {
         return build(false);
     }
 
+    /**
+     * {@link #noCache()} plus a required graph input {@code steer} [8] added to the hidden state
+     * before tanh, as a steering vector fed per run. (ONNX Runtime's Java API refuses to feed an
+     * input that has an initializer default: it only accepts the required inputs.)
+     */
+    static byte[] noCacheWithSteeringInput() {
+        ModelProto model;
+        try {
+            model = ModelProto.parseFrom(build(false));
+        } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+            throw new IllegalStateException(e);
+        }
+        GraphProto.Builder graph = model.getGraph().toBuilder();
+        graph.addInput(value("steer", FLOAT, (long) HIDDEN));
+        for (int i = 0; i < graph.getNodeCount(); i++) {
+            if (graph.getNode(i).getOpType().equals("Tanh")) {
+                graph.setNode(i, graph.getNode(i).toBuilder().setInput(0, "steered"));
+            }
+        }
+        graph.addNode(node("Add", List.of("h", "steer"), "steered"));
+        // keep topological order: move Tanh and MatMul after the new Add
+        List<NodeProto> nodes = new java.util.ArrayList<>(graph.getNodeList());
+        NodeProto add = nodes.remove(nodes.size() - 1);
+        int tanh = 0;
+        while (!nodes.get(tanh).getOpType().equals("Tanh")) {
+            tanh++;
+        }
+        nodes.add(tanh, add);
+        graph.clearNode().addAllNode(nodes);
+        return model.toBuilder().setGraph(graph).build().toByteArray();
+    }
+
     private static byte[] build(boolean cache) {
         GraphProto.Builder graph = GraphProto.newBuilder().setName(cache ? "tiny_optimum" : "tiny_no_cache");
         graph.addInput(value("input_ids", INT64, "batch", "seq"));
