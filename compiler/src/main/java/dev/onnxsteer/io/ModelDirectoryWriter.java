@@ -22,18 +22,9 @@ public final class ModelDirectoryWriter {
      * @param source the files the model came from (companions are copied from its directory); may be null
      */
     public static void write(Model model, ModelFiles source, Path outDir) {
+        checkTarget(source, outDir);
         Path target = outDir.toAbsolutePath().normalize();
-        if (source != null && Files.isDirectory(target) && sameFile(target, source.directory())) {
-            throw new IllegalArgumentException("output directory " + outDir
-                    + " is the input model's directory; choose another so the input is never overwritten");
-        }
-        if (Files.exists(target) && !Files.isDirectory(target)) {
-            throw new IllegalArgumentException("output " + outDir + " exists and is not a directory");
-        }
         Path parent = target.getParent();
-        if (parent == null || !Files.isDirectory(parent)) {
-            throw new IllegalArgumentException("cannot write " + outDir + ": directory " + parent + " does not exist");
-        }
         Path staging = null;
         try {
             staging = Files.createTempDirectory(parent, "." + target.getFileName() + ".staging-");
@@ -49,6 +40,22 @@ public final class ModelDirectoryWriter {
             if (staging != null) {
                 deleteTree(staging);
             }
+        }
+    }
+
+    /** Refuses an output that is the input directory, a file, or under a missing parent; call before doing work. */
+    public static void checkTarget(ModelFiles source, Path outDir) {
+        Path target = outDir.toAbsolutePath().normalize();
+        if (source != null && Files.isDirectory(target) && sameFile(target, source.directory())) {
+            throw new IllegalArgumentException("output directory " + outDir
+                    + " is the input model's directory; choose another so the input is never overwritten");
+        }
+        if (Files.exists(target) && !Files.isDirectory(target)) {
+            throw new IllegalArgumentException("output " + outDir + " exists and is not a directory");
+        }
+        Path parent = target.getParent();
+        if (parent == null || !Files.isDirectory(parent)) {
+            throw new IllegalArgumentException("cannot write " + outDir + ": directory " + parent + " does not exist");
         }
     }
 

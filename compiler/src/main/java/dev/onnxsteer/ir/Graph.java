@@ -166,12 +166,13 @@ public final class Graph {
     Node append(String opType, String domain, String nodeName, List<Value> nodeInputs, List<String> outputNames,
             Map<String, Attribute> attributes) {
         Operators.check(domain, opType, nodeInputs.size(), outputNames.size());
+        names.register(nodeName);
         Node node = new Node(this, opType, domain, nodeName);
         for (Value input : nodeInputs) {
             node.addInput(input);
         }
         for (String outputName : outputNames) {
-            // names were reserved by the builder
+            names.register(outputName);
             node.addOutput(new Value(this, outputName, null));
         }
         attributes.forEach(node::setAttribute);

@@ -9,24 +9,38 @@ import java.util.Set;
  */
 public final class NameAuthority {
     private final Set<String> taken = new HashSet<>();
+    private final Set<String> reserved = new HashSet<>();
 
-    /** Records an existing name; returns false if it was already taken. */
+    /**
+     * Records a name as used by a value or node. Returns false if something already uses it; a
+     * name handed out by {@link #fresh} and not yet used can be registered once.
+     */
     public boolean register(String name) {
-        return name.isEmpty() || taken.add(name);
+        if (name.isEmpty()) {
+            return true;
+        }
+        if (reserved.remove(name)) {
+            taken.add(name);
+            return true;
+        }
+        return taken.add(name);
     }
 
     public boolean isTaken(String name) {
-        return taken.contains(name);
+        return taken.contains(name) || reserved.contains(name);
     }
 
-    /** {@code hint} itself when free, else {@code hint_1}, {@code hint_2}, ...; the result is registered. */
+    /**
+     * {@code hint} itself when free, else {@code hint_1}, {@code hint_2}, ...; the result is
+     * reserved, so it is never handed out twice, until a value or node registers it.
+     */
     public String fresh(String hint) {
         String base = hint.isEmpty() ? "v" : hint;
         String name = base;
-        for (int i = 1; taken.contains(name); i++) {
+        for (int i = 1; isTaken(name); i++) {
             name = base + "_" + i;
         }
-        taken.add(name);
+        reserved.add(name);
         return name;
     }
 }

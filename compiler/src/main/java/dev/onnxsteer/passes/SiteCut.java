@@ -2,8 +2,10 @@ package dev.onnxsteer.passes;
 
 import dev.onnxsteer.ir.Graph;
 import dev.onnxsteer.ir.Model;
+import dev.onnxsteer.ir.Node;
 import dev.onnxsteer.ir.Use;
 import dev.onnxsteer.ir.Value;
+import dev.onnxsteer.ir.ValueType;
 
 /**
  * Cuts a model at a tensor, for checks that must not trust the rewrite under test: the prefix
@@ -25,11 +27,25 @@ public final class SiteCut {
     /**
      * Makes every reader of {@code value} read a new graph input named {@code inputName} instead,
      * then removes what only fed {@code value}. Graph outputs that were {@code value} now return the input.
+     *
+     * @param typeIfUndeclared the input's type when the model declares none for {@code value}
      */
-    public static Value replaceWithInput(Model model, Value value, String inputName) {
+    public static Value replaceWithInput(Model model, Value value, String inputName, ValueType typeIfUndeclared) {
         requireMainGraph(model, value);
         Graph graph = model.graph();
-        Value input = graph.addInput(inputName, value.type());
+        if (FusedNorms.isEmbedLayerNormSum(value)) {
+            throw new IllegalArgumentException(value + " is the embedding sum inside a fused EmbedLayerNormalization; "
+                    + "it cannot be cut without re-deriving the embedding lookups");
+        }
+        Value input = graph.addInput(inputName, value.type() != null ? value.type() : typeIfUndeclared);
+        if (FusedNorms.isSkipLayerNormSum(value)) {
+            // the fused node also normalises the sum; the suffix recomputes that from the input with a plain LayerNormalization
+            Node fused = value.producer();
+            Value normalized = graph.op("LayerNormalization").name(fused.name() + "/onnx_steer_cut")
+                    .inputs(input, fused.input(2), fused.input(3))
+                    .attr("axis", -1L).attr("epsilon", fused.floatAttribute("epsilon", 1e-12f)).value();
+            fused.output(0).replaceAllUsesWith(normalized, true);
+        }
         for (Use use : value.uses()) {
             use.node().setInput(use.index(), input);
         }

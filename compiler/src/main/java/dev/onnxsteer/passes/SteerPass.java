@@ -6,6 +6,7 @@ import dev.onnxsteer.ir.DataType;
 import dev.onnxsteer.ir.Dim;
 import dev.onnxsteer.ir.Graph;
 import dev.onnxsteer.ir.Model;
+import dev.onnxsteer.ir.Node;
 import dev.onnxsteer.ir.Tensor;
 import dev.onnxsteer.ir.Use;
 import dev.onnxsteer.ir.Value;
@@ -116,6 +117,11 @@ public final class SteerPass implements Pass {
             throw new IllegalArgumentException("coefficient for " + site.name() + " is " + steering.coefficient()
                     + "; expected a finite number");
         }
+        if (FusedNorms.isEmbedLayerNormSum(site.value()) && resolve(site) != Mode.BIAS) {
+            throw new IllegalArgumentException(site.name() + " is computed inside a fused EmbedLayerNormalization that also "
+                    + "normalises it, so it cannot be steered by adding after the node; steer resid_pre.1 or a later site, "
+                    + "or use an unfused export");
+        }
         ValueType.Tensor type = site.value().tensorType();
         if (type != null && type.elementType() != DataType.FLOAT) {
             throw new BadModelException("site " + site.name() + " is " + type.elementType().label()
@@ -179,6 +185,15 @@ public final class SteerPass implements Pass {
     private static void insertAdd(Site site, Value addend) {
         Value target = site.value();
         Graph graph = site.graph();
+        if (FusedNorms.isSkipLayerNormSum(target)) {
+            // sum = input + skip (+ bias): adding to the input steers the sum and its normalised output alike
+            Node fused = target.producer();
+            Value steeredInput = graph.op("Add").name("/onnx_steer/" + site.name() + "/Add")
+                    .inputs(fused.input(0), addend).value();
+            steeredInput.setType(target.type());
+            fused.setInput(0, steeredInput);
+            return;
+        }
         List<Use> readers = target.uses();
         Value sum = graph.op("Add").name("/onnx_steer/" + site.name() + "/Add").inputs(target, addend)
                 .outputs(target.name() + "_steered").value();

@@ -10,8 +10,11 @@ import dev.onnxsteer.generate.TokenListener;
 import dev.onnxsteer.io.ModelFiles;
 import dev.onnxsteer.io.ModelReader;
 import dev.onnxsteer.io.ModelWriter;
+import dev.onnxsteer.ir.DataType;
+import dev.onnxsteer.ir.Dim;
 import dev.onnxsteer.ir.Model;
 import dev.onnxsteer.ir.Value;
+import dev.onnxsteer.ir.ValueType;
 import dev.onnxsteer.passes.Mode;
 import dev.onnxsteer.passes.SiteCut;
 import dev.onnxsteer.passes.SteerPass;
@@ -167,7 +170,8 @@ public final class ParityHarness {
                 SiteCut.exposeAsOutput(model, out);
             }
             if (in != null) {
-                SiteCut.replaceWithInput(model, in, CUT_INPUT);
+                SiteCut.replaceWithInput(model, in, CUT_INPUT, ValueType.Tensor.of(DataType.FLOAT,
+                        Dim.param("batch_size"), Dim.param("sequence_length"), Dim.of(stageSites.hiddenSize())));
             }
             Path path = work.resolve("stage" + k).resolve(ModelFiles.MODEL_FILE);
             ModelWriter.write(model, path);

@@ -1,0 +1,36 @@
+package dev.onnxsteer.passes;
+
+import dev.onnxsteer.io.ModelDirectoryWriter;
+import dev.onnxsteer.io.ModelFiles;
+import dev.onnxsteer.io.ModelReader;
+import dev.onnxsteer.ir.Model;
+import dev.onnxsteer.sites.SiteFinder;
+import dev.onnxsteer.sites.SiteMap;
+import java.nio.file.Path;
+import java.util.List;
+
+/** Steering compilation from a source model: read, find sites, rewrite, record provenance. */
+public final class Compilation {
+    /** A compiled model in memory, what was done to it, and the sites it was done at. */
+    public record Result(Model model, List<SteerPass.Applied> applied, SiteMap sites) {}
+
+    private Compilation() {}
+
+    /** Compiles in memory; the source files are only read. */
+    public static Result compile(ModelFiles source, List<Steering> steerings, Mode mode) {
+        Model model = ModelReader.read(source.onnx());
+        SiteMap sites = SiteFinder.find(model);
+        SteerPass pass = new SteerPass(sites, steerings, mode);
+        pass.apply(model);
+        Provenance.record(model, pass.applied(), Provenance.sha256(source.onnx()));
+        return new Result(model, pass.applied(), sites);
+    }
+
+    /** Compiles and writes a complete model directory to {@code outDir} (atomically; see {@link ModelDirectoryWriter}). */
+    public static Result compileTo(ModelFiles source, List<Steering> steerings, Mode mode, Path outDir) {
+        ModelDirectoryWriter.checkTarget(source, outDir);
+        Result result = compile(source, steerings, mode);
+        ModelDirectoryWriter.write(result.model(), source, outDir);
+        return result;
+    }
+}
