@@ -1,16 +1,13 @@
 package dev.onnxsteer.gguf;
 
+import dev.onnxsteer.io.AtomicFiles;
 import java.io.BufferedOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
-import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.AtomicMoveNotSupportedException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -70,32 +67,11 @@ public final class GgufWriter {
 
     /** Writes the file: a temporary file in the target's directory, renamed onto {@code target}. */
     public void write(Path target) {
-        Path absolute = target.toAbsolutePath();
-        Path dir = absolute.getParent();
-        Path tmp = null;
-        try {
-            Files.createDirectories(dir);
-            tmp = Files.createTempFile(dir, "." + absolute.getFileName(), ".tmp");
-            try (OutputStream out = new BufferedOutputStream(Files.newOutputStream(tmp), 1 << 16)) {
-                writeTo(out);
+        AtomicFiles.write(target, out -> {
+            try (OutputStream buffered = new BufferedOutputStream(out, 1 << 16)) {
+                writeTo(buffered);
             }
-            try {
-                Files.move(tmp, absolute, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, absolute, StandardCopyOption.REPLACE_EXISTING);
-            }
-            tmp = null;
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot write GGUF file " + target + ": " + e.getMessage(), e);
-        } finally {
-            if (tmp != null) {
-                try {
-                    Files.deleteIfExists(tmp);
-                } catch (IOException ignored) {
-                    // the write already failed; that error is the one to report
-                }
-            }
-        }
+        });
     }
 
     /** Writes the file's bytes to a stream (not closed). */

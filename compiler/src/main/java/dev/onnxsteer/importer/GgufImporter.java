@@ -5,19 +5,17 @@ import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.onnxsteer.OnnxSteer;
 import dev.onnxsteer.gguf.GgufFile;
+import dev.onnxsteer.io.AtomicFiles;
 import dev.onnxsteer.io.ModelFiles;
 import dev.onnxsteer.io.ModelWriter;
 import dev.onnxsteer.ir.Model;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
-import java.util.Comparator;
 import java.util.HexFormat;
 import java.util.stream.Stream;
 
@@ -59,7 +57,7 @@ public final class GgufImporter {
 
             Path parent = target.getParent();
             Files.createDirectories(parent);
-            Path temp = Files.createTempDirectory(parent, "." + target.getFileName() + ".tmp");
+            Path temp = AtomicFiles.stagingDirectory(target);
             try {
                 ModelWriter.write(model, temp.resolve(ModelFiles.MODEL_FILE), external);
                 Files.write(temp.resolve(ModelFiles.CONFIG_FILE), json(configJson(config)));
@@ -67,15 +65,11 @@ public final class GgufImporter {
                 Files.write(temp.resolve(ModelFiles.TOKENIZER_FILE), TokenizerJson.toBytes(tokenizer));
                 checkTarget(target);
                 Files.deleteIfExists(target); // an empty directory
-                try {
-                    Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE);
-                } catch (AtomicMoveNotSupportedException e) {
-                    Files.move(temp, target);
-                }
+                AtomicFiles.moveIntoPlace(temp, target);
                 temp = null;
             } finally {
                 if (temp != null) {
-                    deleteRecursively(temp);
+                    AtomicFiles.deleteTree(temp);
                 }
             }
             return new Result(target, config, model.graph().nodes().size(), weightBytes, external);
@@ -163,17 +157,4 @@ public final class GgufImporter {
         }
     }
 
-    private static void deleteRecursively(Path dir) {
-        try (Stream<Path> walk = Files.walk(dir)) {
-            walk.sorted(Comparator.reverseOrder()).forEach(p -> {
-                try {
-                    Files.deleteIfExists(p);
-                } catch (IOException ignored) {
-                    // best effort: the import already failed and that error is reported
-                }
-            });
-        } catch (IOException ignored) {
-            // best effort, as above
-        }
-    }
 }

@@ -7,8 +7,6 @@ import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.util.Comparator;
-import java.util.stream.Stream;
 
 /**
  * Writes a complete model directory ({@code model.onnx}, linked external data, tokenizer and
@@ -27,7 +25,7 @@ public final class ModelDirectoryWriter {
         Path parent = target.getParent();
         Path staging = null;
         try {
-            staging = Files.createTempDirectory(parent, "." + target.getFileName() + ".staging-");
+            staging = AtomicFiles.stagingDirectory(target);
             ModelWriter.write(model, staging.resolve(ModelFiles.MODEL_FILE));
             if (source != null) {
                 copyCompanions(source, staging);
@@ -38,7 +36,7 @@ public final class ModelDirectoryWriter {
             throw new UncheckedIOException("cannot write " + outDir + ": " + e.getMessage(), e);
         } finally {
             if (staging != null) {
-                deleteTree(staging);
+                AtomicFiles.deleteTree(staging);
             }
         }
     }
@@ -83,7 +81,7 @@ public final class ModelDirectoryWriter {
         Files.delete(old);
         Files.move(target, old, StandardCopyOption.ATOMIC_MOVE);
         Files.move(staging, target, StandardCopyOption.ATOMIC_MOVE);
-        deleteTree(old);
+        AtomicFiles.deleteTree(old);
     }
 
     private static boolean sameFile(Path a, Path b) {
@@ -91,14 +89,6 @@ public final class ModelDirectoryWriter {
             return Files.isSameFile(a, b);
         } catch (IOException e) {
             return false;
-        }
-    }
-
-    static void deleteTree(Path root) {
-        try (Stream<Path> walk = Files.walk(root)) {
-            walk.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-        } catch (IOException ignored) {
-            // cleanup of our own staging directory; the real error is already being reported
         }
     }
 }

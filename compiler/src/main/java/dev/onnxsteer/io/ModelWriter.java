@@ -24,7 +24,6 @@ import dev.onnxsteer.proto.TensorShapeProto;
 import dev.onnxsteer.proto.TypeProto;
 import dev.onnxsteer.proto.ValueInfoProto;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
@@ -101,18 +100,11 @@ public final class ModelWriter {
                 Files.move(newDataTemp, directory.resolve(newDataLocation), java.nio.file.StandardCopyOption.REPLACE_EXISTING,
                         java.nio.file.StandardCopyOption.ATOMIC_MOVE);
             }
-            Path temp = Files.createTempFile(directory, "." + onnxFile.getFileName(), ".tmp");
-            try {
-                try (OutputStream out = Files.newOutputStream(temp)) {
-                    CodedOutputStream coded = CodedOutputStream.newInstance(out, 1 << 20);
-                    proto.writeTo(coded);
-                    coded.flush();
-                }
-                Files.move(temp, onnxFile, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
-                        java.nio.file.StandardCopyOption.ATOMIC_MOVE);
-            } finally {
-                Files.deleteIfExists(temp);
-            }
+            AtomicFiles.write(onnxFile, out -> {
+                CodedOutputStream coded = CodedOutputStream.newInstance(out, 1 << 20);
+                proto.writeTo(coded);
+                coded.flush();
+            });
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write " + onnxFile + ": " + e.getMessage(), e);
         } finally {

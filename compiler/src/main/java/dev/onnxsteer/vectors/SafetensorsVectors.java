@@ -1,5 +1,6 @@
 package dev.onnxsteer.vectors;
 
+import dev.onnxsteer.io.AtomicFiles;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -7,17 +8,13 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.onnxsteer.BadVectorException;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.AtomicMoveNotSupportedException;
-import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
@@ -190,31 +187,7 @@ public final class SafetensorsVectors {
     }
 
     static void writeAtomically(Path path, byte[] bytes) {
-        Path absolute = path.toAbsolutePath();
-        Path tmp = null;
-        try {
-            Files.createDirectories(absolute.getParent());
-            tmp = Files.createTempFile(absolute.getParent(), "." + absolute.getFileName(), ".tmp");
-            try (OutputStream os = Files.newOutputStream(tmp)) {
-                os.write(bytes);
-            }
-            try {
-                Files.move(tmp, absolute, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, absolute, StandardCopyOption.REPLACE_EXISTING);
-            }
-            tmp = null;
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot write " + path + ": " + e.getMessage(), e);
-        } finally {
-            if (tmp != null) {
-                try {
-                    Files.deleteIfExists(tmp);
-                } catch (IOException ignored) {
-                    // the write already failed; that error is the one to report
-                }
-            }
-        }
+        AtomicFiles.write(path, bytes);
     }
 
     private static void readFully(FileChannel ch, ByteBuffer buf, long position) throws IOException {
