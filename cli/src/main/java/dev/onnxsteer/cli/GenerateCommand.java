@@ -1,10 +1,10 @@
 package dev.onnxsteer.cli;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.onnxsteer.BadModelException;
+import dev.onnxsteer.io.ModelFiles;
+import dev.onnxsteer.passes.Compilation;
 import dev.onnxsteer.generate.ExtraInputs;
 import dev.onnxsteer.generate.Generation;
 import dev.onnxsteer.generate.GenerationConfig;
@@ -19,7 +19,6 @@ import dev.onnxsteer.session.SessionFactory;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -87,55 +86,118 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print one JSON object per prompt instead of streaming text.")
     boolean json;
 
+    @Mixin
+    SteeringOptions steering;
+
+    @Option(names = "--compare", description = "With --vector: print the unsteered and steered continuations of each "
+            + "prompt (same seed) one under the other.")
+    boolean compare;
+
     @Override
     public Integer call() throws IOException {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         List<String> prompts = prompts();
-        Device target = Device.parse(device);
+        if (compare && !steering.present()) {
+            throw new IllegalArgumentException("--compare needs --vector FILE: it prints unsteered and steered text side by side");
+        }
         SamplingConfig sampling = new SamplingConfig(temperature, topK, topP, repetitionPenalty,
                 seed == null ? OptionalLong.empty() : OptionalLong.of(seed));
         GenerationConfig generation = new GenerationConfig(maxTokens, sampling, stops, List.of(), true);
-        Path modelFile = modelFile(model);
-        Path modelDir = Files.isDirectory(model) ? model : modelFile.toAbsolutePath().getParent();
-        Path tokenizerFile = tokenizerPath != null ? tokenizerPath : modelDir.resolve("tokenizer.json");
-        if (tokenizerPath == null && !Files.isRegularFile(tokenizerFile)) {
-            throw new IllegalArgumentException("no tokenizer.json next to " + modelFile + "; pass --tokenizer PATH");
+        ModelFiles files = ModelFiles.locate(model, tokenizerPath);
+        if (files.tokenizer() == null) {
+            throw new IllegalArgumentException("no tokenizer.json next to " + files.onnx() + "; pass --tokenizer PATH");
         }
-        ModelConfig config = ModelConfig.load(modelDir);
-        SessionConfig sessionConfig = SessionConfig.defaults().withDevice(target).withThreads(threads, 0)
+        ModelConfig config = ModelConfig.load(files.directory());
+        SessionConfig sessionConfig = SessionConfig.defaults().withDevice(Device.parse(device)).withThreads(threads, 0)
                 .withDiagnostics(line -> {
                     err.println(line);
                     err.flush();
                 });
-        try (Tokenizer tokenizer = Tokenizer.load(tokenizerFile, config);
-                ModelSession session = SessionFactory.open(modelFile, sessionConfig)) {
-            if (common.verbose) {
-                err.println("model " + modelFile + " on " + session.device() + ", tokenizer " + tokenizerFile);
-            }
-            Generator generator = Generator.create(session, tokenizer, config);
-            if (json) {
-                ObjectMapper mapper = new ObjectMapper();
-                for (Generation result : generator.generate(prompts, generation)) {
-                    out.println(mapper.writeValueAsString(toJson(mapper, result)));
+        try (Tokenizer tokenizer = Tokenizer.load(files.tokenizer(), config)) {
+            if (!steering.present()) {
+                try (ModelSession session = SessionFactory.open(files.onnx(), sessionConfig)) {
+                    verbose(err, session, files);
+                    Generator generator = Generator.create(session, tokenizer, config);
+                    if (json) {
+                        printJson(out, generator.generate(prompts, generation), null);
+                    } else {
+                        stream(out, generator, prompts, generation);
+                    }
                 }
-                out.flush();
-            } else {
-                for (String text : prompts) {
-                    out.print(text);
-                    out.flush();
-                    generator.generate(List.of(text), generation, ExtraInputs.NONE, (row, tokenId, piece) -> {
-                        if (!piece.isEmpty()) {
-                            out.print(piece);
-                            out.flush();
+                return Main.OK;
+            }
+            Compilation.Result steered = Compilation.compile(files, steering::steerings, steering.mode());
+            try (ModelSession session = SessionFactory.open(steered.model(), files.onnx() + " (steered)", sessionConfig)) {
+                verbose(err, session, files);
+                Generator generator = Generator.create(session, tokenizer, config);
+                if (!compare) {
+                    if (json) {
+                        printJson(out, generator.generate(prompts, generation), null);
+                    } else {
+                        stream(out, generator, prompts, generation);
+                    }
+                    return Main.OK;
+                }
+                List<Generation> withSteering = generator.generate(prompts, generation);
+                List<Generation> without;
+                try (ModelSession plain = SessionFactory.open(files.onnx(), sessionConfig)) {
+                    without = Generator.create(plain, tokenizer, config).generate(prompts, generation);
+                }
+                if (json) {
+                    printJson(out, without, withSteering);
+                } else {
+                    for (int i = 0; i < prompts.size(); i++) {
+                        out.println("prompt:   " + prompts.get(i));
+                        out.println("original: " + prompts.get(i) + without.get(i).text());
+                        out.println("steered:  " + prompts.get(i) + withSteering.get(i).text());
+                        if (i + 1 < prompts.size()) {
+                            out.println();
                         }
-                    });
-                    out.println();
+                    }
                     out.flush();
                 }
             }
         }
         return Main.OK;
+    }
+
+    private void verbose(PrintWriter err, ModelSession session, ModelFiles files) {
+        if (common.verbose) {
+            err.println("model " + files.onnx() + " on " + session.device() + ", tokenizer " + files.tokenizer());
+        }
+    }
+
+    private static void stream(PrintWriter out, Generator generator, List<String> prompts, GenerationConfig generation) {
+        for (String text : prompts) {
+            out.print(text);
+            out.flush();
+            generator.generate(List.of(text), generation, ExtraInputs.NONE, (row, tokenId, piece) -> {
+                if (!piece.isEmpty()) {
+                    out.print(piece);
+                    out.flush();
+                }
+            });
+            out.println();
+            out.flush();
+        }
+    }
+
+    /** One JSON object per prompt; with {@code steered}, the object holds both continuations. */
+    private static void printJson(PrintWriter out, List<Generation> results, List<Generation> steered) throws IOException {
+        ObjectMapper mapper = new ObjectMapper();
+        for (int i = 0; i < results.size(); i++) {
+            ObjectNode node = toJson(mapper, results.get(i));
+            if (steered != null) {
+                ObjectNode both = mapper.createObjectNode();
+                both.put("prompt", results.get(i).prompt());
+                both.set("original", node);
+                both.set("steered", toJson(mapper, steered.get(i)));
+                node = both;
+            }
+            out.println(mapper.writeValueAsString(node));
+        }
+        out.flush();
     }
 
     private List<String> prompts() throws IOException {
@@ -157,36 +219,6 @@ final class GenerateCommand implements Callable<Integer> {
             throw new IllegalArgumentException("nothing to generate from: pass --prompt TEXT or --prompts FILE");
         }
         return all;
-    }
-
-    /** The .onnx file of a model argument: the file itself, or model.onnx / genai_config's file / the only .onnx in a directory. */
-    static Path modelFile(Path model) throws IOException {
-        if (Files.isRegularFile(model)) {
-            return model;
-        }
-        if (!Files.isDirectory(model)) {
-            throw new BadModelException("model " + model + " does not exist");
-        }
-        Path standard = model.resolve("model.onnx");
-        if (Files.isRegularFile(standard)) {
-            return standard;
-        }
-        Path genai = model.resolve("genai_config.json");
-        if (Files.isRegularFile(genai)) {
-            JsonNode name = new ObjectMapper().readTree(genai.toFile()).path("model").path("decoder").path("filename");
-            if (name.isTextual() && Files.isRegularFile(model.resolve(name.asText()))) {
-                return model.resolve(name.asText());
-            }
-        }
-        List<Path> candidates = new ArrayList<>();
-        try (DirectoryStream<Path> onnx = Files.newDirectoryStream(model, "*.onnx")) {
-            onnx.forEach(candidates::add);
-        }
-        if (candidates.size() == 1) {
-            return candidates.get(0);
-        }
-        throw new BadModelException("model directory " + model + " has no model.onnx"
-                + (candidates.isEmpty() ? "" : " and several .onnx files " + candidates + "; name one"));
     }
 
     private static ObjectNode toJson(ObjectMapper mapper, Generation result) {

@@ -1,5 +1,7 @@
 package dev.onnxsteer.io;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.onnxsteer.BadModelException;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -26,8 +28,11 @@ public record ModelFiles(Path onnx, Path tokenizer, Path config) {
         Path onnx;
         if (Files.isDirectory(argument)) {
             Path candidate = argument.resolve(MODEL_FILE);
+            Path named = genaiDecoderFile(argument);
             if (Files.isRegularFile(candidate)) {
                 onnx = candidate;
+            } else if (named != null) {
+                onnx = named;
             } else {
                 List<Path> found = onnxFilesIn(argument);
                 if (found.size() != 1) {
@@ -55,6 +60,20 @@ public record ModelFiles(Path onnx, Path tokenizer, Path config) {
     /** The directory holding the .onnx file (external data paths are relative to it). */
     public Path directory() {
         return onnx.toAbsolutePath().getParent();
+    }
+
+    /** The decoder file an onnxruntime-genai folder names in genai_config.json, if any. */
+    private static Path genaiDecoderFile(Path dir) {
+        Path genai = dir.resolve("genai_config.json");
+        if (!Files.isRegularFile(genai)) {
+            return null;
+        }
+        try {
+            JsonNode name = new ObjectMapper().readTree(genai.toFile()).path("model").path("decoder").path("filename");
+            return name.isTextual() && Files.isRegularFile(dir.resolve(name.asText())) ? dir.resolve(name.asText()) : null;
+        } catch (IOException e) {
+            throw new BadModelException(genai + ": not valid JSON (" + e.getMessage() + ")");
+        }
     }
 
     private static Path existing(Path path) {

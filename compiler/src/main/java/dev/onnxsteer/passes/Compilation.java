@@ -14,13 +14,24 @@ public final class Compilation {
     /** A compiled model in memory, what was done to it, and the sites it was done at. */
     public record Result(Model model, List<SteerPass.Applied> applied, SiteMap sites) {}
 
+    /** Chooses the steering once the model's sites are known (so layer choices can be checked against them). */
+    @FunctionalInterface
+    public interface Plan {
+        List<Steering> steeringFor(SiteMap sites);
+    }
+
     private Compilation() {}
 
     /** Compiles in memory; the source files are only read. */
     public static Result compile(ModelFiles source, List<Steering> steerings, Mode mode) {
+        return compile(source, sites -> steerings, mode);
+    }
+
+    /** Compiles in memory with steering chosen from the discovered sites. */
+    public static Result compile(ModelFiles source, Plan plan, Mode mode) {
         Model model = ModelReader.read(source.onnx());
         SiteMap sites = SiteFinder.find(model);
-        SteerPass pass = new SteerPass(sites, steerings, mode);
+        SteerPass pass = new SteerPass(sites, plan.steeringFor(sites), mode);
         pass.apply(model);
         Provenance.record(model, pass.applied(), Provenance.sha256(source.onnx()));
         return new Result(model, pass.applied(), sites);
@@ -28,8 +39,12 @@ public final class Compilation {
 
     /** Compiles and writes a complete model directory to {@code outDir} (atomically; see {@link ModelDirectoryWriter}). */
     public static Result compileTo(ModelFiles source, List<Steering> steerings, Mode mode, Path outDir) {
+        return compileTo(source, sites -> steerings, mode, outDir);
+    }
+
+    public static Result compileTo(ModelFiles source, Plan plan, Mode mode, Path outDir) {
         ModelDirectoryWriter.checkTarget(source, outDir);
-        Result result = compile(source, steerings, mode);
+        Result result = compile(source, plan, mode);
         ModelDirectoryWriter.write(result.model(), source, outDir);
         return result;
     }

@@ -4,6 +4,12 @@ import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import dev.onnxsteer.BadModelException;
 import dev.onnxsteer.InferenceException;
+import dev.onnxsteer.io.AtomicFiles;
+import dev.onnxsteer.io.ModelFiles;
+import dev.onnxsteer.io.ModelWriter;
+import dev.onnxsteer.ir.Model;
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Optional;
@@ -40,6 +46,32 @@ public final class SessionFactory {
      */
     public static ModelSession open(byte[] model, String label, SessionConfig config) {
         return open(label, config, options -> Ort.env().createSession(model, options));
+    }
+
+    /**
+     * Opens a model held in memory (e.g. compiled for one command). Without external data it is
+     * handed to ONNX Runtime as bytes; with external data it is written to a temporary directory
+     * (its weight files linked, not copied), opened, and the directory removed again.
+     */
+    public static ModelSession open(Model model, String label, SessionConfig config) {
+        boolean external = model.graph().allGraphs().stream()
+                .flatMap(g -> g.initializers().stream()).anyMatch(v -> v.initializer().isExternal());
+        if (!external) {
+            return open(ModelWriter.toBytes(model), label, config);
+        }
+        Path dir = null;
+        try {
+            dir = Files.createTempDirectory("onnx-steer-session");
+            Path file = dir.resolve(ModelFiles.MODEL_FILE);
+            ModelWriter.write(model, file);
+            return open(file, config);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot stage " + label + " for ONNX Runtime: " + e.getMessage(), e);
+        } finally {
+            if (dir != null) {
+                AtomicFiles.deleteTree(dir);
+            }
+        }
     }
 
     private interface Creator {

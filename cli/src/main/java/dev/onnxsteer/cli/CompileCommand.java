@@ -1,0 +1,74 @@
+package dev.onnxsteer.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.onnxsteer.io.ModelFiles;
+import dev.onnxsteer.passes.Compilation;
+import dev.onnxsteer.passes.SteerPass;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+/** {@code onnx-steer compile MODEL --vector FILE -o OUTDIR}: bake steering into a new model directory. */
+@Command(name = "compile", mixinStandardHelpOptions = true, versionProvider = Version.class,
+        description = {"Rewrite a model so steering vectors are added at chosen sites, into a new model directory.",
+                "The output runs unmodified in any ONNX Runtime and records what was done in its metadata."})
+final class CompileCommand implements Callable<Integer> {
+    @Mixin
+    CommonOptions common;
+
+    @Mixin
+    SteeringOptions steering;
+
+    @Spec
+    CommandSpec spec;
+
+    @Parameters(index = "0", paramLabel = "MODEL", description = "Model directory or .onnx file.")
+    Path model;
+
+    @Option(names = {"-o", "--output"}, paramLabel = "OUTDIR", required = true, description = "Output model directory.")
+    Path output;
+
+    @Option(names = "--tokenizer", paramLabel = "PATH", description = "tokenizer.json to carry over (default: the model's).")
+    Path tokenizer;
+
+    @Option(names = "--json", description = "Print what was done as JSON.")
+    boolean json;
+
+    @Override
+    public Integer call() throws Exception {
+        ModelFiles source = ModelFiles.locate(model, tokenizer);
+        Compilation.Result result = Compilation.compileTo(source, steering::steerings, steering.mode(), output);
+        PrintWriter out = spec.commandLine().getOut();
+        if (json) {
+            ObjectMapper mapper = new ObjectMapper();
+            ObjectNode root = mapper.createObjectNode();
+            root.put("output", output.toString());
+            ArrayNode sites = root.putArray("sites");
+            for (SteerPass.Applied applied : result.applied()) {
+                ObjectNode site = sites.addObject();
+                site.put("site", applied.site().name());
+                site.put("tensor", applied.site().value().name());
+                site.put("graph", applied.site().graph().name());
+                site.put("mode", applied.mode().label());
+                site.put("coefficient", applied.steering().coefficient());
+            }
+            out.println(mapper.writerWithDefaultPrettyPrinter().writeValueAsString(root));
+        } else {
+            for (SteerPass.Applied applied : result.applied()) {
+                out.printf("%-14s %-6s coeff %-8s at %s%n", applied.site().name(), applied.mode().label(),
+                        applied.steering().coefficient(), applied.site().value().name());
+            }
+            out.println("wrote " + output);
+        }
+        out.flush();
+        return Main.OK;
+    }
+}
