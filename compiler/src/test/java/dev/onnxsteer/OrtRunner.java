@@ -27,7 +27,10 @@ public final class OrtRunner {
 
     private OrtRunner() {}
 
-    /** Sizes for symbolic dimensions: names containing "past" get {@code past}, the last dim of ids gets {@code seq}. */
+    /**
+     * Sizes for symbolic dimensions: names containing "batch" get {@code batch}, names containing "past" get
+     * {@code past}, the last dim of ids gets {@code seq}. Bool inputs are all true.
+     */
     public record Sizes(long batch, long seq, long past, int vocab) {
         public static Sizes small(int vocab) {
             return new Sizes(2, 5, 3, vocab);
@@ -92,7 +95,7 @@ public final class OrtRunner {
                 if (shape[i] < 0) {
                     String symbol = symbols[i].toLowerCase();
                     boolean past = symbol.contains("past") || name.contains("past") && i == shape.length - 2;
-                    shape[i] = i == 0 && !name.startsWith("past") ? sizes.batch()
+                    shape[i] = symbol.contains("batch") || i == 0 && !name.startsWith("past") ? sizes.batch()
                             : past ? sizes.past()
                             : name.contains("mask") && hasPast ? sizes.past() + sizes.seq()
                             : name.startsWith("past") && i == 1 ? sizes.batch()
@@ -119,6 +122,14 @@ public final class OrtRunner {
                 values[i] = (float) random.nextGaussian();
             }
             return OnnxTensor.createTensor(ENV, FloatBuffer.wrap(values), shape);
+        }
+        if (type == OnnxJavaType.BOOL) {
+            // flags such as a merged decoder's use_cache_branch: true, so the past inputs are used
+            ByteBuffer flags = ByteBuffer.allocateDirect(count);
+            for (int i = 0; i < count; i++) {
+                flags.put(i, (byte) 1);
+            }
+            return OnnxTensor.createTensor(ENV, flags, shape, OnnxJavaType.BOOL);
         }
         long[] values = new long[count];
         long last = shape.length == 0 ? 1 : shape[shape.length - 1];

@@ -171,7 +171,8 @@ public final class Graph {
             node.addInput(input);
         }
         for (String outputName : outputNames) {
-            node.addOutput(outputName.isEmpty() ? new Value(this, "", null) : newValue(outputName, null));
+            // names were reserved by the builder
+            node.addOutput(new Value(this, outputName, null));
         }
         attributes.forEach(node::setAttribute);
         nodes.add(node);

@@ -39,6 +39,16 @@ public final class Value {
         name = newName;
     }
 
+    /**
+     * Exchanges names with {@code other}. Used when a new value takes over a graph output, so the
+     * model keeps returning a tensor of the name callers ask for.
+     */
+    public void swapNames(Value other) {
+        String mine = name;
+        name = other.name;
+        other.name = mine;
+    }
+
     /** Declared type, or null when the model does not say. */
     public ValueType type() {
         return type;

@@ -1,0 +1,122 @@
+package dev.onnxsteer.passes;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.onnxsteer.OnnxSteer;
+import dev.onnxsteer.ir.Model;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * Records in a model's {@code metadata_props} what onnx-steer did to it: one JSON list of
+ * operations ({@code onnx_steer.operations}) plus flat keys a person can read in any viewer.
+ * Compiling a compiled model appends to the list.
+ */
+public final class Provenance {
+    public static final String PREFIX = "onnx_steer.";
+    public static final String OPERATIONS = PREFIX + "operations";
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private Provenance() {}
+
+    /** One recorded operation. {@code bias} names the folded initializer in bias mode, else null. */
+    public record Operation(String op, String site, String mode, float coefficient, String vectorSha256, String bias) {}
+
+    public static void record(Model model, List<SteerPass.Applied> applied, String sourceModelSha256) {
+        ArrayNode operations = readOperations(model);
+        for (SteerPass.Applied step : applied) {
+            ObjectNode op = operations.addObject();
+            op.put("op", "add");
+            op.put("site", step.site().name());
+            op.put("mode", step.mode().label());
+            op.put("coefficient", step.steering().coefficient());
+            op.put("vector_sha256", sha256(step.steering().vector()));
+            if (step.mode() == Mode.BIAS) {
+                op.put("bias", step.site().bias().initializer().name());
+            }
+        }
+        Set<String> sites = new LinkedHashSet<>();
+        Set<String> layers = new LinkedHashSet<>();
+        Set<String> coefficients = new LinkedHashSet<>();
+        Set<String> hashes = new LinkedHashSet<>();
+        for (var op : operations) {
+            sites.add(op.get("site").asText());
+            layers.add(op.get("site").asText().replaceAll(".*\\.", ""));
+            coefficients.add(op.get("coefficient").asText());
+            hashes.add(op.get("vector_sha256").asText());
+        }
+        var metadata = model.metadata();
+        metadata.put(PREFIX + "version", OnnxSteer.VERSION);
+        metadata.put(OPERATIONS, operations.toString());
+        metadata.put(PREFIX + "sites", String.join(",", sites));
+        metadata.put(PREFIX + "layers", String.join(",", layers));
+        metadata.put(PREFIX + "coefficients", String.join(",", coefficients));
+        metadata.put(PREFIX + "vector_sha256", String.join(",", hashes));
+        metadata.putIfAbsent(PREFIX + "source_model_sha256", sourceModelSha256);
+    }
+
+    /** The operations recorded in a model, oldest first; empty for a model onnx-steer never touched. */
+    public static List<Operation> operations(Model model) {
+        List<Operation> operations = new ArrayList<>();
+        for (JsonNode op : readOperations(model)) {
+            operations.add(new Operation(op.path("op").asText(), op.path("site").asText(), op.path("mode").asText(),
+                    (float) op.path("coefficient").asDouble(), op.path("vector_sha256").asText(),
+                    op.hasNonNull("bias") ? op.get("bias").asText() : null));
+        }
+        return operations;
+    }
+
+    private static ArrayNode readOperations(Model model) {
+        String existing = model.metadata().get(OPERATIONS);
+        if (existing == null) {
+            return JSON.createArrayNode();
+        }
+        try {
+            return (ArrayNode) JSON.readTree(existing);
+        } catch (IOException | ClassCastException e) {
+            return JSON.createArrayNode();
+        }
+    }
+
+    public static String sha256(float[] vector) {
+        ByteBuffer bytes = ByteBuffer.allocate(vector.length * 4).order(ByteOrder.LITTLE_ENDIAN);
+        bytes.asFloatBuffer().put(vector);
+        return HexFormat.of().formatHex(digest().digest(bytes.array()));
+    }
+
+    /** sha256 of a file, streamed. */
+    public static String sha256(Path file) {
+        MessageDigest digest = digest();
+        byte[] buffer = new byte[1 << 16];
+        try (InputStream in = Files.newInputStream(file)) {
+            for (int n; (n = in.read(buffer)) > 0; ) {
+                digest.update(buffer, 0, n);
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return HexFormat.of().formatHex(digest.digest());
+    }
+
+    private static MessageDigest digest() {
+        try {
+            return MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}

@@ -1,0 +1,209 @@
+package dev.onnxsteer.passes;
+
+import dev.onnxsteer.BadModelException;
+import dev.onnxsteer.BadVectorException;
+import dev.onnxsteer.ir.DataType;
+import dev.onnxsteer.ir.Dim;
+import dev.onnxsteer.ir.Graph;
+import dev.onnxsteer.ir.Model;
+import dev.onnxsteer.ir.Tensor;
+import dev.onnxsteer.ir.Use;
+import dev.onnxsteer.ir.Value;
+import dev.onnxsteer.ir.ValueType;
+import dev.onnxsteer.sites.BiasSlot;
+import dev.onnxsteer.sites.Site;
+import dev.onnxsteer.sites.SiteMap;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Adds {@code c * v} at each requested site, in one of three ways (see {@link Mode}). Every site
+ * copy is rewritten (both branches of a merged decoder's If). All checks run before the first
+ * edit, so a refused request leaves the model untouched.
+ */
+public final class SteerPass implements Pass {
+    /** What was done at one site copy. */
+    public record Applied(Steering steering, Site site, Mode mode) {}
+
+    private final SiteMap sites;
+    private final List<Steering> steerings;
+    private final Mode mode;
+    private final List<Applied> applied = new ArrayList<>();
+
+    public SteerPass(SiteMap sites, List<Steering> steerings, Mode mode) {
+        this.sites = sites;
+        this.steerings = List.copyOf(steerings);
+        this.mode = mode;
+    }
+
+    /** What the last {@link #apply} did, one entry per site copy. */
+    public List<Applied> applied() {
+        return List.copyOf(applied);
+    }
+
+    @Override
+    public boolean apply(Model model) {
+        Map<String, Steering> merged = mergeBySite();
+        List<Applied> plan = new ArrayList<>();
+        for (Steering steering : merged.values()) {
+            for (Site site : sites.find(steering.kind(), steering.layer())) {
+                check(steering, site);
+                plan.add(new Applied(steering, site, resolve(site)));
+            }
+        }
+        applied.clear();
+        for (Applied step : plan) {
+            switch (step.mode()) {
+                case BIAS -> foldIntoBias(step.steering(), step.site());
+                case INPUT -> addFromInputs(model, step.steering(), step.site());
+                default -> addConstant(model, step.steering(), step.site());
+            }
+            applied.add(step);
+        }
+        model.graph().sortTopologically();
+        return !plan.isEmpty();
+    }
+
+    /** Several vectors for one site become one: the sum of each times its coefficient. */
+    private Map<String, Steering> mergeBySite() {
+        Map<String, Steering> bySite = new LinkedHashMap<>();
+        for (Steering s : steerings) {
+            Steering previous = bySite.get(s.siteName());
+            if (previous == null) {
+                bySite.put(s.siteName(), s);
+                continue;
+            }
+            if (previous.vector().length != s.vector().length) {
+                throw new BadVectorException("two vectors for " + s.siteName() + " have different sizes: "
+                        + previous.vector().length + " and " + s.vector().length);
+            }
+            float[] sum = new float[s.vector().length];
+            for (int i = 0; i < sum.length; i++) {
+                sum[i] = previous.coefficient() * previous.vector()[i] + s.coefficient() * s.vector()[i];
+            }
+            bySite.put(s.siteName(), new Steering(s.kind(), s.layer(), sum, 1f));
+        }
+        return bySite;
+    }
+
+    private Mode resolve(Site site) {
+        if (mode == Mode.AUTO) {
+            return site.biasFoldable() ? Mode.BIAS : Mode.ADD;
+        }
+        return mode;
+    }
+
+    private void check(Steering steering, Site site) {
+        float[] v = steering.vector();
+        if (v.length != site.hiddenSize()) {
+            throw new BadVectorException("vector has " + v.length + " values but " + site.name()
+                    + " of this model has hidden size " + site.hiddenSize());
+        }
+        for (int i = 0; i < v.length; i++) {
+            if (!Float.isFinite(v[i])) {
+                throw new BadVectorException("vector for " + site.name() + " has " + v[i] + " at index " + i
+                        + "; expected finite values");
+            }
+        }
+        if (!Float.isFinite(steering.coefficient())) {
+            throw new IllegalArgumentException("coefficient for " + site.name() + " is " + steering.coefficient()
+                    + "; expected a finite number");
+        }
+        ValueType.Tensor type = site.value().tensorType();
+        if (type != null && type.elementType() != DataType.FLOAT) {
+            throw new BadModelException("site " + site.name() + " is " + type.elementType().label()
+                    + "; only float32 sites can be steered");
+        }
+        if (resolve(site) == Mode.BIAS) {
+            if (!site.biasFoldable()) {
+                throw new IllegalArgumentException("--mode bias: " + site.name() + " is not produced through a bias "
+                        + "initializer (its sublayer output has no MatMul + Add(bias)); use --mode add");
+            }
+            Tensor bias = site.bias().initializer().initializer();
+            if (bias.type() != DataType.FLOAT || bias.elementCount() != site.hiddenSize()) {
+                throw new IllegalArgumentException("--mode bias: the bias " + site.bias().initializer() + " of "
+                        + site.name() + " is " + bias + ", expected float[" + site.hiddenSize() + "]; use --mode add");
+            }
+        }
+    }
+
+    private static float[] scaled(Steering steering) {
+        float[] out = new float[steering.vector().length];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = steering.coefficient() * steering.vector()[i];
+        }
+        return out;
+    }
+
+    private void addConstant(Model model, Steering steering, Site site) {
+        Graph root = model.graph();
+        Value vector = root.addInitializer(root.names().fresh("onnx_steer." + site.name() + ".add"),
+                Tensor.ofFloats(new long[] {site.hiddenSize()}, scaled(steering)));
+        insertAdd(site, vector);
+    }
+
+    private void addFromInputs(Model model, Steering steering, Site site) {
+        Graph root = model.graph();
+        Graph graph = site.graph();
+        String base = "steer." + site.name();
+        Value vector = root.find(base + ".vector").orElse(null);
+        Value coefficient = root.find(base + ".coefficient").orElse(null);
+        if (vector == null) {
+            // [batch, hidden] so each row of a batch can carry its own vector; the default has one row.
+            vector = root.addInitializer(base + ".vector",
+                    Tensor.ofFloats(new long[] {1, site.hiddenSize()}, steering.vector()));
+            vector.setType(ValueType.Tensor.of(DataType.FLOAT, Dim.param("steer_batch"), Dim.of(site.hiddenSize())));
+            root.addInput(vector);
+            coefficient = root.addInitializer(base + ".coefficient", Tensor.scalar(steering.coefficient()));
+            root.addInput(coefficient);
+        }
+        String scope = "/onnx_steer/" + site.name() + "/";
+        Value scaledVector = graph.op("Mul").name(scope + "Mul").inputs(vector, coefficient).value();
+        Value perRow = Unsqueeze.axis(model, graph, scope + "Unsqueeze", scaledVector, 1);
+        insertAdd(site, perRow);
+    }
+
+    /** Adds {@code addend} to the site value and moves every reader of the site to the sum. */
+    private static void insertAdd(Site site, Value addend) {
+        Value target = site.value();
+        Graph graph = site.graph();
+        List<Use> readers = target.uses();
+        Value sum = graph.op("Add").name("/onnx_steer/" + site.name() + "/Add").inputs(target, addend)
+                .outputs(target.name() + "_steered").value();
+        sum.setType(target.type());
+        for (Use use : readers) {
+            use.node().setInput(use.index(), sum);
+        }
+        if (target.isGraphOutput()) {
+            for (int i = 0; i < graph.outputs().size(); i++) {
+                if (graph.outputs().get(i) == target) {
+                    graph.setOutput(i, sum);
+                }
+            }
+            if (graph.parent() == null) {
+                sum.swapNames(target);
+            }
+        }
+    }
+
+    private static void foldIntoBias(Steering steering, Site site) {
+        BiasSlot slot = site.bias();
+        Value bias = slot.initializer();
+        float[] values = bias.initializer().toFloats();
+        float[] add = scaled(steering);
+        for (int i = 0; i < values.length; i++) {
+            values[i] += add[i];
+        }
+        Tensor folded = Tensor.ofFloats(bias.initializer().dims(), values);
+        boolean shared = bias.uses().size() > 1 || bias.isGraphInput() || bias.isGraphOutput();
+        if (shared) {
+            Graph owner = bias.graph();
+            Value copy = owner.addInitializer(owner.names().fresh(bias.name() + ".steered"), folded);
+            slot.node().setInput(slot.inputIndex(), copy);
+        } else {
+            bias.setInitializer(folded);
+        }
+    }
+}

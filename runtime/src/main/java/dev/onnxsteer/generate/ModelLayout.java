@@ -1,0 +1,219 @@
+package dev.onnxsteer.generate;
+
+import ai.onnxruntime.NodeInfo;
+import ai.onnxruntime.OnnxJavaType;
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtSession;
+import ai.onnxruntime.TensorInfo;
+import dev.onnxsteer.BadModelException;
+import dev.onnxsteer.InferenceException;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.OptionalInt;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * How a decoder-only language model's graph takes its inputs and returns its outputs, detected
+ * from the session's input/output names and shapes:
+ * <ul>
+ *   <li>{@link Kind#OPTIMUM}: {@code input_ids}, {@code attention_mask}, optional {@code position_ids},
+ *       {@code past_key_values.N.key/value} {@code [batch, kv_heads, past, head_dim]} to {@code logits},
+ *       {@code present.N.key/value}.</li>
+ *   <li>{@link Kind#COMBINED}: ORT-transformer-optimizer GPT-2 style {@code past_N}
+ *       {@code [2, batch, heads, past, head_dim]} to {@code present_N}.</li>
+ *   <li>{@link Kind#NO_CACHE}: no past inputs; generation recomputes the whole sequence each step.</li>
+ * </ul>
+ * Integer inputs keep the element type the model declares (int32 or int64).
+ *
+ * @param kind          the layout family
+ * @param inputIds      name of the token id input
+ * @param idType        element type of the token ids ({@code INT32} or {@code INT64})
+ * @param attentionMask name of the attention mask input, if any
+ * @param maskType      its element type (same as idType when there is no mask)
+ * @param positionIds   name of the position id input, if any
+ * @param positionType  its element type
+ * @param useCacheBranch name of a merged decoder's boolean {@code use_cache_branch} input, if any
+ * @param cache         the past/present pairs in layer order; empty for {@link Kind#NO_CACHE}
+ * @param logits        name of the logits output ({@code [batch, seq, vocab]})
+ * @param vocabSize     the logits' last dimension when static
+ * @param otherInputs   inputs generation does not feed (e.g. steering vectors without defaults);
+ *                      callers supply them through {@link ExtraInputs}
+ */
+public record ModelLayout(
+        Kind kind, String inputIds, OnnxJavaType idType, Optional<String> attentionMask, OnnxJavaType maskType,
+        Optional<String> positionIds, OnnxJavaType positionType, Optional<String> useCacheBranch, List<CacheSlot> cache,
+        String logits, OptionalInt vocabSize, List<String> otherInputs) {
+
+    /** The layout families generation understands. */
+    public enum Kind { OPTIMUM, COMBINED, NO_CACHE }
+
+    /**
+     * One cache tensor: fed as {@code past}, returned as {@code present}.
+     *
+     * @param past      input name
+     * @param present   output name
+     * @param shape     the declared input shape; batch and past dimensions are -1
+     * @param batchAxis the batch dimension
+     * @param pastAxis  the past-length dimension
+     * @param type      element type (float or float16)
+     */
+    public record CacheSlot(String past, String present, long[] shape, int batchAxis, int pastAxis, OnnxJavaType type) {
+        public CacheSlot {
+            shape = shape.clone();
+        }
+
+        @Override
+        public long[] shape() {
+            return shape.clone();
+        }
+
+        /** The shape of this slot for {@code batch} rows and {@code pastLength} cached positions. */
+        public long[] shapeFor(int batch, int pastLength) {
+            long[] dims = shape.clone();
+            dims[batchAxis] = batch;
+            dims[pastAxis] = pastLength;
+            return dims;
+        }
+    }
+
+    private static final Pattern OPTIMUM_PAST = Pattern.compile("past_key_values\\.(\\d+)\\.(key|value)");
+    private static final Pattern COMBINED_PAST = Pattern.compile("past_(\\d+)");
+
+    public ModelLayout {
+        cache = List.copyOf(cache);
+        otherInputs = List.copyOf(otherInputs);
+    }
+
+    public boolean hasCache() {
+        return !cache.isEmpty();
+    }
+
+    /** Detects the layout of an open session; a graph that fits none of the families is a BadModelException. */
+    public static ModelLayout detect(OrtSession session, String source) {
+        Map<String, NodeInfo> inputs;
+        Map<String, NodeInfo> outputs;
+        try {
+            inputs = session.getInputInfo();
+            outputs = session.getOutputInfo();
+        } catch (OrtException e) {
+            throw new InferenceException("cannot read the inputs and outputs of " + source + ": " + e.getMessage(), e);
+        }
+        if (!inputs.containsKey("input_ids")) {
+            throw new BadModelException(source + " has no input_ids input; inputs are " + inputs.keySet());
+        }
+        if (!outputs.containsKey("logits")) {
+            throw new BadModelException(source + " has no logits output; outputs are " + outputs.keySet());
+        }
+        OnnxJavaType idType = intType(inputs, "input_ids", source);
+        Optional<String> mask = Optional.of("attention_mask").filter(inputs::containsKey);
+        Optional<String> positions = Optional.of("position_ids").filter(inputs::containsKey);
+        OnnxJavaType maskType = mask.isPresent() ? intType(inputs, mask.get(), source) : idType;
+        OnnxJavaType positionType = positions.isPresent() ? intType(inputs, positions.get(), source) : idType;
+        Optional<String> useCache = Optional.of("use_cache_branch").filter(inputs::containsKey);
+
+        List<CacheSlot> cache = new ArrayList<>();
+        List<String> others = new ArrayList<>();
+        Kind kind = Kind.NO_CACHE;
+        List<Integer> order = new ArrayList<>();
+        for (Map.Entry<String, NodeInfo> entry : inputs.entrySet()) {
+            String name = entry.getKey();
+            if (name.equals("input_ids") || mask.filter(name::equals).isPresent()
+                    || positions.filter(name::equals).isPresent() || useCache.filter(name::equals).isPresent()) {
+                continue;
+            }
+            Matcher optimum = OPTIMUM_PAST.matcher(name);
+            Matcher combined = COMBINED_PAST.matcher(name);
+            if (optimum.matches()) {
+                kind = merge(kind, Kind.OPTIMUM, source);
+                String present = "present." + optimum.group(1) + "." + optimum.group(2);
+                cache.add(slot(name, present, entry.getValue(), outputs, 4, 0, 2, source));
+                order.add(Integer.parseInt(optimum.group(1)) * 2 + (optimum.group(2).equals("key") ? 0 : 1));
+            } else if (combined.matches()) {
+                kind = merge(kind, Kind.COMBINED, source);
+                String present = "present_" + combined.group(1);
+                cache.add(slot(name, present, entry.getValue(), outputs, 5, 1, 3, source));
+                order.add(Integer.parseInt(combined.group(1)));
+            } else if (name.startsWith("past")) {
+                throw new BadModelException(source + " has a cache input " + name
+                        + " that fits neither past_key_values.N.key/value nor past_N");
+            } else {
+                others.add(name);
+            }
+        }
+        List<Integer> index = new ArrayList<>();
+        for (int i = 0; i < cache.size(); i++) {
+            index.add(i);
+        }
+        index.sort(Comparator.comparing(order::get));
+        List<CacheSlot> sorted = new ArrayList<>();
+        for (int i : index) {
+            sorted.add(cache.get(i));
+        }
+        if (kind != Kind.NO_CACHE && mask.isEmpty()) {
+            throw new BadModelException(source + " has cache inputs but no attention_mask input");
+        }
+        TensorInfo logitsInfo = tensorInfo(outputs.get("logits"), "logits", source);
+        long[] logitsShape = logitsInfo.getShape();
+        if (logitsShape.length != 3) {
+            throw new BadModelException("logits of " + source + " have shape " + Arrays.toString(logitsShape)
+                    + " but generation expects [batch, seq, vocab]");
+        }
+        long vocab = logitsShape[2];
+        return new ModelLayout(kind, "input_ids", idType, mask, maskType, positions, positionType, useCache, sorted,
+                "logits", vocab > 0 ? OptionalInt.of((int) vocab) : OptionalInt.empty(), others);
+    }
+
+    private static Kind merge(Kind current, Kind found, String source) {
+        if (current != Kind.NO_CACHE && current != found) {
+            throw new BadModelException(source + " mixes past_key_values.N.* and past_N cache inputs");
+        }
+        return found;
+    }
+
+    private static CacheSlot slot(String past, String present, NodeInfo info, Map<String, NodeInfo> outputs, int rank,
+            int batchAxis, int pastAxis, String source) {
+        if (!outputs.containsKey(present)) {
+            throw new BadModelException(source + " has cache input " + past + " but no output " + present);
+        }
+        TensorInfo tensor = tensorInfo(info, past, source);
+        long[] shape = tensor.getShape();
+        if (shape.length != rank) {
+            throw new BadModelException("cache input " + past + " of " + source + " has shape "
+                    + Arrays.toString(shape) + " but rank " + rank + " was expected");
+        }
+        for (int axis = 0; axis < shape.length; axis++) {
+            if (axis != batchAxis && axis != pastAxis && shape[axis] <= 0) {
+                throw new BadModelException("cache input " + past + " of " + source + " has a symbolic dimension "
+                        + axis + " in " + Arrays.toString(tensor.getDimensionNames())
+                        + "; only batch and past length may be symbolic");
+            }
+        }
+        if (tensor.type != OnnxJavaType.FLOAT && tensor.type != OnnxJavaType.FLOAT16
+                && tensor.type != OnnxJavaType.BFLOAT16) {
+            throw new BadModelException("cache input " + past + " of " + source + " has element type "
+                    + tensor.type + " but float, float16 or bfloat16 was expected");
+        }
+        return new CacheSlot(past, present, shape, batchAxis, pastAxis, tensor.type);
+    }
+
+    private static TensorInfo tensorInfo(NodeInfo info, String name, String source) {
+        if (!(info.getInfo() instanceof TensorInfo tensor)) {
+            throw new BadModelException(name + " of " + source + " is not a tensor: " + info.getInfo());
+        }
+        return tensor;
+    }
+
+    private static OnnxJavaType intType(Map<String, NodeInfo> inputs, String name, String source) {
+        OnnxJavaType type = tensorInfo(inputs.get(name), name, source).type;
+        if (type != OnnxJavaType.INT32 && type != OnnxJavaType.INT64) {
+            throw new BadModelException(name + " of " + source + " has element type " + type
+                    + " but int32 or int64 was expected");
+        }
+        return type;
+    }
+}

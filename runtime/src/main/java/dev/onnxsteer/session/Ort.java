@@ -1,0 +1,13 @@
+package dev.onnxsteer.session;
+
+import ai.onnxruntime.OrtEnvironment;
+
+/** The one {@link OrtEnvironment} of this process, shared by every session and tensor. */
+public final class Ort {
+    private Ort() {}
+
+    /** The shared environment; ONNX Runtime keeps it alive for the life of the process, so it is never closed. */
+    public static OrtEnvironment env() {
+        return OrtEnvironment.getEnvironment();
+    }
+}
