@@ -14,7 +14,8 @@ import picocli.CommandLine.Command;
         mixinStandardHelpOptions = true,
         versionProvider = Version.class,
         description = "Activation-steering compiler for ONNX language models.",
-        subcommands = {GenerateCommand.class, ImportCommand.class})
+        subcommands = {ImportCommand.class, InspectCommand.class, CompileCommand.class, GenerateCommand.class,
+                ParityCommand.class})
 public final class Main {
     public static final int OK = 0;
     public static final int FAILURE = 1;
