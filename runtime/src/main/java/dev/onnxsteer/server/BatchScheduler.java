@@ -33,6 +33,9 @@ public final class BatchScheduler implements AutoCloseable {
     private volatile boolean accepting = true;
     private volatile boolean stopped;
     private volatile List<CompletionJob> current = List.of();
+    /** Test hooks: run before each batch, and after each generated token (on the batch thread). */
+    private volatile Runnable beforeBatch = () -> { };
+    private volatile Runnable afterToken = () -> { };
 
     public BatchScheduler(ServedModel model, int maxBatch, int maxQueue, Duration window, ServerMetrics metrics) {
         if (maxBatch < 1 || maxQueue < 1) {
@@ -61,6 +64,12 @@ public final class BatchScheduler implements AutoCloseable {
         }
         job.result().whenComplete((g, e) -> pending.decrementAndGet());
         return Admission.ACCEPTED;
+    }
+
+    /** Package-private test hooks; see the fields. */
+    void hooks(Runnable beforeBatch, Runnable afterToken) {
+        this.beforeBatch = beforeBatch;
+        this.afterToken = afterToken;
     }
 
     public int queueDepth() {
@@ -136,9 +145,13 @@ public final class BatchScheduler implements AutoCloseable {
         current = batch;
         running.set(batch.size());
         metrics.batch(batch.size());
+        Runnable tokenHook = afterToken;
         try (RowSteering.BatchInputs inputs = model.steering().inputsFor(steering)) {
-            List<Generation> results = model.generator().generateRows(rows, inputs,
-                    (row, tokenId, piece) -> batch.get(row).piece(piece));
+            beforeBatch.run();
+            List<Generation> results = model.generator().generateRows(rows, inputs, (row, tokenId, piece) -> {
+                batch.get(row).piece(piece);
+                tokenHook.run();
+            });
             long now = System.nanoTime();
             for (int i = 0; i < batch.size(); i++) {
                 CompletionJob job = batch.get(i);

@@ -74,18 +74,13 @@ public final class SteerServer implements AutoCloseable {
             c.routes.post("/v1/completions", this::completions);
             c.routes.after("/v1/completions", ctx -> metrics.request(ctx.statusCode()));
             c.routes.exception(ApiError.class, (e, ctx) -> error(ctx, e));
-            c.routes.exception(HttpResponseException.class, (e, ctx) ->
-                    error(ctx, new ApiError(e.getStatus(), e.getStatus() == 404 ? "not_found_error" : "invalid_request_error",
-                            null, e.getMessage())));
+            c.routes.exception(HttpResponseException.class, (e, ctx) -> error(ctx, e.getStatus() == 404
+                    ? new ApiError(404, "not_found_error", null, "no endpoint " + ctx.method() + " " + ctx.path()
+                            + "; endpoints: POST /v1/completions, GET /v1/vectors, GET /v1/models, GET /health,"
+                            + " GET /metrics, GET /")
+                    : new ApiError(e.getStatus(), "invalid_request_error", null, e.getMessage())));
             c.routes.exception(Exception.class, (e, ctx) ->
                     error(ctx, new ApiError(500, "server_error", null, "internal error: " + e)));
-            c.routes.error(404, "*", ctx -> {
-                if (ctx.result() == null || !ctx.result().startsWith("{")) {
-                    error(ctx, new ApiError(404, "not_found_error", null,
-                            "no endpoint " + ctx.method() + " " + ctx.path()
-                                    + "; endpoints: POST /v1/completions, GET /v1/vectors, GET /v1/models, GET /health, GET /metrics, GET /"));
-                }
-            });
         });
     }
 
@@ -114,6 +109,11 @@ public final class SteerServer implements AutoCloseable {
 
     public ServerMetrics metrics() {
         return metrics;
+    }
+
+    /** The batcher, for tests that need its hooks. */
+    BatchScheduler scheduler() {
+        return scheduler;
     }
 
     private void authorize(Context ctx) {
