@@ -54,6 +54,7 @@ public final class SteerServer implements AutoCloseable {
     private final byte[] playground;
     private volatile boolean draining;
     private volatile boolean stopped;
+    private volatile int port;
 
     private SteerServer(ServedModel model, ServerConfig config) {
         this.model = model;
@@ -89,6 +90,7 @@ public final class SteerServer implements AutoCloseable {
         SteerServer server = new SteerServer(model, config);
         try {
             server.app.start(config.host(), config.port());
+            server.port = server.app.port();
         } catch (RuntimeException e) {
             server.scheduler.close();
             throw e;
@@ -98,7 +100,7 @@ public final class SteerServer implements AutoCloseable {
 
     /** The port actually bound. */
     public int port() {
-        return app.port();
+        return port;
     }
 
     /** {@code http://HOST:PORT}. */
