@@ -14,7 +14,7 @@ import picocli.CommandLine.Command;
         mixinStandardHelpOptions = true,
         versionProvider = Version.class,
         description = "Activation-steering compiler for ONNX language models.",
-        subcommands = {InspectCommand.class, GenerateCommand.class})
+        subcommands = {ImportCommand.class, InspectCommand.class, GenerateCommand.class})
 public final class Main {
     public static final int OK = 0;
     public static final int FAILURE = 1;

@@ -33,8 +33,13 @@ public final class Provenance {
 
     private Provenance() {}
 
-    /** One recorded operation. {@code bias} names the folded initializer in bias mode, else null. */
-    public record Operation(String op, String site, String mode, float coefficient, String vectorSha256, String bias) {}
+    /**
+     * One recorded operation. {@code tensor} names the initializer in the compiled model that carries
+     * the change; {@code coefficientTensor} (input mode) the coefficient input; {@code originalBias}
+     * (bias mode) the bias in the source model. Absent names are null.
+     */
+    public record Operation(String op, String site, String mode, float coefficient, String vectorSha256,
+            String tensor, String coefficientTensor, String originalBias) {}
 
     public static void record(Model model, List<SteerPass.Applied> applied, String sourceModelSha256) {
         ArrayNode operations = readOperations(model);
@@ -45,8 +50,12 @@ public final class Provenance {
             op.put("mode", step.mode().label());
             op.put("coefficient", step.steering().coefficient());
             op.put("vector_sha256", sha256(step.steering().vector()));
-            if (step.mode() == Mode.BIAS) {
-                op.put("bias", step.site().bias().initializer().name());
+            op.put("tensor", step.tensor());
+            if (step.coefficientTensor() != null) {
+                op.put("coefficient_tensor", step.coefficientTensor());
+            }
+            if (step.originalBias() != null) {
+                op.put("original_bias", step.originalBias());
             }
         }
         Set<String> sites = new LinkedHashSet<>();
@@ -74,10 +83,14 @@ public final class Provenance {
         List<Operation> operations = new ArrayList<>();
         for (JsonNode op : readOperations(model)) {
             operations.add(new Operation(op.path("op").asText(), op.path("site").asText(), op.path("mode").asText(),
-                    (float) op.path("coefficient").asDouble(), op.path("vector_sha256").asText(),
-                    op.hasNonNull("bias") ? op.get("bias").asText() : null));
+                    (float) op.path("coefficient").asDouble(), op.path("vector_sha256").asText(), text(op, "tensor"),
+                    text(op, "coefficient_tensor"), text(op, "original_bias")));
         }
         return operations;
+    }
+
+    private static String text(JsonNode node, String field) {
+        return node.hasNonNull(field) ? node.get(field).asText() : null;
     }
 
     private static ArrayNode readOperations(Model model) {

@@ -24,8 +24,14 @@ import java.util.Map;
  * edit, so a refused request leaves the model untouched.
  */
 public final class SteerPass implements Pass {
-    /** What was done at one site copy. */
-    public record Applied(Steering steering, Site site, Mode mode) {}
+    /**
+     * What was done at one site copy. {@code tensor} names the initializer that now carries the
+     * change (the added vector, the vector input's default, or the folded bias); in input mode
+     * {@code coefficientTensor} names the coefficient input; in bias mode {@code originalBias} names
+     * the bias as it was in the source model.
+     */
+    public record Applied(Steering steering, Site site, Mode mode, String tensor, String coefficientTensor,
+            String originalBias) {}
 
     private final SiteMap sites;
     private final List<Steering> steerings;
@@ -50,17 +56,16 @@ public final class SteerPass implements Pass {
         for (Steering steering : merged.values()) {
             for (Site site : sites.find(steering.kind(), steering.layer())) {
                 check(steering, site);
-                plan.add(new Applied(steering, site, resolve(site)));
+                plan.add(new Applied(steering, site, resolve(site), null, null, null));
             }
         }
         applied.clear();
         for (Applied step : plan) {
-            switch (step.mode()) {
-                case BIAS -> foldIntoBias(step.steering(), step.site());
-                case INPUT -> addFromInputs(model, step.steering(), step.site());
-                default -> addConstant(model, step.steering(), step.site());
-            }
-            applied.add(step);
+            applied.add(switch (step.mode()) {
+                case BIAS -> foldIntoBias(step);
+                case INPUT -> addFromInputs(model, step);
+                default -> addConstant(model, step);
+            });
         }
         model.graph().sortTopologically();
         return !plan.isEmpty();
@@ -137,14 +142,18 @@ public final class SteerPass implements Pass {
         return out;
     }
 
-    private void addConstant(Model model, Steering steering, Site site) {
+    private Applied addConstant(Model model, Applied step) {
+        Site site = step.site();
         Graph root = model.graph();
         Value vector = root.addInitializer(root.names().fresh("onnx_steer." + site.name() + ".add"),
-                Tensor.ofFloats(new long[] {site.hiddenSize()}, scaled(steering)));
+                Tensor.ofFloats(new long[] {site.hiddenSize()}, scaled(step.steering())));
         insertAdd(site, vector);
+        return new Applied(step.steering(), site, Mode.ADD, vector.name(), null, null);
     }
 
-    private void addFromInputs(Model model, Steering steering, Site site) {
+    private Applied addFromInputs(Model model, Applied step) {
+        Steering steering = step.steering();
+        Site site = step.site();
         Graph root = model.graph();
         Graph graph = site.graph();
         String base = "steer." + site.name();
@@ -163,6 +172,7 @@ public final class SteerPass implements Pass {
         Value scaledVector = graph.op("Mul").name(scope + "Mul").inputs(vector, coefficient).value();
         Value perRow = Unsqueeze.axis(model, graph, scope + "Unsqueeze", scaledVector, 1);
         insertAdd(site, perRow);
+        return new Applied(steering, site, Mode.INPUT, vector.name(), coefficient.name(), null);
     }
 
     /** Adds {@code addend} to the site value and moves every reader of the site to the sum. */
@@ -188,7 +198,9 @@ public final class SteerPass implements Pass {
         }
     }
 
-    private static void foldIntoBias(Steering steering, Site site) {
+    private static Applied foldIntoBias(Applied step) {
+        Steering steering = step.steering();
+        Site site = step.site();
         BiasSlot slot = site.bias();
         Value bias = slot.initializer();
         float[] values = bias.initializer().toFloats();
@@ -198,12 +210,14 @@ public final class SteerPass implements Pass {
         }
         Tensor folded = Tensor.ofFloats(bias.initializer().dims(), values);
         boolean shared = bias.uses().size() > 1 || bias.isGraphInput() || bias.isGraphOutput();
+        String originalName = bias.name();
         if (shared) {
             Graph owner = bias.graph();
             Value copy = owner.addInitializer(owner.names().fresh(bias.name() + ".steered"), folded);
             slot.node().setInput(slot.inputIndex(), copy);
-        } else {
-            bias.setInitializer(folded);
+            return new Applied(steering, site, Mode.BIAS, copy.name(), null, originalName);
         }
+        bias.setInitializer(folded);
+        return new Applied(steering, site, Mode.BIAS, bias.name(), null, originalName);
     }
 }

@@ -15,6 +15,7 @@ import java.nio.FloatBuffer;
 import java.nio.IntBuffer;
 import java.nio.LongBuffer;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -207,9 +208,9 @@ public final class Generator {
         for (int r = 0; r < batch; r++) {
             long[] prompt = prompts.get(r);
             int offset = maxPrompt - prompt.length;
-            java.util.Arrays.fill(sequence[r], 0, offset, pad);
+            Arrays.fill(sequence[r], 0, offset, pad);
             System.arraycopy(prompt, 0, sequence[r], offset, prompt.length);
-            java.util.Arrays.fill(mask[r], offset, maxPrompt, 1);
+            Arrays.fill(mask[r], offset, maxPrompt, 1);
             rows[r] = new Row(r, texts.get(r), prompt.clone(), sampling.newSampler(runSeed),
                     tokenizer == null ? null : tokenizer.streamDecoder(prompt));
         }
@@ -445,7 +446,7 @@ public final class Generator {
         }
         long[] shape = tensor.getInfo().getShape();
         if (shape.length != 3 || shape[0] != batch) {
-            throw new InferenceException("logits of " + source + " have shape " + java.util.Arrays.toString(shape)
+            throw new InferenceException("logits of " + source + " have shape " + Arrays.toString(shape)
                     + " but [" + batch + ", seq, vocab] was expected");
         }
         int seq = (int) shape[1];

@@ -72,6 +72,11 @@ public record ModelLayout(
             return shape.clone();
         }
 
+        @Override
+        public String toString() {
+            return past + " -> " + present + " " + Arrays.toString(shape) + " " + type;
+        }
+
         /** The shape of this slot for {@code batch} rows and {@code pastLength} cached positions. */
         public long[] shapeFor(int batch, int pastLength) {
             long[] dims = shape.clone();

@@ -68,7 +68,8 @@ public final class SessionFactory {
                 config.diagnostics().accept("device auto: CUDA failed (" + reason + "); running on CPU");
                 return createCpu(source, config, creator);
             }
-            throw new InferenceException("cannot open " + source + " on " + cuda + ": " + reason, e);
+            String hint = CudaProbe.missingLibrary().map(lib -> " (" + lib + " not found on the library path)").orElse("");
+            throw new InferenceException("cannot open " + source + " on " + cuda + ": " + reason + hint, e);
         }
     }
 

@@ -1,0 +1,72 @@
+package dev.onnxsteer.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.onnxsteer.importer.GgufImporter;
+import dev.onnxsteer.importer.LlamaConfig;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+/** {@code onnx-steer import FILE.gguf -o DIR}: a llama GGUF to an Optimum-shaped ONNX model directory. */
+@Command(name = "import", mixinStandardHelpOptions = true, versionProvider = Version.class,
+        description = {"Import a llama GGUF into a model directory (model.onnx with KV cache, config.json,"
+                + " generation_config.json, tokenizer.json) that every other command reads.",
+                "Weights are dequantised to float32 (GGUF types F32, F16, BF16, Q8_0)."})
+final class ImportCommand implements Callable<Integer> {
+    @Mixin
+    CommonOptions common;
+
+    @Spec
+    CommandSpec spec;
+
+    @Parameters(index = "0", paramLabel = "FILE", description = "The .gguf file (general.architecture llama).")
+    Path gguf;
+
+    @Option(names = {"-o", "--output"}, paramLabel = "DIR", required = true,
+            description = "Output model directory; must not exist or be empty.")
+    Path output;
+
+    @Option(names = "--json", description = "Print a JSON summary instead of text.")
+    boolean json;
+
+    @Override
+    public Integer call() throws Exception {
+        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        err.println("importing " + gguf + " ...");
+        err.flush();
+        GgufImporter.Result result = GgufImporter.importModel(gguf, output);
+        LlamaConfig c = result.config();
+        if (json) {
+            ObjectMapper mapper = new ObjectMapper();
+            ObjectNode node = mapper.createObjectNode();
+            node.put("directory", result.directory().toString());
+            node.put("architecture", LlamaConfig.ARCHITECTURE);
+            node.put("layers", c.layers());
+            node.put("hidden_size", c.hiddenSize());
+            node.put("heads", c.heads());
+            node.put("kv_heads", c.kvHeads());
+            node.put("intermediate_size", c.intermediateSize());
+            node.put("vocab_size", c.vocabSize());
+            node.put("nodes", result.nodes());
+            node.put("weight_bytes", result.weightBytes());
+            node.put("external_data", result.externalData());
+            out.println(mapper.writeValueAsString(node));
+        } else {
+            out.println(result.directory());
+            err.println(String.format("llama: %d layers, hidden %d, %d heads (%d kv), ffn %d, vocab %d; %d nodes, %.1f MiB of weights%s",
+                    c.layers(), c.hiddenSize(), c.heads(), c.kvHeads(), c.intermediateSize(), c.vocabSize(), result.nodes(),
+                    result.weightBytes() / 1048576.0, result.externalData() ? " in model.onnx.data" : ""));
+        }
+        out.flush();
+        err.flush();
+        return Main.OK;
+    }
+}

@@ -1,0 +1,179 @@
+package dev.onnxsteer.importer;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.onnxsteer.OnnxSteer;
+import dev.onnxsteer.gguf.GgufFile;
+import dev.onnxsteer.io.ModelFiles;
+import dev.onnxsteer.io.ModelWriter;
+import dev.onnxsteer.ir.Model;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.Comparator;
+import java.util.HexFormat;
+import java.util.stream.Stream;
+
+/**
+ * Imports a llama GGUF into a model directory shaped like an Optimum export: {@code model.onnx} (with
+ * KV cache inputs and outputs, see {@link LlamaGraph}), {@code config.json} in Hugging Face format,
+ * {@code generation_config.json} and {@code tokenizer.json} (see {@link TokenizerJson}). Weights are
+ * dequantised to float32; models with more than 1 GiB of weights get their weights in external data
+ * ({@code model.onnx.data}). The directory is written under a temporary name beside the target and
+ * renamed into place, so a failed import leaves nothing behind.
+ */
+public final class GgufImporter {
+    /** Above this many bytes of weights the model is written with external data. */
+    public static final long EXTERNAL_DATA_THRESHOLD = 1L << 30;
+
+    /** What an import produced. */
+    public record Result(Path directory, LlamaConfig config, int nodes, long weightBytes, boolean externalData) {}
+
+    private GgufImporter() {}
+
+    /**
+     * Imports {@code gguf} into {@code outputDirectory}, which must not exist or be empty.
+     *
+     * @throws dev.onnxsteer.BadModelException when the file is not a llama GGUF the importer can reproduce
+     * @throws IllegalArgumentException when {@code outputDirectory} exists and is not empty
+     */
+    public static Result importModel(Path gguf, Path outputDirectory) {
+        Path target = outputDirectory.toAbsolutePath().normalize();
+        checkTarget(target);
+        try (GgufFile file = GgufFile.open(gguf)) {
+            LlamaConfig config = LlamaConfig.from(file);
+            ObjectNode tokenizer = TokenizerJson.build(file.metadata(), gguf.toString());
+            Model model = LlamaGraph.build(file, config);
+            model.metadata().put("onnx_steer.version", OnnxSteer.VERSION);
+            model.metadata().put("onnx_steer.imported_from", gguf.getFileName().toString());
+            model.metadata().put("onnx_steer.imported_sha256", sha256(gguf));
+            long weightBytes = config.weightBytes();
+            boolean external = weightBytes > EXTERNAL_DATA_THRESHOLD;
+
+            Path parent = target.getParent();
+            Files.createDirectories(parent);
+            Path temp = Files.createTempDirectory(parent, "." + target.getFileName() + ".tmp");
+            try {
+                ModelWriter.write(model, temp.resolve(ModelFiles.MODEL_FILE), external);
+                Files.write(temp.resolve(ModelFiles.CONFIG_FILE), json(configJson(config)));
+                Files.write(temp.resolve("generation_config.json"), json(generationConfig(config)));
+                Files.write(temp.resolve(ModelFiles.TOKENIZER_FILE), TokenizerJson.toBytes(tokenizer));
+                checkTarget(target);
+                Files.deleteIfExists(target); // an empty directory
+                try {
+                    Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE);
+                } catch (AtomicMoveNotSupportedException e) {
+                    Files.move(temp, target);
+                }
+                temp = null;
+            } finally {
+                if (temp != null) {
+                    deleteRecursively(temp);
+                }
+            }
+            return new Result(target, config, model.graph().nodes().size(), weightBytes, external);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write " + target + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static void checkTarget(Path target) {
+        if (Files.isDirectory(target)) {
+            try (Stream<Path> entries = Files.list(target)) {
+                if (entries.findAny().isPresent()) {
+                    throw new IllegalArgumentException("output directory " + target
+                            + " exists and is not empty; expected a new or empty directory");
+                }
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot list " + target, e);
+            }
+        } else if (Files.exists(target)) {
+            throw new IllegalArgumentException("output " + target + " exists and is a file; expected a new or empty directory");
+        }
+    }
+
+    /** config.json as Hugging Face writes it for LlamaForCausalLM. */
+    static ObjectNode configJson(LlamaConfig c) {
+        ObjectNode n = JsonNodeFactory.instance.objectNode();
+        n.putArray("architectures").add("LlamaForCausalLM");
+        n.put("model_type", "llama");
+        n.put("hidden_size", c.hiddenSize());
+        n.put("intermediate_size", c.intermediateSize());
+        n.put("num_hidden_layers", c.layers());
+        n.put("num_attention_heads", c.heads());
+        n.put("num_key_value_heads", c.kvHeads());
+        n.put("head_dim", c.headDim());
+        n.put("hidden_act", "silu");
+        n.put("rms_norm_eps", c.rmsNormEps());
+        n.put("rope_theta", c.ropeTheta());
+        if (c.ropeLinearFactor() != 1f) {
+            n.putObject("rope_scaling").put("type", "linear").put("factor", c.ropeLinearFactor());
+        } else {
+            n.putNull("rope_scaling");
+        }
+        n.put("vocab_size", c.vocabSize());
+        n.put("max_position_embeddings", c.contextLength());
+        n.put("bos_token_id", c.bosTokenId());
+        n.put("eos_token_id", c.eosTokenId());
+        if (c.padTokenId() >= 0) {
+            n.put("pad_token_id", c.padTokenId());
+        }
+        n.put("tie_word_embeddings", c.tiedEmbeddings());
+        n.put("attention_bias", false);
+        n.put("mlp_bias", false);
+        n.put("use_cache", true);
+        n.put("torch_dtype", "float32");
+        n.put("_name_or_path", c.name());
+        return n;
+    }
+
+    static ObjectNode generationConfig(LlamaConfig c) {
+        ObjectNode n = JsonNodeFactory.instance.objectNode();
+        n.put("bos_token_id", c.bosTokenId());
+        n.put("eos_token_id", c.eosTokenId());
+        if (c.padTokenId() >= 0) {
+            n.put("pad_token_id", c.padTokenId());
+        }
+        return n;
+    }
+
+    private static byte[] json(ObjectNode node) throws IOException {
+        return new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsBytes(node);
+    }
+
+    static String sha256(Path file) {
+        try (InputStream in = Files.newInputStream(file)) {
+            MessageDigest digest = MessageDigest.getInstance("SHA-256");
+            byte[] buffer = new byte[1 << 20];
+            for (int n; (n = in.read(buffer)) > 0; ) {
+                digest.update(buffer, 0, n);
+            }
+            return HexFormat.of().formatHex(digest.digest());
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read " + file, e);
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static void deleteRecursively(Path dir) {
+        try (Stream<Path> walk = Files.walk(dir)) {
+            walk.sorted(Comparator.reverseOrder()).forEach(p -> {
+                try {
+                    Files.deleteIfExists(p);
+                } catch (IOException ignored) {
+                    // best effort: the import already failed and that error is reported
+                }
+            });
+        } catch (IOException ignored) {
+            // best effort, as above
+        }
+    }
+}

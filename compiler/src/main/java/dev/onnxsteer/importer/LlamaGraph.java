@@ -1,0 +1,315 @@
+package dev.onnxsteer.importer;
+
+import dev.onnxsteer.BadModelException;
+import dev.onnxsteer.OnnxSteer;
+import dev.onnxsteer.gguf.GgufFile;
+import dev.onnxsteer.gguf.GgufTensorInfo;
+import dev.onnxsteer.ir.DataType;
+import dev.onnxsteer.ir.Dim;
+import dev.onnxsteer.ir.Graph;
+import dev.onnxsteer.ir.Model;
+import dev.onnxsteer.ir.Tensor;
+import dev.onnxsteer.ir.Value;
+import dev.onnxsteer.ir.ValueType;
+import java.util.Arrays;
+
+/**
+ * Builds the ONNX graph of a llama GGUF the way torch.onnx / Optimum export Hugging Face's
+ * {@code LlamaForCausalLM} with a KV cache: the same inputs, outputs, node names
+ * ({@code /model/layers.N/self_attn/q_proj/MatMul}, {@code /model/layers.N/Add}, ...), initializer names
+ * ({@code model.layers.N.self_attn.q_proj.weight}, stored transposed as {@code [in, out]} for MatMul),
+ * RMSNorm decomposed into Pow/ReduceMean/Add/Sqrt/Div/Mul, and opset 17 standard operators only.
+ *
+ * <h2>Rotary embedding and the GGUF q/k layout</h2>
+ * llama GGUF files keep q and k weights in the original Meta layout, where rotary embedding turns
+ * ADJACENT pairs {@code (x[2j], x[2j+1])} of each head (ggml's rope type NORM); llama.cpp's converter
+ * permutes Hugging Face weights into that layout ({@code permute} in {@code convert_hf_to_gguf.py}: row
+ * {@code (head, half, j)} of HF becomes row {@code (head, j, half)}). The importer undoes that permutation
+ * (HF row {@code h*D + s*D/2 + j} = GGUF row {@code h*D + 2j + s}, per head of k with the kv head count) and
+ * then applies HF's half-split rotary embedding ({@code x*cos + rotate_half(x)*sin}); the two are the same
+ * function, and the result has exactly the weights an Optimum export of the HF model would have.
+ */
+final class LlamaGraph {
+    static final long OPSET = 17;
+    private static final float MASK_MIN = -3.4028234663852886e38f; // torch.finfo(float32).min, as HF masks
+
+    private final GgufFile gguf;
+    private final LlamaConfig c;
+    private final Graph g = new Graph("main_graph");
+
+    private LlamaGraph(GgufFile gguf, LlamaConfig config) {
+        this.gguf = gguf;
+        this.c = config;
+    }
+
+    static Model build(GgufFile gguf, LlamaConfig config) {
+        return new LlamaGraph(gguf, config).build();
+    }
+
+    private Model build() {
+        Dim batch = Dim.param("batch_size");
+        Dim seq = Dim.param("sequence_length");
+        Dim past = Dim.param("past_sequence_length");
+        Dim total = Dim.param("total_sequence_length");
+        Value inputIds = g.addInput("input_ids", ValueType.Tensor.of(DataType.INT64, batch, seq));
+        Value attentionMask = g.addInput("attention_mask", ValueType.Tensor.of(DataType.INT64, batch, total));
+        Value positionIds = g.addInput("position_ids", ValueType.Tensor.of(DataType.INT64, batch, seq));
+        Value[] pastKeys = new Value[c.layers()];
+        Value[] pastValues = new Value[c.layers()];
+        for (int l = 0; l < c.layers(); l++) {
+            pastKeys[l] = g.addInput("past_key_values." + l + ".key",
+                    ValueType.Tensor.of(DataType.FLOAT, batch, Dim.of(c.kvHeads()), past, Dim.of(c.headDim())));
+            pastValues[l] = g.addInput("past_key_values." + l + ".value",
+                    ValueType.Tensor.of(DataType.FLOAT, batch, Dim.of(c.kvHeads()), past, Dim.of(c.headDim())));
+        }
+
+        Value embedWeight = g.addInitializer("model.embed_tokens.weight",
+                Tensor.ofFloats(new long[] {c.vocabSize(), c.hiddenSize()}, floats("token_embd.weight", c.vocabSize(), c.hiddenSize())));
+        Value x = op("Gather", "/model/embed_tokens/Gather", embedWeight, inputIds);
+
+        Value mask = causalMask(inputIds, attentionMask);
+        Value[] cosSin = rotary(positionIds);
+
+        Value[] presents = new Value[2 * c.layers()];
+        for (int l = 0; l < c.layers(); l++) {
+            String p = "/model/layers." + l;
+            String w = "model.layers." + l + ".";
+            Value h = rmsNorm(p + "/input_layernorm", x, vector(w + "input_layernorm.weight", "blk." + l + ".attn_norm.weight"));
+            Value[] attention = attention(l, h, mask, cosSin, pastKeys[l], pastValues[l]);
+            presents[2 * l] = attention[1];
+            presents[2 * l + 1] = attention[2];
+            x = op("Add", p + "/Add", x, attention[0]);
+            h = rmsNorm(p + "/post_attention_layernorm", x, vector(w + "post_attention_layernorm.weight", "blk." + l + ".ffn_norm.weight"));
+            x = op("Add", p + "/Add_1", x, mlp(l, h));
+        }
+        Value normed = rmsNorm("/model/norm", x, vector("model.norm.weight", "output_norm.weight"));
+        String head = c.tiedEmbeddings() ? "token_embd.weight" : "output.weight";
+        Value lmHead = g.addInitializer("lm_head.weight", Tensor.ofFloats(new long[] {c.hiddenSize(), c.vocabSize()},
+                transpose(floats(head, c.vocabSize(), c.hiddenSize()), c.vocabSize(), c.hiddenSize())));
+        Value logits = g.op("MatMul").name("/lm_head/MatMul").inputs(normed, lmHead).outputs("logits").value();
+        logits.setType(ValueType.Tensor.of(DataType.FLOAT, batch, seq, Dim.of(c.vocabSize())));
+        g.addOutput(logits);
+        for (Value present : presents) {
+            present.setType(ValueType.Tensor.of(DataType.FLOAT, batch, Dim.of(c.kvHeads()), total, Dim.of(c.headDim())));
+            g.addOutput(present);
+        }
+
+        Model model = new Model(g);
+        model.opsets().put("", OPSET);
+        model.setIrVersion(8);
+        model.setProducer("onnx-steer", OnnxSteer.VERSION);
+        model.setDocString("LlamaForCausalLM imported from " + gguf.path().getFileName());
+        return model;
+    }
+
+    /** [batch, 1, seq, total] float: 0 where key j may be seen by query i (j <= past + i and not padding), else float min. */
+    private Value causalMask(Value inputIds, Value attentionMask) {
+        String p = "/model/attn_mask";
+        Value zero = g.addInitializer("const.int64.0", Tensor.scalar(0L));
+        Value one = g.addInitializer("const.int64.1", Tensor.scalar(1L));
+        Value seqLen = op("Gather", p + "/Gather", op("Shape", p + "/Shape", inputIds), one);
+        Value totalLen = op("Gather", p + "/Gather_1", op("Shape", p + "/Shape_1", attentionMask), one);
+        Value pastLen = op("Sub", p + "/Sub", totalLen, seqLen);
+        Value queryPositions = op("Range", p + "/Range", pastLen, totalLen, one);
+        Value keyPositions = op("Range", p + "/Range_1", zero, totalLen, one);
+        Value column = g.op("Unsqueeze").name(p + "/Unsqueeze").inputs(queryPositions, constLongs("const.axes.1", 1)).value();
+        Value row = g.op("Unsqueeze").name(p + "/Unsqueeze_1").inputs(keyPositions, constLongs("const.axes.0", 0)).value();
+        Value causal = op("LessOrEqual", p + "/LessOrEqual", row, column);
+        Value notPadding = g.op("Cast").name(p + "/Cast").inputs(attentionMask).attr("to", (long) DataType.BOOL.code()).value();
+        Value notPadding4 = g.op("Unsqueeze").name(p + "/Unsqueeze_2").inputs(notPadding, constLongs("const.axes.1_2", 1, 2)).value();
+        Value allowed = op("And", p + "/And", causal, notPadding4);
+        return op("Where", p + "/Where", allowed, g.addInitializer("const.float.0", Tensor.scalar(0f)),
+                g.addInitializer("const.float.min", Tensor.scalar(MASK_MIN)));
+    }
+
+    /** cos and sin of HF's rotary embedding, [batch, 1, seq, head_dim] each. */
+    private Value[] rotary(Value positionIds) {
+        String p = "/model/rotary_emb";
+        int half = c.headDim() / 2;
+        float[] invFreq = new float[half];
+        float[] factors = gguf.findTensor("rope_freqs.weight").map(gguf::readFloats).orElse(null);
+        if (factors != null && factors.length != half) {
+            throw new BadModelException("tensor rope_freqs.weight in " + gguf.path() + " has " + factors.length
+                    + " values; expected head_dim / 2 = " + half);
+        }
+        for (int i = 0; i < half; i++) {
+            // HF: 1.0 / (base ** (arange(0, dim, 2).float() / dim)); llama.cpp divides by rope_freqs and the linear factor
+            double f = 1.0 / Math.pow(c.ropeTheta(), (2.0 * i) / c.headDim());
+            f /= c.ropeLinearFactor();
+            if (factors != null) {
+                f /= factors[i];
+            }
+            invFreq[i] = (float) f;
+        }
+        Value invFreqValue = g.addInitializer("model.rotary_emb.inv_freq", Tensor.ofFloats(new long[] {half}, invFreq));
+        Value positions = g.op("Cast").name(p + "/Cast").inputs(positionIds).attr("to", (long) DataType.FLOAT.code()).value();
+        Value positions3 = g.op("Unsqueeze").name(p + "/Unsqueeze").inputs(positions, constLongs("const.axes.2", 2)).value();
+        Value freqs = op("Mul", p + "/Mul", positions3, invFreqValue);
+        Value emb = g.op("Concat").name(p + "/Concat").inputs(freqs, freqs).attr("axis", -1L).value();
+        Value axes1 = constLongs("const.axes.1", 1);
+        Value cos = g.op("Unsqueeze").name(p + "/Unsqueeze_1").inputs(op("Cos", p + "/Cos", emb), axes1).value();
+        Value sin = g.op("Unsqueeze").name(p + "/Unsqueeze_2").inputs(op("Sin", p + "/Sin", emb), axes1).value();
+        return new Value[] {cos, sin};
+    }
+
+    /** Returns {attention output after o_proj, present key, present value}. */
+    private Value[] attention(int l, Value h, Value mask, Value[] cosSin, Value pastKey, Value pastValue) {
+        String p = "/model/layers." + l + "/self_attn";
+        String w = "model.layers." + l + ".self_attn.";
+        int qOut = c.heads() * c.headDim();
+        int kvOut = c.kvHeads() * c.headDim();
+        Value q = op("MatMul", p + "/q_proj/MatMul", h, weight(w + "q_proj.weight", "blk." + l + ".attn_q.weight", qOut, c.hiddenSize(), c.heads()));
+        Value k = op("MatMul", p + "/k_proj/MatMul", h, weight(w + "k_proj.weight", "blk." + l + ".attn_k.weight", kvOut, c.hiddenSize(), c.kvHeads()));
+        Value v = op("MatMul", p + "/v_proj/MatMul", h, weight(w + "v_proj.weight", "blk." + l + ".attn_v.weight", kvOut, c.hiddenSize(), 0));
+        q = heads(p, "", q, c.heads());
+        k = heads(p, "_1", k, c.kvHeads());
+        v = heads(p, "_2", v, c.kvHeads());
+        q = rotate(p, "", q, cosSin);
+        k = rotate(p, "_1", k, cosSin);
+        Value presentKey = g.op("Concat").name(p + "/Concat_2").inputs(pastKey, k).attr("axis", 2L)
+                .outputs("present." + l + ".key").value();
+        Value presentValue = g.op("Concat").name(p + "/Concat_3").inputs(pastValue, v).attr("axis", 2L)
+                .outputs("present." + l + ".value").value();
+        Value keys = repeatKv(p, "", presentKey);
+        Value values = repeatKv(p, "_1", presentValue);
+        Value keysT = g.op("Transpose").name(p + "/Transpose_3").inputs(keys).attr("perm", new long[] {0, 1, 3, 2}).value();
+        Value scores = op("MatMul", p + "/MatMul", q, keysT);
+        scores = op("Mul", p + "/Mul_4", scores, constFloat("const.attn_scale", (float) (1.0 / Math.sqrt(c.headDim()))));
+        scores = op("Add", p + "/Add_2", scores, mask);
+        Value probs = g.op("Softmax").name(p + "/Softmax").inputs(scores).attr("axis", -1L).value();
+        Value out = op("MatMul", p + "/MatMul_1", probs, values);
+        out = g.op("Transpose").name(p + "/Transpose_4").inputs(out).attr("perm", new long[] {0, 2, 1, 3}).value();
+        out = op("Reshape", p + "/Reshape_3", out, constLongs("const.shape.attn_out", 0, 0, qOut));
+        Value o = op("MatMul", p + "/o_proj/MatMul", out, weight(w + "o_proj.weight", "blk." + l + ".attn_output.weight",
+                c.hiddenSize(), qOut, 0));
+        return new Value[] {o, presentKey, presentValue};
+    }
+
+    /** [batch, seq, n*D] to [batch, n, seq, D]. */
+    private Value heads(String p, String suffix, Value x, int n) {
+        Value r = op("Reshape", p + "/Reshape" + suffix, x, constLongs("const.shape.heads." + n, 0, 0, n, c.headDim()));
+        return g.op("Transpose").name(p + "/Transpose" + suffix).inputs(r).attr("perm", new long[] {0, 2, 1, 3}).value();
+    }
+
+    /** HF apply_rotary_pos_emb: x * cos + rotate_half(x) * sin, rotate_half(x) = cat(-x2, x1). */
+    private Value rotate(String p, String suffix, Value x, Value[] cosSin) {
+        int half = c.headDim() / 2;
+        Value axis = constLongs("const.axes.3", 3);
+        Value x1 = g.op("Slice").name(p + "/Slice" + suffix).inputs(x, constLongs("const.0", 0), constLongs("const.half", half), axis).value();
+        Value x2 = g.op("Slice").name(p + "/Slice_1" + suffix).inputs(x, constLongs("const.half", half),
+                constLongs("const.head_dim", c.headDim()), axis).value();
+        Value rotated = g.op("Concat").name(p + "/Concat" + suffix).inputs(op("Neg", p + "/Neg" + suffix, x2), x1).attr("axis", -1L).value();
+        Value a = op("Mul", p + "/Mul" + suffix, x, cosSin[0]);
+        Value b = op("Mul", p + "/Mul_1" + suffix, rotated, cosSin[1]);
+        return op("Add", p + "/Add" + suffix, a, b);
+    }
+
+    /** HF repeat_kv: [batch, kv, T, D] to [batch, heads, T, D], each kv head repeated heads/kv times in place. */
+    private Value repeatKv(String p, String suffix, Value x) {
+        int rep = c.heads() / c.kvHeads();
+        if (rep == 1) {
+            return x;
+        }
+        Value u = g.op("Unsqueeze").name(p + "/Unsqueeze" + suffix).inputs(x, constLongs("const.axes.2", 2)).value();
+        Value e = op("Expand", p + "/Expand" + suffix, u, constLongs("const.shape.repeat_kv", 1, 1, rep, 1, 1));
+        return op("Reshape", p + "/Reshape_4" + suffix, e, constLongs("const.shape.kv_heads", 0, c.heads(), -1, c.headDim()));
+    }
+
+    private Value mlp(int l, Value h) {
+        String p = "/model/layers." + l + "/mlp";
+        String w = "model.layers." + l + ".mlp.";
+        Value gate = op("MatMul", p + "/gate_proj/MatMul", h, weight(w + "gate_proj.weight", "blk." + l + ".ffn_gate.weight",
+                c.intermediateSize(), c.hiddenSize(), 0));
+        Value silu = op("Mul", p + "/act_fn/Mul", gate, op("Sigmoid", p + "/act_fn/Sigmoid", gate));
+        Value up = op("MatMul", p + "/up_proj/MatMul", h, weight(w + "up_proj.weight", "blk." + l + ".ffn_up.weight",
+                c.intermediateSize(), c.hiddenSize(), 0));
+        Value product = op("Mul", p + "/Mul", silu, up);
+        return op("MatMul", p + "/down_proj/MatMul", product, weight(w + "down_proj.weight", "blk." + l + ".ffn_down.weight",
+                c.hiddenSize(), c.intermediateSize(), 0));
+    }
+
+    /** LlamaRMSNorm as torch.onnx exports it: weight * (x / sqrt(mean(x^2) + eps)). */
+    private Value rmsNorm(String p, Value x, Value weight) {
+        Value squared = op("Pow", p + "/Pow", x, constFloat("const.float.2", 2f));
+        Value mean = g.op("ReduceMean").name(p + "/ReduceMean").inputs(squared).attr("axes", new long[] {-1})
+                .attr("keepdims", 1L).value();
+        Value plusEps = op("Add", p + "/Add", mean, constFloat("const.rms_norm_eps", c.rmsNormEps()));
+        Value root = op("Sqrt", p + "/Sqrt", plusEps);
+        Value inverse = op("Div", p + "/Div", constFloat("const.float.1", 1f), root);
+        Value normalised = op("Mul", p + "/Mul", x, inverse);
+        return op("Mul", p + "/Mul_1", weight, normalised);
+    }
+
+    /**
+     * A linear layer's weight as MatMul wants it, [in, out]: the GGUF tensor (torch layout [out, in]), with
+     * rows un-permuted from the GGUF rotary layout when {@code ropeHeads > 0}, then transposed.
+     */
+    private Value weight(String name, String tensor, int out, int in, int ropeHeads) {
+        float[] data = floats(tensor, out, in);
+        if (ropeHeads > 0) {
+            data = unpermute(data, out, in, ropeHeads);
+        }
+        return g.addInitializer(name, Tensor.ofFloats(new long[] {in, out}, transpose(data, out, in)));
+    }
+
+    private Value vector(String name, String tensor) {
+        GgufTensorInfo info = gguf.tensor(tensor);
+        if (info.elementCount() != c.hiddenSize() || info.dims().length != 1) {
+            throw new BadModelException("tensor " + tensor + " in " + gguf.path() + " has shape " + Arrays.toString(info.shape())
+                    + "; expected [" + c.hiddenSize() + "]");
+        }
+        return g.addInitializer(name, Tensor.ofFloats(new long[] {c.hiddenSize()}, gguf.readFloats(info)));
+    }
+
+    /** The tensor as float32 in torch layout [rows, cols] (ggml dims [cols, rows]), checking its shape. */
+    private float[] floats(String tensor, int rows, int cols) {
+        GgufTensorInfo info = gguf.tensor(tensor);
+        long[] dims = info.dims();
+        if (dims.length != 2 || dims[0] != cols || dims[1] != rows) {
+            throw new BadModelException("tensor " + tensor + " in " + gguf.path() + " has shape " + Arrays.toString(info.shape())
+                    + "; expected [" + rows + ", " + cols + "]");
+        }
+        return gguf.readFloats(info);
+    }
+
+    /** HF row h*D + s*D/2 + j takes GGUF row h*D + 2j + s (inverse of llama.cpp's permute). */
+    static float[] unpermute(float[] data, int rows, int cols, int heads) {
+        int headDim = rows / heads;
+        int half = headDim / 2;
+        float[] out = new float[data.length];
+        for (int h = 0; h < heads; h++) {
+            for (int s = 0; s < 2; s++) {
+                for (int j = 0; j < half; j++) {
+                    int hfRow = h * headDim + s * half + j;
+                    int ggufRow = h * headDim + 2 * j + s;
+                    System.arraycopy(data, ggufRow * cols, out, hfRow * cols, cols);
+                }
+            }
+        }
+        return out;
+    }
+
+    static float[] transpose(float[] data, int rows, int cols) {
+        float[] out = new float[data.length];
+        for (int r = 0; r < rows; r++) {
+            int base = r * cols;
+            for (int col = 0; col < cols; col++) {
+                out[col * rows + r] = data[base + col];
+            }
+        }
+        return out;
+    }
+
+    private Value op(String type, String name, Value... inputs) {
+        return g.op(type).name(name).inputs(inputs).value();
+    }
+
+    /** A shared int64 1-D constant initializer. */
+    private Value constLongs(String name, long... values) {
+        return g.find(name).orElseGet(() -> g.addInitializer(name, Tensor.vector(values)));
+    }
+
+    private Value constFloat(String name, float value) {
+        return g.find(name).orElseGet(() -> g.addInitializer(name, Tensor.scalar(value)));
+    }
+}

@@ -1,0 +1,51 @@
+package dev.onnxsteer.vectors;
+
+import dev.onnxsteer.BadVectorException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/** Reads and writes steering vector files, choosing the format by extension: {@code .gguf} or {@code .safetensors}. */
+public final class VectorFiles {
+    private VectorFiles() {}
+
+    public enum Format { GGUF, SAFETENSORS }
+
+    public static Format formatOf(Path path) {
+        String name = path.getFileName().toString().toLowerCase(Locale.ROOT);
+        if (name.endsWith(".gguf")) {
+            return Format.GGUF;
+        }
+        if (name.endsWith(".safetensors")) {
+            return Format.SAFETENSORS;
+        }
+        throw new BadVectorException("vector file " + path + " has an unknown extension; expected .gguf or .safetensors");
+    }
+
+    public static SteeringVectors read(Path path) {
+        return switch (formatOf(path)) {
+            case GGUF -> ControlVectorGguf.read(path);
+            case SAFETENSORS -> SafetensorsVectors.read(path);
+        };
+    }
+
+    public static void write(SteeringVectors vectors, Path path) {
+        switch (formatOf(path)) {
+            case GGUF -> ControlVectorGguf.write(vectors, path);
+            case SAFETENSORS -> SafetensorsVectors.write(vectors, path);
+        }
+    }
+
+    /** Reads several files and sums them, each times its coefficient (see {@link SteeringVectors#combine}). */
+    public static SteeringVectors readCombined(List<Path> paths, List<Float> coefficients) {
+        if (paths.size() != coefficients.size()) {
+            throw new IllegalArgumentException(paths.size() + " vector files but " + coefficients.size() + " coefficients");
+        }
+        List<SteeringVectors.Term> terms = new ArrayList<>();
+        for (int i = 0; i < paths.size(); i++) {
+            terms.add(new SteeringVectors.Term(read(paths.get(i)), coefficients.get(i)));
+        }
+        return SteeringVectors.combine(terms);
+    }
+}
