@@ -25,6 +25,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.regex.Pattern;
@@ -198,6 +199,7 @@ public final class TritonExport {
             }
             Files.writeString(staging.resolve(CONFIG_FILE), TextFormat.printer().printToString(config),
                     StandardCharsets.UTF_8);
+            readableByAll(staging);
             if (Files.isDirectory(target)) {
                 Files.delete(target);
             }
@@ -209,6 +211,20 @@ public final class TritonExport {
             if (staging != null) {
                 AtomicFiles.deleteTree(staging);
             }
+        }
+    }
+
+    /** Triton often runs as another user (in a container): files rw-r--r--, directories rwxr-xr-x, where POSIX. */
+    private static void readableByAll(Path root) throws IOException {
+        if (!Files.getFileStore(root).supportsFileAttributeView("posix")) {
+            return;
+        }
+        List<Path> all;
+        try (Stream<Path> walk = Files.walk(root)) {
+            all = walk.toList();
+        }
+        for (Path p : all) {
+            Files.setPosixFilePermissions(p, PosixFilePermissions.fromString(Files.isDirectory(p) ? "rwxr-xr-x" : "rw-r--r--"));
         }
     }
 

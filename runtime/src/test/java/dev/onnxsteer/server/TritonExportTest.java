@@ -56,6 +56,8 @@ class TritonExportTest {
         assertTrue(Files.isRegularFile(dir.resolve("1/model.onnx")));
         assertTrue(Files.isRegularFile(dir.resolve("1/model.onnx.data")), "weights as external data");
         assertTrue(Files.isRegularFile(dir.resolve("1/tokenizer.json")));
+        assertEquals("rw-r--r--", java.nio.file.attribute.PosixFilePermissions.toString(
+                Files.getPosixFilePermissions(dir.resolve("1/model.onnx.data"))), "readable by a Triton running as another user");
         Builder parsed = dev.onnxsteer.proto.triton.ModelConfig.newBuilder();
         TextFormat.getParser().merge(Files.readString(dir.resolve("config.pbtxt"), StandardCharsets.UTF_8), parsed);
         dev.onnxsteer.proto.triton.ModelConfig config = parsed.build();
