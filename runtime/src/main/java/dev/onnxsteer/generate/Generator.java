@@ -310,8 +310,7 @@ public final class Generator {
                 boolean anyActive = false;
                 for (Row row : rows) {
                     if (!row.finished() && row.cancelled.getAsBoolean()) {
-                        row.reason = FinishReason.CANCELLED;
-                        row.finishedAt = System.nanoTime();
+                        cancel(row);
                     }
                     if (!row.finished()) {
                         LogitsProbe probe = logitsProbe;
@@ -406,6 +405,16 @@ public final class Generator {
         String piece = safe > row.streamed ? text.substring(row.streamed, safe) : "";
         row.streamed = Math.max(row.streamed, safe);
         listener.onToken(row.index, token, piece);
+    }
+
+    /** Stops a row the caller cancelled: its text so far is kept, the listener hears nothing more. */
+    private static void cancel(Row row) {
+        if (row.decoder != null) {
+            row.decoder.flush();
+            row.text = row.decoder.text();
+        }
+        row.reason = FinishReason.CANCELLED;
+        row.finishedAt = System.nanoTime();
     }
 
     private static void finish(Row row, FinishReason reason, TokenListener listener, long token) {
