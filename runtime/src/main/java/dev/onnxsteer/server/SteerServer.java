@@ -20,6 +20,7 @@ import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -111,6 +112,11 @@ public final class SteerServer implements AutoCloseable {
 
     public ServerMetrics metrics() {
         return metrics;
+    }
+
+    /** The listening connectors (tests). */
+    List<Connector> jettyConnectors() {
+        return List.of(app.jettyServer().server().getConnectors());
     }
 
     /** The batcher, for tests that need its hooks. */
@@ -208,6 +214,7 @@ public final class SteerServer implements AutoCloseable {
             if (request.stream()) {
                 stream(ctx, job, id, created);
             } else {
+                onClientGone(ctx, job::cancel);
                 Generation g = await(job);
                 ObjectNode root = chunk(id, created, g.text(), finishReason(g.finishReason()));
                 root.set("usage", usage(g));
@@ -267,6 +274,22 @@ public final class SteerServer implements AutoCloseable {
                     + model.name() + " is " + model.config().maxPositions().getAsInt() + " tokens");
         }
         return ids;
+    }
+
+    /**
+     * Runs {@code action} if Jetty reports that this request failed. Jetty does not read from a
+     * connection while its request is being handled, so a client that silently closes it is only
+     * noticed when the server writes: streaming requests notice within half a second (heartbeats),
+     * non-streaming ones run until done or timed out.
+     */
+    private static void onClientGone(Context ctx, Runnable action) {
+        jakarta.servlet.ServletRequest request = ctx.req();
+        while (request instanceof jakarta.servlet.ServletRequestWrapper wrapper) {
+            request = wrapper.getRequest();
+        }
+        if (request instanceof org.eclipse.jetty.ee10.servlet.ServletApiRequest api) {
+            api.getRequest().addFailureListener(failure -> action.run());
+        }
     }
 
     private Generation await(CompletionJob job) {

@@ -161,6 +161,21 @@ class ServerLimitsTest {
     }
 
     @Test
+    void longRequestsOutliveTheConnectionIdleTimeout() throws Exception {
+        try (SteerServer server = SteerServer.start(model, config())) {
+            for (var c : server.jettyConnectors()) {
+                ((org.eclipse.jetty.server.AbstractConnector) c).setIdleTimeout(500);
+            }
+            server.scheduler().hooks(() -> { }, sleep(30));
+            Http.Reply reply = Http.post(server.uri(), "/v1/completions", "{\"prompt\": \"Hi\", \"max_tokens\": 60, \"temperature\": 0}");
+            assertEquals(200, reply.status(), reply.body());
+            assertEquals(60, reply.json().get("usage").get("completion_tokens").asInt(), reply.body());
+            Http.Reply streamed = Http.post(server.uri(), "/v1/completions", "{\"prompt\": \"Hi\", \"max_tokens\": 60, \"temperature\": 0, \"stream\": true}");
+            assertTrue(streamed.body().endsWith("data: [DONE]\n\n"), streamed.body());
+        }
+    }
+
+    @Test
     void stopFinishesInFlightRequestsThenRefusesConnections() throws Exception {
         SteerServer server = SteerServer.start(model, config().withShutdownGrace(Duration.ofSeconds(20)));
         server.scheduler().hooks(() -> { }, sleep(10));
