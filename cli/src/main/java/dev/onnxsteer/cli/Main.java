@@ -15,7 +15,7 @@ import picocli.CommandLine.Command;
         versionProvider = Version.class,
         description = "Activation-steering compiler for ONNX language models.",
         subcommands = {ImportCommand.class, InspectCommand.class, CompileCommand.class, GenerateCommand.class,
-                ParityCommand.class})
+                ParityCommand.class, ExtractCommand.class, SweepCommand.class})
 public final class Main {
     public static final int OK = 0;
     public static final int FAILURE = 1;
