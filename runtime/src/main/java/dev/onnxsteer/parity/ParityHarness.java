@@ -160,49 +160,48 @@ public final class ParityHarness {
                         + "the prefix/suffix cut needs sites in the main graph");
             }
         }
+        // Stage k reads every earlier site, steered in Java, as an input (the residual skip past a
+        // sublayer site still depends on earlier sites) and returns site k (the last stage: logits).
         List<Path> stages = new ArrayList<>();
+        List<String> siteNames = new ArrayList<>();
         for (int k = 0; k <= order.size(); k++) {
             Model model = ModelReader.read(original.onnx());
             SiteMap stageSites = SiteFinder.find(model);
-            Value out = k < order.size() ? site(stageSites, order.get(k)) : null;
-            Value in = k > 0 ? site(stageSites, order.get(k - 1)) : null;
-            if (out != null) {
+            if (k < order.size()) {
+                Value out = site(stageSites, order.get(k));
+                siteNames.add(out.name());
                 SiteCut.exposeAsOutput(model, out);
             }
-            if (in != null) {
-                SiteCut.replaceWithInput(model, in, CUT_INPUT, ValueType.Tensor.of(DataType.FLOAT,
+            List<Value> earlier = new ArrayList<>();
+            for (int j = 0; j < k; j++) {
+                earlier.add(site(stageSites, order.get(j)));
+            }
+            for (int j = 0; j < k; j++) {
+                SiteCut.replaceWithInput(model, earlier.get(j), CUT_INPUT + j, ValueType.Tensor.of(DataType.FLOAT,
                         Dim.param("batch_size"), Dim.param("sequence_length"), Dim.of(stageSites.hiddenSize())));
             }
             Path path = work.resolve("stage" + k).resolve(ModelFiles.MODEL_FILE);
             ModelWriter.write(model, path);
             stages.add(path);
         }
-        List<String> siteNames = new ArrayList<>();
-        for (Steering s : order) {
-            siteNames.add(site(SiteFinder.find(ModelReader.read(original.onnx())), s).name());
-        }
         List<float[]> expected = new ArrayList<>();
         for (long[] prompt : prompts) {
-            Forward.Output carried = null;
+            List<Forward.Output> steeredSites = new ArrayList<>();
             for (int k = 0; k <= order.size(); k++) {
+                Map<String, OnnxTensor> extra = new LinkedHashMap<>();
                 try (ModelSession session = open(stages.get(k), GraphOptimization.DISABLE_ALL)) {
-                    Map<String, OnnxTensor> extra = new LinkedHashMap<>();
-                    OnnxTensor cut = carried == null ? null : Forward.floats(carried.shape(), carried.values());
-                    try {
-                        if (cut != null) {
-                            extra.put(CUT_INPUT, cut);
-                        }
-                        if (k < order.size()) {
-                            Forward.Output site = Forward.run(session, prompt, extra, List.of(siteNames.get(k))).get(siteNames.get(k));
-                            carried = addToEveryPosition(site, order.get(k).vector());
-                        } else {
-                            expected.add(Forward.run(session, prompt, extra, List.of("logits")).get("logits").values());
-                        }
-                    } finally {
-                        if (cut != null) {
-                            cut.close();
-                        }
+                    for (int j = 0; j < k; j++) {
+                        Forward.Output site = steeredSites.get(j);
+                        extra.put(CUT_INPUT + j, Forward.floats(site.shape(), site.values()));
                     }
+                    if (k < order.size()) {
+                        Forward.Output site = Forward.run(session, prompt, extra, List.of(siteNames.get(k))).get(siteNames.get(k));
+                        steeredSites.add(addToEveryPosition(site, order.get(k).vector()));
+                    } else {
+                        expected.add(Forward.run(session, prompt, extra, List.of("logits")).get("logits").values());
+                    }
+                } finally {
+                    extra.values().forEach(OnnxTensor::close);
                 }
             }
         }
