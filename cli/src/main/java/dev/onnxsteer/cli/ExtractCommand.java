@@ -101,7 +101,7 @@ final class ExtractCommand implements Callable<Integer> {
             double ratio = stats.rawNorm() > 0 ? stats.activationNorm() / stats.rawNorm() : Double.NaN;
             out.printf(Locale.ROOT, "%-6d %10.4f %10.4f %10.2f%n", layer, stats.rawNorm(), stats.activationNorm(), ratio);
         }
-        out.println("wrote " + output + " (" + chosen.label() + ", " + capture.site + " layers "
+        out.println("wrote " + output + " (" + chosen.label() + ", " + capture.site + (selected.size() == 1 ? " layer " : " layers ")
                 + CaptureOptions.describe(selected) + ", position " + options.position().label() + ", "
                 + extraction.pairs() + (extraction.pairs() == 1 ? " pair" : " pairs")
                 + (normalize ? ", unit length" : "") + ")");
