@@ -45,7 +45,8 @@ final class CompileCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         ModelFiles source = ModelFiles.locate(model, tokenizer);
-        Compilation.Result result = Compilation.compileTo(source, steering::steerings, steering.mode(), output);
+        Compilation.Result result = Compilation.compileTo(source, steering::steerings, steering.mode(),
+                steering.createBias(), output);
         PrintWriter out = spec.commandLine().getOut();
         if (json) {
             ObjectMapper mapper = new ObjectMapper();

@@ -61,6 +61,7 @@ public final class ParityHarness {
     private final SessionConfig sessions;
     private final int generateTokens;
     private Path work;
+    private boolean createBias;
 
     /**
      * @param sessions       device and threads for every session (the optimisation level is set per check)
@@ -78,6 +79,7 @@ public final class ParityHarness {
         Model steeredModel = ModelReader.read(steered);
         Model originalModel = ModelReader.read(original.onnx());
         RecoveredSteering recovered = RecoveredSteering.from(steeredModel, originalModel, steered.toString());
+        createBias = recovered.createBias();
         List<ParityCheck> checks = new ArrayList<>();
         try {
             work = Files.createTempDirectory("onnx-steer-parity");
@@ -100,7 +102,7 @@ public final class ParityHarness {
 
     private Path compile(String name, List<Steering> steerings, Mode mode) {
         Model model = ModelReader.read(original.onnx());
-        new SteerPass(SiteFinder.find(model), steerings, mode).apply(model);
+        new SteerPass(SiteFinder.find(model), steerings, mode).creatingBiases(createBias).apply(model);
         Path out = work.resolve(name).resolve(ModelFiles.MODEL_FILE);
         ModelWriter.write(model, out);
         return out;
