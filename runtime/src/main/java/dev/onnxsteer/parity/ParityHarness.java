@@ -149,7 +149,12 @@ public final class ParityHarness {
         return max;
     }
 
-    /** Cuts the original at each steered site in layer order and adds the vectors in Java between the pieces. */
+    /**
+     * Cuts the original at each steered site in layer order and adds the vectors in Java between the
+     * pieces. Stage k reads every earlier cut as an input (not only the last one): a cut at a sublayer
+     * input (attn_in, mlp_in) carries the sublayer's input but not the residual stream, so later stages
+     * recompute the stream from the tokens and need every earlier steered value.
+     */
     private ParityCheck independent(RecoveredSteering recovered, List<long[]> prompts) {
         List<Steering> order = recovered.steerings().stream()
                 .sorted(Comparator.comparingInt(Steering::layer).thenComparing(Steering::kind)).toList();
@@ -167,12 +172,15 @@ public final class ParityHarness {
             Model model = ModelReader.read(original.onnx());
             SiteMap stageSites = SiteFinder.find(model);
             Value out = k < order.size() ? site(stageSites, order.get(k)) : null;
-            Value in = k > 0 ? site(stageSites, order.get(k - 1)) : null;
+            List<Value> in = new ArrayList<>();
+            for (int j = 0; j < k; j++) {
+                in.add(site(stageSites, order.get(j)));
+            }
             if (out != null) {
                 SiteCut.exposeAsOutput(model, out);
             }
-            if (in != null) {
-                SiteCut.replaceWithInput(model, in, CUT_INPUT, ValueType.Tensor.of(DataType.FLOAT,
+            for (int j = 0; j < in.size(); j++) {
+                SiteCut.replaceWithInput(model, in.get(j), CUT_INPUT + "." + j, ValueType.Tensor.of(DataType.FLOAT,
                         Dim.param("batch_size"), Dim.param("sequence_length"), Dim.of(stageSites.hiddenSize())));
             }
             Path path = work.resolve("stage" + k).resolve(ModelFiles.MODEL_FILE);
@@ -185,25 +193,22 @@ public final class ParityHarness {
         }
         List<float[]> expected = new ArrayList<>();
         for (long[] prompt : prompts) {
-            Forward.Output carried = null;
+            List<Forward.Output> carried = new ArrayList<>();
             for (int k = 0; k <= order.size(); k++) {
                 try (ModelSession session = open(stages.get(k), GraphOptimization.DISABLE_ALL)) {
                     Map<String, OnnxTensor> extra = new LinkedHashMap<>();
-                    OnnxTensor cut = carried == null ? null : Forward.floats(carried.shape(), carried.values());
                     try {
-                        if (cut != null) {
-                            extra.put(CUT_INPUT, cut);
+                        for (int j = 0; j < carried.size(); j++) {
+                            extra.put(CUT_INPUT + "." + j, Forward.floats(carried.get(j).shape(), carried.get(j).values()));
                         }
                         if (k < order.size()) {
                             Forward.Output site = Forward.run(session, prompt, extra, List.of(siteNames.get(k))).get(siteNames.get(k));
-                            carried = addToEveryPosition(site, order.get(k).vector());
+                            carried.add(addToEveryPosition(site, order.get(k).vector()));
                         } else {
                             expected.add(Forward.run(session, prompt, extra, List.of("logits")).get("logits").values());
                         }
                     } finally {
-                        if (cut != null) {
-                            cut.close();
-                        }
+                        extra.values().forEach(OnnxTensor::close);
                     }
                 }
             }
