@@ -4,9 +4,12 @@ import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.onnxsteer.generate.ModelLayout;
 import dev.onnxsteer.io.AtomicFiles;
 import dev.onnxsteer.io.ModelFiles;
+import dev.onnxsteer.io.ModelReader;
 import dev.onnxsteer.passes.Compilation;
 import dev.onnxsteer.passes.Mode;
 import dev.onnxsteer.passes.Steering;
@@ -21,12 +24,14 @@ import java.nio.FloatBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Random;
+import java.util.Set;
 
 /**
  * Compiler benchmark (not a test, issue 4), on the generated ~100M models ({@link BenchModels}):
@@ -206,6 +211,91 @@ public final class CompileBench {
         } finally {
             tensors.forEach(OnnxTensor::close);
             open.forEach(ModelSession::close);
+        }
+        addedNodeShare(name, original, variants, sessions.intraOpThreads(), work);
+    }
+
+    /**
+     * The cost of steering measured inside ONNX Runtime, much less sensitive to the machine's load:
+     * each compiled variant runs 50 decode steps with ORT profiling on, and the median kernel time
+     * of each node the compiler added (node names absent from the original), summed, is divided by
+     * the median {@code model_run} time of a step.
+     */
+    private static void addedNodeShare(String name, Path original, Map<String, Path> variants, int threads,
+            Path work) throws OrtException {
+        final int steps = 50;
+        Set<String> originalNodes = nodeNames(original);
+        System.out.println();
+        System.out.printf(Locale.ROOT, "%s: kernel time of the nodes steering added, ORT profiling over %d decode steps (medians):%n",
+                name, steps);
+        System.out.println("| variant | nodes added | added-node kernel time per step (us) | model_run per step (ms) | share |");
+        System.out.println("|---|---|---|---|---|");
+        for (Map.Entry<String, Path> variant : variants.entrySet()) {
+            if (variant.getValue().equals(original)) {
+                continue;
+            }
+            Set<String> added = new HashSet<>(nodeNames(variant.getValue()));
+            added.removeAll(originalNodes);
+            List<OnnxTensor> tensors = new ArrayList<>();
+            Path profile;
+            try (OrtSession.SessionOptions options = new OrtSession.SessionOptions()) {
+                options.setIntraOpNumThreads(threads);
+                options.enableProfiling(work.resolve("profile-" + name + "-" + variant.getKey().replace(' ', '_'))
+                        .toString());
+                try (OrtSession session = Ort.env().createSession(
+                        variant.getValue().resolve("model.onnx").toString(), options)) {
+                    Map<String, OnnxTensor> feed = decodeStepInputs(ModelLayout.detect(session, name), tensors);
+                    for (int i = 0; i < steps; i++) {
+                        session.run(feed).close();
+                    }
+                    profile = Path.of(session.endProfiling());
+                } finally {
+                    tensors.forEach(OnnxTensor::close);
+                }
+            }
+            double[] medians = profileMedians(profile, added);
+            System.out.printf(Locale.ROOT, "| %s | %d | %.1f | %.2f | %.3f%% |%n", variant.getKey(), added.size(),
+                    medians[0], medians[1] / 1000, 100 * medians[0] / medians[1]);
+        }
+    }
+
+    private static Set<String> nodeNames(Path dir) {
+        Set<String> names = new HashSet<>();
+        for (var graph : ModelReader.read(dir.resolve("model.onnx")).graph().allGraphs()) {
+            graph.nodes().forEach(node -> names.add(node.name()));
+        }
+        return names;
+    }
+
+    /**
+     * [added microseconds per step, model_run microseconds per step]: the sum over {@code nodes} of each
+     * node's median kernel time, and the median model_run time (medians, so that a step preempted
+     * by other load on the machine does not count).
+     */
+    private static double[] profileMedians(Path profile, Set<String> nodes) {
+        try {
+            JsonNode root = new ObjectMapper().readTree(profile.toFile());
+            JsonNode events = root.isArray() ? root : root.path("traceEvents");
+            Map<String, List<Double>> kernels = new LinkedHashMap<>();
+            List<Double> runs = new ArrayList<>();
+            for (JsonNode event : events) {
+                String eventName = event.path("name").asText();
+                double dur = event.path("dur").asDouble();
+                String node = eventName.endsWith("_kernel_time")
+                        ? eventName.substring(0, eventName.length() - "_kernel_time".length()) : null;
+                if (event.path("cat").asText().equals("Node") && node != null && nodes.contains(node)) {
+                    kernels.computeIfAbsent(node, k -> new ArrayList<>()).add(dur);
+                } else if (event.path("cat").asText().equals("Session") && eventName.equals("model_run")) {
+                    runs.add(dur);
+                }
+            }
+            double added = 0;
+            for (List<Double> durations : kernels.values()) {
+                added += GenerationBench.median(durations.stream().mapToDouble(Double::doubleValue).toArray());
+            }
+            return new double[] {added, GenerationBench.median(runs.stream().mapToDouble(Double::doubleValue).toArray())};
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException("cannot read ORT profile " + profile, e);
         }
     }
 
