@@ -1,7 +1,6 @@
 package dev.onnxsteer.cli;
 
-import dev.onnxsteer.BadModelException;
-import dev.onnxsteer.BadVectorException;
+import dev.onnxsteer.BadInputException;
 import dev.onnxsteer.SiteNotFoundException;
 import dev.onnxsteer.SteerException;
 import java.io.PrintWriter;
@@ -54,7 +53,7 @@ public final class Main {
     }
 
     static int exitCode(Throwable ex) {
-        if (ex instanceof BadModelException || ex instanceof BadVectorException) {
+        if (ex instanceof BadInputException) {
             return BAD_INPUT;
         }
         if (ex instanceof SiteNotFoundException || ex instanceof IllegalArgumentException

@@ -192,7 +192,7 @@ class ExtractCommandTest {
             assertFalse(Files.exists(tmp.resolve("v.gguf")), "nothing written for " + c[0]);
         }
         Run sweep = run("sweep", model, "--dataset", empty.toString(), "--device", "cpu");
-        assertEquals(Main.USAGE, sweep.code());
+        assertEquals(Main.BAD_INPUT, sweep.code(), "an empty dataset is a bad input file");
         assertTrue(sweep.err().contains("has no pairs"), sweep.err());
         Run plot = run("sweep", model, "--dataset", happySad().toString(), "--device", "cpu", "--plot",
                 tmp.resolve("nowhere/chart.png").toString());

@@ -1,5 +1,6 @@
 package dev.onnxsteer.extract;
 
+import dev.onnxsteer.BadInputException;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -46,17 +47,17 @@ public final class ContrastiveDataset {
     /**
      * Checks a JSON Lines file and counts its pairs.
      *
-     * @throws IllegalArgumentException naming the file and line for a missing file, a malformed line, a
+     * @throws BadInputException naming the file and line for a missing file, a malformed line, a
      *     missing or empty side, or a file without pairs
      */
     public static ContrastiveDataset read(Path file) {
         if (!Files.isRegularFile(file)) {
-            throw new IllegalArgumentException("dataset " + file + " does not exist or is not a file");
+            throw new BadInputException("dataset " + file + " does not exist or is not a file");
         }
         int[] count = {0};
         scan(file, pair -> count[0]++);
         if (count[0] == 0) {
-            throw new IllegalArgumentException("dataset " + file + " has no pairs; expected JSON Lines like "
+            throw new BadInputException("dataset " + file + " has no pairs; expected JSON Lines like "
                     + "{\"positive\": \"...\", \"negative\": \"...\"}");
         }
         return new ContrastiveDataset(file, null, count[0], null);
@@ -136,10 +137,10 @@ public final class ContrastiveDataset {
         try {
             node = JSON.readTree(line);
         } catch (JsonProcessingException e) {
-            throw new IllegalArgumentException(origin + " is not valid JSON: " + e.getOriginalMessage());
+            throw new BadInputException(origin + " is not valid JSON: " + e.getOriginalMessage());
         }
         if (node == null || !node.isObject()) {
-            throw new IllegalArgumentException(origin + " is not a JSON object; expected "
+            throw new BadInputException(origin + " is not a JSON object; expected "
                     + "{\"positive\": \"...\", \"negative\": \"...\"}");
         }
         String prompt = text(node, "prompt", origin, false);
@@ -153,16 +154,16 @@ public final class ContrastiveDataset {
         JsonNode value = node.get(field);
         if (value == null || value.isNull()) {
             if (required) {
-                throw new IllegalArgumentException(origin + " has no \"" + field + "\" field");
+                throw new BadInputException(origin + " has no \"" + field + "\" field");
             }
             return null;
         }
         if (!value.isTextual()) {
-            throw new IllegalArgumentException(origin + ": \"" + field + "\" is " + value.getNodeType().name().toLowerCase()
+            throw new BadInputException(origin + ": \"" + field + "\" is " + value.getNodeType().name().toLowerCase()
                     + ", expected a string");
         }
         if (required && value.asText().isEmpty()) {
-            throw new IllegalArgumentException(origin + ": the " + field + " side is empty");
+            throw new BadInputException(origin + ": the " + field + " side is empty");
         }
         return value.asText();
     }

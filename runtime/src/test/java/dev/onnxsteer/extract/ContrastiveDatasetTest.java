@@ -1,5 +1,7 @@
 package dev.onnxsteer.extract;
 
+import dev.onnxsteer.BadInputException;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -65,11 +67,11 @@ class ContrastiveDatasetTest {
         };
         for (String[] c : cases) {
             Path path = file(c[0]);
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> ContrastiveDataset.read(path));
+            BadInputException e = assertThrows(BadInputException.class, () -> ContrastiveDataset.read(path));
             assertTrue(e.getMessage().contains(c[1]), "expected '" + c[1] + "' in: " + e.getMessage());
             assertTrue(!e.getMessage().contains("\n"), "one line: " + e.getMessage());
         }
-        IllegalArgumentException missing = assertThrows(IllegalArgumentException.class,
+        BadInputException missing = assertThrows(BadInputException.class,
                 () -> ContrastiveDataset.read(tmp.resolve("none.jsonl")));
         assertTrue(missing.getMessage().contains("does not exist"), missing.getMessage());
     }
