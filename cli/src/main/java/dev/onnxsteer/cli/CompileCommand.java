@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.onnxsteer.io.ModelFiles;
 import dev.onnxsteer.passes.Compilation;
+import dev.onnxsteer.passes.Mode;
 import dev.onnxsteer.passes.SteerPass;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -45,7 +46,8 @@ final class CompileCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         ModelFiles source = ModelFiles.locate(model, tokenizer);
-        Compilation.Result result = Compilation.compileTo(source, steering::steerings, steering.mode(), output);
+        Compilation.Result result = Compilation.compileTo(source, steering::steerings, steering.mode(),
+                steering.createBias(), output);
         PrintWriter out = spec.commandLine().getOut();
         if (json) {
             ObjectMapper mapper = new ObjectMapper();
@@ -59,12 +61,16 @@ final class CompileCommand implements Callable<Integer> {
                 site.put("graph", applied.site().graph().name());
                 site.put("mode", applied.mode().label());
                 site.put("coefficient", applied.steering().coefficient());
+                if (applied.mode() == Mode.BIAS) {
+                    site.put("folded_into", applied.tensor());
+                }
             }
             out.println(mapper.writerWithDefaultPrettyPrinter().writeValueAsString(root));
         } else {
             for (SteerPass.Applied applied : result.applied()) {
-                out.printf("%-14s %-6s coeff %-8s at %s%n", applied.site().name(), applied.mode().label(),
-                        applied.steering().coefficient(), applied.site().value().name());
+                out.printf("%-14s %-6s coeff %-8s at %s%s%n", applied.site().name(), applied.mode().label(),
+                        applied.steering().coefficient(), applied.site().value().name(),
+                        applied.mode() == Mode.BIAS ? " (folded into " + applied.tensor() + ")" : "");
             }
             out.println("wrote " + output);
         }

@@ -5,12 +5,15 @@ import dev.onnxsteer.passes.Mode;
 import dev.onnxsteer.passes.Steering;
 import dev.onnxsteer.sites.SiteKind;
 import dev.onnxsteer.sites.SiteMap;
+import dev.onnxsteer.sites.SiteNames;
 import dev.onnxsteer.vectors.SteeringVectors;
 import dev.onnxsteer.vectors.VectorFiles;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
 import java.util.SortedSet;
+import java.util.TreeSet;
 import picocli.CommandLine.Option;
 
 /** The options that say what to steer with; shared by compile and generate. */
@@ -29,12 +32,22 @@ final class SteeringOptions {
     String layers;
 
     @Option(names = "--site", paramLabel = "SITE",
-            description = "resid_post (default), resid_pre, resid_mid, attn_out or mlp_out.")
+            description = {"resid_post (default), resid_pre, attn_in, attn_out, resid_mid, mlp_in or mlp_out, "
+                    + "optionally with its layer (resid_post.2);",
+                    "or a TransformerLens hook name (blocks.2.hook_resid_post, blocks.2.ln1.hook_normalized);",
+                    "or the Hugging Face module path whose output a hook would change (transformer.h.2.mlp, "
+                    + "model.layers.2.self_attn, encoder.layer.2).",
+                    "A name with a layer steers that layer with the vector file's vector for it (or its only one)."})
     String site;
 
     @Option(names = "--mode", paramLabel = "MODE", defaultValue = "auto",
             description = "auto (default: bias where valid, else add), add, input or bias.")
     String mode;
+
+    @Option(names = "--create-bias",
+            description = "With --mode bias at attn_in/mlp_in: give projections without a bias (llama) one bias "
+                    + "initializer each, instead of refusing.")
+    boolean createBias;
 
     boolean present() {
         return !vectors.isEmpty();
@@ -42,6 +55,10 @@ final class SteeringOptions {
 
     Mode mode() {
         return Mode.parse(mode);
+    }
+
+    boolean createBias() {
+        return createBias;
     }
 
     /** The steering the options ask for, checked against the model's sites. */
@@ -69,9 +86,21 @@ final class SteeringOptions {
         boolean single = paths.size() == 1;
         SteeringVectors combined = single ? VectorFiles.read(paths.get(0)) : VectorFiles.readCombined(paths, coefficients);
         float scale = single ? coefficients.get(0) * coefficient : coefficient;
-        SiteKind kind = SiteKind.parse(site != null ? site : combined.metadata().site());
+        SiteNames.SiteName name = SiteNames.parse(site != null ? site : combined.metadata().site());
+        SiteKind kind = name.kind();
         SortedSet<Integer> available = combined.layerIndices();
         SortedSet<Integer> chosen = layers == null ? available : LayerSelection.parse(layers, sites.layerCount());
+        if (name.hasLayer()) {
+            // the site names its layer (blocks.2.hook_resid_post, transformer.h.2.mlp, resid_post.2)
+            SiteNames.Resolved resolved = SiteNames.resolve(sites, name.text());
+            SortedSet<Integer> named = new TreeSet<>(Set.of(resolved.layer()));
+            if (layers != null && !chosen.equals(named)) {
+                throw new IllegalArgumentException("--site " + name.text() + " names layer " + resolved.layer()
+                        + " but --layers says " + layers + "; give the layer once");
+            }
+            kind = resolved.kind();
+            chosen = named;
+        }
         List<Steering> steerings = new ArrayList<>();
         for (int layer : chosen) {
             float[] vector;

@@ -29,9 +29,17 @@ public final class Compilation {
 
     /** Compiles in memory with steering chosen from the discovered sites. */
     public static Result compile(ModelFiles source, Plan plan, Mode mode) {
+        return compile(source, plan, mode, false);
+    }
+
+    /**
+     * Compiles in memory; {@code createBias} lets bias mode at attn_in/mlp_in give bias-less
+     * projections a bias (see {@link SteerPass#creatingBiases}).
+     */
+    public static Result compile(ModelFiles source, Plan plan, Mode mode, boolean createBias) {
         Model model = ModelReader.read(source.onnx());
         SiteMap sites = SiteFinder.find(model);
-        SteerPass pass = new SteerPass(sites, plan.steeringFor(sites), mode);
+        SteerPass pass = new SteerPass(sites, plan.steeringFor(sites), mode).creatingBiases(createBias);
         pass.apply(model);
         Provenance.record(model, pass.applied(), Provenance.sha256(source.onnx()));
         return new Result(model, pass.applied(), sites);
@@ -43,8 +51,12 @@ public final class Compilation {
     }
 
     public static Result compileTo(ModelFiles source, Plan plan, Mode mode, Path outDir) {
+        return compileTo(source, plan, mode, false, outDir);
+    }
+
+    public static Result compileTo(ModelFiles source, Plan plan, Mode mode, boolean createBias, Path outDir) {
         ModelDirectoryWriter.checkTarget(source, outDir);
-        Result result = compile(source, plan, mode);
+        Result result = compile(source, plan, mode, createBias);
         ModelDirectoryWriter.write(result.model(), source, outDir);
         return result;
     }

@@ -16,6 +16,7 @@ import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
+import java.util.Base64;
 import java.util.HexFormat;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -36,10 +37,13 @@ public final class Provenance {
     /**
      * One recorded operation. {@code tensor} names the initializer in the compiled model that carries
      * the change; {@code coefficientTensor} (input mode) the coefficient input; {@code originalBias}
-     * (bias mode) the bias in the source model. Absent names are null.
+     * (bias mode) the bias in the source model. Absent names are null. A bias fold at a sublayer input
+     * (attn_in, mlp_in) changes the biases of several projections by {@code c*v*W}, so {@code tensor} and
+     * {@code originalBias} list them comma-separated and {@code added} records {@code c*v} itself
+     * (null for other operations); {@code createdBias} says the projections had no bias and were given one.
      */
     public record Operation(String op, String site, String mode, float coefficient, String vectorSha256,
-            String tensor, String coefficientTensor, String originalBias) {}
+            String tensor, String coefficientTensor, String originalBias, float[] added, boolean createdBias) {}
 
     public static void record(Model model, List<SteerPass.Applied> applied, String sourceModelSha256) {
         ArrayNode operations = readOperations(model);
@@ -56,6 +60,16 @@ public final class Provenance {
             }
             if (step.originalBias() != null) {
                 op.put("original_bias", step.originalBias());
+            }
+            if (step.mode() == Mode.BIAS && step.site().kind().isSublayerInput()) {
+                float[] added = new float[step.steering().vector().length];
+                for (int i = 0; i < added.length; i++) {
+                    added[i] = step.steering().coefficient() * step.steering().vector()[i];
+                }
+                op.put("added_f32le_base64", Base64.getEncoder().encodeToString(littleEndian(added)));
+                if (step.site().projections().stream().anyMatch(p -> !p.hasBias())) {
+                    op.put("created_bias", true);
+                }
             }
         }
         Set<String> sites = new LinkedHashSet<>();
@@ -84,9 +98,27 @@ public final class Provenance {
         for (JsonNode op : readOperations(model)) {
             operations.add(new Operation(op.path("op").asText(), op.path("site").asText(), op.path("mode").asText(),
                     (float) op.path("coefficient").asDouble(), op.path("vector_sha256").asText(), text(op, "tensor"),
-                    text(op, "coefficient_tensor"), text(op, "original_bias")));
+                    text(op, "coefficient_tensor"), text(op, "original_bias"), added(op),
+                    op.path("created_bias").asBoolean(false)));
         }
         return operations;
+    }
+
+    private static float[] added(JsonNode op) {
+        String text = text(op, "added_f32le_base64");
+        if (text == null) {
+            return null;
+        }
+        ByteBuffer bytes = ByteBuffer.wrap(Base64.getDecoder().decode(text)).order(ByteOrder.LITTLE_ENDIAN);
+        float[] values = new float[bytes.remaining() / 4];
+        bytes.asFloatBuffer().get(values);
+        return values;
+    }
+
+    private static byte[] littleEndian(float[] values) {
+        ByteBuffer bytes = ByteBuffer.allocate(values.length * 4).order(ByteOrder.LITTLE_ENDIAN);
+        bytes.asFloatBuffer().put(values);
+        return bytes.array();
     }
 
     private static String text(JsonNode node, String field) {

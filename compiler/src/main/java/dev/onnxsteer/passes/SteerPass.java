@@ -38,11 +38,18 @@ public final class SteerPass implements Pass {
     private final List<Steering> steerings;
     private final Mode mode;
     private final List<Applied> applied = new ArrayList<>();
+    private boolean createBias;
 
     public SteerPass(SiteMap sites, List<Steering> steerings, Mode mode) {
         this.sites = sites;
         this.steerings = List.copyOf(steerings);
         this.mode = mode;
+    }
+
+    /** Bias mode at attn_in/mlp_in: give a projection without a bias one (see {@link SublayerInputBias}). */
+    public SteerPass creatingBiases(boolean create) {
+        this.createBias = create;
+        return this;
     }
 
     /** What the last {@link #apply} did, one entry per site copy. */
@@ -63,7 +70,8 @@ public final class SteerPass implements Pass {
         applied.clear();
         for (Applied step : plan) {
             applied.add(switch (step.mode()) {
-                case BIAS -> foldIntoBias(step);
+                case BIAS -> step.site().kind().isSublayerInput()
+                        ? SublayerInputBias.fold(model, step, createBias) : foldIntoBias(step);
                 case INPUT -> addFromInputs(model, step);
                 default -> addConstant(model, step);
             });
@@ -127,7 +135,9 @@ public final class SteerPass implements Pass {
             throw new BadModelException("site " + site.name() + " is " + type.elementType().label()
                     + "; only float32 sites can be steered");
         }
-        if (resolve(site) == Mode.BIAS) {
+        if (resolve(site) == Mode.BIAS && site.kind().isSublayerInput()) {
+            SublayerInputBias.check(site, createBias);
+        } else if (resolve(site) == Mode.BIAS) {
             if (!site.biasFoldable()) {
                 throw new IllegalArgumentException("--mode bias: " + site.name() + " is not produced through a bias "
                         + "initializer (its sublayer output has no MatMul + Add(bias)); use --mode add");

@@ -20,8 +20,9 @@ import java.util.Map;
  *
  * @param steerings one per site, each carrying {@code c * v} with coefficient 1
  * @param mode      the mode the model was compiled with (AUTO when sites used different modes)
+ * @param createBias whether a bias fold at a sublayer input gave bias-less projections a bias ({@code --create-bias})
  */
-record RecoveredSteering(List<Steering> steerings, Mode mode) {
+record RecoveredSteering(List<Steering> steerings, Mode mode, boolean createBias) {
 
     static RecoveredSteering from(Model steered, Model original, String steeredLabel) {
         List<Provenance.Operation> operations = Provenance.operations(steered);
@@ -31,11 +32,13 @@ record RecoveredSteering(List<Steering> steerings, Mode mode) {
         }
         Map<String, Steering> bySite = new LinkedHashMap<>();
         List<String> modes = new ArrayList<>();
+        boolean createBias = false;
         for (Provenance.Operation op : operations) {
             if (!op.op().equals("add")) {
                 throw new BadModelException(steeredLabel + " records operation '" + op.op() + "'; parity checks cover add");
             }
             modes.add(op.mode());
+            createBias |= op.createdBias();
             if (bySite.containsKey(op.site())) {
                 continue;
             }
@@ -43,7 +46,8 @@ record RecoveredSteering(List<Steering> steerings, Mode mode) {
                 case ADD -> floats(steered, op.tensor(), steeredLabel);
                 case INPUT -> scale(floats(steered, op.tensor(), steeredLabel),
                         floats(steered, op.coefficientTensor(), steeredLabel)[0]);
-                case BIAS -> minus(floats(steered, op.tensor(), steeredLabel),
+                // a fold at a sublayer input changed several biases by c*v*W; c*v itself is recorded
+                case BIAS -> op.added() != null ? op.added() : minus(floats(steered, op.tensor(), steeredLabel),
                         floats(original, op.originalBias(), "the original model"));
                 case AUTO -> throw new BadModelException(steeredLabel + " records mode auto; expected the resolved mode");
             };
@@ -51,7 +55,7 @@ record RecoveredSteering(List<Steering> steerings, Mode mode) {
             bySite.put(op.site(), new Steering(SiteKind.parse(site[0]), Integer.parseInt(site[1]), delta, 1f));
         }
         Mode mode = modes.stream().distinct().count() == 1 ? Mode.parse(modes.get(0)) : Mode.AUTO;
-        return new RecoveredSteering(List.copyOf(bySite.values()), mode);
+        return new RecoveredSteering(List.copyOf(bySite.values()), mode, createBias);
     }
 
     /** The same sites and vectors with every coefficient set to {@code coefficient}. */
