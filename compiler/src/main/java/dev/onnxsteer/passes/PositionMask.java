@@ -78,7 +78,10 @@ final class PositionMask {
             Value byLength = less(positions(), Unsqueeze.axis(model, root, SCOPE + "prompt_length/Unsqueeze", length, 1));
             Value firstRun = root.op("Equal").name(SCOPE + "Equal").inputs(pastLength(), constant(0)).value();
             Value knownColumn = Unsqueeze.axis(model, root, SCOPE + "known/Unsqueeze", known, 1);
-            return root.op("Where").name(SCOPE + "prompt/Where").inputs(knownColumn, byLength, firstRun).value();
+            // known ? byLength : firstRun, in logic ops (ONNX Runtime has no bool Where)
+            Value given = root.op("And").name(SCOPE + "prompt/And").inputs(knownColumn, byLength).value();
+            Value fallback = root.op("And").name(SCOPE + "prompt/And_1").inputs(not(knownColumn), firstRun).value();
+            return root.op("Or").name(SCOPE + "prompt/Or").inputs(given, fallback).value();
         });
     }
 
