@@ -127,7 +127,8 @@ final class GenerateCommand implements Callable<Integer> {
                 }
                 return Main.OK;
             }
-            Compilation.Result steered = Compilation.compile(files, steering::steerings, steering.mode());
+            Compilation.Result steered = Compilation.compile(files, steering::steerings, steering.mode(),
+                    steering.options());
             try (ModelSession session = SessionFactory.open(steered.model(), files.onnx() + " (steered)", sessionConfig)) {
                 verbose(err, session, files);
                 Generator generator = Generator.create(session, tokenizer, config);
