@@ -136,6 +136,29 @@ class OperationsTest {
         assertEquals(c.options().op().label(), recorded);
     }
 
+    /** Merged decoders (sites inside both If branches) and ORT-fused graphs (SkipLayerNormalization sums). */
+    @ParameterizedTest(name = "{0}")
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"llama-merged", "fused-gpt2"})
+    void ablateWithPositionsOnMergedAndFusedGraphs(String name) {
+        ModelFiles source = name.equals("fused-gpt2") ? ModelFiles.locate(dev.onnxsteer.TestModels.fusedGpt2(), null)
+                : model(name);
+        long hidden = SiteFinder.find(ModelReader.read(source.onnx())).hiddenSize();
+        Path out = temp.resolve("steered");
+        Compilation.compileTo(source, List.of(new Steering(SiteKind.RESID_POST, 1, randomVector(hidden, 5), 3f)),
+                Mode.ADD, SteerOptions.of(SteerOp.ABLATE_ADD).withPositions(Positions.from(2)), out);
+        List<long[]> prompts = List.of(new long[] {5, 17, 30, 42}, new long[] {99, 1, 2});
+        ParityReport report = new ParityHarness(source, out.resolve(ModelFiles.MODEL_FILE), SessionConfig.cpu(), 5)
+                .run(prompts);
+        for (ParityCheck check : report.checks()) {
+            assertNotEquals(ParityCheck.Status.FAILED, check.status(), check.toString());
+        }
+        assertEquals(ParityCheck.Status.PASSED, check(report, "modes").status(), report.toString());
+        assertEquals(ParityCheck.Status.PASSED, check(report, "cache").status(), report.toString());
+        if (name.equals("fused-gpt2")) {
+            assertEquals(ParityCheck.Status.PASSED, check(report, "independent").status(), report.toString());
+        }
+    }
+
     static ParityCheck check(ParityReport report, String name) {
         return report.checks().stream().filter(x -> x.name().equals(name)).findFirst().orElseThrow();
     }
