@@ -39,6 +39,19 @@ public final class TestModels {
         }
     }
 
+    /**
+     * stories260K imported from the shared GGUF into a model directory, once per build (skips
+     * when ../shared is absent).
+     */
+    public static synchronized Path stories260K() {
+        Path gguf = TestPaths.sharedModel("stories260K/stories260K.gguf");
+        Path dir = TestPaths.root().resolve("compiler/target/test-models/stories260K");
+        if (!Files.exists(dir.resolve("model.onnx"))) {
+            dev.onnxsteer.importer.GgufImporter.importModel(gguf, dir);
+        }
+        return dir;
+    }
+
     /** The shared fused GPT-2 model file (skips when ../shared is absent). */
     public static Path fusedGpt2() {
         return TestPaths.sharedModel("tiny-random-gpt2-fused/past.onnx");

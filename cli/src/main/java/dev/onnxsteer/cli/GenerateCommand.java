@@ -47,8 +47,8 @@ final class GenerateCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "MODEL", description = "Model directory or .onnx file.")
     Path model;
 
-    @Option(names = "--prompt", paramLabel = "TEXT", description = "The prompt.")
-    String prompt;
+    @Option(names = "--prompt", paramLabel = "TEXT", description = "A prompt (repeatable).")
+    List<String> promptTexts = new ArrayList<>();
 
     @Option(names = "--prompts", paramLabel = "FILE", description = "A file with one prompt per line (blank lines skipped).")
     Path promptsFile;
@@ -203,9 +203,7 @@ final class GenerateCommand implements Callable<Integer> {
 
     private List<String> prompts() throws IOException {
         List<String> all = new ArrayList<>();
-        if (prompt != null) {
-            all.add(prompt);
-        }
+        all.addAll(promptTexts);
         if (promptsFile != null) {
             if (!Files.isRegularFile(promptsFile)) {
                 throw new IllegalArgumentException("prompts file " + promptsFile + " does not exist");

@@ -107,7 +107,7 @@ final class ParityCommand implements Callable<Integer> {
     }
 
     private static String number(double value) {
-        return Double.isNaN(value) ? "-" : String.format("%.3g", value);
+        return Double.isNaN(value) ? "-" : value == 0 ? "0" : String.format("%.3g", value);
     }
 
     private static String toJson(ParityReport report) throws IOException {

@@ -124,7 +124,11 @@ final class SteeringOptions {
         if (bank) {
             return bankSteerings(sites, paths, coefficients);
         }
-        SteeringVectors combined = VectorFiles.readCombined(paths, coefficients);
+        // One file keeps its raw vector so the recorded coefficient is the one the user chose;
+        // several are summed with their own coefficients first, as llama.cpp does.
+        boolean single = paths.size() == 1;
+        SteeringVectors combined = single ? VectorFiles.read(paths.get(0)) : VectorFiles.readCombined(paths, coefficients);
+        float scale = clampValue != null ? clampValue : single ? coefficients.get(0) * coefficientValue() : coefficientValue();
         SiteKind kind = SiteKind.parse(site != null ? site : combined.metadata().site());
         SortedSet<Integer> available = combined.layerIndices();
         SortedSet<Integer> chosen = layers == null ? available : LayerSelection.parse(layers, sites.layerCount());
@@ -139,7 +143,7 @@ final class SteeringOptions {
                 throw new BadVectorException("no vector for layer " + layer + " in " + paths + "; they have layers "
                         + available);
             }
-            steerings.add(new Steering(kind, layer, vector, coefficientValue()));
+            steerings.add(new Steering(kind, layer, vector, scale));
         }
         if (steerings.isEmpty()) {
             throw new BadVectorException("the vector files " + paths + " hold no layers to steer");

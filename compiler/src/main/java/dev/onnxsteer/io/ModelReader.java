@@ -78,7 +78,7 @@ public final class ModelReader {
         for (var function : proto.getFunctionsList()) {
             model.functions().add(function.toByteArray());
         }
-        readGraph(proto.getGraph(), graph);
+        readGraph(proto.getGraph(), graph, null);
         return model;
     }
 
@@ -123,14 +123,29 @@ public final class ModelReader {
         return proto;
     }
 
-    private void readGraph(GraphProto proto, Graph graph) {
+    /** The names visible in a graph: its own values, then those of enclosing graphs. */
+    private record Scope(Map<String, Value> values, Scope parent) {
+        Value find(String name) {
+            for (Scope scope = this; scope != null; scope = scope.parent) {
+                Value value = scope.values.get(name);
+                if (value != null) {
+                    return value;
+                }
+            }
+            return null;
+        }
+    }
+
+    private void readGraph(GraphProto proto, Graph graph, Scope enclosing) {
+        Scope scope = new Scope(new HashMap<>(), enclosing);
         graph.setDocString(proto.getDocString());
         Map<String, TensorProto> initializerProtos = new HashMap<>();
         for (TensorProto init : proto.getInitializerList()) {
             initializerProtos.put(init.getName(), init);
         }
         for (ValueInfoProto input : proto.getInputList()) {
-            Value value = graph.addInput(input.getName(), type(input));
+            Value value = define(graph, scope, input.getName(), type(input), "graph input");
+            graph.addInput(value);
             TensorProto init = initializerProtos.remove(input.getName());
             if (init != null) {
                 graph.makeInitializer(value, tensor(init));
@@ -138,7 +153,10 @@ public final class ModelReader {
         }
         for (TensorProto init : proto.getInitializerList()) {
             if (initializerProtos.containsKey(init.getName())) {
-                graph.addInitializer(init.getName(), tensor(init));
+                Tensor tensor = tensor(init);
+                Value value = define(graph, scope, init.getName(), null, "initializer");
+                graph.makeInitializer(value, tensor);
+                value.setType(new ValueType.Tensor(tensor.type(), dims(tensor)));
             }
         }
         GraphProto.Builder extras = GraphProto.newBuilder()
@@ -146,33 +164,22 @@ public final class ModelReader {
                 .addAllQuantizationAnnotation(proto.getQuantizationAnnotationList())
                 .addAllMetadataProps(proto.getMetadataPropsList());
         graph.setExtras(extras.build().toByteArray());
-        Map<String, Value> sparse = new HashMap<>();
         for (var init : proto.getSparseInitializerList()) {
-            sparse.put(init.getValues().getName(), graph.newValue(init.getValues().getName(), null));
+            define(graph, scope, init.getValues().getName(), null, "sparse initializer");
         }
 
         List<List<Value>> outputs = new ArrayList<>();
-        Map<String, Value> produced = new HashMap<>();
         for (NodeProto node : proto.getNodeList()) {
             List<Value> nodeOutputs = new ArrayList<>();
             for (String name : node.getOutputList()) {
-                if (name.isEmpty()) {
-                    nodeOutputs.add(graph.newUnnamedValue());
-                    continue;
-                }
-                if (produced.containsKey(name) || graph.names().isTaken(name)) {
-                    throw new BadModelException(file + ": value '" + name + "' is defined twice (second time by node '"
-                            + node.getName() + "'); ONNX requires single assignment");
-                }
-                Value value = graph.newValue(name, null);
-                produced.put(name, value);
-                nodeOutputs.add(value);
+                nodeOutputs.add(name.isEmpty() ? graph.newUnnamedValue()
+                        : define(graph, scope, name, null, "output of node '" + node.getName() + "'"));
             }
             outputs.add(nodeOutputs);
         }
         for (ValueInfoProto info : proto.getValueInfoList()) {
-            Value value = produced.get(info.getName());
-            if (value != null) {
+            Value value = scope.values().get(info.getName());
+            if (value != null && value.type() == null) {
                 value.setType(type(info));
             }
         }
@@ -188,38 +195,55 @@ public final class ModelReader {
                     .build();
             node.setExtras(extrasProto.toByteArray());
             for (AttributeProto attribute : np.getAttributeList()) {
-                node.setAttribute(attribute.getName(), attribute(attribute, graph));
+                node.setAttribute(attribute.getName(), attribute(attribute, graph, scope));
             }
             nodes.add(node);
         }
         for (int i = 0; i < proto.getNodeCount(); i++) {
             NodeProto np = proto.getNode(i);
             for (String name : np.getInputList()) {
-                nodes.get(i).addInput(name.isEmpty() ? null : lookup(graph, sparse, name, "node '" + np.getName() + "'"));
+                nodes.get(i).addInput(name.isEmpty() ? null : lookup(scope, name, "node '" + np.getName() + "'"));
             }
         }
         for (ValueInfoProto output : proto.getOutputList()) {
-            Value value = lookup(graph, sparse, output.getName(), "graph output");
-            if (value.type() == null || value.graph() == graph && value.producer() != null) {
-                ValueType declared = type(output);
-                if (declared != null) {
-                    value.setType(declared);
-                }
+            Value value = lookup(scope, output.getName(), "graph output");
+            ValueType declared = type(output);
+            if (declared != null && (value.type() == null || value.producer() != null)) {
+                value.setType(declared);
             }
             graph.addOutput(value);
         }
     }
 
-    private Value lookup(Graph graph, Map<String, Value> sparse, String name, String reader) {
-        Value sparseValue = sparse.get(name);
-        if (sparseValue != null) {
-            return sparseValue;
+    /** A new value in {@code scope}; ONNX forbids defining a name twice in one scope or shadowing an outer one. */
+    private Value define(Graph graph, Scope scope, String name, ValueType type, String what) {
+        if (scope.find(name) != null) {
+            throw new BadModelException(file + ": value '" + name + "' is defined twice (again as " + what
+                    + "); ONNX requires each name to be assigned once");
         }
-        return graph.find(name).orElseThrow(() -> new BadModelException(file + ": " + reader + " reads '" + name
-                + "', which no node, graph input or initializer in scope defines"));
+        Value value = graph.readValue(name, type);
+        scope.values().put(name, value);
+        return value;
     }
 
-    private Attribute attribute(AttributeProto proto, Graph owner) {
+    private static List<Dim> dims(Tensor tensor) {
+        List<Dim> dims = new ArrayList<>();
+        for (long d : tensor.dims()) {
+            dims.add(Dim.of(d));
+        }
+        return dims;
+    }
+
+    private Value lookup(Scope scope, String name, String reader) {
+        Value value = scope.find(name);
+        if (value == null) {
+            throw new BadModelException(file + ": " + reader + " reads '" + name
+                    + "', which no node, graph input or initializer in scope defines");
+        }
+        return value;
+    }
+
+    private Attribute attribute(AttributeProto proto, Graph owner, Scope scope) {
         if (!proto.getRefAttrName().isEmpty()) {
             return new Attribute.OpaqueAttr(proto.toByteArray());
         }
@@ -233,7 +257,7 @@ public final class ModelReader {
             case TENSOR:
                 return new Attribute.TensorAttr(tensor(proto.getT()));
             case GRAPH:
-                return new Attribute.GraphAttr(subgraph(proto.getG(), owner));
+                return new Attribute.GraphAttr(subgraph(proto.getG(), owner, scope));
             case FLOATS: {
                 float[] values = new float[proto.getFloatsCount()];
                 for (int i = 0; i < values.length; i++) {
@@ -248,15 +272,15 @@ public final class ModelReader {
             case TENSORS:
                 return new Attribute.TensorsAttr(proto.getTensorsList().stream().map(this::tensor).toList());
             case GRAPHS:
-                return new Attribute.GraphsAttr(proto.getGraphsList().stream().map(g -> subgraph(g, owner)).toList());
+                return new Attribute.GraphsAttr(proto.getGraphsList().stream().map(g -> subgraph(g, owner, scope)).toList());
             default:
                 return new Attribute.OpaqueAttr(proto.toByteArray());
         }
     }
 
-    private Graph subgraph(GraphProto proto, Graph owner) {
+    private Graph subgraph(GraphProto proto, Graph owner, Scope scope) {
         Graph sub = owner.newSubgraph(proto.getName());
-        readGraph(proto, sub);
+        readGraph(proto, sub, scope);
         return sub;
     }
 

@@ -106,6 +106,16 @@ public final class Graph {
         return new Value(this, valueName, type);
     }
 
+    /**
+     * A value read from a file. Its name must be new in its scope (the reader checks that), but
+     * may repeat a name in a sibling subgraph: Optimum's merged decoders give both If branches
+     * the same names. New names from {@link NameAuthority#fresh} still never collide with it.
+     */
+    public Value readValue(String valueName, ValueType type) {
+        names.register(valueName);
+        return new Value(this, valueName, type);
+    }
+
     /** A placeholder for an omitted optional node output (name ""). */
     public Value newUnnamedValue() {
         return new Value(this, "", null);

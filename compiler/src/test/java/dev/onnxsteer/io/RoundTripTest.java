@@ -5,11 +5,14 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import dev.onnxsteer.OrtRunner;
 import dev.onnxsteer.TestModels;
+import dev.onnxsteer.TestPaths;
 import dev.onnxsteer.ir.Model;
 import java.nio.file.Path;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 class RoundTripTest {
     @TempDir
@@ -18,6 +21,17 @@ class RoundTripTest {
     @Test
     void fusedGpt2IsBitIdenticalAfterRoundTrip() {
         assertRoundTrip(TestModels.fusedGpt2(), 1000);
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"llama-tiny", "llama-tiny-nopast", "llama-merged", "gpt2-tiny", "gpt2-tiny-nopast"})
+    void everyFixtureIsBitIdenticalAfterRoundTrip(String fixture) {
+        assertRoundTrip(TestPaths.testdata().resolve(fixture).resolve("model.onnx"), 256);
+    }
+
+    @Test
+    void importedStories260KIsBitIdenticalAfterRoundTrip() {
+        assertRoundTrip(TestModels.stories260K().resolve("model.onnx"), 512);
     }
 
     @Test

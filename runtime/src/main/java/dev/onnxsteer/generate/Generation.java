@@ -13,12 +13,21 @@ import java.util.List;
  * @param generatedTokens       number of generated tokens ({@code tokenIds.size()})
  * @param prefillMs             wall time of the prefill run (shared by the rows of a batch)
  * @param decodeTokensPerSecond tokens after the first divided by the decode time until the row finished; 0 when undefined
+ * @param runMs                 wall time spent inside {@code OrtSession.run} during the whole generate call (shared
+ *                              by the rows of a batch): compared with the call's wall time it gives the share of
+ *                              time spent outside ONNX Runtime (benchmarks); 0 when not measured
  */
 public record Generation(
         String prompt, String text, List<Long> tokenIds, FinishReason finishReason, int promptTokens,
-        int generatedTokens, double prefillMs, double decodeTokensPerSecond) {
+        int generatedTokens, double prefillMs, double decodeTokensPerSecond, double runMs) {
     public Generation {
         tokenIds = List.copyOf(tokenIds);
+    }
+
+    /** A result without run timing ({@code runMs} 0). */
+    public Generation(String prompt, String text, List<Long> tokenIds, FinishReason finishReason, int promptTokens,
+            int generatedTokens, double prefillMs, double decodeTokensPerSecond) {
+        this(prompt, text, tokenIds, finishReason, promptTokens, generatedTokens, prefillMs, decodeTokensPerSecond, 0);
     }
 
     /** The generated ids as an array. */

@@ -239,6 +239,7 @@ public final class Generator {
         boolean cached = layout.hasCache() && generation.useCache();
 
         List<OnnxTensor> emptyPast = new ArrayList<>();
+        long[] runNanos = {0};
         OrtSession.Result previous = null;
         try {
             for (ModelLayout.CacheSlot slot : layout.cache()) {
@@ -250,7 +251,7 @@ public final class Generator {
             for (int r = 0; r < batch; r++) {
                 promptLengths[r] = prompts.get(r).length;
             }
-            previous = runStep(0, sequence, mask, 0, length, emptyPast, null, extras, promptLengths);
+            previous = runStep(0, sequence, mask, 0, length, emptyPast, null, extras, promptLengths, runNanos);
             long prefillEnd = System.nanoTime();
             double prefillMs = (prefillEnd - start) / 1e6;
             for (int step = 1; ; step++) {
@@ -279,8 +280,8 @@ public final class Generator {
                     break;
                 }
                 OrtSession.Result next = cached
-                        ? runStep(step, sequence, mask, length - 1, length, null, previous, extras, promptLengths)
-                        : runStep(step, sequence, mask, 0, length, emptyPast, null, extras, promptLengths);
+                        ? runStep(step, sequence, mask, length - 1, length, null, previous, extras, promptLengths, runNanos)
+                        : runStep(step, sequence, mask, 0, length, emptyPast, null, extras, promptLengths, runNanos);
                 previous.close();
                 previous = next;
             }
@@ -290,7 +291,7 @@ public final class Generator {
                 double decodeSeconds = (row.finishedAt - prefillEnd) / 1e9;
                 double rate = count > 1 && decodeSeconds > 0 ? (count - 1) / decodeSeconds : 0;
                 results.add(new Generation(row.prompt, row.text, row.generated, row.reason, row.promptIds.length,
-                        count, prefillMs, rate));
+                        count, prefillMs, rate, runNanos[0] / 1e6));
             }
             return results;
         } finally {
@@ -384,9 +385,11 @@ public final class Generator {
     /**
      * Runs the model over columns {@code [from, to)} of the sequence. {@code past} is either the
      * empty cache tensors ({@code pastResult} null) or taken from {@code pastResult}'s presents.
+     * Adds the time spent in {@code session.run} to {@code runNanos[0]}.
      */
     private OrtSession.Result runStep(int step, long[][] sequence, int[][] mask, int from, int to,
-            List<OnnxTensor> emptyPast, OrtSession.Result pastResult, ExtraInputs extras, long[] promptLengths) {
+            List<OnnxTensor> emptyPast, OrtSession.Result pastResult, ExtraInputs extras, long[] promptLengths,
+            long[] runNanos) {
         int batch = sequence.length;
         int width = to - from;
         List<OnnxTensor> created = new ArrayList<>();
@@ -451,7 +454,12 @@ public final class Generator {
                             + " that generation does not feed; supply them through ExtraInputs");
                 }
             }
-            return session.run(inputs);
+            long start = System.nanoTime();
+            try {
+                return session.run(inputs);
+            } finally {
+                runNanos[0] += System.nanoTime() - start;
+            }
         } catch (OrtException e) {
             throw new InferenceException("running " + source + " failed at generation step " + step + ": "
                     + e.getMessage(), e);

@@ -235,6 +235,8 @@ public final class ParityHarness {
                         + "it cannot be cut");
             }
         }
+        // Stage k reads every earlier site, steered in Java, as an input (the residual skip past a
+        // sublayer site still depends on earlier sites) and returns site k (the last stage: logits).
         List<Path> stages = new ArrayList<>();
         List<String> siteNames = new ArrayList<>();
         for (int k = 0; k <= order.size(); k++) {

@@ -1,0 +1,47 @@
+package dev.onnxsteer.sites;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.onnxsteer.TestPaths;
+import dev.onnxsteer.importer.GgufImporter;
+import dev.onnxsteer.io.ModelReader;
+import dev.onnxsteer.ir.Model;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Site discovery on stories260K as our GGUF importer writes it (torch.onnx-style llama names). */
+class ImportedSitesTest {
+    @TempDir
+    Path temp;
+
+    @Test
+    void importedStoriesHasFiveLlamaLayers() {
+        Path gguf = TestPaths.sharedModel("stories260K/stories260K.gguf");
+        Path dir = GgufImporter.importModel(gguf, temp.resolve("stories")).directory();
+        Model model = ModelReader.read(dir);
+        SiteMap map = SiteFinder.find(model);
+        assertEquals("pre-norm decoder (llama)", map.layout());
+        assertEquals(5, map.layerCount());
+        assertEquals(64, map.hiddenSize());
+        assertEquals(List.of(), map.notes());
+        Map<String, String> expected = new LinkedHashMap<>();
+        for (int layer = 0; layer < 5; layer++) {
+            String p = "/model/layers." + layer;
+            expected.put("resid_pre." + layer, layer == 0 ? "/model/embed_tokens/Gather_output_0"
+                    : "/model/layers." + (layer - 1) + "/Add_1_output_0");
+            expected.put("attn_out." + layer, p + "/self_attn/o_proj/MatMul_output_0");
+            expected.put("resid_mid." + layer, p + "/Add_output_0");
+            expected.put("mlp_out." + layer, p + "/mlp/down_proj/MatMul_output_0");
+            expected.put("resid_post." + layer, p + "/Add_1_output_0");
+        }
+        assertEquals(expected, SiteChecks.tensorNames(map, model.graph()));
+        assertTrue(map.sites().stream().noneMatch(Site::biasFoldable), "llama has no biases");
+        SiteChecks.assertChained(map, model.graph());
+        SiteChecks.assertSitesAddUp(dir.resolve("model.onnx"), temp, 512, 0);
+    }
+}

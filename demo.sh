@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Builds onnx-steer and runs the main demo on the real stories260K llama:
+# import from GGUF, inspect, extract a happy-minus-sad vector, compile it in,
+# generate with and without it, and prove the rewrite with parity.
+# Usage: ./demo.sh [OUTPUT_DIR]   (default: demo-out/, replaced on each run)
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$root"
+out="${1:-demo-out}"
+gguf="$root/../shared/models/stories260K/stories260K.gguf"
+if [ ! -f "$gguf" ]; then
+  echo "demo: $gguf is missing; the demo needs ../shared/models beside the repository" >&2
+  exit 3
+fi
+step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
+
+echo "building onnx-steer..." >&2
+mvn -B -q -DskipTests package >&2
+rm -rf "$out" && mkdir -p "$out"
+
+step ./onnx-steer import "$gguf" -o "$out/stories"
+step ./onnx-steer inspect "$out/stories"
+step ./onnx-steer extract "$out/stories" --dataset testdata/happy-sad.jsonl --method mean --layers LAYER --quiet \
+  -o "$out/happy.gguf"
+step ./onnx-steer compile "$out/stories" --vector "$out/happy.gguf" --coeff COEFF -o "$out/stories-happy"
+step ./onnx-steer generate "$out/stories" --vector "$out/happy.gguf:COEFF" --compare --device cpu \
+  --max-tokens 40 --prompt "Once upon a time" --prompt "Tom was"
+step ./onnx-steer parity "$out/stories" "$out/stories-happy"

@@ -1,0 +1,146 @@
+package dev.onnxsteer.bench;
+
+import dev.onnxsteer.TestPaths;
+import dev.onnxsteer.fixtures.Fixtures;
+import dev.onnxsteer.fixtures.Gpt2Sizes;
+import dev.onnxsteer.fixtures.LlamaSizes;
+import dev.onnxsteer.io.AtomicFiles;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.function.Consumer;
+
+/**
+ * Generated benchmark models of about 100M parameters (seeded random weights, so the figures are
+ * about speed, never text): a Llama and a GPT-2 laid out like the fixtures ({@link Fixtures}),
+ * Optimum-style inputs with KV cache, weights in {@code model.onnx.data}, {@code config.json} and
+ * a byte-level {@code tokenizer.json} whose size is the model's vocabulary. Each is written once
+ * and reused: under {@code runtime/target/bench-models/} (or {@code -Dbench.models=DIR}), as
+ * {@code <root>/<name>/}, complete when its {@code .sizes} stamp names the sizes it was made from.
+ * Writing one takes a few seconds (the weights are streamed to disk, never held on the heap).
+ *
+ * <p>Use from any benchmark or test in the runtime or cli modules:
+ * {@code Path dir = BenchModels.llama();} then open {@code dir.resolve("model.onnx")}.
+ * Write both from the command line with {@code mvn -B -q -DskipTests -Dbench=runtime
+ * -Dbench.main=dev.onnxsteer.bench.BenchModels -pl runtime -am verify}.
+ */
+public final class BenchModels {
+    /** Llama: 12 layers, hidden 768, 12 heads, 4 KV heads, FFN 2048, vocab 32000: 125M parameters (100M per token). */
+    public static final LlamaSizes LLAMA = LlamaSizes.of(12, 768, 12, 4, 2048, 32000, 2048, 20250701L);
+    /** GPT-2: 12 layers, hidden 768, 12 heads, inner 3072, vocab 32000, 1024 positions: 111M parameters. */
+    public static final Gpt2Sizes GPT2 = Gpt2Sizes.of(12, 768, 12, 3072, 32000, 1024, 20250702L);
+    /** {@link #LLAMA} with hidden 1536 and FFN 4096 (same graph, 4x the layer weights): 400M parameters. */
+    public static final LlamaSizes LLAMA_4X = LlamaSizes.of(12, 1536, 12, 4, 4096, 32000, 2048, 20250703L);
+
+    public static final String STAMP = ".sizes";
+
+    private BenchModels() {}
+
+    /** The directory that holds the generated models: {@code -Dbench.models}, else runtime/target/bench-models. */
+    public static Path root() {
+        String configured = System.getProperty("bench.models");
+        return configured != null ? Path.of(configured) : TestPaths.root().resolve("runtime/target/bench-models");
+    }
+
+    /** The ~100M Llama ({@link #LLAMA}), written on first use. */
+    public static Path llama() {
+        return llama("llama-100m", LLAMA);
+    }
+
+    /** The ~100M GPT-2 with biases ({@link #GPT2}), written on first use. */
+    public static Path gpt2() {
+        return gpt2("gpt2-100m", GPT2);
+    }
+
+    /** A Llama of {@code sizes} as {@code <root>/<name>}, written unless already there with these sizes. */
+    public static Path llama(String name, LlamaSizes sizes) {
+        return cached(root().resolve(name), sizes.toString(), dir -> Fixtures.writeLlama(sizes, dir));
+    }
+
+    /** A GPT-2 of {@code sizes} as {@code <root>/<name>}, written unless already there with these sizes. */
+    public static Path gpt2(String name, Gpt2Sizes sizes) {
+        return cached(root().resolve(name), sizes.toString(), dir -> Fixtures.writeGpt2(sizes, dir));
+    }
+
+    /** Bytes of the files of a model directory (the weight file dominates). */
+    public static long bytes(Path dir) {
+        try (var files = Files.list(dir)) {
+            return files.filter(Files::isRegularFile).mapToLong(p -> {
+                try {
+                    return Files.size(p);
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+            }).sum();
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot list " + dir, e);
+        }
+    }
+
+    /**
+     * {@code dir} when its stamp says {@code key}; otherwise writes the model into a sibling temp
+     * directory, stamps it, and renames it into place (replacing a stale or partial one), so a
+     * crash never leaves a directory that looks complete.
+     */
+    private static synchronized Path cached(Path dir, String key, Consumer<Path> write) {
+        if (isComplete(dir, key)) {
+            return dir;
+        }
+        try {
+            Files.createDirectories(dir.getParent());
+            Path temp = Files.createTempDirectory(dir.getParent(), "." + dir.getFileName() + ".");
+            try {
+                write.accept(temp);
+                Files.writeString(temp.resolve(STAMP), key + "\n");
+                if (Files.getFileStore(temp).supportsFileAttributeView("posix")) {
+                    Files.setPosixFilePermissions(temp, PosixFilePermissions.fromString("rwxr-xr-x"));
+                }
+                if (Files.exists(dir)) {
+                    AtomicFiles.deleteTree(dir);
+                }
+                Files.move(temp, dir, StandardCopyOption.ATOMIC_MOVE);
+            } catch (FileAlreadyExistsException e) {
+                // another process finished the same model first
+                if (!isComplete(dir, key)) {
+                    throw e;
+                }
+            } finally {
+                if (Files.exists(temp)) {
+                    AtomicFiles.deleteTree(temp);
+                }
+            }
+            return dir;
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write benchmark model " + dir + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static boolean isComplete(Path dir, String key) {
+        try {
+            Path stamp = dir.resolve(STAMP);
+            return Files.isRegularFile(stamp) && Files.readString(stamp).strip().equals(key);
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    /** Writes (or finds) the benchmark models and prints their directories, sizes and write times. */
+    public static void main(String[] args) {
+        for (String name : args.length > 0 ? args : new String[] {"llama", "gpt2"}) {
+            long t0 = System.nanoTime();
+            Path dir = switch (name) {
+                case "llama" -> llama();
+                case "gpt2" -> gpt2();
+                case "llama4x" -> llama("llama-400m", LLAMA_4X);
+                default -> throw new IllegalArgumentException("unknown bench model " + name
+                        + ", expected one of [llama, gpt2, llama4x]");
+            };
+            System.out.printf("%s: %s, %.1f MB, ready in %.1f s%n", name, dir, bytes(dir) / 1e6,
+                    (System.nanoTime() - t0) / 1e9);
+        }
+    }
+}
