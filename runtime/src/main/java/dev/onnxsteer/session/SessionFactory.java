@@ -152,7 +152,9 @@ public final class SessionFactory {
             dir = Files.createTempDirectory("onnx-steer-session");
             Path file = dir.resolve(ModelFiles.MODEL_FILE);
             ModelWriter.write(model, file);
-            return open(file, config);
+            // the staged copy is already lifted: open it as it is, without looking at its metadata again
+            String path = file.toAbsolutePath().toString();
+            return open(label, config, options -> Ort.env().createSession(path, options));
         } catch (IOException e) {
             throw new UncheckedIOException("cannot stage " + label + " for ONNX Runtime: " + e.getMessage(), e);
         } finally {
