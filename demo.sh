@@ -20,9 +20,10 @@ rm -rf "$out" && mkdir -p "$out"
 
 step ./onnx-steer import "$gguf" -o "$out/stories"
 step ./onnx-steer inspect "$out/stories"
-step ./onnx-steer extract "$out/stories" --dataset testdata/happy-sad.jsonl --method mean --layers LAYER --quiet \
+step ./onnx-steer sweep "$out/stories" --dataset testdata/happy-sad.jsonl --plot "$out/sweep.png"
+step ./onnx-steer extract "$out/stories" --dataset testdata/happy-sad.jsonl --method mean --layers 3 --quiet \
   -o "$out/happy.gguf"
-step ./onnx-steer compile "$out/stories" --vector "$out/happy.gguf" --coeff COEFF -o "$out/stories-happy"
-step ./onnx-steer generate "$out/stories" --vector "$out/happy.gguf:COEFF" --compare --device cpu \
+step ./onnx-steer compile "$out/stories" --vector "$out/happy.gguf" --coeff 2 -o "$out/stories-happy"
+step ./onnx-steer generate "$out/stories" --vector "$out/happy.gguf:2" --compare --device cpu \
   --max-tokens 40 --prompt "Once upon a time" --prompt "Tom was"
 step ./onnx-steer parity "$out/stories" "$out/stories-happy"

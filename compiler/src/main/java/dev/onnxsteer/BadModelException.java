@@ -1,7 +1,7 @@
 package dev.onnxsteer;
 
 /** A model file or directory that cannot be read or does not have the expected structure. */
-public class BadModelException extends SteerException {
+public class BadModelException extends BadInputException {
     public BadModelException(String message) {
         super(message);
     }

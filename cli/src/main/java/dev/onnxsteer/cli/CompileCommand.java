@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.onnxsteer.io.ModelFiles;
 import dev.onnxsteer.passes.Compilation;
+import dev.onnxsteer.passes.Mode;
 import dev.onnxsteer.passes.OrthogonalizePass;
 import dev.onnxsteer.passes.SteerOptions;
 import dev.onnxsteer.passes.SteerPass;
@@ -75,13 +76,17 @@ final class CompileCommand implements Callable<Integer> {
                 if (applied.directionTensor() != null) {
                     site.put("direction_tensor", applied.directionTensor());
                 }
+                if (applied.mode() == Mode.BIAS) {
+                    site.put("folded_into", applied.tensor());
+                }
             }
             out.println(mapper.writerWithDefaultPrettyPrinter().writeValueAsString(root));
         } else {
             String what = describe(options);
             for (SteerPass.Applied applied : result.applied()) {
-                out.printf("%-14s %-6s %s coeff %-8s at %s%n", applied.site().name(), applied.mode().label(), what,
-                        applied.steering().coefficient(), applied.site().value().name());
+                out.printf("%-14s %-6s %s coeff %-8s at %s%s%n", applied.site().name(), applied.mode().label(), what,
+                        applied.steering().coefficient(), applied.site().value().name(),
+                        applied.mode() == Mode.BIAS ? " (folded into " + applied.tensor() + ")" : "");
             }
             for (OrthogonalizePass.Rewritten r : result.rewritten()) {
                 out.printf("orthogonalized %-28s %s%n", r.role(), r.tensor());

@@ -1,7 +1,6 @@
 package dev.onnxsteer.cli;
 
-import dev.onnxsteer.BadModelException;
-import dev.onnxsteer.BadVectorException;
+import dev.onnxsteer.BadInputException;
 import dev.onnxsteer.SiteNotFoundException;
 import dev.onnxsteer.SteerException;
 import java.io.PrintWriter;
@@ -15,7 +14,8 @@ import picocli.CommandLine.Command;
         versionProvider = Version.class,
         description = "Activation-steering compiler for ONNX language models.",
         subcommands = {ImportCommand.class, InspectCommand.class, CompileCommand.class, GenerateCommand.class,
-                ParityCommand.class})
+                ParityCommand.class, ExtractCommand.class, SweepCommand.class, ServeCommand.class,
+                ExportTritonCommand.class})
 public final class Main {
     public static final int OK = 0;
     public static final int FAILURE = 1;
@@ -54,7 +54,7 @@ public final class Main {
     }
 
     static int exitCode(Throwable ex) {
-        if (ex instanceof BadModelException || ex instanceof BadVectorException) {
+        if (ex instanceof BadInputException) {
             return BAD_INPUT;
         }
         if (ex instanceof SiteNotFoundException || ex instanceof IllegalArgumentException

@@ -8,12 +8,15 @@ import dev.onnxsteer.passes.SteerOptions;
 import dev.onnxsteer.passes.Steering;
 import dev.onnxsteer.sites.SiteKind;
 import dev.onnxsteer.sites.SiteMap;
+import dev.onnxsteer.sites.SiteNames;
 import dev.onnxsteer.vectors.SteeringVectors;
 import dev.onnxsteer.vectors.VectorFiles;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
 import java.util.SortedSet;
+import java.util.TreeSet;
 import picocli.CommandLine.Option;
 
 /** The options that say what to steer with; shared by compile and generate. */
@@ -32,12 +35,22 @@ final class SteeringOptions {
     String layers;
 
     @Option(names = "--site", paramLabel = "SITE",
-            description = "resid_post (default), resid_pre, resid_mid, attn_out or mlp_out.")
+            description = {"resid_post (default), resid_pre, attn_in, attn_out, resid_mid, mlp_in or mlp_out, "
+                    + "optionally with its layer (resid_post.2);",
+                    "or a TransformerLens hook name (blocks.2.hook_resid_post, blocks.2.ln1.hook_normalized);",
+                    "or the Hugging Face module path whose output a hook would change (transformer.h.2.mlp, "
+                    + "model.layers.2.self_attn, encoder.layer.2).",
+                    "A name with a layer steers that layer with the vector file's vector for it (or its only one)."})
     String site;
 
     @Option(names = "--mode", paramLabel = "MODE", defaultValue = "auto",
             description = "auto (default: bias where valid, else add), add, input or bias.")
     String mode;
+
+    @Option(names = "--create-bias",
+            description = "With --mode bias at attn_in/mlp_in: give projections without a bias (llama) one bias "
+                    + "initializer each, instead of refusing.")
+    boolean createBias;
 
     @Option(names = "--op", paramLabel = "OP", defaultValue = "add",
             description = "add (default), ablate (x - (x.r)r), ablate-add, clamp (needs --clamp-value), "
@@ -91,7 +104,7 @@ final class SteeringOptions {
             throw new IllegalArgumentException("--bank makes the vectors graph inputs; it needs --mode input, not --mode "
                     + mode);
         }
-        return new SteerOptions(parsedOp, Positions.parse(positions), preserveNorm, bank);
+        return new SteerOptions(parsedOp, Positions.parse(positions), preserveNorm, bank, createBias);
     }
 
     private float coefficientValue() {
@@ -129,21 +142,15 @@ final class SteeringOptions {
         boolean single = paths.size() == 1;
         SteeringVectors combined = single ? VectorFiles.read(paths.get(0)) : VectorFiles.readCombined(paths, coefficients);
         float scale = clampValue != null ? clampValue : single ? coefficients.get(0) * coefficientValue() : coefficientValue();
-        SiteKind kind = SiteKind.parse(site != null ? site : combined.metadata().site());
-        SortedSet<Integer> available = combined.layerIndices();
-        SortedSet<Integer> chosen = layers == null ? available : LayerSelection.parse(layers, sites.layerCount());
+        Target target = target(sites, combined);
         List<Steering> steerings = new ArrayList<>();
-        for (int layer : chosen) {
-            float[] vector;
-            if (combined.hasLayer(layer)) {
-                vector = combined.layer(layer);
-            } else if (available.size() == 1) {
-                vector = combined.layer(available.first());
-            } else {
+        for (int layer : target.layers()) {
+            float[] vector = layerVector(combined, layer);
+            if (vector == null) {
                 throw new BadVectorException("no vector for layer " + layer + " in " + paths + "; they have layers "
-                        + available);
+                        + combined.layerIndices());
             }
-            steerings.add(new Steering(kind, layer, vector, scale));
+            steerings.add(new Steering(target.kind(), layer, vector, scale));
         }
         if (steerings.isEmpty()) {
             throw new BadVectorException("the vector files " + paths + " hold no layers to steer");
@@ -158,25 +165,50 @@ final class SteeringOptions {
             SteeringVectors read = VectorFiles.read(paths.get(i));
             files.add(SteeringVectors.combine(List.of(new SteeringVectors.Term(read, coefficients.get(i)))));
         }
-        SiteKind kind = SiteKind.parse(site != null ? site : files.get(0).metadata().site());
-        SortedSet<Integer> chosen = layers == null ? files.get(0).layerIndices()
-                : LayerSelection.parse(layers, sites.layerCount());
+        Target target = target(sites, files.get(0));
         List<Steering> steerings = new ArrayList<>();
-        for (int layer : chosen) {
+        for (int layer : target.layers()) {
             for (int i = 0; i < files.size(); i++) {
                 SteeringVectors file = files.get(i);
-                float[] vector;
-                if (file.hasLayer(layer)) {
-                    vector = file.layer(layer);
-                } else if (file.layerIndices().size() == 1) {
-                    vector = file.layer(file.layerIndices().first());
-                } else {
+                float[] vector = layerVector(file, layer);
+                if (vector == null) {
                     throw new BadVectorException("bank vector " + paths.get(i) + " has no layer " + layer
                             + "; it has layers " + file.layerIndices() + " and every bank vector needs every steered layer");
                 }
-                steerings.add(new Steering(kind, layer, vector, coefficientValue()));
+                steerings.add(new Steering(target.kind(), layer, vector, coefficientValue()));
             }
         }
         return steerings;
+    }
+
+    /** Which site kind at which layers. */
+    private record Target(SiteKind kind, SortedSet<Integer> layers) {}
+
+    /**
+     * The site from {@code --site} (default: the vector file's) and the layers from {@code --layers}
+     * (default: the layers {@code vectors} has), or the one layer the site names.
+     */
+    private Target target(SiteMap sites, SteeringVectors vectors) {
+        SiteNames.SiteName name = SiteNames.parse(site != null ? site : vectors.metadata().site());
+        SortedSet<Integer> chosen = layers == null ? vectors.layerIndices() : LayerSelection.parse(layers, sites.layerCount());
+        if (!name.hasLayer()) {
+            return new Target(name.kind(), chosen);
+        }
+        // the site names its layer (blocks.2.hook_resid_post, transformer.h.2.mlp, resid_post.2)
+        SiteNames.Resolved resolved = SiteNames.resolve(sites, name.text());
+        SortedSet<Integer> named = new TreeSet<>(Set.of(resolved.layer()));
+        if (layers != null && !chosen.equals(named)) {
+            throw new IllegalArgumentException("--site " + name.text() + " names layer " + resolved.layer()
+                    + " but --layers says " + layers + "; give the layer once");
+        }
+        return new Target(resolved.kind(), named);
+    }
+
+    /** The vector for {@code layer}: the file's own, or its only one (a single direction fits any layer); else null. */
+    private static float[] layerVector(SteeringVectors vectors, int layer) {
+        if (vectors.hasLayer(layer)) {
+            return vectors.layer(layer);
+        }
+        return vectors.layerIndices().size() == 1 ? vectors.layer(vectors.layerIndices().first()) : null;
     }
 }

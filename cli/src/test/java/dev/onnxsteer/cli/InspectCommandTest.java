@@ -94,7 +94,9 @@ class InspectCommandTest {
         assertEquals("/encoder/layer.2/output/dense/Add_output_0", mlp2.get("tensor").asText());
         assertTrue(mlp2.get("biasFoldable").asBoolean());
         assertEquals("encoder.layer.2.output.dense.bias", mlp2.get("bias").asText());
-        assertEquals(0, json.get("notes").size());
+        assertEquals("[\"blocks.2.hook_mlp_out\"]", mlp2.get("aliases").toString());
+        assertEquals("[\"blocks.5.hook_resid_post\",\"encoder.layer.5\"]", json.get("sites").get(29).get("aliases").toString());
+        assertEquals(1, json.get("notes").size(), "the post-norm note: " + json.get("notes"));
     }
 
     @Test

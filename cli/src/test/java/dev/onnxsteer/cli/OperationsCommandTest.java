@@ -120,6 +120,30 @@ class OperationsCommandTest {
     }
 
     @Test
+    void siteNamesWorkWithOperationsAndBanks() {
+        Path ablated = temp.resolve("ablated");
+        Run ablate = run("compile", llama.toString(), "--vector", vectorA.toString(), "--op", "ablate-add",
+                "--site", "blocks.2.ln2.hook_normalized", "--positions", "prompt", "-o", ablated.toString());
+        assertEquals(0, ablate.code(), ablate.err());
+        assertTrue(ablate.out().matches("(?s)mlp_in\\.2\\s+add\\s+ablate-add positions prompt coeff .*"), ablate.out());
+        Run parity = run("parity", llama.toString(), ablated.toString(), "--tokens", "4");
+        assertEquals(0, parity.code(), parity.out() + parity.err());
+
+        Path banked = temp.resolve("bank");
+        Run bank = run("compile", llama.toString(), "--vector", vectorA.toString(), "--vector", vectorB.toString(),
+                "--bank", "--site", "model.layers.1.self_attn", "-o", banked.toString());
+        assertEquals(0, bank.code(), bank.err());
+        Model model = ModelReader.read(banked.resolve("model.onnx"));
+        assertEquals(2, model.graph().find("steer_bank").orElseThrow().initializer().dim(0));
+        assertEquals("attn_out.1", model.metadata().get(Provenance.PREFIX + "sites"));
+
+        Run conflicting = run("compile", llama.toString(), "--vector", vectorA.toString(), "--op", "ablate",
+                "--site", "blocks.2.hook_resid_mid", "--layers", "1", "-o", temp.resolve("x").toString());
+        assertEquals(2, conflicting.code(), conflicting.err());
+        assertTrue(conflicting.err().contains("give the layer once"), conflicting.err());
+    }
+
+    @Test
     void clampWithoutAValueIsAUsageError() {
         Run run = run("compile", llama.toString(), "--vector", vectorA.toString(), "--op", "clamp", "-o",
                 temp.resolve("x").toString());

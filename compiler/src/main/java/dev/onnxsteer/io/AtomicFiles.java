@@ -35,12 +35,10 @@ public final class AtomicFiles {
         Path absolute = target.toAbsolutePath();
         Path temp = null;
         try {
-            Files.createDirectories(absolute.getParent());
-            temp = Files.createTempFile(absolute.getParent(), "." + absolute.getFileName(), ".tmp");
+            temp = tempFileBeside(absolute);
             try (OutputStream out = Files.newOutputStream(temp)) {
                 content.writeTo(out);
             }
-            setPermissions(temp, FILE);
             moveIntoPlace(temp, absolute);
             temp = null;
         } catch (IOException e) {
@@ -54,6 +52,15 @@ public final class AtomicFiles {
 
     public static void write(Path target, byte[] bytes) {
         write(target, out -> out.write(bytes));
+    }
+
+    /** A new empty file beside {@code target} with ordinary permissions, to fill and then {@link #moveIntoPlace}. */
+    public static Path tempFileBeside(Path target) throws IOException {
+        Path absolute = target.toAbsolutePath();
+        Files.createDirectories(absolute.getParent());
+        Path temp = Files.createTempFile(absolute.getParent(), "." + absolute.getFileName(), ".tmp");
+        setPermissions(temp, FILE);
+        return temp;
     }
 
     /** A new empty directory beside {@code target}, to fill and then {@link #moveIntoPlace} as {@code target}. */

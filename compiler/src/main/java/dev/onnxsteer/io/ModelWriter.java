@@ -97,8 +97,7 @@ public final class ModelWriter {
             if (newData != null) {
                 newData.force(true);
                 newData.close();
-                Files.move(newDataTemp, directory.resolve(newDataLocation), java.nio.file.StandardCopyOption.REPLACE_EXISTING,
-                        java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+                AtomicFiles.moveIntoPlace(newDataTemp, directory.resolve(newDataLocation));
             }
             AtomicFiles.write(onnxFile, out -> {
                 CodedOutputStream coded = CodedOutputStream.newInstance(out, 1 << 20);
@@ -348,7 +347,7 @@ public final class ModelWriter {
                     newDataLocation = base + "." + i;
                 }
                 usedLocations.add(newDataLocation);
-                newDataTemp = Files.createTempFile(directory, "." + newDataLocation, ".tmp");
+                newDataTemp = AtomicFiles.tempFileBeside(directory.resolve(newDataLocation));
                 newData = FileChannel.open(newDataTemp, StandardOpenOption.WRITE);
             }
             // 64-byte alignment lets readers map tensors directly.

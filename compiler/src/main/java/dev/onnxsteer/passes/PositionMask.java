@@ -71,7 +71,7 @@ final class PositionMask {
             Value length = root.find(Positions.PROMPT_LENGTH_INPUT).orElse(null);
             if (length == null) {
                 length = root.addInitializer(Positions.PROMPT_LENGTH_INPUT, Tensor.ofLongs(new long[] {1}, -1L));
-                length.setType(ValueType.Tensor.of(DataType.INT64, Dim.param("steer_batch")));
+                length.setType(ValueType.Tensor.of(DataType.INT64, Dim.param(SteerPass.BATCH_DIM)));
                 root.addInput(length);
             }
             Value known = not(less(length, constant(0)));

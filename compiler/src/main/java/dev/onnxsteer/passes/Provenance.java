@@ -16,6 +16,7 @@ import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
+import java.util.Base64;
 import java.util.HexFormat;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -40,11 +41,16 @@ public final class Provenance {
      * ablate, ablate-add or clamp with constant operands. Absent names are null. {@code positions}
      * is a {@link Positions} label; {@code bank} marks a per-row vector bank. For orthogonalize,
      * {@code site} is {@value #RESIDUAL_WRITES}, {@code mode} is {@code weights}, and {@code tensors}
-     * and {@code originalTensors} list the rewritten weights (empty for other ops).
+     * and {@code originalTensors} list the rewritten weights (empty for other ops). A bias fold at a
+     * sublayer input (attn_in, mlp_in) changes the biases of several projections by {@code c*v*W}, so
+     * {@code tensor} and {@code originalBias} list them comma-separated and {@code added} records
+     * {@code c*v} itself (null for other operations); {@code createdBias} says the projections had no
+     * bias and were given one.
      */
     public record Operation(String op, String site, String mode, float coefficient, String vectorSha256,
             String tensor, String coefficientTensor, String originalBias, String positions, boolean preserveNorm,
-            String directionTensor, boolean bank, List<String> tensors, List<String> originalTensors) {
+            String directionTensor, boolean bank, List<String> tensors, List<String> originalTensors, float[] added,
+            boolean createdBias) {
         public Operation {
             tensors = List.copyOf(tensors);
             originalTensors = List.copyOf(originalTensors);
@@ -80,6 +86,13 @@ public final class Provenance {
             }
             if (options.bank()) {
                 op.put("bank", true);
+            }
+            if (step.mode() == Mode.BIAS && step.site().kind().isSublayerInput()) {
+                float[] added = SteerPass.scaled(step.steering().vector(), step.steering().coefficient());
+                op.put("added_f32le_base64", Base64.getEncoder().encodeToString(littleEndian(added)));
+                if (step.site().projections().stream().anyMatch(p -> !p.hasBias())) {
+                    op.put("created_bias", true);
+                }
             }
         }
         finish(model, operations, sourceModelSha256);
@@ -161,7 +174,8 @@ public final class Provenance {
                     (float) op.path("coefficient").asDouble(), op.path("vector_sha256").asText(), text(op, "tensor"),
                     text(op, "coefficient_tensor"), text(op, "original_bias"), op.path("positions").asText("all"),
                     op.path("preserve_norm").asBoolean(false), text(op, "direction_tensor"), op.path("bank").asBoolean(false),
-                    strings(op.path("tensors")), strings(op.path("original_tensors"))));
+                    strings(op.path("tensors")), strings(op.path("original_tensors")), added(op),
+                    op.path("created_bias").asBoolean(false)));
         }
         return operations;
     }
@@ -172,6 +186,23 @@ public final class Provenance {
             array.forEach(n -> out.add(n.asText()));
         }
         return out;
+    }
+
+    private static float[] added(JsonNode op) {
+        String text = text(op, "added_f32le_base64");
+        if (text == null) {
+            return null;
+        }
+        ByteBuffer bytes = ByteBuffer.wrap(Base64.getDecoder().decode(text)).order(ByteOrder.LITTLE_ENDIAN);
+        float[] values = new float[bytes.remaining() / 4];
+        bytes.asFloatBuffer().get(values);
+        return values;
+    }
+
+    private static byte[] littleEndian(float[] values) {
+        ByteBuffer bytes = ByteBuffer.allocate(values.length * 4).order(ByteOrder.LITTLE_ENDIAN);
+        bytes.asFloatBuffer().put(values);
+        return bytes.array();
     }
 
     private static String text(JsonNode node, String field) {
@@ -194,9 +225,7 @@ public final class Provenance {
     }
 
     public static String sha256(float[] vector) {
-        ByteBuffer bytes = ByteBuffer.allocate(vector.length * 4).order(ByteOrder.LITTLE_ENDIAN);
-        bytes.asFloatBuffer().put(vector);
-        return HexFormat.of().formatHex(digest().digest(bytes.array()));
+        return HexFormat.of().formatHex(digest().digest(littleEndian(vector)));
     }
 
     /** sha256 of a file, streamed. */

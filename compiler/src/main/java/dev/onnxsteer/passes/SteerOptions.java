@@ -9,10 +9,13 @@ package dev.onnxsteer.passes;
  * @param bank         with {@link Mode#INPUT}: the vectors given for one site are the rows of a bank
  *                     ({@value SteerPass#BANK_INPUT}, {@value SteerPass#INDEX_INPUT}, {@value SteerPass#SCALE_INPUT})
  *                     instead of being summed, so each row of a batch picks its own vector and strength
+ * @param createBias   with {@link Mode#BIAS} at a sublayer input (attn_in, mlp_in): give each projection
+ *                     without a bias one bias initializer to fold into, instead of refusing (see
+ *                     {@link SublayerInputBias})
  */
-public record SteerOptions(SteerOp op, Positions positions, boolean preserveNorm, boolean bank) {
+public record SteerOptions(SteerOp op, Positions positions, boolean preserveNorm, boolean bank, boolean createBias) {
     /** Plain addition at every position: what the compiler did before operations existed. */
-    public static final SteerOptions ADD = new SteerOptions(SteerOp.ADD, Positions.ALL, false, false);
+    public static final SteerOptions ADD = new SteerOptions(SteerOp.ADD, Positions.ALL, false, false, false);
 
     public SteerOptions {
         if (op == null || positions == null) {
@@ -32,19 +35,23 @@ public record SteerOptions(SteerOp op, Positions positions, boolean preserveNorm
     }
 
     public static SteerOptions of(SteerOp op) {
-        return new SteerOptions(op, Positions.ALL, false, false);
+        return new SteerOptions(op, Positions.ALL, false, false, false);
     }
 
     public SteerOptions withPositions(Positions value) {
-        return new SteerOptions(op, value, preserveNorm, bank);
+        return new SteerOptions(op, value, preserveNorm, bank, createBias);
     }
 
     public SteerOptions withPreserveNorm(boolean value) {
-        return new SteerOptions(op, positions, value, bank);
+        return new SteerOptions(op, positions, value, bank, createBias);
     }
 
     public SteerOptions withBank(boolean value) {
-        return new SteerOptions(op, positions, preserveNorm, value);
+        return new SteerOptions(op, positions, preserveNorm, value, createBias);
+    }
+
+    public SteerOptions withCreateBias(boolean value) {
+        return new SteerOptions(op, positions, preserveNorm, bank, value);
     }
 
     /** Plain add at every position without rescaling: the only case a bias can absorb. */

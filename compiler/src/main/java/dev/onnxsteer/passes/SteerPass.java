@@ -32,6 +32,8 @@ public final class SteerPass implements Pass {
     public static final String BANK_INPUT = "steer_bank";
     public static final String INDEX_INPUT = "steer_index";
     public static final String SCALE_INPUT = "steer_scale";
+    /** The symbolic first dimension of every per-row steering input: one entry per row of the batch. */
+    public static final String BATCH_DIM = "steer_batch";
     private static final float NORM_FLOOR = 1e-30f;
 
     /**
@@ -117,7 +119,9 @@ public final class SteerPass implements Pass {
         boolean several = bySite.size() > 1;
         for (Step step : plan) {
             applied.add(switch (step.mode()) {
-                case BIAS -> foldIntoBias(step);
+                case BIAS -> step.site().kind().isSublayerInput()
+                        ? SublayerInputBias.fold(model, step.steering(), step.site(), options.createBias())
+                        : foldIntoBias(step);
                 case INPUT -> rewrite(model, step, options.bank() ? bankOperands(model, step, several)
                         : inputOperands(model, step));
                 default -> rewrite(model, step, constantOperands(model, step));
@@ -196,19 +200,27 @@ public final class SteerPass implements Pass {
                     + "; only float32 sites can be steered");
         }
         if (resolve(site) == Mode.BIAS) {
-            if (!options.isPlainAdd()) {
-                throw new IllegalArgumentException("--mode bias folds a constant into a bias, so it can only add at every "
-                        + "position without --preserve-norm; this compilation is " + describe(options) + "; use --mode add");
-            }
-            if (!site.biasFoldable()) {
-                throw new IllegalArgumentException("--mode bias: " + site.name() + " is not produced through a bias "
-                        + "initializer (its sublayer output has no MatMul + Add(bias)); use --mode add");
-            }
-            Tensor bias = site.bias().initializer().initializer();
-            if (bias.type() != DataType.FLOAT || bias.elementCount() != site.hiddenSize()) {
-                throw new IllegalArgumentException("--mode bias: the bias " + site.bias().initializer() + " of "
-                        + site.name() + " is " + bias + ", expected float[" + site.hiddenSize() + "]; use --mode add");
-            }
+            checkBias(site);
+        }
+    }
+
+    private void checkBias(Site site) {
+        if (!options.isPlainAdd()) {
+            throw new IllegalArgumentException("--mode bias folds a constant into a bias, so it can only add at every "
+                    + "position without --preserve-norm; this compilation is " + describe(options) + "; use --mode add");
+        }
+        if (site.kind().isSublayerInput()) {
+            SublayerInputBias.check(site, options.createBias());
+            return;
+        }
+        if (!site.biasFoldable()) {
+            throw new IllegalArgumentException("--mode bias: " + site.name() + " is not produced through a bias "
+                    + "initializer (its sublayer output has no MatMul + Add(bias)); use --mode add");
+        }
+        Tensor bias = site.bias().initializer().initializer();
+        if (bias.type() != DataType.FLOAT || bias.elementCount() != site.hiddenSize()) {
+            throw new IllegalArgumentException("--mode bias: the bias " + site.bias().initializer() + " of "
+                    + site.name() + " is " + bias + ", expected float[" + site.hiddenSize() + "]; use --mode add");
         }
     }
 
@@ -225,7 +237,7 @@ public final class SteerPass implements Pass {
         return Math.sqrt(sum);
     }
 
-    private static float[] scaled(float[] v, double factor) {
+    static float[] scaled(float[] v, double factor) {
         float[] out = new float[v.length];
         for (int i = 0; i < out.length; i++) {
             out[i] = (float) (factor * v[i]);
@@ -287,7 +299,7 @@ public final class SteerPass implements Pass {
             // [batch, hidden] so each row of a batch can carry its own vector; the default has one row.
             vector = root.addInitializer(base + ".vector",
                     Tensor.ofFloats(new long[] {1, site.hiddenSize()}, steering.vector()));
-            vector.setType(ValueType.Tensor.of(DataType.FLOAT, Dim.param("steer_batch"), Dim.of(site.hiddenSize())));
+            vector.setType(ValueType.Tensor.of(DataType.FLOAT, Dim.param(BATCH_DIM), Dim.of(site.hiddenSize())));
             root.addInput(vector);
             coefficient = root.addInitializer(base + ".coefficient", Tensor.scalar(steering.coefficient()));
             root.addInput(coefficient);
@@ -337,10 +349,10 @@ public final class SteerPass implements Pass {
         Value scale = root.find(SCALE_INPUT).orElse(null);
         if (index == null) {
             index = root.addInitializer(INDEX_INPUT, Tensor.ofLongs(new long[] {1}, 0L));
-            index.setType(ValueType.Tensor.of(DataType.INT64, Dim.param("steer_batch")));
+            index.setType(ValueType.Tensor.of(DataType.INT64, Dim.param(BATCH_DIM)));
             root.addInput(index);
             scale = root.addInitializer(SCALE_INPUT, Tensor.ofFloats(new long[] {1}, step.steering().coefficient()));
-            scale.setType(ValueType.Tensor.of(DataType.FLOAT, Dim.param("steer_batch")));
+            scale.setType(ValueType.Tensor.of(DataType.FLOAT, Dim.param(BATCH_DIM)));
             root.addInput(scale);
         }
         String scope = "/onnx_steer/" + site.name() + "/bank/";

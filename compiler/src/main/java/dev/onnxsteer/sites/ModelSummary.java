@@ -50,8 +50,17 @@ public record ModelSummary(String file, long irVersion, Map<String, Long> opsets
     /** Initializers over all graphs, inline (in the .onnx file) and external (in data files) counted apart. */
     public record Weights(int count, long inlineBytes, int externalCount, long externalBytes, int externalFiles) {}
 
-    /** One site: {@code bias} is the initializer a constant could be folded into, or null. */
-    public record SiteInfo(String name, String kind, int layer, String tensor, String graph, long hiddenSize, String bias) {
+    /**
+     * One site: {@code bias} is the initializer a constant could be folded into (for a sublayer input,
+     * the biases of the projections reading it, comma-separated), or null; {@code aliases} are the other
+     * names that resolve to it (TransformerLens hook name, Hugging Face module paths).
+     */
+    public record SiteInfo(String name, String kind, int layer, String tensor, String graph, long hiddenSize, String bias,
+            List<String> aliases) {
+        public SiteInfo {
+            aliases = List.copyOf(aliases);
+        }
+
         public boolean biasFoldable() {
             return bias != null;
         }
@@ -115,9 +124,10 @@ public record ModelSummary(String file, long irVersion, Map<String, Long> opsets
                 .forEach(e -> ops.put(e.getKey(), e.getValue()));
 
         List<SiteInfo> sites = new ArrayList<>();
+        SiteNames.Aliases aliases = new SiteNames.Aliases(siteMap);
         for (Site site : siteMap.sites()) {
             sites.add(new SiteInfo(site.name(), site.kind().label(), site.layer(), site.value().name(), site.graph().name(),
-                    site.hiddenSize(), site.bias() == null ? null : site.bias().initializer().name()));
+                    site.hiddenSize(), biasText(site), aliases.of(site)));
         }
         Map<String, String> steering = new LinkedHashMap<>();
         model.metadata().forEach((key, value) -> {
@@ -128,6 +138,17 @@ public record ModelSummary(String file, long irVersion, Map<String, Long> opsets
         return new ModelSummary(file, model.irVersion(), opsets, producer, inputs, outputs,
                 new Weights(count, inline, externalCount, external, files.size()), nodes, ops, siteMap.layout(),
                 siteMap.layerCount(), siteMap.hiddenSize(), sites, siteMap.notes(), steering);
+    }
+
+    private static String biasText(Site site) {
+        if (!site.biasFoldable()) {
+            return null;
+        }
+        if (site.kind().isSublayerInput()) {
+            return site.projections().stream().map(p -> p.bias().initializer().name()).distinct()
+                    .collect(Collectors.joining(","));
+        }
+        return site.bias().initializer().name();
     }
 
     private static Port port(Value v) {
@@ -176,6 +197,8 @@ public record ModelSummary(String file, long irVersion, Map<String, Long> opsets
             o.put("hiddenSize", s.hiddenSize());
             o.put("biasFoldable", s.biasFoldable());
             o.put("bias", s.bias());
+            ArrayNode names = o.putArray("aliases");
+            s.aliases().forEach(names::add);
         }
         ArrayNode noteArray = root.putArray("notes");
         notes.forEach(noteArray::add);
@@ -241,12 +264,13 @@ public record ModelSummary(String file, long irVersion, Map<String, Long> opsets
         if (!sites.isEmpty()) {
             boolean graphs = sites.stream().map(SiteInfo::graph).distinct().count() > 1;
             List<String[]> rows = new ArrayList<>();
-            rows.add(graphs ? new String[] {"SITE", "GRAPH", "TENSOR", "HIDDEN", "BIAS-FOLDABLE"}
-                    : new String[] {"SITE", "TENSOR", "HIDDEN", "BIAS-FOLDABLE"});
+            rows.add(graphs ? new String[] {"SITE", "GRAPH", "TENSOR", "HIDDEN", "BIAS-FOLDABLE", "ALIASES"}
+                    : new String[] {"SITE", "TENSOR", "HIDDEN", "BIAS-FOLDABLE", "ALIASES"});
             for (SiteInfo s : sites) {
                 String bias = s.biasFoldable() ? "yes (" + s.bias() + ")" : "no";
-                rows.add(graphs ? new String[] {s.name(), s.graph(), s.tensor(), Long.toString(s.hiddenSize()), bias}
-                        : new String[] {s.name(), s.tensor(), Long.toString(s.hiddenSize()), bias});
+                String names = String.join(", ", s.aliases());
+                rows.add(graphs ? new String[] {s.name(), s.graph(), s.tensor(), Long.toString(s.hiddenSize()), bias, names}
+                        : new String[] {s.name(), s.tensor(), Long.toString(s.hiddenSize()), bias, names});
             }
             out.append(System.lineSeparator());
             columns(out, rows);

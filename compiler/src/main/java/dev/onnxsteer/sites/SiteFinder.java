@@ -31,6 +31,9 @@ import java.util.regex.Pattern;
  * {@code SkipLayerNormalization}, whose optional output 3 is the residual sum), two joins per
  * block, the first fed by attention and the second by the MLP, until the final normalisation.
  * Post-norm encoders (BERT) put a LayerNorm after each join; the stream continues from its output.
+ * In pre-norm layouts the normalised copy of the stream that each sublayer reads (the LayerNorm or
+ * RMSNorm output, or output 0 of a fused SkipLayerNormalization) is the sublayer input site
+ * ({@code attn_in}, {@code mlp_in}), listed with the linear projections that read it.
  * Names second: layer indices found in node, value and weight names ({@code /model/layers.3/},
  * {@code transformer.h.3.}) must agree with the structural index, else the layer's sites are left
  * out with a note. Merged decoders are searched in every graph, so each {@code If} branch gets its
@@ -75,8 +78,12 @@ public final class SiteFinder {
     private record Join(Node node, Value residual, Value sublayer, Value sum, Value normed, BiasSlot fusedBias,
             Set<Node> region) {}
 
-    /** One block as found by structure; {@code mid} and {@code post} are null where the graph has no such tensor. */
-    private record Block(int layer, Value pre, Join attn, Value mid, Join mlp, Value post) {}
+    /**
+     * One block as found by structure; {@code mid} and {@code post} are null where the graph has no
+     * such tensor, {@code attnIn} and {@code mlpIn} (the normalised sublayer inputs) where no
+     * normalisation of the residual feeds the sublayer (post-norm layouts).
+     */
+    private record Block(int layer, Value pre, Value attnIn, Join attn, Value mid, Value mlpIn, Join mlp, Value post) {}
 
     /** A walk of one graph (the main graph, or one If branch). */
     private record Chain(Graph graph, String layout, long hidden, List<Block> blocks, boolean postNorm) {}
@@ -265,7 +272,9 @@ public final class SiteFinder {
                 break;
             }
             Value post = postNorm ? (mlp.normed != null ? mlp.normed : closedNorm(mlp.sum, scope)) : mlp.sum;
-            blocks.add(new Block(layer, h, attn, mid, mlp, post));
+            Value attnIn = postNorm ? null : sublayerInput(h, attn, scope, "attn_in." + layer);
+            Value mlpIn = postNorm ? null : sublayerInput(mid, mlp, scope, "mlp_in." + layer);
+            blocks.add(new Block(layer, h, attnIn, attn, mid, mlpIn, mlp, post));
             if (post == null) {
                 notes.add(postNorm
                         ? scope.name() + ": resid_post." + layer + ": the sum of " + mlp.node
@@ -278,6 +287,10 @@ public final class SiteFinder {
         }
         if (blocks.isEmpty()) {
             return null;
+        }
+        if (postNorm) {
+            notes.add(scope.name() + ": post-norm layout: attention and MLP read the residual stream itself "
+                    + "(resid_pre, resid_mid), so there are no separate attn_in/mlp_in sites");
         }
         if (blocks.get(0).attn.fusedBias != null) {
             notes.add("fused graph: attn_out/mlp_out are the projection MatMul outputs; their biases are added inside "
@@ -358,6 +371,73 @@ public final class SiteFinder {
             return null;
         }
         return found.isEmpty() ? null : found.get(0);
+    }
+
+    /**
+     * The normalised copy of the residual {@code h} that the sublayer of {@code join} reads (pre-norm
+     * layouts): output 0 of the fused SkipLayerNormalization / EmbedLayerNormalization whose residual
+     * output is {@code h}; else the output of a LayerNormalization-like op reading h; else the single
+     * value leaving a decomposed LayerNorm/RMSNorm (reductions and elementwise ops on h and constants)
+     * inside the sublayer. Null, with a note, when none is found.
+     */
+    private Value sublayerInput(Value h, Join join, Graph scope, String siteName) {
+        Node p = h.producer();
+        if (p != null && p.domain().equals(MS) && p.graph() == scope) {
+            boolean skip = (p.opType().equals("SkipLayerNormalization")
+                    || p.opType().equals("SkipSimplifiedLayerNormalization")) && h.outputIndex() == 3;
+            boolean embed = p.opType().equals("EmbedLayerNormalization") && h.outputIndex() == 2;
+            if (skip || embed) {
+                Value normed = p.output(0);
+                if (readIn(normed, join.region, Set.of())) {
+                    return normed;
+                }
+                notes.add(scope.name() + ": " + siteName + " is left out: output 0 of " + p
+                        + " is not read by the sublayer after it");
+                return null;
+            }
+        }
+        List<Use> uses = structuralUses(h, scope).stream().filter(u -> u.node() != join.node).toList();
+        if (uses.size() == 1 && uses.get(0).index() == 0) {
+            String op = uses.get(0).node().opType();
+            if ((op.equals("LayerNormalization") || op.equals("SimplifiedLayerNormalization")
+                    || op.equals("RMSNormalization")) && readIn(uses.get(0).node().output(0), join.region, Set.of())) {
+                return uses.get(0).node().output(0);
+            }
+        }
+        Set<Node> norm = Collections.newSetFromMap(new IdentityHashMap<>());
+        Set<Value> values = Collections.newSetFromMap(new IdentityHashMap<>());
+        values.add(h);
+        boolean changed = true;
+        while (changed && norm.size() < 48) {
+            changed = false;
+            for (Value v : List.copyOf(values)) {
+                for (Use use : structuralUses(v, scope)) {
+                    Node n = use.node();
+                    if (norm.contains(n) || n == join.node || !join.region.contains(n) || !n.domain().isEmpty()
+                            || !NORM_OPS.contains(n.opType())) {
+                        continue;
+                    }
+                    if (n.inputs().stream().allMatch(in -> in == null || values.contains(in) || isConstant(in))) {
+                        norm.add(n);
+                        values.addAll(n.outputs());
+                        changed = true;
+                    }
+                }
+            }
+        }
+        boolean reduces = norm.stream().anyMatch(n -> n.opType().startsWith("Reduce"));
+        List<Value> exits = values.stream().filter(v -> v != h && readIn(v, join.region, norm)).toList();
+        if (reduces && exits.size() == 1) {
+            return exits.get(0);
+        }
+        notes.add(scope.name() + ": " + siteName + " is left out: no single normalisation of " + h
+                + " feeds the sublayer of " + join.node + (reduces ? " (" + exits.size() + " values leave it)" : ""));
+        return null;
+    }
+
+    /** Whether a node of {@code region} outside {@code except} reads {@code v}. */
+    private static boolean readIn(Value v, Set<Node> region, Set<Node> except) {
+        return v.uses().stream().anyMatch(u -> region.contains(u.node()) && !except.contains(u.node()));
     }
 
     /**
@@ -569,7 +649,8 @@ public final class SiteFinder {
             boolean attnLooksRight = hasAttention(b.attn.region) && !hasAttention(b.mlp.region);
             if (keep && !attnLooksRight) {
                 notes.add(chain.graph.name() + ": layer " + b.layer + ": expected attention (Softmax or an Attention op) "
-                        + "before the first join and none before the second; attn_out, resid_mid and mlp_out are left out");
+                        + "before the first join and none before the second; attn_in, attn_out, resid_mid, mlp_in and "
+                        + "mlp_out are left out");
             }
             BiasSlot attnBias = b.attn.fusedBias != null ? b.attn.fusedBias : biasOf(b.attn.sublayer, chain.hidden);
             BiasSlot mlpBias = b.mlp.fusedBias != null ? b.mlp.fusedBias : biasOf(b.mlp.sublayer, chain.hidden);
@@ -580,8 +661,10 @@ public final class SiteFinder {
             if (keep) {
                 add(sites, chain, SiteKind.RESID_PRE, b.layer, b.pre, b.layer == 0 || chain.postNorm ? null : previousPost);
                 if (attnLooksRight) {
+                    add(sites, chain, SiteKind.ATTN_IN, b.layer, b.attnIn, null);
                     add(sites, chain, SiteKind.ATTN_OUT, b.layer, b.attn.sublayer, attnBias);
                     add(sites, chain, SiteKind.RESID_MID, b.layer, b.mid, midBias);
+                    add(sites, chain, SiteKind.MLP_IN, b.layer, b.mlpIn, null);
                     add(sites, chain, SiteKind.MLP_OUT, b.layer, b.mlp.sublayer, mlpBias);
                 }
                 add(sites, chain, SiteKind.RESID_POST, b.layer, b.post, postBias);
@@ -597,7 +680,9 @@ public final class SiteFinder {
         }
         var type = value.tensorType();
         long hidden = type != null && type.lastDim() > 0 ? type.lastDim() : chain.hidden;
-        sites.add(new Site(kind, layer, value, chain.graph, hidden, bias));
+        List<Projection> projections = kind.isSublayerInput()
+                ? Projections.of(value, hidden).onlyProjections(value) : List.of();
+        sites.add(new Site(kind, layer, value, chain.graph, hidden, bias, projections));
     }
 
     /** The layer index most names in {@code region} mention, or null when none do or two tie. */

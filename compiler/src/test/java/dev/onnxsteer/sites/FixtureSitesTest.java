@@ -53,8 +53,10 @@ class FixtureSitesTest {
             String p = "/transformer/h." + layer;
             expected.put("resid_pre." + layer, layer == 0 ? "/transformer/Add_output_0"
                     : "/transformer/h." + (layer - 1) + "/Add_1_output_0");
+            expected.put("attn_in." + layer, p + "/ln_1/LayerNormalization_output_0");
             expected.put("attn_out." + layer, p + "/attn/c_proj/Add_output_0");
             expected.put("resid_mid." + layer, p + "/Add_output_0");
+            expected.put("mlp_in." + layer, p + "/ln_2/LayerNormalization_output_0");
             expected.put("mlp_out." + layer, p + "/mlp/c_proj/Add_output_0");
             expected.put("resid_post." + layer, p + "/Add_1_output_0");
         }
@@ -62,6 +64,11 @@ class FixtureSitesTest {
         for (Site site : map.sites()) {
             if (site.kind() == SiteKind.RESID_PRE && site.layer() == 0) {
                 assertNull(site.bias(), "the embeddings have no bias");
+                continue;
+            }
+            if (site.kind().isSublayerInput()) {
+                assertNull(site.bias(), site.name() + " folds into the projections reading it, not a bias slot");
+                assertEquals(1, site.projections().size(), site.name() + ": c_attn or c_fc");
                 continue;
             }
             boolean attention = site.kind() == SiteKind.ATTN_OUT || site.kind() == SiteKind.RESID_MID;
@@ -98,7 +105,7 @@ class FixtureSitesTest {
         List<Site> copies = map.find(SiteKind.RESID_POST, 2);
         assertEquals(2, copies.size(), "one resid_post.2 per branch");
         assertNotSame(copies.get(0).graph(), copies.get(1).graph());
-        assertEquals(2 * 5 * Fixtures.LLAMA_LAYERS, map.sites().size());
+        assertEquals(2 * 7 * Fixtures.LLAMA_LAYERS, map.sites().size());
     }
 
     private static Map<String, String> llamaNames(String prefix, int layers) {
@@ -107,8 +114,10 @@ class FixtureSitesTest {
             String p = prefix + "/model/layers." + layer;
             names.put("resid_pre." + layer, layer == 0 ? prefix + "/model/embed_tokens/Gather_output_0"
                     : prefix + "/model/layers." + (layer - 1) + "/Add_1_output_0");
+            names.put("attn_in." + layer, p + "/input_layernorm/Mul_1_output_0");
             names.put("attn_out." + layer, p + "/self_attn/o_proj/MatMul_output_0");
             names.put("resid_mid." + layer, p + "/Add_output_0");
+            names.put("mlp_in." + layer, p + "/post_attention_layernorm/Mul_1_output_0");
             names.put("mlp_out." + layer, p + "/mlp/down_proj/MatMul_output_0");
             names.put("resid_post." + layer, p + "/Add_1_output_0");
         }

@@ -34,8 +34,10 @@ class ImportedSitesTest {
             String p = "/model/layers." + layer;
             expected.put("resid_pre." + layer, layer == 0 ? "/model/embed_tokens/Gather_output_0"
                     : "/model/layers." + (layer - 1) + "/Add_1_output_0");
+            expected.put("attn_in." + layer, p + "/input_layernorm/Mul_1_output_0");
             expected.put("attn_out." + layer, p + "/self_attn/o_proj/MatMul_output_0");
             expected.put("resid_mid." + layer, p + "/Add_output_0");
+            expected.put("mlp_in." + layer, p + "/post_attention_layernorm/Mul_1_output_0");
             expected.put("mlp_out." + layer, p + "/mlp/down_proj/MatMul_output_0");
             expected.put("resid_post." + layer, p + "/Add_1_output_0");
         }

@@ -32,8 +32,11 @@ class SiteFinderTest {
         for (int layer = 0; layer < 5; layer++) {
             expected.put("resid_pre." + layer, layer == 0 ? "EmbedLayerNormalization_0_embedding_sum"
                     : "/transformer/h." + (layer - 1) + "/Add_1_output_0");
+            expected.put("attn_in." + layer, layer == 0 ? "EmbedLayerNormalization_0_output"
+                    : "/transformer/h." + layer + "/ln_1/Add_1_output_0");
             expected.put("attn_out." + layer, "GptAttention_" + layer + "_matmul_output");
             expected.put("resid_mid." + layer, "/transformer/h." + layer + "/Add_output_0");
+            expected.put("mlp_in." + layer, "FullyConnect_MatMul_" + (2 * layer) + "_input");
             expected.put("mlp_out." + layer, "FullyConnect_MatMul_" + (2 * layer + 1) + "_output");
             if (layer < 4) {
                 expected.put("resid_post." + layer, "/transformer/h." + layer + "/Add_1_output_0");
@@ -49,7 +52,7 @@ class SiteFinderTest {
         // every bias slot is the SkipLayerNormalization's bias input (index 4); none for the embeddings
         assertNull(map.find(SiteKind.RESID_PRE, 0).get(0).bias());
         for (Site site : map.sites()) {
-            if (site.layer() > 0 || site.kind() != SiteKind.RESID_PRE) {
+            if ((site.layer() > 0 || site.kind() != SiteKind.RESID_PRE) && !site.kind().isSublayerInput()) {
                 assertEquals("SkipLayerNormalization", site.bias().node().opType(), site.name());
                 assertEquals(4, site.bias().inputIndex(), site.name());
             }
@@ -70,7 +73,8 @@ class SiteFinderTest {
         assertEquals("post-norm encoder (bert)", map.layout());
         assertEquals(6, map.layerCount());
         assertEquals(384, map.hiddenSize());
-        assertEquals(List.of(), map.notes());
+        assertEquals(1, map.notes().size(), map.notes().toString());
+        assertTrue(map.notes().get(0).contains("no separate attn_in/mlp_in"), map.notes().toString());
 
         Map<String, String> expected = new LinkedHashMap<>();
         for (int layer = 0; layer < 6; layer++) {
@@ -107,7 +111,8 @@ class SiteFinderTest {
         SiteMap map = SiteFinder.find(model);
         assertEquals(5, map.layerCount());
         assertEquals(List.of(), SiteChecks.kindsAt(map, 2));
-        assertEquals(List.of("resid_pre", "attn_out", "resid_mid", "mlp_out", "resid_post"), SiteChecks.kindsAt(map, 1));
+        assertEquals(List.of("resid_pre", "attn_in", "attn_out", "resid_mid", "mlp_in", "mlp_out", "resid_post"),
+                SiteChecks.kindsAt(map, 1));
         assertTrue(map.notes().stream().anyMatch(n -> n.contains("layer 2 is left out") && n.contains("layer 7")),
                 map.notes().toString());
     }
@@ -122,7 +127,7 @@ class SiteFinderTest {
             }
         }
         SiteMap map = SiteFinder.find(model);
-        assertEquals(24, map.sites().size());
+        assertEquals(34, map.sites().size());
         assertTrue(map.notes().stream().anyMatch(n -> n.contains("names number the layers from 1")), map.notes().toString());
     }
 

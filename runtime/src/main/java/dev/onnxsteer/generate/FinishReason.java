@@ -9,7 +9,9 @@ public enum FinishReason {
     /** The generated text reached a stop string (the text is cut before it). */
     STOP,
     /** The row reached max tokens or the model's context length. */
-    LENGTH;
+    LENGTH,
+    /** The caller stopped the row (e.g. a server's client went away or its deadline passed). */
+    CANCELLED;
 
     /** {@code eos}, {@code stop} or {@code length}, as written in JSON. */
     public String wireName() {

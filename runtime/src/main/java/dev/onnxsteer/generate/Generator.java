@@ -23,6 +23,7 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.OptionalInt;
 import java.util.Set;
+import java.util.function.BooleanSupplier;
 
 /**
  * Generates text with a decoder-only ONNX language model: a prefill run over the (left-padded)
@@ -138,7 +139,7 @@ public final class Generator {
             }
             ids.add(encoded);
         }
-        return run(List.copyOf(prompts), ids, generation, extras, listener);
+        return run(List.copyOf(prompts), ids, sameForAll(generation, ids.size()), extras, listener);
     }
 
     /**
@@ -151,7 +152,65 @@ public final class Generator {
         for (long[] prompt : prompts) {
             texts.add(tokenizer == null ? "" : tokenizer.decode(prompt, true));
         }
-        return run(texts, prompts, generation, extras, listener);
+        return run(texts, prompts, sameForAll(generation, prompts.size()), extras, listener);
+    }
+
+    /**
+     * One row of {@link #generateRows}: its prompt ids, its own settings, and a flag the caller may
+     * raise at any time to stop the row (checked before each token; the row then ends with
+     * {@link FinishReason#CANCELLED} and its listener hears nothing more).
+     *
+     * @param text      the prompt text reported in the result (not re-encoded)
+     * @param cancelled polled once per step on the generating thread; {@link #NEVER} when not needed
+     */
+    public record RowRequest(String text, long[] promptIds, GenerationConfig generation, BooleanSupplier cancelled) {
+        public static final BooleanSupplier NEVER = () -> false;
+
+        public RowRequest {
+            Objects.requireNonNull(text, "text");
+            Objects.requireNonNull(promptIds, "promptIds");
+            Objects.requireNonNull(generation, "generation");
+            cancelled = cancelled == null ? NEVER : cancelled;
+        }
+    }
+
+    /**
+     * Generates one batch whose rows each carry their own settings (max tokens, sampling and seed,
+     * stop strings, EOS ids), as a server batches unrelated requests: row {@code r} produces the
+     * tokens it would produce alone with the same settings. All rows must agree on
+     * {@link GenerationConfig#useCache()}. Mutates nothing but the listener's world.
+     *
+     * @return one result per row, in order
+     */
+    public List<Generation> generateRows(List<RowRequest> rows, ExtraInputs extras, TokenListener listener) {
+        List<String> texts = new ArrayList<>();
+        List<long[]> ids = new ArrayList<>();
+        List<GenerationConfig> configs = new ArrayList<>();
+        List<BooleanSupplier> cancels = new ArrayList<>();
+        for (RowRequest row : rows) {
+            texts.add(row.text());
+            ids.add(row.promptIds());
+            configs.add(row.generation());
+            cancels.add(row.cancelled());
+            if (row.generation().useCache() != rows.get(0).generation().useCache()) {
+                throw new IllegalArgumentException("rows of one batch must agree on useCache");
+            }
+        }
+        return run(texts, ids, new PerRow(configs, cancels), extras, listener);
+    }
+
+    /** Per-row settings of one run. */
+    private record PerRow(List<GenerationConfig> configs, List<BooleanSupplier> cancelled) {}
+
+    private static PerRow sameForAll(GenerationConfig generation, int rows) {
+        Objects.requireNonNull(generation, "generation");
+        List<GenerationConfig> configs = new ArrayList<>();
+        List<BooleanSupplier> cancels = new ArrayList<>();
+        for (int r = 0; r < rows; r++) {
+            configs.add(generation);
+            cancels.add(RowRequest.NEVER);
+        }
+        return new PerRow(configs, cancels);
     }
 
     private Tokenizer requireTokenizer() {
@@ -168,18 +227,25 @@ public final class Generator {
         final long[] promptIds;
         final Sampler sampler;
         final StreamDecoder decoder;
+        final GenerationConfig generation;
+        final Set<Long> eos;
+        final BooleanSupplier cancelled;
         final List<Long> generated = new ArrayList<>();
         FinishReason reason;
         String text = "";
         int streamed;
         long finishedAt;
 
-        Row(int index, String prompt, long[] promptIds, Sampler sampler, StreamDecoder decoder) {
+        Row(int index, String prompt, long[] promptIds, Sampler sampler, StreamDecoder decoder,
+                GenerationConfig generation, Set<Long> eos, BooleanSupplier cancelled) {
             this.index = index;
             this.prompt = prompt;
             this.promptIds = promptIds;
             this.sampler = sampler;
             this.decoder = decoder;
+            this.generation = generation;
+            this.eos = eos;
+            this.cancelled = cancelled;
         }
 
         boolean finished() {
@@ -187,7 +253,7 @@ public final class Generator {
         }
     }
 
-    private List<Generation> run(List<String> texts, List<long[]> prompts, GenerationConfig generation,
+    private List<Generation> run(List<String> texts, List<long[]> prompts, PerRow perRow,
             ExtraInputs extras, TokenListener listener) {
         Objects.requireNonNull(extras, "extras");
         Objects.requireNonNull(listener, "listener");
@@ -195,8 +261,12 @@ public final class Generator {
         if (batch == 0) {
             return List.of();
         }
-        if (tokenizer == null && !generation.stopStrings().isEmpty()) {
-            throw new IllegalArgumentException("stop strings need a tokenizer");
+        int maxTokens = 0;
+        for (GenerationConfig generation : perRow.configs()) {
+            if (tokenizer == null && !generation.stopStrings().isEmpty()) {
+                throw new IllegalArgumentException("stop strings need a tokenizer");
+            }
+            maxTokens = Math.max(maxTokens, generation.maxTokens());
         }
         int maxPrompt = 0;
         for (int r = 0; r < batch; r++) {
@@ -216,14 +286,17 @@ public final class Generator {
             }
             maxPrompt = Math.max(maxPrompt, prompt.length);
         }
-        Set<Long> eos = new HashSet<>(!generation.eosTokenIds().isEmpty() ? generation.eosTokenIds()
-                : tokenizer != null ? tokenizer.eosTokenIds() : config.eosTokenIds());
-        long pad = config.padTokenId().orElse(eos.isEmpty() ? 0 : eos.iterator().next());
-        SamplingConfig sampling = generation.sampling();
-        long runSeed = sampling.seed().orElse(System.nanoTime());
+        List<Set<Long>> eosByRow = new ArrayList<>();
+        for (GenerationConfig generation : perRow.configs()) {
+            eosByRow.add(new HashSet<>(!generation.eosTokenIds().isEmpty() ? generation.eosTokenIds()
+                    : tokenizer != null ? tokenizer.eosTokenIds() : config.eosTokenIds()));
+        }
+        Set<Long> firstEos = eosByRow.get(0);
+        long pad = config.padTokenId().orElse(firstEos.isEmpty() ? 0 : firstEos.iterator().next());
+        long runSeed = System.nanoTime();
 
         Row[] rows = new Row[batch];
-        int capacity = maxPrompt + generation.maxTokens();
+        int capacity = maxPrompt + maxTokens;
         long[][] sequence = new long[batch][capacity];
         int[][] mask = new int[batch][capacity];
         for (int r = 0; r < batch; r++) {
@@ -232,11 +305,13 @@ public final class Generator {
             Arrays.fill(sequence[r], 0, offset, pad);
             System.arraycopy(prompt, 0, sequence[r], offset, prompt.length);
             Arrays.fill(mask[r], offset, maxPrompt, 1);
-            rows[r] = new Row(r, texts.get(r), prompt.clone(), sampling.newSampler(runSeed),
-                    tokenizer == null ? null : tokenizer.streamDecoder(prompt));
+            GenerationConfig generation = perRow.configs().get(r);
+            rows[r] = new Row(r, texts.get(r), prompt.clone(), generation.sampling().newSampler(runSeed),
+                    tokenizer == null ? null : tokenizer.streamDecoder(prompt), generation, eosByRow.get(r),
+                    perRow.cancelled().get(r));
         }
         int limit = config.maxPositions().orElse(Integer.MAX_VALUE);
-        boolean cached = layout.hasCache() && generation.useCache();
+        boolean cached = layout.hasCache() && perRow.configs().get(0).useCache();
 
         List<OnnxTensor> emptyPast = new ArrayList<>();
         long[] runNanos = {0};
@@ -259,14 +334,17 @@ public final class Generator {
                 boolean contextFull = length + 1 >= limit;
                 boolean anyActive = false;
                 for (Row row : rows) {
+                    if (!row.finished() && row.cancelled.getAsBoolean()) {
+                        cancel(row);
+                    }
                     if (!row.finished()) {
                         LogitsProbe probe = logitsProbe;
                         if (probe != null) {
                             probe.onLogits(step - 1, row.index, logits[row.index].clone());
                         }
-                        long token = choose(row, logits[row.index], generation);
+                        long token = choose(row, logits[row.index]);
                         sequence[row.index][length] = token;
-                        advance(row, token, eos, generation, contextFull, listener);
+                        advance(row, token, contextFull, listener);
                         anyActive |= !row.finished();
                     } else {
                         sequence[row.index][length] = pad;
@@ -302,8 +380,8 @@ public final class Generator {
         }
     }
 
-    private long choose(Row row, float[] logits, GenerationConfig generation) {
-        double penalty = generation.sampling().repetitionPenalty();
+    private long choose(Row row, float[] logits) {
+        double penalty = row.generation.sampling().repetitionPenalty();
         if (penalty != 1.0) {
             RepetitionPenalty.apply(logits, Tokenizer.concat(row.promptIds, row.generated), penalty);
         }
@@ -311,9 +389,9 @@ public final class Generator {
     }
 
     /** Records {@code token} for {@code row}, decides whether the row is done, and streams its text. */
-    private void advance(Row row, long token, Set<Long> eos, GenerationConfig generation, boolean contextFull,
-            TokenListener listener) {
-        if (eos.contains(token)) {
+    private void advance(Row row, long token, boolean contextFull, TokenListener listener) {
+        GenerationConfig generation = row.generation;
+        if (row.eos.contains(token)) {
             finish(row, FinishReason.EOS, listener, token);
             return;
         }
@@ -352,6 +430,16 @@ public final class Generator {
         String piece = safe > row.streamed ? text.substring(row.streamed, safe) : "";
         row.streamed = Math.max(row.streamed, safe);
         listener.onToken(row.index, token, piece);
+    }
+
+    /** Stops a row the caller cancelled: its text so far is kept, the listener hears nothing more. */
+    private static void cancel(Row row) {
+        if (row.decoder != null) {
+            row.decoder.flush();
+            row.text = row.decoder.text();
+        }
+        row.reason = FinishReason.CANCELLED;
+        row.finishedAt = System.nanoTime();
     }
 
     private static void finish(Row row, FinishReason reason, TokenListener listener, long token) {

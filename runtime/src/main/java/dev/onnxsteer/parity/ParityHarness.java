@@ -60,8 +60,9 @@ import java.util.stream.Stream;
  *       embedding output, every attn_out and mlp_out) and the operation is ablation. Position masks
  *       {@code prompt}/{@code generated} are checked with the prompt length fed as half of each prompt;</li>
  *   <li>modes: add, input and bias compilations of the same vectors and operation agree within 1e-5
- *       (relative to the largest logit); for orthogonalize, ablate-equivalent: an ablate compilation at
- *       every residual write agrees within 1e-4;</li>
+ *       (relative to the largest logit, as folding c*v*W into a projection's bias rounds differently from
+ *       adding c*v before it); for orthogonalize, ablate-equivalent: an ablate compilation at every
+ *       residual write agrees within 1e-4;</li>
  *   <li>cache: KV-cached and full-recompute greedy generation give the same steered tokens;</li>
  *   <li>effect: KL(steered || original) of the next-token distribution and the greedy continuations.</li>
  * </ol>
@@ -215,9 +216,11 @@ public final class ParityHarness {
     }
 
     /**
-     * Cuts the original at every changed site and applies the operation in Java between the pieces:
-     * stage k reads the changed values of sites 0..k-1 as inputs and returns site k, so every path
-     * from a changed site onward sees the changed value.
+     * Cuts the original at every changed site in forward order and applies the operation in Java
+     * between the pieces: stage k reads the changed values of sites 0..k-1 as inputs (not only the
+     * last one: a cut at a sublayer input (attn_in, mlp_in) carries the sublayer's input but not the
+     * residual stream, so later stages recompute the stream from the tokens) and returns site k, so
+     * every path from a changed site onward sees the changed value.
      */
     private ParityCheck independent(RecoveredSteering recovered, List<long[]> prompts) {
         Model probe = ModelReader.read(original.onnx());
@@ -393,6 +396,7 @@ public final class ParityHarness {
                 max = Math.max(max, maxDiff(results.get(names.get(i)), results.get(names.get(j))));
             }
         }
+        // relative to the largest logit: a folded bias sums in a different order than an Add before the projection
         double tolerance = MODES_TOLERANCE * Math.max(1, maxAbs(results.get("file")));
         String bias = foldable ? "" : options.withBank(false).isPlainAdd()
                 ? " (bias mode not applicable: a site has no foldable bias)"

@@ -20,7 +20,8 @@ import java.util.Map;
 /**
  * What a compiled model does at each site, read back from the model itself: the added initializer
  * (add), the vector input's default times its coefficient (input), the bank's row 0 times the
- * default scale (bank), the folded bias minus the source model's bias (bias), the unit direction
+ * default scale (bank), the folded bias minus the source model's bias (bias; at a sublayer input,
+ * where several biases changed by {@code c*v*W}, the recorded {@code c*v}), the unit direction
  * and clamp target (ablate, clamp), or for orthogonalize the direction recovered from the
  * difference between a rewritten weight and the original. Parity checks rebuild every other
  * variant from these.
@@ -29,7 +30,8 @@ import java.util.Map;
  *                  the unit direction, for clamp the unit direction with the clamp value as
  *                  coefficient, for orthogonalize the direction at {@code resid_pre.0}
  * @param mode      the mode the model was compiled with (AUTO when sites used different modes)
- * @param options   the operation, positions and norm preservation
+ * @param options   the operation, positions, norm preservation, and whether a bias fold at a sublayer
+ *                  input gave bias-less projections a bias ({@code --create-bias})
  */
 record RecoveredSteering(List<Steering> steerings, Mode mode, SteerOptions options) {
 
@@ -49,8 +51,9 @@ record RecoveredSteering(List<Steering> steerings, Mode mode, SteerOptions optio
             }
         }
         SteerOp kind = SteerOp.parse(first.op());
+        boolean createBias = operations.stream().anyMatch(Provenance.Operation::createdBias);
         SteerOptions options = new SteerOptions(kind, Positions.parse(first.positions()), first.preserveNorm(),
-                first.bank());
+                first.bank(), createBias);
         if (kind == SteerOp.ORTHOGONALIZE) {
             float[] direction = orthogonalizedDirection(steered, original, first, steeredLabel);
             return new RecoveredSteering(List.of(new Steering(SiteKind.RESID_PRE, 0, direction, 1f)), Mode.ADD, options);
@@ -66,8 +69,9 @@ record RecoveredSteering(List<Steering> steerings, Mode mode, SteerOptions optio
             float[][] recovered = switch (Mode.parse(op.mode())) {
                 case ADD -> constant(steered, op, kind, steeredLabel);
                 case INPUT -> input(steered, op, kind, steeredLabel);
-                case BIAS -> new float[][] {minus(floats(steered, op.tensor(), steeredLabel),
-                        floats(original, op.originalBias(), "the original model")), {1f}};
+                // a fold at a sublayer input changed several biases by c*v*W; c*v itself is recorded
+                case BIAS -> new float[][] {op.added() != null ? op.added() : minus(floats(steered, op.tensor(),
+                        steeredLabel), floats(original, op.originalBias(), "the original model")), {1f}};
                 case AUTO -> throw new BadModelException(steeredLabel + " records mode auto; expected the resolved mode");
             };
             bySite.put(op.site(), new Steering(SiteKind.parse(site[0]), Integer.parseInt(site[1]), recovered[0],

@@ -140,6 +140,47 @@ class GeneratorTest {
     }
 
     @Test
+    void rowsWithTheirOwnSettingsEqualEachRowAlone() {
+        List<GenerationConfig> configs = List.of(
+                GenerationConfig.greedy(6).withEosTokenIds(List.of(-1L)),
+                GenerationConfig.greedy(14).withSampling(HOT).withEosTokenIds(List.of(-1L)),
+                GenerationConfig.greedy(9).withSampling(SamplingConfig.temperature(1.5, 77)).withEosTokenIds(List.of(-1L)),
+                GenerationConfig.greedy(11).withSampling(new SamplingConfig(1.2, 20, 0.9, 1.3, OptionalLong.of(5)))
+                        .withEosTokenIds(List.of(-1L)));
+        List<Generator.RowRequest> rows = new ArrayList<>();
+        for (int i = 0; i < PROMPTS.size(); i++) {
+            rows.add(new Generator.RowRequest(PROMPTS.get(i), tokenizer.encode(PROMPTS.get(i), true), configs.get(i), null));
+        }
+        List<Generation> batched = generator.generateRows(rows, ExtraInputs.NONE, TokenListener.NONE);
+        for (int i = 0; i < PROMPTS.size(); i++) {
+            Generation alone = generator.generate(List.of(PROMPTS.get(i)), configs.get(i)).get(0);
+            assertEquals(alone.tokenIds(), batched.get(i).tokenIds(), PROMPTS.get(i));
+            assertEquals(configs.get(i).maxTokens(), batched.get(i).generatedTokens());
+            assertEquals(FinishReason.LENGTH, batched.get(i).finishReason());
+        }
+    }
+
+    @Test
+    void aCancelledRowStopsWhileTheOthersGoOn() {
+        GenerationConfig config = GenerationConfig.greedy(12).withEosTokenIds(List.of(-1L));
+        int[] heard = new int[2];
+        boolean[] stop = {false};
+        List<Generator.RowRequest> rows = List.of(
+                new Generator.RowRequest(PROMPTS.get(0), tokenizer.encode(PROMPTS.get(0), true), config, () -> stop[0]),
+                new Generator.RowRequest(PROMPTS.get(1), tokenizer.encode(PROMPTS.get(1), true), config, null));
+        List<Generation> out = generator.generateRows(rows, ExtraInputs.NONE, (row, id, piece) -> {
+            heard[row]++;
+            stop[0] |= row == 0 && heard[0] == 3;
+        });
+        assertEquals(FinishReason.CANCELLED, out.get(0).finishReason());
+        assertEquals(3, out.get(0).generatedTokens());
+        assertEquals(3, heard[0], "nothing is heard from a cancelled row");
+        assertEquals(tokenizer.decode(out.get(0).tokenIdArray(), true), out.get(0).text());
+        assertEquals(generator.generate(List.of(PROMPTS.get(1)), config).get(0).tokenIds(), out.get(1).tokenIds());
+        assertEquals(FinishReason.LENGTH, out.get(1).finishReason());
+    }
+
+    @Test
     void sameSeedSameTokensDifferentSeedsDiffer() {
         GenerationConfig config = GenerationConfig.greedy(20).withEosTokenIds(List.of(-1L));
         List<Long> a = generator.generate(List.of(PROMPTS.get(0)), config.withSampling(SamplingConfig.temperature(1.5, 7)))

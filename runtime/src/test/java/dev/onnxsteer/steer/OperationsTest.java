@@ -159,6 +159,24 @@ class OperationsTest {
         }
     }
 
+    /** The sublayer inputs (attn_in, mlp_in), which only the sublayer reads, take every operation too. */
+    @ParameterizedTest(name = "{0}")
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"llama-tiny", "gpt2-tiny"})
+    void operationsAtSublayerInputs(String name) {
+        ModelFiles source = model(name);
+        long hidden = SiteFinder.find(ModelReader.read(source.onnx())).hiddenSize();
+        Path out = temp.resolve("steered");
+        Compilation.compileTo(source, List.of(new Steering(SiteKind.ATTN_IN, 1, randomVector(hidden, 7), 3f),
+                new Steering(SiteKind.MLP_IN, 2, randomVector(hidden, 8), 3f)), Mode.ADD,
+                SteerOptions.of(SteerOp.ABLATE_ADD).withPositions(Positions.from(2)).withPreserveNorm(true), out);
+        ParityReport report = new ParityHarness(source, out.resolve(ModelFiles.MODEL_FILE), SessionConfig.cpu(), 5)
+                .run(PROMPTS);
+        for (String passed : List.of("independent", "modes", "cache")) {
+            assertEquals(ParityCheck.Status.PASSED, check(report, passed).status(), report.toString());
+        }
+        assertTrue(check(report, "effect").maxAbsDiff() > 1e-6, check(report, "effect").toString());
+    }
+
     static ParityCheck check(ParityReport report, String name) {
         return report.checks().stream().filter(x -> x.name().equals(name)).findFirst().orElseThrow();
     }

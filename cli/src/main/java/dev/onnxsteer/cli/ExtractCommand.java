@@ -1,0 +1,148 @@
+package dev.onnxsteer.cli;
+
+import dev.onnxsteer.capture.ActivationCapture;
+import dev.onnxsteer.extract.ContrastiveDataset;
+import dev.onnxsteer.extract.ContrastivePair;
+import dev.onnxsteer.extract.Extraction;
+import dev.onnxsteer.extract.ExtractionOptions;
+import dev.onnxsteer.extract.Extractor;
+import dev.onnxsteer.extract.Method;
+import dev.onnxsteer.generate.ModelConfig;
+import dev.onnxsteer.generate.Tokenizer;
+import dev.onnxsteer.passes.Provenance;
+import dev.onnxsteer.vectors.VectorFiles;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+import java.util.SortedSet;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+/** {@code onnx-steer extract MODEL --positive A --negative B -o FILE}: steering vectors from contrastive prompts. */
+@Command(name = "extract", mixinStandardHelpOptions = true, versionProvider = Version.class,
+        description = {"Extract steering vectors from contrastive prompts: one pair (--positive/--negative) or a "
+                + "JSON Lines dataset of {\"positive\", \"negative\", optional \"prompt\"} objects.",
+                "Writes one vector per layer to a .gguf control vector or .safetensors file, with the model hash, "
+                        + "site, method, position, pair count and per-layer norms in its metadata."})
+final class ExtractCommand implements Callable<Integer> {
+    @Mixin
+    CommonOptions common;
+
+    @Mixin
+    CaptureOptions capture;
+
+    @Spec
+    CommandSpec spec;
+
+    @Parameters(index = "0", paramLabel = "MODEL", description = "Model directory or .onnx file.")
+    Path model;
+
+    @Option(names = "--positive", paramLabel = "TEXT", description = "The prompt on the side to steer towards.")
+    String positive;
+
+    @Option(names = "--negative", paramLabel = "TEXT", description = "The prompt on the side to steer away from.")
+    String negative;
+
+    @Option(names = "--dataset", paramLabel = "FILE.jsonl", description = "Contrastive pairs, one JSON object per line.")
+    Path dataset;
+
+    @Option(names = "--layers", paramLabel = "2|1-4|all",
+            description = "Layers to extract (default: all; for .gguf all but 0, which llama.cpp cannot load).")
+    String layers;
+
+    @Option(names = "--method", paramLabel = "M",
+            description = "diff (one pair, the default for --positive/--negative), mean (the default for --dataset), "
+                    + "pca or pca-center.")
+    String method;
+
+    @Option(names = "--normalize", description = "Scale every vector to unit length.")
+    boolean normalize;
+
+    @Option(names = {"-o", "--output"}, paramLabel = "FILE", required = true,
+            description = "Output vector file: .gguf (llama.cpp control vector) or .safetensors.")
+    Path output;
+
+    @Override
+    public Integer call() {
+        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        // everything that can be refused is refused before the model is run
+        ContrastiveDataset data = dataset();
+        Method chosen = method != null ? Method.parse(method) : dataset != null ? Method.MEAN : Method.DIFF;
+        capture.check();
+        VectorFiles.Format format = VectorFiles.formatOf(output);
+        CaptureOptions.checkOutputDirectory(output, "output");
+        CaptureOptions.Loaded loaded = capture.load(model);
+        SortedSet<Integer> selected = layers(loaded.sites().layerCount(), format, err);
+        ExtractionOptions options = new ExtractionOptions(chosen, capture.position(), normalize, capture.batch);
+        String hash = Provenance.sha256(loaded.files().onnx());
+
+        Extraction extraction;
+        try (Tokenizer tokenizer = Tokenizer.load(loaded.files().tokenizer(), ModelConfig.load(loaded.files().directory()));
+                ActivationCapture session = capture.open(loaded, selected, err);
+                CaptureOptions.Progress progress = capture.progress("extract", data.size())) {
+            if (common.verbose) {
+                err.println("capturing " + capture.site + " at layers " + selected + " of " + session.source() + " on "
+                        + session.session().device());
+            }
+            extraction = new Extractor(session, tokenizer).extract(data, options, hash, progress);
+        }
+        VectorFiles.write(extraction.vectors(), output);
+
+        out.printf("%-6s %10s %10s %10s%n", "LAYER", "RAW-NORM", "ACT-NORM", "ACT/RAW");
+        for (int layer : selected) {
+            Extraction.LayerStats stats = extraction.layers().get(layer);
+            double ratio = stats.rawNorm() > 0 ? stats.activationNorm() / stats.rawNorm() : Double.NaN;
+            out.printf(Locale.ROOT, "%-6d %10.4f %10.4f %10.2f%n", layer, stats.rawNorm(), stats.activationNorm(), ratio);
+        }
+        out.println("wrote " + output + " (" + chosen.label() + ", " + capture.site + (selected.size() == 1 ? " layer " : " layers ")
+                + CaptureOptions.describe(selected) + ", position " + options.position().label() + ", "
+                + extraction.pairs() + (extraction.pairs() == 1 ? " pair" : " pairs")
+                + (normalize ? ", unit length" : "") + ")");
+        out.flush();
+        return Main.OK;
+    }
+
+    private ContrastiveDataset dataset() {
+        boolean pair = positive != null || negative != null;
+        if (pair && dataset != null) {
+            throw new IllegalArgumentException("give either --positive and --negative, or --dataset, not both");
+        }
+        if (dataset != null) {
+            return ContrastiveDataset.read(dataset);
+        }
+        if (positive == null || negative == null) {
+            throw new IllegalArgumentException(pair ? "--positive and --negative go together; " + (positive == null
+                    ? "--positive" : "--negative") + " is missing" : "nothing to extract from: pass --positive TEXT "
+                    + "--negative TEXT, or --dataset FILE.jsonl");
+        }
+        return ContrastiveDataset.of(List.of(new ContrastivePair(positive, negative, "command line")));
+    }
+
+    private SortedSet<Integer> layers(int layerCount, VectorFiles.Format format, PrintWriter err) {
+        boolean gguf = format == VectorFiles.Format.GGUF;
+        if (layers == null) {
+            SortedSet<Integer> all = LayerSelection.parse("all", layerCount);
+            if (gguf && layerCount > 1) {
+                all.remove(0);
+                err.println("note: layer 0 left out: a .gguf control vector cannot hold it (llama.cpp rejects direction.0); "
+                        + "write .safetensors to include it");
+                err.flush();
+            }
+            return all;
+        }
+        SortedSet<Integer> chosen = LayerSelection.parse(layers, layerCount);
+        if (gguf && chosen.contains(0)) {
+            throw new IllegalArgumentException("--layers " + layers + " includes layer 0, which a .gguf control vector "
+                    + "cannot hold (llama.cpp rejects direction.0 and cannot steer block 0); choose layers 1-"
+                    + (layerCount - 1) + " or write .safetensors");
+        }
+        return chosen;
+    }
+}

@@ -1,0 +1,134 @@
+package dev.onnxsteer.cli;
+
+import dev.onnxsteer.io.ModelFiles;
+import dev.onnxsteer.server.ServedModel;
+import dev.onnxsteer.server.ServerConfig;
+import dev.onnxsteer.server.SteerServer;
+import dev.onnxsteer.session.Device;
+import dev.onnxsteer.session.SessionConfig;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+/** {@code onnx-steer serve MODEL --vectors DIR}: HTTP completions with steering chosen per request. */
+@Command(name = "serve", mixinStandardHelpOptions = true, versionProvider = Version.class,
+        description = {"Serve a model over HTTP: OpenAI-compatible POST /v1/completions with a per-request"
+                + " `steering` list of vectors from --vectors DIR, GET /v1/vectors, /health, /metrics, and a"
+                + " playground page at /.",
+                "Runs until SIGTERM or Ctrl-C, then stops accepting and lets in-flight requests finish."})
+final class ServeCommand implements Callable<Integer> {
+    /** Released when a running serve command should stop (tests; the JVM shutdown hook does it for SIGTERM). */
+    static volatile CountDownLatch stopSignal;
+
+    @Mixin
+    CommonOptions common;
+
+    @Spec
+    CommandSpec spec;
+
+    @Parameters(index = "0", paramLabel = "MODEL", description = "Model directory or .onnx file (with tokenizer.json).")
+    Path model;
+
+    @Option(names = "--vectors", required = true, paramLabel = "DIR",
+            description = "Directory of .gguf / .safetensors vector files; each is offered under its file name.")
+    Path vectors;
+
+    @Option(names = "--host", paramLabel = "ADDR", defaultValue = ServerConfig.DEFAULT_HOST,
+            description = "Address to bind (default ${DEFAULT-VALUE}: this machine only).")
+    String host;
+
+    @Option(names = "--port", paramLabel = "N", defaultValue = "8080", description = "Port (default ${DEFAULT-VALUE}; 0 = any free port).")
+    int port;
+
+    @Option(names = "--api-key", paramLabel = "KEY",
+            description = "Require `Authorization: Bearer KEY` on /v1/* and /metrics (default: \\$ONNX_STEER_API_KEY if set).")
+    String apiKey;
+
+    @Option(names = "--max-batch", paramLabel = "N", defaultValue = "16", description = "Most requests per batched run (default ${DEFAULT-VALUE}).")
+    int maxBatch;
+
+    @Option(names = "--max-queue", paramLabel = "N", defaultValue = "64",
+            description = "Most requests waiting; more get 429 (default ${DEFAULT-VALUE}).")
+    int maxQueue;
+
+    @Option(names = "--max-tokens-limit", paramLabel = "N", defaultValue = "1024",
+            description = "Largest max_tokens a request may ask for (default ${DEFAULT-VALUE}).")
+    int maxTokensLimit;
+
+    @Option(names = "--timeout", paramLabel = "SECONDS", defaultValue = "120",
+            description = "Per-request time limit, queueing included (default ${DEFAULT-VALUE}).")
+    int timeoutSeconds;
+
+    @Option(names = "--grace", paramLabel = "SECONDS", defaultValue = "30",
+            description = "On shutdown, how long in-flight requests may take to finish (default ${DEFAULT-VALUE}).")
+    int graceSeconds;
+
+    @Option(names = "--device", paramLabel = "D", defaultValue = "auto", description = "auto, cpu, cuda or cuda:N (default ${DEFAULT-VALUE}).")
+    String device;
+
+    @Option(names = "--threads", paramLabel = "N", defaultValue = "0", description = "Intra-op threads; 0 = ONNX Runtime default.")
+    int threads;
+
+    @Option(names = "--tokenizer", paramLabel = "PATH", description = "tokenizer.json (default: the one in the model directory).")
+    Path tokenizerPath;
+
+    @Override
+    public Integer call() throws InterruptedException {
+        PrintWriter err = spec.commandLine().getErr();
+        String key = apiKey != null ? apiKey : System.getenv("ONNX_STEER_API_KEY");
+        ServerConfig config = ServerConfig.defaults().withHost(host).withPort(port).withApiKey(key == null || key.isEmpty() ? null : key)
+                .withMaxBatch(maxBatch).withMaxQueue(maxQueue).withMaxTokensLimit(maxTokensLimit)
+                .withRequestTimeout(Duration.ofSeconds(timeoutSeconds)).withShutdownGrace(Duration.ofSeconds(graceSeconds));
+        SessionConfig sessionConfig = SessionConfig.defaults().withDevice(Device.parse(device)).withThreads(threads, 0)
+                .withDiagnostics(line -> {
+                    err.println(line);
+                    err.flush();
+                });
+        ModelFiles files = ModelFiles.locate(model, tokenizerPath);
+        CountDownLatch stop = new CountDownLatch(1);
+        CountDownLatch done = new CountDownLatch(1);
+        stopSignal = stop;
+        try (ServedModel served = ServedModel.open(files, vectors, sessionConfig)) {
+            SteerServer server = SteerServer.start(served, config);
+            Thread hook = new Thread(() -> {
+                stop.countDown();
+                try {
+                    done.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }, "onnx-steer-shutdown");
+            Runtime.getRuntime().addShutdownHook(hook);
+            err.println("onnx-steer: serving " + served.name() + " on " + served.session().device() + " at " + server.uri()
+                    + " with vectors " + served.vectors().names() + (key != null ? " (API key required)" : ""));
+            err.flush();
+            try {
+                stop.await();
+                err.println("onnx-steer: stopping; in-flight requests have " + graceSeconds + " s to finish");
+                err.flush();
+                boolean drained = server.stop();
+                err.println(drained ? "onnx-steer: stopped" : "onnx-steer: stopped; unfinished requests were cancelled");
+                err.flush();
+            } finally {
+                server.stop();
+                try {
+                    Runtime.getRuntime().removeShutdownHook(hook);
+                } catch (IllegalStateException shuttingDown) {
+                    // the hook is running: it waits for `done`
+                }
+            }
+        } finally {
+            done.countDown();
+            stopSignal = null;
+        }
+        return Main.OK;
+    }
+}

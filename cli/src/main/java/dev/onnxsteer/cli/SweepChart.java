@@ -1,0 +1,160 @@
+package dev.onnxsteer.cli;
+
+import dev.onnxsteer.extract.Sweep;
+import dev.onnxsteer.io.AtomicFiles;
+import java.awt.BasicStroke;
+import java.awt.Color;
+import java.awt.Font;
+import java.awt.FontMetrics;
+import java.awt.Graphics2D;
+import java.awt.RenderingHints;
+import java.awt.image.BufferedImage;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+import javax.imageio.ImageIO;
+
+/**
+ * A PNG of a sweep drawn with java.awt in headless mode: two panels sharing the layer axis, held-out
+ * accuracy (0 to 1, chance dashed at 0.5) and the class gap in standard deviations, one bar per layer,
+ * the best layer highlighted.
+ */
+final class SweepChart {
+    private static final int WIDTH = 900;
+    private static final int PANEL = 260;
+    private static final int LEFT = 80;
+    private static final int RIGHT = 70;
+    private static final int TOP = 60;
+    private static final int GAP = 70;
+    private static final int BOTTOM = 60;
+    private static final Color BAR = new Color(0x4C78A8);
+    private static final Color BEST = new Color(0xF58518);
+
+    private SweepChart() {}
+
+    static void write(Sweep.Result result, String title, Path file) {
+        System.setProperty("java.awt.headless", "true");
+        int height = TOP + PANEL + GAP + PANEL + BOTTOM;
+        BufferedImage image = new BufferedImage(WIDTH, height, BufferedImage.TYPE_INT_RGB);
+        Graphics2D g = image.createGraphics();
+        try {
+            g.setRenderingHint(RenderingHints.KEY_ANTIALIASING, RenderingHints.VALUE_ANTIALIAS_ON);
+            g.setRenderingHint(RenderingHints.KEY_TEXT_ANTIALIASING, RenderingHints.VALUE_TEXT_ANTIALIAS_ON);
+            g.setColor(Color.WHITE);
+            g.fillRect(0, 0, WIDTH, height);
+            g.setColor(Color.BLACK);
+            g.setFont(new Font(Font.SANS_SERIF, Font.BOLD, 16));
+            g.drawString(title, LEFT, 30);
+            List<Sweep.LayerSeparation> layers = result.layers();
+            int best = result.best().layer();
+            double[] accuracy = layers.stream().mapToDouble(Sweep.LayerSeparation::accuracy).toArray();
+            double[] gap = layers.stream().mapToDouble(s -> Double.isFinite(s.gap()) ? s.gap() : 0).toArray();
+            double gapMax = Math.max(1e-9, niceCeiling(max(gap)));
+            double gapMin = Math.min(0, -niceCeiling(-min(gap)));
+            panel(g, TOP, "held-out accuracy", layers, accuracy, 0, 1, best, 0.5);
+            panel(g, TOP + PANEL + GAP, "class gap (standard deviations)", layers, gap, gapMin, gapMax, best, Double.NaN);
+            g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 13));
+            drawCentered(g, "layer", LEFT + (WIDTH - LEFT - RIGHT) / 2, height - 15);
+        } finally {
+            g.dispose();
+        }
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        try {
+            if (!ImageIO.write(image, "png", bytes)) {
+                throw new IllegalStateException("no PNG writer available in this Java runtime");
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot encode the chart: " + e.getMessage(), e);
+        }
+        AtomicFiles.write(file, bytes.toByteArray());
+    }
+
+    private static void panel(Graphics2D g, int top, String label, List<Sweep.LayerSeparation> layers, double[] values,
+            double min, double max, int best, double reference) {
+        int plotWidth = WIDTH - LEFT - RIGHT;
+        int bottom = top + PANEL;
+        g.setFont(new Font(Font.SANS_SERIF, Font.BOLD, 13));
+        g.setColor(Color.BLACK);
+        g.drawString(label, LEFT, top - 10);
+        g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 12));
+        // y grid and tick labels
+        for (int i = 0; i <= 4; i++) {
+            double value = min + (max - min) * i / 4;
+            int y = y(value, min, max, top, bottom);
+            g.setColor(new Color(0xE0E0E0));
+            g.drawLine(LEFT, y, LEFT + plotWidth, y);
+            g.setColor(Color.DARK_GRAY);
+            String text = String.format(Locale.ROOT, max - min <= 2 ? "%.2f" : "%.1f", value);
+            FontMetrics metrics = g.getFontMetrics();
+            g.drawString(text, LEFT - 8 - metrics.stringWidth(text), y + metrics.getAscent() / 2 - 1);
+        }
+        if (!Double.isNaN(reference)) {
+            int y = y(reference, min, max, top, bottom);
+            g.setColor(Color.GRAY);
+            g.setStroke(new BasicStroke(1.5f, BasicStroke.CAP_BUTT, BasicStroke.JOIN_MITER, 10, new float[] {6, 4}, 0));
+            g.drawLine(LEFT, y, LEFT + plotWidth, y);
+            g.setStroke(new BasicStroke(1));
+            g.drawString("chance", LEFT + plotWidth + 6, y + 4);
+        }
+        int n = values.length;
+        double slot = (double) plotWidth / n;
+        int barWidth = (int) Math.max(2, slot * 0.6);
+        int zero = y(Math.max(min, 0), min, max, top, bottom);
+        for (int i = 0; i < n; i++) {
+            int x = (int) (LEFT + slot * i + (slot - barWidth) / 2);
+            int y = y(values[i], min, max, top, bottom);
+            g.setColor(layers.get(i).layer() == best ? BEST : BAR);
+            g.fillRect(x, Math.min(y, zero), barWidth, Math.max(1, Math.abs(zero - y)));
+            g.setColor(Color.BLACK);
+            String text = String.format(Locale.ROOT, max - min <= 2 ? "%.2f" : "%.1f", values[i]);
+            if (slot > 28) {
+                drawCentered(g, text, x + barWidth / 2, Math.min(y, zero) - 4);
+            }
+            drawCentered(g, Integer.toString(layers.get(i).layer()), x + barWidth / 2, bottom + 16);
+        }
+        g.setColor(Color.BLACK);
+        g.drawLine(LEFT, top, LEFT, bottom);
+        g.drawLine(LEFT, zero, LEFT + plotWidth, zero);
+    }
+
+    private static int y(double value, double min, double max, int top, int bottom) {
+        double clamped = Math.max(min, Math.min(max, value));
+        return (int) Math.round(bottom - (clamped - min) / (max - min) * (bottom - top));
+    }
+
+    private static void drawCentered(Graphics2D g, String text, int x, int baseline) {
+        g.drawString(text, x - g.getFontMetrics().stringWidth(text) / 2, baseline);
+    }
+
+    private static double niceCeiling(double value) {
+        if (value <= 0) {
+            return 0;
+        }
+        double magnitude = Math.pow(10, Math.floor(Math.log10(value)));
+        for (double step : new double[] {1, 2, 2.5, 5, 10}) {
+            if (step * magnitude >= value) {
+                return step * magnitude;
+            }
+        }
+        return 10 * magnitude;
+    }
+
+    private static double max(double[] values) {
+        double m = Double.NEGATIVE_INFINITY;
+        for (double v : values) {
+            m = Math.max(m, v);
+        }
+        return m;
+    }
+
+    private static double min(double[] values) {
+        double m = Double.POSITIVE_INFINITY;
+        for (double v : values) {
+            m = Math.min(m, v);
+        }
+        return m;
+    }
+}

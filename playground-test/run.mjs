@@ -1,0 +1,140 @@
+// End-to-end test of the playground page served by `onnx-steer serve`, in headless Chromium.
+//
+// Imports stories260K (../shared/models) into a temporary directory, writes one steering vector,
+// starts `./onnx-steer serve` on a free loopback port, and drives the page with playwright-core and
+// the Debian chromium: type a prompt, pick the vector, move the scale slider, and check that the
+// unsteered and steered panes both fill and differ. Exits 0 on success, 1 on failure; cleans up.
+//
+// Usage (after `mvn -B verify` has built cli/target/onnx-steer.jar): node playground-test/run.mjs
+
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const launcher = join(root, "onnx-steer");
+const gguf = resolve(root, "..", "shared", "models", "stories260K", "stories260K.gguf");
+const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
+const work = mkdtempSync(join(tmpdir(), "onnx-steer-playground-"));
+let server = null;
+let context = null;
+
+function log(line) {
+  process.stderr.write("playground-test: " + line + "\n");
+}
+
+/** A safetensors file with one F32 tensor layers.LAYER: a fixed pseudo-random direction of L2 norm `norm`. */
+function writeVector(path, layer, hidden, norm, seed) {
+  const values = new Float32Array(hidden);
+  let state = seed >>> 0;
+  let sum = 0;
+  for (let i = 0; i < hidden; i++) {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    values[i] = state / 2 ** 32 - 0.5;
+    sum += values[i] * values[i];
+  }
+  for (let i = 0; i < hidden; i++) values[i] *= norm / Math.sqrt(sum);
+  const header = JSON.stringify({
+    __metadata__: { "onnx_steer.site": "resid_post", "onnx_steer.method": "random" },
+    ["layers." + layer]: { dtype: "F32", shape: [hidden], data_offsets: [0, hidden * 4] },
+  });
+  const headerBytes = Buffer.from(header, "utf8");
+  const length = Buffer.alloc(8);
+  length.writeBigUInt64LE(BigInt(headerBytes.length));
+  writeFileSync(path, Buffer.concat([length, headerBytes, Buffer.from(values.buffer)]));
+}
+
+/** Starts `onnx-steer serve` and resolves with its base URL once it prints the line saying where it listens. */
+function startServer(model, vectors) {
+  return new Promise((resolvePromise, reject) => {
+    server = spawn(launcher, ["serve", model, "--vectors", vectors, "--port", "0", "--device", "cpu"],
+      { cwd: root, stdio: ["ignore", "inherit", "pipe"] });
+    let seen = "";
+    const timer = setTimeout(() => reject(new Error("server did not start within 120 s:\n" + seen)), 120_000);
+    server.stderr.on("data", (chunk) => {
+      const text = chunk.toString();
+      process.stderr.write(text);
+      seen += text;
+      const m = seen.match(/ at (http:\/\/127\.0\.0\.1:\d+)/);
+      if (m) {
+        clearTimeout(timer);
+        resolvePromise(m[1]);
+      }
+    });
+    server.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error("server exited with " + code + " before it listened:\n" + seen));
+    });
+  });
+}
+
+async function stopServer() {
+  if (!server || server.exitCode !== null) return;
+  const exited = new Promise((r) => server.once("exit", r));
+  server.kill("SIGTERM");
+  const timeout = new Promise((r) => setTimeout(r, 40_000, "timeout"));
+  if ((await Promise.race([exited, timeout])) === "timeout") {
+    log("server did not stop after SIGTERM; killing it");
+    server.kill("SIGKILL");
+  }
+}
+
+async function main() {
+  if (!existsSync(gguf)) throw new Error("missing " + gguf);
+  if (!existsSync(chromiumPath)) throw new Error("missing " + chromiumPath + " (apt-get install -y chromium)");
+  const model = join(work, "stories");
+  const imported = spawnSync(launcher, ["import", gguf, "-o", model], { cwd: root, stdio: "inherit" });
+  if (imported.status !== 0) throw new Error("import failed with " + imported.status);
+  const vectors = join(work, "vectors");
+  mkdirSync(vectors);
+  writeVector(join(vectors, "brave.safetensors"), 2, 64, 6, 12345);
+
+  const base = await startServer(model, vectors);
+  log("server at " + base);
+
+  context = await chromium.launchPersistentContext(join(work, "profile"), {
+    executablePath: chromiumPath,
+    headless: true,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  const page = context.pages()[0] ?? await context.newPage();
+  page.on("pageerror", (e) => log("page error: " + e.message));
+  await page.goto(base + "/", { waitUntil: "load" });
+
+  await page.locator("#vector option[value='brave']").waitFor({ state: "attached", timeout: 30_000 });
+  await page.locator("#prompt").fill("Once upon a time");
+  await page.locator("#vector").selectOption("brave");
+  await page.locator("#scale").fill("8");           // moves the slider: fires input and change, which generates
+  await page.locator("#scale-value").filter({ hasText: "8" }).waitFor({ timeout: 10_000 });
+
+  const done = (id) => page.waitForFunction((el) => document.getElementById(el).dataset.done === "true", id,
+    { timeout: 60_000 });
+  await Promise.all([done("plain"), done("steered")]);
+  const plain = await page.locator("#plain").textContent();
+  const steered = await page.locator("#steered").textContent();
+  const label = await page.locator("#steer-label").textContent();
+  log("unsteered: " + JSON.stringify(plain));
+  log("steered " + label + ": " + JSON.stringify(steered));
+  if (!plain || plain.trim().length === 0) throw new Error("the unsteered pane is empty");
+  if (!steered || steered.trim().length === 0) throw new Error("the steered pane is empty");
+  if (plain === steered) throw new Error("the steered pane equals the unsteered pane");
+  if (!label.includes("brave") || !label.includes("8")) throw new Error("the steered pane does not name brave x 8: " + label);
+  log("ok: both panes filled and differ");
+}
+
+let failed = false;
+try {
+  await main();
+} catch (e) {
+  failed = true;
+  log("FAILED: " + (e && e.stack ? e.stack : e));
+} finally {
+  if (context) await context.close().catch(() => {});
+  await stopServer();
+  rmSync(work, { recursive: true, force: true });
+}
+process.exit(failed ? 1 : 0);

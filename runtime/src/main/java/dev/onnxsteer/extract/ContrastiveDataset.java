@@ -1,0 +1,170 @@
+package dev.onnxsteer.extract;
+
+import dev.onnxsteer.BadInputException;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.BitSet;
+import java.util.List;
+import java.util.function.Consumer;
+
+/**
+ * Contrastive pairs, either given in memory or read from a JSON Lines file. Each line of the file is an
+ * object with string fields {@code positive} and {@code negative} and an optional {@code prompt} that is
+ * prefixed to both as is (include a trailing space if the sides should be separate words); other fields
+ * are ignored, blank lines are skipped. {@link #read} checks every line up front and keeps only the
+ * count; {@link #forEach} reads the file again, so a dataset of any size is never held in memory.
+ */
+public final class ContrastiveDataset {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final Path file;
+    private final List<ContrastivePair> pairs;
+    private final int size;
+    private final BitSet selected;
+
+    private ContrastiveDataset(Path file, List<ContrastivePair> pairs, int size, BitSet selected) {
+        this.file = file;
+        this.pairs = pairs;
+        this.size = size;
+        this.selected = selected;
+    }
+
+    /** A dataset held in memory (e.g. one pair from the command line). */
+    public static ContrastiveDataset of(List<ContrastivePair> pairs) {
+        if (pairs.isEmpty()) {
+            throw new IllegalArgumentException("the dataset has no pairs");
+        }
+        return new ContrastiveDataset(null, List.copyOf(pairs), pairs.size(), null);
+    }
+
+    /**
+     * Checks a JSON Lines file and counts its pairs.
+     *
+     * @throws BadInputException naming the file and line for a missing file, a malformed line, a
+     *     missing or empty side, or a file without pairs
+     */
+    public static ContrastiveDataset read(Path file) {
+        if (!Files.isRegularFile(file)) {
+            throw new BadInputException("dataset " + file + " does not exist or is not a file");
+        }
+        int[] count = {0};
+        scan(file, pair -> count[0]++);
+        if (count[0] == 0) {
+            throw new BadInputException("dataset " + file + " has no pairs; expected JSON Lines like "
+                    + "{\"positive\": \"...\", \"negative\": \"...\"}");
+        }
+        return new ContrastiveDataset(file, null, count[0], null);
+    }
+
+    /** The number of pairs. */
+    public int size() {
+        return size;
+    }
+
+    /** The file the pairs are read from; null for a dataset in memory. */
+    public Path file() {
+        return file;
+    }
+
+    /** Where the pairs come from, for messages. */
+    public String describe() {
+        return file != null ? file.toString() : "command line";
+    }
+
+    /**
+     * The pairs whose 0-based indices (in file order among all pairs) are set in {@code indices}.
+     *
+     * @throws IllegalArgumentException when no index selects a pair
+     */
+    public ContrastiveDataset subset(BitSet indices) {
+        BitSet chosen = (BitSet) indices.clone();
+        chosen.clear(size, Math.max(size, chosen.length()));
+        if (selected != null) {
+            chosen.and(selected);
+        }
+        if (chosen.isEmpty()) {
+            throw new IllegalArgumentException("the subset of " + describe() + " has no pairs");
+        }
+        return new ContrastiveDataset(file, pairs, chosen.cardinality(), chosen);
+    }
+
+    /** Calls {@code action} for each pair in order. */
+    public void forEach(Consumer<ContrastivePair> action) {
+        int[] index = {0};
+        Consumer<ContrastivePair> filtered = pair -> {
+            if (selected == null || selected.get(index[0])) {
+                action.accept(pair);
+            }
+            index[0]++;
+        };
+        if (pairs != null) {
+            pairs.forEach(filtered);
+        } else {
+            scan(file, filtered);
+        }
+    }
+
+    private static void scan(Path file, Consumer<ContrastivePair> action) {
+        String name = file.getFileName().toString();
+        try (BufferedReader reader = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
+            String line;
+            int number = 0;
+            while ((line = reader.readLine()) != null) {
+                number++;
+                if (number == 1 && line.startsWith("\uFEFF")) {
+                    line = line.substring(1);
+                }
+                if (line.isBlank()) {
+                    continue;
+                }
+                action.accept(parse(line, name + " line " + number));
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read dataset " + file + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** One JSON Lines record. */
+    static ContrastivePair parse(String line, String origin) {
+        JsonNode node;
+        try {
+            node = JSON.readTree(line);
+        } catch (JsonProcessingException e) {
+            throw new BadInputException(origin + " is not valid JSON: " + e.getOriginalMessage());
+        }
+        if (node == null || !node.isObject()) {
+            throw new BadInputException(origin + " is not a JSON object; expected "
+                    + "{\"positive\": \"...\", \"negative\": \"...\"}");
+        }
+        String prompt = text(node, "prompt", origin, false);
+        String positive = text(node, "positive", origin, true);
+        String negative = text(node, "negative", origin, true);
+        String prefix = prompt == null ? "" : prompt;
+        return new ContrastivePair(prefix + positive, prefix + negative, origin);
+    }
+
+    private static String text(JsonNode node, String field, String origin, boolean required) {
+        JsonNode value = node.get(field);
+        if (value == null || value.isNull()) {
+            if (required) {
+                throw new BadInputException(origin + " has no \"" + field + "\" field");
+            }
+            return null;
+        }
+        if (!value.isTextual()) {
+            throw new BadInputException(origin + ": \"" + field + "\" is " + value.getNodeType().name().toLowerCase()
+                    + ", expected a string");
+        }
+        if (required && value.asText().isEmpty()) {
+            throw new BadInputException(origin + ": the " + field + " side is empty");
+        }
+        return value.asText();
+    }
+}

@@ -1,0 +1,159 @@
+package dev.onnxsteer.server;
+
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OrtException;
+import dev.onnxsteer.InferenceException;
+import dev.onnxsteer.ir.DataType;
+import dev.onnxsteer.ir.Dim;
+import dev.onnxsteer.ir.Graph;
+import dev.onnxsteer.ir.Model;
+import dev.onnxsteer.ir.Value;
+import dev.onnxsteer.ir.ValueType;
+import dev.onnxsteer.passes.Mode;
+import dev.onnxsteer.passes.Steering;
+import dev.onnxsteer.passes.SteerPass;
+import dev.onnxsteer.session.Ort;
+import dev.onnxsteer.sites.SiteKind;
+import dev.onnxsteer.sites.SiteMap;
+import java.nio.FloatBuffer;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SortedSet;
+
+/**
+ * Per-row steering through the inputs of an {@link Mode#INPUT} compile: the model gets one {@code
+ * steer.SITE.vector [batch, hidden]} input (and a scalar {@code steer.SITE.coefficient}) at every
+ * site any registered vector uses, and row {@code r} of a batch is fed {@code sum(scale_t *
+ * vector_t[layer])} over its request's terms (zeros when unsteered, which adds exactly nothing).
+ * Any mix of vectors per row works, with exactly the arithmetic of a compile with the same
+ * vectors and coefficients.
+ *
+ * <p>ONNX Runtime's Java API refuses to feed inputs that have an initializer of the same name, so
+ * {@link #prepare} turns those defaults into required inputs of the in-memory model.
+ */
+public final class InputModeSteering implements RowSteering {
+    /** One steered site: its input names, its hidden size, and which layer of which kind it is. */
+    private record SiteInput(SiteKind kind, int layer, String vectorInput, String coefficientInput, int hidden) {}
+
+    private final VectorRegistry registry;
+    private final List<SiteInput> inputs;
+
+    private InputModeSteering(VectorRegistry registry, List<SiteInput> inputs) {
+        this.registry = registry;
+        this.inputs = List.copyOf(inputs);
+    }
+
+    /**
+     * Rewrites {@code model} (found to have {@code sites}) so every site a registered vector uses takes
+     * a per-row vector input, and returns the steering that feeds them. With no vectors registered the
+     * model is left alone.
+     */
+    public static InputModeSteering prepare(Model model, SiteMap sites, VectorRegistry registry) {
+        List<Steering> zero = new ArrayList<>();
+        for (Map.Entry<SiteKind, SortedSet<Integer>> used : registry.sitesUsed().entrySet()) {
+            for (int layer : used.getValue()) {
+                int hidden = (int) sites.find(used.getKey(), layer).get(0).hiddenSize();
+                zero.add(new Steering(used.getKey(), layer, new float[hidden], 1f));
+            }
+        }
+        List<SiteInput> inputs = new ArrayList<>();
+        if (zero.isEmpty()) {
+            return new InputModeSteering(registry, inputs);
+        }
+        SteerPass pass = new SteerPass(sites, zero, Mode.INPUT);
+        pass.apply(model);
+        Map<String, SiteInput> byName = new LinkedHashMap<>();
+        for (SteerPass.Applied applied : pass.applied()) {
+            Steering s = applied.steering();
+            byName.putIfAbsent(applied.tensor(), new SiteInput(s.kind(), s.layer(), applied.tensor(),
+                    applied.coefficientTensor(), s.vector().length));
+        }
+        for (SiteInput input : byName.values()) {
+            lift(model.graph(), input.vectorInput(),
+                    ValueType.Tensor.of(DataType.FLOAT, Dim.param(SteerPass.BATCH_DIM), Dim.of(input.hidden())));
+            lift(model.graph(), input.coefficientInput(), ValueType.Tensor.of(DataType.FLOAT));
+            inputs.add(input);
+        }
+        return new InputModeSteering(registry, inputs);
+    }
+
+    /** Makes the initializer-backed input {@code name} a plain required input of the same name, declared {@code type}. */
+    static void lift(Graph root, String name, ValueType type) {
+        Value input = root.find(name).orElseThrow(() -> new IllegalStateException("no value " + name));
+        if (!input.isInitializer()) {
+            return;
+        }
+        root.removeDefault(input);
+        input.setType(type);
+    }
+
+    /** The names of the inputs this feeds. */
+    public List<String> inputNames() {
+        List<String> names = new ArrayList<>();
+        for (SiteInput input : inputs) {
+            names.add(input.vectorInput());
+            names.add(input.coefficientInput());
+        }
+        return names;
+    }
+
+    @Override
+    public void validate(List<SteeringTerm> terms) {
+        for (SteeringTerm term : terms) {
+            if (registry.find(term.vector()).isEmpty()) {
+                throw new IllegalArgumentException("unknown vector '" + term.vector() + "'; known vectors: "
+                        + registry.names());
+            }
+        }
+    }
+
+    @Override
+    public BatchInputs inputsFor(List<List<SteeringTerm>> rows) {
+        rows.forEach(this::validate);
+        int batch = rows.size();
+        List<OnnxTensor> created = new ArrayList<>();
+        Map<String, OnnxTensor> tensors = new LinkedHashMap<>();
+        try {
+            for (SiteInput input : inputs) {
+                float[] values = new float[batch * input.hidden()];
+                for (int r = 0; r < batch; r++) {
+                    for (SteeringTerm term : rows.get(r)) {
+                        VectorRegistry.Entry entry = registry.find(term.vector()).orElseThrow();
+                        if (entry.kind() != input.kind() || !entry.vectors().hasLayer(input.layer())) {
+                            continue;
+                        }
+                        float[] v = entry.vectors().layer(input.layer());
+                        int base = r * input.hidden();
+                        for (int i = 0; i < v.length; i++) {
+                            values[base + i] += term.scale() * v[i];
+                        }
+                    }
+                }
+                OnnxTensor vector = OnnxTensor.createTensor(Ort.env(), FloatBuffer.wrap(values),
+                        new long[] {batch, input.hidden()});
+                created.add(vector);
+                tensors.put(input.vectorInput(), vector);
+                OnnxTensor one = OnnxTensor.createTensor(Ort.env(), 1f);
+                created.add(one);
+                tensors.put(input.coefficientInput(), one);
+            }
+        } catch (OrtException e) {
+            created.forEach(OnnxTensor::close);
+            throw new InferenceException("cannot create steering inputs: " + e.getMessage(), e);
+        }
+        Map<String, OnnxTensor> fixed = Map.copyOf(tensors);
+        return new BatchInputs() {
+            @Override
+            public Map<String, OnnxTensor> forStep(Step step) {
+                return fixed;
+            }
+
+            @Override
+            public void close() {
+                created.forEach(OnnxTensor::close);
+            }
+        };
+    }
+}

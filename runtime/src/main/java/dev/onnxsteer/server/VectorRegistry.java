@@ -1,0 +1,152 @@
+package dev.onnxsteer.server;
+
+import dev.onnxsteer.BadVectorException;
+import dev.onnxsteer.sites.SiteKind;
+import dev.onnxsteer.sites.SiteMap;
+import dev.onnxsteer.vectors.SteeringVectors;
+import dev.onnxsteer.vectors.VectorFiles;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.SortedSet;
+import java.util.TreeMap;
+import java.util.stream.Stream;
+
+/**
+ * The steering vectors a server offers, by name: every {@code .gguf} and {@code .safetensors} file
+ * directly inside one directory, named by its file name without the extension. Read once at
+ * start-up and checked against the model's sites; requests can only name these, never a path.
+ * Immutable.
+ */
+public final class VectorRegistry {
+    /**
+     * A registered vector file.
+     *
+     * @param name    the file name without extension, as requests name it
+     * @param file    where it was read from (never shown to clients)
+     * @param vectors its contents
+     * @param kind    the site kind it steers (from its metadata)
+     */
+    public record Entry(String name, Path file, SteeringVectors vectors, SiteKind kind) {
+        /** The L2 norm of each layer's vector, by layer. */
+        public Map<Integer, Double> norms() {
+            Map<Integer, Double> norms = new TreeMap<>();
+            vectors.layers().forEach((layer, v) -> {
+                double sum = 0;
+                for (float x : v) {
+                    sum += (double) x * x;
+                }
+                norms.put(layer, Math.sqrt(sum));
+            });
+            return norms;
+        }
+    }
+
+    private final Map<String, Entry> entries;
+
+    private VectorRegistry(Map<String, Entry> entries) {
+        this.entries = Collections.unmodifiableMap(entries);
+    }
+
+    /** Entries built in memory (tests, embedding); names must be unique. */
+    public static VectorRegistry of(List<Entry> list) {
+        Map<String, Entry> map = new TreeMap<>();
+        for (Entry e : list) {
+            if (map.put(e.name(), e) != null) {
+                throw new IllegalArgumentException("two vectors are named " + e.name());
+            }
+        }
+        return new VectorRegistry(map);
+    }
+
+    /**
+     * Reads every vector file in {@code dir} and checks it against {@code sites}: hidden size, site
+     * kind and layers must exist in the model.
+     *
+     * @throws BadVectorException when a file cannot be read, two files share a name, or a vector does not fit
+     */
+    public static VectorRegistry load(Path dir, SiteMap sites) {
+        if (!Files.isDirectory(dir)) {
+            throw new BadVectorException("vectors directory " + dir + " does not exist or is not a directory");
+        }
+        List<Path> files;
+        try (Stream<Path> listing = Files.list(dir)) {
+            files = listing.filter(Files::isRegularFile).filter(VectorRegistry::isVectorFile).sorted().toList();
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot list " + dir + ": " + e.getMessage(), e);
+        }
+        Map<String, Entry> map = new TreeMap<>();
+        for (Path file : files) {
+            String fileName = file.getFileName().toString();
+            String name = fileName.substring(0, fileName.lastIndexOf('.'));
+            SteeringVectors vectors = VectorFiles.read(file);
+            SiteKind kind;
+            try {
+                kind = SiteKind.parse(vectors.metadata().site());
+            } catch (IllegalArgumentException e) {
+                throw new BadVectorException("vector file " + file + ": " + e.getMessage());
+            }
+            check(file, vectors, kind, sites);
+            Entry previous = map.put(name, new Entry(name, file, vectors, kind));
+            if (previous != null) {
+                throw new BadVectorException("vector files " + previous.file() + " and " + file
+                        + " both register the name " + name + "; rename one");
+            }
+        }
+        return new VectorRegistry(map);
+    }
+
+    private static boolean isVectorFile(Path p) {
+        String n = p.getFileName().toString().toLowerCase(Locale.ROOT);
+        return n.endsWith(".gguf") || n.endsWith(".safetensors");
+    }
+
+    private static void check(Path file, SteeringVectors vectors, SiteKind kind, SiteMap sites) {
+        for (int layer : vectors.layerIndices()) {
+            var found = sites.find(kind, layer);
+            if (found.isEmpty()) {
+                throw new BadVectorException("vector file " + file + " steers " + kind.label() + "." + layer
+                        + " but the model has no such site (it has " + sites.layerCount() + " layers)");
+            }
+            long hidden = found.get(0).hiddenSize();
+            if (hidden != vectors.hiddenSize()) {
+                throw new BadVectorException("vector file " + file + " has " + vectors.hiddenSize()
+                        + " values per layer but " + kind.label() + "." + layer + " of the model has hidden size " + hidden);
+            }
+        }
+    }
+
+    /** Names, sorted. */
+    public List<String> names() {
+        return new ArrayList<>(entries.keySet());
+    }
+
+    public Optional<Entry> find(String name) {
+        return Optional.ofNullable(entries.get(name));
+    }
+
+    public List<Entry> entries() {
+        return new ArrayList<>(entries.values());
+    }
+
+    public boolean isEmpty() {
+        return entries.isEmpty();
+    }
+
+    /** Every (site kind, layer) any registered vector steers, e.g. {@code resid_post -> [2, 3]}. */
+    public Map<SiteKind, SortedSet<Integer>> sitesUsed() {
+        Map<SiteKind, SortedSet<Integer>> used = new LinkedHashMap<>();
+        for (Entry e : entries.values()) {
+            used.computeIfAbsent(e.kind(), k -> new java.util.TreeSet<>()).addAll(e.vectors().layerIndices());
+        }
+        return used;
+    }
+}

@@ -1,0 +1,232 @@
+package dev.onnxsteer.extract;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.onnxsteer.TestPaths;
+import dev.onnxsteer.capture.ActivationCapture;
+import dev.onnxsteer.capture.Padding;
+import dev.onnxsteer.capture.Position;
+import dev.onnxsteer.generate.ModelConfig;
+import dev.onnxsteer.generate.Tokenizer;
+import dev.onnxsteer.importer.GgufImporter;
+import dev.onnxsteer.io.ModelFiles;
+import dev.onnxsteer.io.ModelReader;
+import dev.onnxsteer.ir.Model;
+import dev.onnxsteer.parity.Forward;
+import dev.onnxsteer.passes.SiteCut;
+import dev.onnxsteer.session.ModelSession;
+import dev.onnxsteer.session.SessionConfig;
+import dev.onnxsteer.session.SessionFactory;
+import dev.onnxsteer.sites.SiteFinder;
+import dev.onnxsteer.sites.SiteKind;
+import dev.onnxsteer.sites.SiteMap;
+import dev.onnxsteer.vectors.SteeringVectors;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Extraction on the real stories260K (imported from its GGUF for this class). */
+class ExtractorTest {
+    @TempDir
+    static Path tmp;
+
+    static ModelFiles stories;
+    static Tokenizer tokenizer;
+    static final List<Integer> LAYERS = List.of(0, 1, 2, 3, 4);
+
+    @BeforeAll
+    static void importStories() {
+        Path gguf = TestPaths.sharedModel("stories260K/stories260K.gguf");
+        GgufImporter.importModel(gguf, tmp.resolve("stories"));
+        stories = ModelFiles.locate(tmp.resolve("stories"), null);
+        tokenizer = Tokenizer.load(stories.tokenizer(), ModelConfig.load(stories.directory()));
+    }
+
+    @AfterAll
+    static void closeTokenizer() {
+        if (tokenizer != null) {
+            tokenizer.close();
+        }
+    }
+
+    static ActivationCapture capture(SiteKind kind, Padding padding) {
+        return ActivationCapture.open(stories, kind, LAYERS, padding, SessionConfig.cpu());
+    }
+
+    static SteeringVectors extract(ContrastiveDataset data, Method method, Position position, int batch, Padding padding) {
+        try (ActivationCapture capture = capture(SiteKind.RESID_POST, padding)) {
+            return extract(capture, data, method, position, batch);
+        }
+    }
+
+    static SteeringVectors extract(ActivationCapture capture, ContrastiveDataset data, Method method, Position position,
+            int batch) {
+        return new Extractor(capture, tokenizer)
+                .extract(data, new ExtractionOptions(method, position, false, batch), "hash", ExtractionProgress.NONE)
+                .vectors();
+    }
+
+    static ContrastiveDataset happySad() {
+        return ContrastiveDataset.read(TestPaths.testdata().resolve("happy-sad.jsonl"));
+    }
+
+    static ContrastiveDataset onePair(String positive, String negative) {
+        return ContrastiveDataset.of(List.of(new ContrastivePair(positive, negative, "test")));
+    }
+
+    /** The site tensor read by an independent path: SiteCut on a fresh copy, then one parity Forward pass. */
+    static Map<Integer, float[]> lastRowsReadDirectly(SiteKind kind, String text) {
+        Model model = ModelReader.read(stories.onnx());
+        SiteMap sites = SiteFinder.find(model);
+        List<String> names = new ArrayList<>();
+        for (int layer : LAYERS) {
+            names.add(SiteCut.exposeAsOutput(model, sites.find(kind, layer).get(0).value()));
+        }
+        try (ModelSession session = SessionFactory.open(model, "exposed", SessionConfig.cpu())) {
+            Map<String, Forward.Output> outputs = Forward.run(session, tokenizer.encode(text, true), Map.of(), names);
+            Map<Integer, float[]> rows = new java.util.TreeMap<>();
+            for (int i = 0; i < LAYERS.size(); i++) {
+                Forward.Output output = outputs.get(names.get(i));
+                rows.put(LAYERS.get(i), output.row(output.rows() - 1));
+            }
+            return rows;
+        }
+    }
+
+    @Test
+    void diffOfOnePairIsExactlyTheDifferenceOfTheSiteTensors() {
+        String positive = "Lily was very happy. She smiled.";
+        String negative = "Lily was sad.";
+        for (SiteKind kind : new SiteKind[] {SiteKind.RESID_POST, SiteKind.MLP_OUT}) {
+            Map<Integer, float[]> p = lastRowsReadDirectly(kind, positive);
+            Map<Integer, float[]> n = lastRowsReadDirectly(kind, negative);
+            SteeringVectors vectors;
+            try (ActivationCapture capture = capture(kind, Padding.RIGHT)) {
+                vectors = new Extractor(capture, tokenizer).extract(onePair(positive, negative),
+                        new ExtractionOptions(Method.DIFF, Position.LAST, false, 1), null, ExtractionProgress.NONE).vectors();
+            }
+            assertEquals(kind.label(), vectors.metadata().site());
+            for (int layer : LAYERS) {
+                float[] expected = new float[p.get(layer).length];
+                for (int i = 0; i < expected.length; i++) {
+                    expected[i] = p.get(layer)[i] - n.get(layer)[i];
+                }
+                assertArrayEquals(expected, vectors.layer(layer), 0f, kind.label() + "." + layer);
+            }
+        }
+    }
+
+    @Test
+    void meanOverTheDatasetIsTheMeanOfPerPairDiffs() {
+        ContrastiveDataset data = happySad();
+        SteeringVectors mean = extract(data, Method.MEAN, Position.LAST, 8, Padding.RIGHT);
+        double[][] sum = new double[LAYERS.size()][64];
+        List<ContrastivePair> pairs = new ArrayList<>();
+        data.forEach(pairs::add);
+        try (ActivationCapture capture = capture(SiteKind.RESID_POST, Padding.RIGHT)) {
+            for (ContrastivePair pair : pairs) {
+                SteeringVectors diff = extract(capture, onePair(pair.positive(), pair.negative()), Method.DIFF,
+                        Position.LAST, 2);
+                for (int layer : LAYERS) {
+                    float[] v = diff.layer(layer);
+                    for (int i = 0; i < v.length; i++) {
+                        sum[layer][i] += v[i];
+                    }
+                }
+            }
+        }
+        for (int layer : LAYERS) {
+            float[] expected = new float[64];
+            for (int i = 0; i < 64; i++) {
+                expected[i] = (float) (sum[layer][i] / pairs.size());
+            }
+            assertArrayEquals(expected, mean.layer(layer), 1e-5f, "layer " + layer);
+        }
+        assertEquals("50", mean.metadata().extra().get("pairs"));
+        assertEquals("mean", mean.metadata().method());
+    }
+
+    @Test
+    void batchingAndPaddingDoNotChangeAnyVector() {
+        ContrastiveDataset data = happySad();
+        try (ActivationCapture right = capture(SiteKind.RESID_POST, Padding.RIGHT);
+                ActivationCapture left = capture(SiteKind.RESID_POST, Padding.LEFT)) {
+            for (Position position : Position.values()) {
+                for (Method method : new Method[] {Method.MEAN, Method.PCA, Method.PCA_CENTER}) {
+                    SteeringVectors one = extract(right, data, method, position, 1);
+                    for (ActivationCapture padded : List.of(right, left)) {
+                        SteeringVectors eight = extract(padded, data, method, position, 8);
+                        for (int layer : LAYERS) {
+                            assertArrayEquals(one.layer(layer), eight.layer(layer), 1e-5f, method.label() + " "
+                                    + position.label() + " " + padded + " layer " + layer);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void pcaOnPairsThatDifferAlongOneDirectionReturnsIt() {
+        // on the real model: the mean-difference direction of happy/sad at the last layer, and pca on the same pairs
+        ContrastiveDataset data = happySad();
+        SteeringVectors mean = extract(data, Method.MEAN, Position.LAST, 16, Padding.RIGHT);
+        SteeringVectors pca = extract(data, Method.PCA, Position.LAST, 16, Padding.RIGHT);
+        for (int layer : LAYERS) {
+            float[] v = pca.layer(layer);
+            double norm = 0;
+            double towards = 0;
+            float[] m = mean.layer(layer);
+            for (int i = 0; i < v.length; i++) {
+                norm += v[i] * v[i];
+                towards += v[i] * m[i];
+            }
+            assertEquals(1.0, Math.sqrt(norm), 1e-5, "pca vectors are unit length");
+            assertTrue(towards > 0, "positives project higher: layer " + layer);
+        }
+    }
+
+    @Test
+    void positionsReadTheRightTokens() {
+        String text = "Once upon a time";
+        int tokens = tokenizer.encode(text, true).length;
+        try (ActivationCapture capture = capture(SiteKind.RESID_POST, Padding.LEFT)) {
+            var runs = capture.run(List.of(tokenizer.encode(text, true), tokenizer.encode("Hi", true)), Position.ALL);
+            assertEquals(tokens, runs.get(0).at(0).length);
+            var last = capture.run(List.of(tokenizer.encode(text, true)), Position.LAST).get(0);
+            assertArrayEquals(runs.get(0).at(4)[tokens - 1], last.at(4)[0], 1e-5f);
+            var mean = capture.run(List.of(tokenizer.encode(text, true)), Position.MEAN).get(0);
+            float[] expected = new float[64];
+            for (float[] row : runs.get(0).at(2)) {
+                for (int i = 0; i < 64; i++) {
+                    expected[i] += row[i] / tokens;
+                }
+            }
+            assertArrayEquals(expected, mean.at(2)[0], 1e-5f);
+        }
+    }
+
+    @Test
+    void badRequestsAreRefusedWithOneLine() {
+        IllegalArgumentException diff = assertThrows(IllegalArgumentException.class,
+                () -> extract(happySad(), Method.DIFF, Position.LAST, 4, Padding.RIGHT));
+        assertTrue(diff.getMessage().contains("exactly one pair"), diff.getMessage());
+        String longText = "Lily was happy. ".repeat(600);
+        IllegalArgumentException tooLong = assertThrows(IllegalArgumentException.class,
+                () -> extract(onePair(longText, "sad"), Method.DIFF, Position.LAST, 2, Padding.RIGHT));
+        assertTrue(tooLong.getMessage().contains("the context of") && tooLong.getMessage().contains("2048 tokens"),
+                tooLong.getMessage());
+        assertFalse(tooLong.getMessage().contains("\n"));
+        assertThrows(dev.onnxsteer.SiteNotFoundException.class, () -> ActivationCapture.open(stories, SiteKind.RESID_POST,
+                List.of(5), Padding.RIGHT, SessionConfig.cpu()));
+    }
+}
