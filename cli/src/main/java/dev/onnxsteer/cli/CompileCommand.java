@@ -6,6 +6,8 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.onnxsteer.io.ModelFiles;
 import dev.onnxsteer.passes.Compilation;
 import dev.onnxsteer.passes.Mode;
+import dev.onnxsteer.passes.OrthogonalizePass;
+import dev.onnxsteer.passes.SteerOptions;
 import dev.onnxsteer.passes.SteerPass;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -46,13 +48,23 @@ final class CompileCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         ModelFiles source = ModelFiles.locate(model, tokenizer);
-        Compilation.Result result = Compilation.compileTo(source, steering::steerings, steering.mode(),
-                steering.createBias(), output);
+        SteerOptions options = steering.options();
+        Compilation.Result result = Compilation.compileTo(source, steering::steerings, steering.mode(), options, output);
         PrintWriter out = spec.commandLine().getOut();
         if (json) {
             ObjectMapper mapper = new ObjectMapper();
             ObjectNode root = mapper.createObjectNode();
             root.put("output", output.toString());
+            root.put("op", options.op().label());
+            root.put("positions", options.positions().label());
+            root.put("preserve_norm", options.preserveNorm());
+            ArrayNode rewritten = root.putArray("rewritten_weights");
+            for (OrthogonalizePass.Rewritten r : result.rewritten()) {
+                ObjectNode w = rewritten.addObject();
+                w.put("role", r.role());
+                w.put("original", r.original());
+                w.put("tensor", r.tensor());
+            }
             ArrayNode sites = root.putArray("sites");
             for (SteerPass.Applied applied : result.applied()) {
                 ObjectNode site = sites.addObject();
@@ -61,20 +73,32 @@ final class CompileCommand implements Callable<Integer> {
                 site.put("graph", applied.site().graph().name());
                 site.put("mode", applied.mode().label());
                 site.put("coefficient", applied.steering().coefficient());
+                if (applied.directionTensor() != null) {
+                    site.put("direction_tensor", applied.directionTensor());
+                }
                 if (applied.mode() == Mode.BIAS) {
                     site.put("folded_into", applied.tensor());
                 }
             }
             out.println(mapper.writerWithDefaultPrettyPrinter().writeValueAsString(root));
         } else {
+            String what = describe(options);
             for (SteerPass.Applied applied : result.applied()) {
-                out.printf("%-14s %-6s coeff %-8s at %s%s%n", applied.site().name(), applied.mode().label(),
+                out.printf("%-14s %-6s %s coeff %-8s at %s%s%n", applied.site().name(), applied.mode().label(), what,
                         applied.steering().coefficient(), applied.site().value().name(),
                         applied.mode() == Mode.BIAS ? " (folded into " + applied.tensor() + ")" : "");
+            }
+            for (OrthogonalizePass.Rewritten r : result.rewritten()) {
+                out.printf("orthogonalized %-28s %s%n", r.role(), r.tensor());
             }
             out.println("wrote " + output);
         }
         out.flush();
         return Main.OK;
+    }
+
+    static String describe(SteerOptions options) {
+        return options.op().label() + (options.positions().isAll() ? "" : " positions " + options.positions())
+                + (options.preserveNorm() ? " preserve-norm" : "") + (options.bank() ? " bank" : "");
     }
 }

@@ -128,7 +128,7 @@ final class GenerateCommand implements Callable<Integer> {
                 return Main.OK;
             }
             Compilation.Result steered = Compilation.compile(files, steering::steerings, steering.mode(),
-                    steering.createBias());
+                    steering.options());
             try (ModelSession session = SessionFactory.open(steered.model(), files.onnx() + " (steered)", sessionConfig)) {
                 verbose(err, session, files);
                 Generator generator = Generator.create(session, tokenizer, config);

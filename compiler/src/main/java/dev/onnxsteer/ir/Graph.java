@@ -160,6 +160,21 @@ public final class Graph {
         inputs.remove(value);
     }
 
+    /**
+     * Makes an input that has an initializer default a required input: the initializer is dropped and
+     * its data returned. For runtimes that cannot override defaulted inputs (ONNX Runtime's Java API).
+     */
+    public Tensor removeDefault(Value value) {
+        requireOwn(value);
+        if (!inputs.contains(value) || !value.isInitializer()) {
+            throw new IllegalArgumentException(value + " is not a graph input with a default");
+        }
+        Tensor data = value.initializer();
+        initializers.remove(value);
+        value.initialize(null);
+        return data;
+    }
+
     public void addOutput(Value value) {
         outputs.add(value);
     }

@@ -156,7 +156,8 @@ public final class Tensor {
     /** The values as longs, widening INT32/INT64/INT8/UINT8/BOOL. */
     public long[] toLongs() {
         long[] values = new long[Math.toIntExact(elementCount())];
-        ByteBuffer bytes = bytes();
+        // absolute reads below index from the buffer's start, so drop any offset the inline data has
+        ByteBuffer bytes = bytes().slice().order(ByteOrder.LITTLE_ENDIAN);
         for (int i = 0; i < values.length; i++) {
             values[i] = switch (type) {
                 case INT64 -> bytes.getLong(i * 8);

@@ -1,5 +1,6 @@
 package dev.onnxsteer.passes;
 
+import dev.onnxsteer.BadVectorException;
 import dev.onnxsteer.io.ModelDirectoryWriter;
 import dev.onnxsteer.io.ModelFiles;
 import dev.onnxsteer.io.ModelReader;
@@ -7,12 +8,23 @@ import dev.onnxsteer.ir.Model;
 import dev.onnxsteer.sites.SiteFinder;
 import dev.onnxsteer.sites.SiteMap;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.List;
 
 /** Steering compilation from a source model: read, find sites, rewrite, record provenance. */
 public final class Compilation {
-    /** A compiled model in memory, what was done to it, and the sites it was done at. */
-    public record Result(Model model, List<SteerPass.Applied> applied, SiteMap sites) {}
+    /**
+     * A compiled model in memory, what was done to it, and the sites it was done at. {@code applied}
+     * has one entry per site copy for the in-graph operations; {@code rewritten} lists the weights an
+     * orthogonalisation changed (empty otherwise).
+     */
+    public record Result(Model model, List<SteerPass.Applied> applied, SiteMap sites,
+            List<OrthogonalizePass.Rewritten> rewritten) {
+        public Result {
+            applied = List.copyOf(applied);
+            rewritten = List.copyOf(rewritten);
+        }
+    }
 
     /** Chooses the steering once the model's sites are known (so layer choices can be checked against them). */
     @FunctionalInterface
@@ -24,39 +36,79 @@ public final class Compilation {
 
     /** Compiles in memory; the source files are only read. */
     public static Result compile(ModelFiles source, List<Steering> steerings, Mode mode) {
-        return compile(source, sites -> steerings, mode);
+        return compile(source, sites -> steerings, mode, SteerOptions.ADD);
     }
 
     /** Compiles in memory with steering chosen from the discovered sites. */
     public static Result compile(ModelFiles source, Plan plan, Mode mode) {
-        return compile(source, plan, mode, false);
+        return compile(source, plan, mode, SteerOptions.ADD);
+    }
+
+    /** Compiles in memory with an operation other than plain addition (see {@link SteerOptions}). */
+    public static Result compile(ModelFiles source, Plan plan, Mode mode, SteerOptions options) {
+        Model model = ModelReader.read(source.onnx());
+        SiteMap sites = SiteFinder.find(model);
+        List<Steering> steerings = plan.steeringFor(sites);
+        String sourceSha = Provenance.sha256(source.onnx());
+        if (options.op() == SteerOp.ORTHOGONALIZE) {
+            float[] direction = direction(steerings);
+            OrthogonalizePass pass = new OrthogonalizePass(sites, direction);
+            pass.apply(model);
+            Provenance.recordOrthogonalize(model, direction, pass.rewritten(), sourceSha);
+            return new Result(model, List.of(), sites, pass.rewritten());
+        }
+        SteerPass pass = new SteerPass(sites, steerings, mode, options);
+        pass.apply(model);
+        Provenance.record(model, pass.applied(), sourceSha);
+        return new Result(model, pass.applied(), sites, List.of());
     }
 
     /**
-     * Compiles in memory; {@code createBias} lets bias mode at attn_in/mlp_in give bias-less
-     * projections a bias (see {@link SteerPass#creatingBiases}).
+     * The one direction an orthogonalisation uses: every steering must carry the same vector up to
+     * scale (the layer does not matter for weights that act everywhere).
      */
-    public static Result compile(ModelFiles source, Plan plan, Mode mode, boolean createBias) {
-        Model model = ModelReader.read(source.onnx());
-        SiteMap sites = SiteFinder.find(model);
-        SteerPass pass = new SteerPass(sites, plan.steeringFor(sites), mode).creatingBiases(createBias);
-        pass.apply(model);
-        Provenance.record(model, pass.applied(), Provenance.sha256(source.onnx()));
-        return new Result(model, pass.applied(), sites);
+    static float[] direction(List<Steering> steerings) {
+        if (steerings.isEmpty()) {
+            throw new BadVectorException("orthogonalize needs a direction vector");
+        }
+        float[] first = steerings.get(0).vector();
+        double[] r = OrthogonalizePass.unit(first);
+        for (Steering s : steerings) {
+            if (s.vector().length != first.length || SteerPass.norm(s.vector()) == 0) {
+                throw new BadVectorException("orthogonalize uses one direction, but the vectors given differ in size "
+                        + "or are zero; pass one layer with --layers L");
+            }
+            double[] other = OrthogonalizePass.unit(s.vector());
+            double dot = 0;
+            for (int i = 0; i < r.length; i++) {
+                dot += r[i] * other[i];
+            }
+            if (Math.abs(Math.abs(dot) - 1) > 1e-6) {
+                List<Integer> layers = steerings.stream().map(Steering::layer).distinct().toList();
+                throw new BadVectorException("orthogonalize uses one direction for the whole model, but the vectors for "
+                        + "layers " + layers + " point different ways; choose one with --layers L");
+            }
+        }
+        return Arrays.copyOf(first, first.length);
     }
 
     /** Compiles and writes a complete model directory to {@code outDir} (atomically; see {@link ModelDirectoryWriter}). */
     public static Result compileTo(ModelFiles source, List<Steering> steerings, Mode mode, Path outDir) {
-        return compileTo(source, sites -> steerings, mode, outDir);
+        return compileTo(source, sites -> steerings, mode, SteerOptions.ADD, outDir);
     }
 
     public static Result compileTo(ModelFiles source, Plan plan, Mode mode, Path outDir) {
-        return compileTo(source, plan, mode, false, outDir);
+        return compileTo(source, plan, mode, SteerOptions.ADD, outDir);
     }
 
-    public static Result compileTo(ModelFiles source, Plan plan, Mode mode, boolean createBias, Path outDir) {
+    public static Result compileTo(ModelFiles source, List<Steering> steerings, Mode mode, SteerOptions options,
+            Path outDir) {
+        return compileTo(source, sites -> steerings, mode, options, outDir);
+    }
+
+    public static Result compileTo(ModelFiles source, Plan plan, Mode mode, SteerOptions options, Path outDir) {
         ModelDirectoryWriter.checkTarget(source, outDir);
-        Result result = compile(source, plan, mode, createBias);
+        Result result = compile(source, plan, mode, options);
         ModelDirectoryWriter.write(result.model(), source, outDir);
         return result;
     }

@@ -9,18 +9,18 @@ import dev.onnxsteer.ir.Value;
  * and output 0). Changing the sum after such a node would miss the normalised copy, so steering
  * and cutting must act on the node's inputs instead.
  */
-final class FusedNorms {
+public final class FusedNorms {
     private FusedNorms() {}
 
     /** True when {@code value} is the residual-sum output of a com.microsoft SkipLayerNormalization. */
-    static boolean isSkipLayerNormSum(Value value) {
+    public static boolean isSkipLayerNormSum(Value value) {
         Node producer = value.producer();
         return producer != null && producer.domain().equals("com.microsoft")
                 && producer.opType().equals("SkipLayerNormalization") && value.outputIndex() == 3;
     }
 
     /** True when {@code value} is the embedding-sum output of a com.microsoft EmbedLayerNormalization. */
-    static boolean isEmbedLayerNormSum(Value value) {
+    public static boolean isEmbedLayerNormSum(Value value) {
         Node producer = value.producer();
         return producer != null && producer.domain().equals("com.microsoft")
                 && producer.opType().equals("EmbedLayerNormalization") && value.outputIndex() == 2;

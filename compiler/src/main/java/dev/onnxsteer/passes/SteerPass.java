@@ -15,41 +15,67 @@ import dev.onnxsteer.sites.BiasSlot;
 import dev.onnxsteer.sites.Site;
 import dev.onnxsteer.sites.SiteMap;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
 /**
- * Adds {@code c * v} at each requested site, in one of three ways (see {@link Mode}). Every site
- * copy is rewritten (both branches of a merged decoder's If). All checks run before the first
- * edit, so a refused request leaves the model untouched.
+ * Changes the residual stream at each requested site: {@code x + c v} by default, or another
+ * {@link SteerOp} restricted to some {@link Positions} and optionally norm-preserving (see
+ * {@link SteerOptions}), in one of three ways (see {@link Mode}). Every site copy is rewritten (both
+ * branches of a merged decoder's If). All checks run before the first edit, so a refused request
+ * leaves the model untouched. Weight orthogonalisation is {@link OrthogonalizePass}, not this pass.
  */
 public final class SteerPass implements Pass {
+    /** Bank inputs of {@code --mode input} with a bank; with several sites each has its own {@code steer_bank.SITE}. */
+    public static final String BANK_INPUT = "steer_bank";
+    public static final String INDEX_INPUT = "steer_index";
+    public static final String SCALE_INPUT = "steer_scale";
+    /** The symbolic first dimension of every per-row steering input: one entry per row of the batch. */
+    public static final String BATCH_DIM = "steer_batch";
+    private static final float NORM_FLOOR = 1e-30f;
+
     /**
      * What was done at one site copy. {@code tensor} names the initializer that now carries the
-     * change (the added vector, the vector input's default, or the folded bias); in input mode
-     * {@code coefficientTensor} names the coefficient input; in bias mode {@code originalBias} names
-     * the bias as it was in the source model.
+     * change (the added {@code c*v}, for clamp {@code c*r}; the vector input's default; the bank
+     * input's default; or the folded bias), null for ablate; {@code directionTensor} names the unit
+     * direction r of a direction-using op with constant operands; in input mode
+     * {@code coefficientTensor} names the coefficient input ({@value #SCALE_INPUT} with a bank);
+     * in bias mode {@code originalBias} names the bias as it was in the source model.
      */
     public record Applied(Steering steering, Site site, Mode mode, String tensor, String coefficientTensor,
-            String originalBias) {}
+            String originalBias, SteerOptions options, String directionTensor) {
+        public Applied(Steering steering, Site site, Mode mode, String tensor, String coefficientTensor,
+                String originalBias) {
+            this(steering, site, mode, tensor, coefficientTensor, originalBias, SteerOptions.ADD, null);
+        }
+    }
+
+    /** One site copy to rewrite; {@code rows} holds the bank rows (one entry without a bank). */
+    private record Step(Steering steering, List<Steering> rows, Site site, Mode mode) {}
+
+    /** The graph values an operation reads: each either [hidden] (constant) or [batch, 1, hidden] (per row). */
+    private record Operands(Value addend, Value direction, Value directionColumn, Value clampTarget, boolean perRow,
+            String tensor, String coefficientTensor, String directionTensor) {}
 
     private final SiteMap sites;
     private final List<Steering> steerings;
     private final Mode mode;
+    private final SteerOptions options;
     private final List<Applied> applied = new ArrayList<>();
-    private boolean createBias;
+    private final Map<Long, Value> ones = new HashMap<>();
+    private PositionMask masks;
 
     public SteerPass(SiteMap sites, List<Steering> steerings, Mode mode) {
+        this(sites, steerings, mode, SteerOptions.ADD);
+    }
+
+    public SteerPass(SiteMap sites, List<Steering> steerings, Mode mode, SteerOptions options) {
         this.sites = sites;
         this.steerings = List.copyOf(steerings);
         this.mode = mode;
-    }
-
-    /** Bias mode at attn_in/mlp_in: give a projection without a bias one (see {@link SublayerInputBias}). */
-    public SteerPass creatingBiases(boolean create) {
-        this.createBias = create;
-        return this;
+        this.options = options;
     }
 
     /** What the last {@link #apply} did, one entry per site copy. */
@@ -59,52 +85,86 @@ public final class SteerPass implements Pass {
 
     @Override
     public boolean apply(Model model) {
-        Map<String, Steering> merged = mergeBySite();
-        List<Applied> plan = new ArrayList<>();
-        for (Steering steering : merged.values()) {
+        if (options.op() == SteerOp.ORTHOGONALIZE) {
+            throw new IllegalArgumentException("orthogonalize rewrites weights; use OrthogonalizePass (Compilation does)");
+        }
+        if (options.bank() && mode != Mode.INPUT) {
+            throw new IllegalArgumentException("a vector bank is a set of graph inputs; it needs --mode input, not --mode "
+                    + mode.label());
+        }
+        masks = new PositionMask(model);
+        masks.check(options.positions());
+        Map<String, List<Steering>> bySite = groupBySite();
+        List<Step> plan = new ArrayList<>();
+        for (List<Steering> group : bySite.values()) {
+            Steering steering = options.bank() ? group.get(0) : merge(group);
             for (Site site : sites.find(steering.kind(), steering.layer())) {
-                check(steering, site);
-                plan.add(new Applied(steering, site, resolve(site), null, null, null));
+                for (Steering row : options.bank() ? group : List.of(steering)) {
+                    check(row, site);
+                }
+                plan.add(new Step(steering, group, site, resolve(site)));
+            }
+        }
+        if (options.bank()) {
+            int k = plan.isEmpty() ? 0 : plan.get(0).rows().size();
+            for (Step step : plan) {
+                if (step.rows().size() != k) {
+                    throw new BadVectorException("a bank needs the same number of vectors at every site; "
+                            + plan.get(0).site().name() + " has " + k + " but " + step.site().name() + " has "
+                            + step.rows().size());
+                }
             }
         }
         applied.clear();
-        for (Applied step : plan) {
+        boolean several = bySite.size() > 1;
+        for (Step step : plan) {
             applied.add(switch (step.mode()) {
                 case BIAS -> step.site().kind().isSublayerInput()
-                        ? SublayerInputBias.fold(model, step, createBias) : foldIntoBias(step);
-                case INPUT -> addFromInputs(model, step);
-                default -> addConstant(model, step);
+                        ? SublayerInputBias.fold(model, step.steering(), step.site(), options.createBias())
+                        : foldIntoBias(step);
+                case INPUT -> rewrite(model, step, options.bank() ? bankOperands(model, step, several)
+                        : inputOperands(model, step));
+                default -> rewrite(model, step, constantOperands(model, step));
             });
         }
         model.graph().sortTopologically();
         return !plan.isEmpty();
     }
 
-    /** Several vectors for one site become one: the sum of each times its coefficient. */
-    private Map<String, Steering> mergeBySite() {
-        Map<String, Steering> bySite = new LinkedHashMap<>();
+    private Map<String, List<Steering>> groupBySite() {
+        Map<String, List<Steering>> bySite = new LinkedHashMap<>();
         for (Steering s : steerings) {
-            Steering previous = bySite.get(s.siteName());
-            if (previous == null) {
-                bySite.put(s.siteName(), s);
-                continue;
-            }
-            if (previous.vector().length != s.vector().length) {
-                throw new BadVectorException("two vectors for " + s.siteName() + " have different sizes: "
-                        + previous.vector().length + " and " + s.vector().length);
-            }
-            float[] sum = new float[s.vector().length];
-            for (int i = 0; i < sum.length; i++) {
-                sum[i] = previous.coefficient() * previous.vector()[i] + s.coefficient() * s.vector()[i];
-            }
-            bySite.put(s.siteName(), new Steering(s.kind(), s.layer(), sum, 1f));
+            bySite.computeIfAbsent(s.siteName(), k -> new ArrayList<>()).add(s);
         }
         return bySite;
     }
 
+    /** Several vectors for one site become one: the sum of each times its coefficient (add only). */
+    private Steering merge(List<Steering> group) {
+        if (group.size() == 1) {
+            return group.get(0);
+        }
+        Steering first = group.get(0);
+        if (options.op() != SteerOp.ADD) {
+            throw new BadVectorException(options.op().label() + " takes one direction per site but " + group.size()
+                    + " vectors were given for " + first.siteName() + "; combine them into one vector first");
+        }
+        float[] sum = new float[first.vector().length];
+        for (Steering s : group) {
+            if (s.vector().length != sum.length) {
+                throw new BadVectorException("two vectors for " + s.siteName() + " have different sizes: "
+                        + sum.length + " and " + s.vector().length);
+            }
+            for (int i = 0; i < sum.length; i++) {
+                sum[i] += s.coefficient() * s.vector()[i];
+            }
+        }
+        return new Steering(first.kind(), first.layer(), sum, 1f);
+    }
+
     private Mode resolve(Site site) {
         if (mode == Mode.AUTO) {
-            return site.biasFoldable() ? Mode.BIAS : Mode.ADD;
+            return site.biasFoldable() && options.isPlainAdd() ? Mode.BIAS : Mode.ADD;
         }
         return mode;
     }
@@ -121,6 +181,10 @@ public final class SteerPass implements Pass {
                         + "; expected finite values");
             }
         }
+        if (options.op().usesDirection() && norm(v) == 0) {
+            throw new BadVectorException("vector for " + site.name() + " is all zeros; " + options.op().label()
+                    + " needs a direction");
+        }
         if (!Float.isFinite(steering.coefficient())) {
             throw new IllegalArgumentException("coefficient for " + site.name() + " is " + steering.coefficient()
                     + "; expected a finite number");
@@ -135,39 +199,95 @@ public final class SteerPass implements Pass {
             throw new BadModelException("site " + site.name() + " is " + type.elementType().label()
                     + "; only float32 sites can be steered");
         }
-        if (resolve(site) == Mode.BIAS && site.kind().isSublayerInput()) {
-            SublayerInputBias.check(site, createBias);
-        } else if (resolve(site) == Mode.BIAS) {
-            if (!site.biasFoldable()) {
-                throw new IllegalArgumentException("--mode bias: " + site.name() + " is not produced through a bias "
-                        + "initializer (its sublayer output has no MatMul + Add(bias)); use --mode add");
-            }
-            Tensor bias = site.bias().initializer().initializer();
-            if (bias.type() != DataType.FLOAT || bias.elementCount() != site.hiddenSize()) {
-                throw new IllegalArgumentException("--mode bias: the bias " + site.bias().initializer() + " of "
-                        + site.name() + " is " + bias + ", expected float[" + site.hiddenSize() + "]; use --mode add");
-            }
+        if (resolve(site) == Mode.BIAS) {
+            checkBias(site);
         }
     }
 
-    private static float[] scaled(Steering steering) {
-        float[] out = new float[steering.vector().length];
+    private void checkBias(Site site) {
+        if (!options.isPlainAdd()) {
+            throw new IllegalArgumentException("--mode bias folds a constant into a bias, so it can only add at every "
+                    + "position without --preserve-norm; this compilation is " + describe(options) + "; use --mode add");
+        }
+        if (site.kind().isSublayerInput()) {
+            SublayerInputBias.check(site, options.createBias());
+            return;
+        }
+        if (!site.biasFoldable()) {
+            throw new IllegalArgumentException("--mode bias: " + site.name() + " is not produced through a bias "
+                    + "initializer (its sublayer output has no MatMul + Add(bias)); use --mode add");
+        }
+        Tensor bias = site.bias().initializer().initializer();
+        if (bias.type() != DataType.FLOAT || bias.elementCount() != site.hiddenSize()) {
+            throw new IllegalArgumentException("--mode bias: the bias " + site.bias().initializer() + " of "
+                    + site.name() + " is " + bias + ", expected float[" + site.hiddenSize() + "]; use --mode add");
+        }
+    }
+
+    static String describe(SteerOptions options) {
+        return "--op " + options.op().label() + " --positions " + options.positions()
+                + (options.preserveNorm() ? " --preserve-norm" : "") + (options.bank() ? " with a bank" : "");
+    }
+
+    static double norm(float[] v) {
+        double sum = 0;
+        for (float x : v) {
+            sum += (double) x * x;
+        }
+        return Math.sqrt(sum);
+    }
+
+    static float[] scaled(float[] v, double factor) {
+        float[] out = new float[v.length];
         for (int i = 0; i < out.length; i++) {
-            out[i] = steering.coefficient() * steering.vector()[i];
+            out[i] = (float) (factor * v[i]);
         }
         return out;
     }
 
-    private Applied addConstant(Model model, Applied step) {
-        Site site = step.site();
-        Graph root = model.graph();
-        Value vector = root.addInitializer(root.names().fresh("onnx_steer." + site.name() + ".add"),
-                Tensor.ofFloats(new long[] {site.hiddenSize()}, scaled(step.steering())));
-        insertAdd(site, vector);
-        return new Applied(step.steering(), site, Mode.ADD, vector.name(), null, null);
+    private static float[] unit(float[] v) {
+        double n = norm(v);
+        float[] out = new float[v.length];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = (float) (v[i] / n);
+        }
+        return out;
     }
 
-    private Applied addFromInputs(Model model, Applied step) {
+    // ---------------------------------------------------------------------------------------------
+    // Operands: constants, inputs, or a bank
+
+    private Operands constantOperands(Model model, Step step) {
+        Steering s = step.steering();
+        Site site = step.site();
+        Graph root = model.graph();
+        long h = site.hiddenSize();
+        String base = "onnx_steer." + site.name();
+        SteerOp op = options.op();
+        Value addend = null;
+        Value direction = null;
+        Value column = null;
+        Value clamp = null;
+        if (op == SteerOp.ADD || op == SteerOp.ABLATE_ADD) {
+            addend = root.addInitializer(root.names().fresh(base + ".add"),
+                    Tensor.ofFloats(new long[] {h}, scaled(s.vector(), s.coefficient())));
+        }
+        if (op.usesDirection()) {
+            float[] r = unit(s.vector());
+            direction = root.addInitializer(root.names().fresh(base + ".direction"), Tensor.ofFloats(new long[] {h}, r));
+            column = root.addInitializer(root.names().fresh(base + ".direction_column"), Tensor.ofFloats(new long[] {h, 1}, r));
+            if (op == SteerOp.CLAMP) {
+                clamp = root.addInitializer(root.names().fresh(base + ".clamp"),
+                        Tensor.ofFloats(new long[] {h}, scaled(r, s.coefficient())));
+            }
+        }
+        String tensor = op == SteerOp.CLAMP ? clamp.name() : addend != null ? addend.name() : null;
+        return new Operands(addend, direction, column, clamp, false, tensor, null,
+                direction != null ? direction.name() : null);
+    }
+
+    /** {@code steer.SITE.vector [steer_batch, hidden]} and {@code steer.SITE.coefficient}, defaulting to the compiled values. */
+    private Operands inputOperands(Model model, Step step) {
         Steering steering = step.steering();
         Site site = step.site();
         Graph root = model.graph();
@@ -179,16 +299,161 @@ public final class SteerPass implements Pass {
             // [batch, hidden] so each row of a batch can carry its own vector; the default has one row.
             vector = root.addInitializer(base + ".vector",
                     Tensor.ofFloats(new long[] {1, site.hiddenSize()}, steering.vector()));
-            vector.setType(ValueType.Tensor.of(DataType.FLOAT, Dim.param("steer_batch"), Dim.of(site.hiddenSize())));
+            vector.setType(ValueType.Tensor.of(DataType.FLOAT, Dim.param(BATCH_DIM), Dim.of(site.hiddenSize())));
             root.addInput(vector);
             coefficient = root.addInitializer(base + ".coefficient", Tensor.scalar(steering.coefficient()));
             root.addInput(coefficient);
         }
         String scope = "/onnx_steer/" + site.name() + "/";
-        Value scaledVector = graph.op("Mul").name(scope + "Mul").inputs(vector, coefficient).value();
-        Value perRow = Unsqueeze.axis(model, graph, scope + "Unsqueeze", scaledVector, 1);
-        insertAdd(site, perRow);
-        return new Applied(steering, site, Mode.INPUT, vector.name(), coefficient.name(), null);
+        SteerOp op = options.op();
+        Value addend = null;
+        Value direction = null;
+        Value clamp = null;
+        if (op == SteerOp.ADD || op == SteerOp.ABLATE_ADD) {
+            Value scaledVector = graph.op("Mul").name(scope + "Mul").inputs(vector, coefficient).value();
+            addend = Unsqueeze.axis(model, graph, scope + "Unsqueeze", scaledVector, 1);
+        }
+        if (op.usesDirection()) {
+            Value length = norm(model, graph, scope + "vector_norm/", vector, site.hiddenSize());
+            Value r = graph.op("Div").name(scope + "direction/Div").inputs(vector, length).value();
+            direction = Unsqueeze.axis(model, graph, scope + "direction/Unsqueeze", r, 1);
+            if (op == SteerOp.CLAMP) {
+                clamp = graph.op("Mul").name(scope + "clamp/Mul").inputs(direction, coefficient).value();
+            }
+        }
+        return new Operands(addend, direction, null, clamp, true, vector.name(), coefficient.name(), null);
+    }
+
+    /**
+     * {@code steer_bank [K, hidden]} (per site when several), {@code steer_index [batch]} int64 and
+     * {@code steer_scale [batch]}: row b adds {@code steer_scale[b] * steer_bank[steer_index[b]]}.
+     */
+    private Operands bankOperands(Model model, Step step, boolean severalSites) {
+        Site site = step.site();
+        Graph root = model.graph();
+        Graph graph = site.graph();
+        long h = site.hiddenSize();
+        String bankName = severalSites ? BANK_INPUT + "." + site.name() : BANK_INPUT;
+        Value bank = root.find(bankName).orElse(null);
+        if (bank == null) {
+            List<Steering> rows = step.rows();
+            float[] data = new float[Math.toIntExact(rows.size() * h)];
+            for (int k = 0; k < rows.size(); k++) {
+                System.arraycopy(rows.get(k).vector(), 0, data, (int) (k * h), (int) h);
+            }
+            bank = root.addInitializer(bankName, Tensor.ofFloats(new long[] {rows.size(), h}, data));
+            bank.setType(ValueType.Tensor.of(DataType.FLOAT, Dim.param("steer_bank_size"), Dim.of(h)));
+            root.addInput(bank);
+        }
+        Value index = root.find(INDEX_INPUT).orElse(null);
+        Value scale = root.find(SCALE_INPUT).orElse(null);
+        if (index == null) {
+            index = root.addInitializer(INDEX_INPUT, Tensor.ofLongs(new long[] {1}, 0L));
+            index.setType(ValueType.Tensor.of(DataType.INT64, Dim.param(BATCH_DIM)));
+            root.addInput(index);
+            scale = root.addInitializer(SCALE_INPUT, Tensor.ofFloats(new long[] {1}, step.steering().coefficient()));
+            scale.setType(ValueType.Tensor.of(DataType.FLOAT, Dim.param(BATCH_DIM)));
+            root.addInput(scale);
+        }
+        String scope = "/onnx_steer/" + site.name() + "/bank/";
+        Value rows = graph.op("Gather").name(scope + "Gather").inputs(bank, index).attr("axis", 0L).value();
+        Value column = Unsqueeze.axis(model, graph, scope + "scale/Unsqueeze", scale, 1);
+        Value scaledRows = graph.op("Mul").name(scope + "Mul").inputs(rows, column).value();
+        Value addend = Unsqueeze.axis(model, graph, scope + "Unsqueeze", scaledRows, 1);
+        return new Operands(addend, null, null, null, true, bank.name(), scale.name(), null);
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Rewriting a site
+
+    private Applied rewrite(Model model, Step step, Operands operands) {
+        Site site = step.site();
+        if (options.op() == SteerOp.ADD && options.positions().isAll() && !options.preserveNorm()) {
+            insertAdd(site, operands.addend());
+        } else if (FusedNorms.isSkipLayerNormSum(site.value())) {
+            steerFusedSum(model, site, operands);
+        } else {
+            Value x = site.value();
+            List<Use> readers = x.uses();
+            Value y = transform(model, site.graph(), "/onnx_steer/" + site.name() + "/", x, operands, site.hiddenSize());
+            y.setType(x.type());
+            rewire(site, x, readers, y);
+        }
+        return new Applied(step.steering(), site, step.mode(), operands.tensor(), operands.coefficientTensor(), null,
+                options, operands.directionTensor());
+    }
+
+    /**
+     * {@code f(x)} of the op at every position, then norm preservation and the position mask.
+     * Shapes: x {@code [batch, seq, hidden]}, projections {@code [batch, seq, 1]}.
+     */
+    private Value transform(Model model, Graph g, String scope, Value x, Operands o, long hidden) {
+        SteerOp op = options.op();
+        Value y = x;
+        if (op.usesDirection()) {
+            Value projection = o.perRow()
+                    ? g.op("MatMul").name(scope + "projection/MatMul")
+                            .inputs(g.op("Mul").name(scope + "projection/Mul").inputs(x, o.direction()).value(),
+                                    ones(model, hidden)).value()
+                    : g.op("MatMul").name(scope + "projection/MatMul").inputs(x, o.directionColumn()).value();
+            Value along = g.op("Mul").name(scope + "ablate/Mul").inputs(projection, o.direction()).value();
+            y = g.op("Sub").name(scope + "ablate/Sub").inputs(x, along).value();
+        }
+        if (op == SteerOp.ADD || op == SteerOp.ABLATE_ADD) {
+            y = g.op("Add").name(scope + "Add").inputs(y, o.addend()).value();
+        }
+        if (op == SteerOp.CLAMP) {
+            y = g.op("Add").name(scope + "clamp/Add").inputs(y, o.clampTarget()).value();
+        }
+        if (options.preserveNorm()) {
+            Value before = norm(model, g, scope + "norm_before/", x, hidden);
+            Value after = norm(model, g, scope + "norm_after/", y, hidden);
+            Value floor = model.graph().addInitializer(model.graph().names().fresh("onnx_steer.norm_floor"),
+                    Tensor.scalar(NORM_FLOOR));
+            Value safe = g.op("Max").name(scope + "norm/Max").inputs(after, floor).value();
+            Value ratio = g.op("Div").name(scope + "norm/Div").inputs(before, safe).value();
+            y = g.op("Mul").name(scope + "norm/Mul").inputs(y, ratio).value();
+        }
+        if (!options.positions().isAll()) {
+            y = g.op("Where").name(scope + "positions/Where").inputs(masks.mask(options.positions()), y, x).value();
+        }
+        return y;
+    }
+
+    /** Euclidean norm over the last axis, keeping it: {@code sqrt((v * v) @ ones[hidden, 1])}, opset-independent. */
+    private Value norm(Model model, Graph g, String scope, Value v, long hidden) {
+        Value squares = g.op("Mul").name(scope + "Mul").inputs(v, v).value();
+        Value sum = g.op("MatMul").name(scope + "MatMul").inputs(squares, ones(model, hidden)).value();
+        return g.op("Sqrt").name(scope + "Sqrt").inputs(sum).value();
+    }
+
+    private Value ones(Model model, long hidden) {
+        return ones.computeIfAbsent(hidden, h -> {
+            float[] values = new float[Math.toIntExact(h)];
+            java.util.Arrays.fill(values, 1f);
+            Graph root = model.graph();
+            return root.addInitializer(root.names().fresh("onnx_steer.ones_" + h), Tensor.ofFloats(new long[] {h, 1}, values));
+        });
+    }
+
+    /**
+     * A fused SkipLayerNormalization computes the residual sum and normalises it in one node, so the
+     * sum is recomputed in plain ops, transformed, and the difference added to the node's input 0.
+     */
+    private void steerFusedSum(Model model, Site site, Operands operands) {
+        Node fused = site.value().producer();
+        Graph g = site.graph();
+        String scope = "/onnx_steer/" + site.name() + "/";
+        Value sum = g.op("Add").name(scope + "sum/Add").inputs(fused.input(0), fused.input(1)).value();
+        int biasIndex = fused.opType().equals("SkipSimplifiedLayerNormalization") ? 3 : 4;
+        if (fused.inputCount() > biasIndex && fused.input(biasIndex) != null) {
+            sum = g.op("Add").name(scope + "sum/Add_bias").inputs(sum, fused.input(biasIndex)).value();
+        }
+        Value y = transform(model, g, scope, sum, operands, site.hiddenSize());
+        Value delta = g.op("Sub").name(scope + "delta/Sub").inputs(y, sum).value();
+        Value input = g.op("Add").name(scope + "Add").inputs(fused.input(0), delta).value();
+        input.setType(site.value().type());
+        fused.setInput(0, input);
     }
 
     /** Adds {@code addend} to the site value and moves every reader of the site to the sum. */
@@ -208,28 +473,34 @@ public final class SteerPass implements Pass {
         Value sum = graph.op("Add").name("/onnx_steer/" + site.name() + "/Add").inputs(target, addend)
                 .outputs(target.name() + "_steered").value();
         sum.setType(target.type());
+        rewire(site, target, readers, sum);
+    }
+
+    /** Moves {@code readers} of {@code target} (and a graph output that is {@code target}) to {@code steered}. */
+    private static void rewire(Site site, Value target, List<Use> readers, Value steered) {
+        Graph graph = site.graph();
         for (Use use : readers) {
-            use.node().setInput(use.index(), sum);
+            use.node().setInput(use.index(), steered);
         }
         if (target.isGraphOutput()) {
             for (int i = 0; i < graph.outputs().size(); i++) {
                 if (graph.outputs().get(i) == target) {
-                    graph.setOutput(i, sum);
+                    graph.setOutput(i, steered);
                 }
             }
             if (graph.parent() == null) {
-                sum.swapNames(target);
+                steered.swapNames(target);
             }
         }
     }
 
-    private static Applied foldIntoBias(Applied step) {
+    private static Applied foldIntoBias(Step step) {
         Steering steering = step.steering();
         Site site = step.site();
         BiasSlot slot = site.bias();
         Value bias = slot.initializer();
         float[] values = bias.initializer().toFloats();
-        float[] add = scaled(steering);
+        float[] add = scaled(steering.vector(), steering.coefficient());
         for (int i = 0; i < values.length; i++) {
             values[i] += add[i];
         }

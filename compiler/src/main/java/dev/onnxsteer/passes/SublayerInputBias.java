@@ -61,9 +61,8 @@ final class SublayerInputBias {
     }
 
     /** Folds {@code c*v*W} into every projection reading the site; returns what was done. */
-    static SteerPass.Applied fold(Model model, SteerPass.Applied step, boolean createBias) {
-        Site site = step.site();
-        float[] cv = scaled(step.steering().vector(), step.steering().coefficient());
+    static SteerPass.Applied fold(Model model, Steering steering, Site site, boolean createBias) {
+        float[] cv = SteerPass.scaled(steering.vector(), steering.coefficient());
         List<String> tensors = new ArrayList<>();
         List<String> originals = new ArrayList<>();
         for (Projection p : Projections.of(site.value(), site.hiddenSize()).projections()) {
@@ -75,16 +74,8 @@ final class SublayerInputBias {
                 tensors.add(createBias(model, p, delta));
             }
         }
-        return new SteerPass.Applied(step.steering(), site, Mode.BIAS, String.join(",", tensors), null,
+        return new SteerPass.Applied(steering, site, Mode.BIAS, String.join(",", tensors), null,
                 originals.isEmpty() ? null : String.join(",", originals));
-    }
-
-    private static float[] scaled(float[] v, float c) {
-        float[] out = new float[v.length];
-        for (int i = 0; i < v.length; i++) {
-            out[i] = c * v[i];
-        }
-        return out;
     }
 
     /** {@code cv W} (in double, per output column), times Gemm's alpha / beta where the bias is Gemm's C. */

@@ -1,6 +1,7 @@
 package dev.onnxsteer.sites;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
+import dev.onnxsteer.passes.Provenance;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
@@ -278,6 +279,20 @@ public record ModelSummary(String file, long irVersion, Map<String, Long> opsets
             out.append(System.lineSeparator()).append("notes").append(System.lineSeparator());
             notes.forEach(n -> out.append("  - ").append(n).append(System.lineSeparator()));
         }
+        List<Provenance.Operation> operations = Provenance.operations(steering.get(Provenance.OPERATIONS));
+        if (!operations.isEmpty()) {
+            out.append(System.lineSeparator()).append("steering operations").append(System.lineSeparator());
+            List<String[]> rows = new ArrayList<>();
+            for (Provenance.Operation op : operations) {
+                boolean weights = op.op().equals("orthogonalize");
+                rows.add(new String[] {"  " + op.op(), op.site(), "mode " + op.mode(),
+                        weights ? op.tensors().size() + " weights rewritten" : "positions " + op.positions(),
+                        weights ? "" : (op.op().equals("ablate") ? "" : (op.op().equals("clamp") ? "value " : "coeff ")
+                                + op.coefficient()),
+                        (op.preserveNorm() ? "preserve-norm " : "") + (op.bank() ? "bank" : "")});
+            }
+            columns(out, rows);
+        }
         if (!steering.isEmpty()) {
             out.append(System.lineSeparator()).append("steering metadata").append(System.lineSeparator());
             List<String[]> rows = new ArrayList<>();
@@ -307,6 +322,7 @@ public record ModelSummary(String file, long irVersion, Map<String, Long> opsets
 
     private static void columns(StringBuilder out, List<String[]> rows) {
         int[] widths = new int[rows.get(0).length];
+        java.util.Arrays.fill(widths, 1);
         for (String[] r : rows) {
             for (int i = 0; i < r.length; i++) {
                 widths[i] = Math.max(widths[i], r[i].length());

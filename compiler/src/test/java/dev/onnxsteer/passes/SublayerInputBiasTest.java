@@ -49,7 +49,7 @@ class SublayerInputBiasTest {
 
     Compiled compile(Path source, List<Steering> steerings, Mode mode, boolean createBias, String name) {
         Model model = ModelReader.read(source);
-        SteerPass pass = new SteerPass(SiteFinder.find(model), steerings, mode).creatingBiases(createBias);
+        SteerPass pass = new SteerPass(SiteFinder.find(model), steerings, mode, SteerOptions.ADD.withCreateBias(createBias));
         pass.apply(model);
         Path out = temp.resolve(name).resolve("model.onnx");
         ModelWriter.write(model, out);

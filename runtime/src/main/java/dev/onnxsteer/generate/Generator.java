@@ -37,12 +37,21 @@ import java.util.function.BooleanSupplier;
  * and may be used for many {@code generate} calls, one at a time.
  */
 public final class Generator {
+    /**
+     * A position-masked compiled model's prompt-length input ({@code Positions.PROMPT_LENGTH_INPUT}):
+     * generation feeds each row's prompt length there, so prompt/generated masks are the same with the
+     * KV cache and with full recompute.
+     */
+    static final String PROMPT_LENGTH = "steer_prompt_length";
+
     private final OrtSession session;
     private final String source;
     private final ModelLayout layout;
     private final Tokenizer tokenizer;
     private final ModelConfig config;
     private final OptionalInt vocabSize;
+    private final Map<String, OnnxTensor> inputDefaults;
+    private final boolean feedsPromptLength;
     /** Test hook: sees each row's logits before the repetition penalty and sampling. */
     volatile LogitsProbe logitsProbe;
 
@@ -60,6 +69,18 @@ public final class Generator {
      * @throws BadModelException when the tokenizer has more tokens than the model's vocabulary
      */
     public Generator(OrtSession session, String source, ModelLayout layout, Tokenizer tokenizer, ModelConfig config) {
+        this(session, source, layout, tokenizer, config, Map.of());
+    }
+
+    /**
+     * @param inputDefaults tensors fed for inputs that neither generation nor the caller's {@link ExtraInputs}
+     *                      supply (a compiled model's lifted steering defaults, {@link ModelSession#inputDefaults()});
+     *                      not owned here
+     */
+    public Generator(OrtSession session, String source, ModelLayout layout, Tokenizer tokenizer, ModelConfig config,
+            Map<String, OnnxTensor> inputDefaults) {
+        this.inputDefaults = Map.copyOf(inputDefaults);
+        this.feedsPromptLength = layout.otherInputs().contains(PROMPT_LENGTH);
         this.session = Objects.requireNonNull(session, "session");
         this.source = Objects.requireNonNull(source, "source");
         this.layout = Objects.requireNonNull(layout, "layout");
@@ -77,7 +98,7 @@ public final class Generator {
     /** Detects the layout of {@code session} and builds a generator over it. */
     public static Generator create(ModelSession session, Tokenizer tokenizer, ModelConfig config) {
         return new Generator(session.ort(), session.source(), ModelLayout.detect(session.ort(), session.source()),
-                tokenizer, config);
+                tokenizer, config, session.inputDefaults());
     }
 
     public ModelLayout layout() {
@@ -301,7 +322,11 @@ public final class Generator {
             }
             long start = System.nanoTime();
             int length = maxPrompt;
-            previous = runStep(0, sequence, mask, 0, length, emptyPast, null, extras, runNanos);
+            long[] promptLengths = new long[batch];
+            for (int r = 0; r < batch; r++) {
+                promptLengths[r] = prompts.get(r).length;
+            }
+            previous = runStep(0, sequence, mask, 0, length, emptyPast, null, extras, promptLengths, runNanos);
             long prefillEnd = System.nanoTime();
             double prefillMs = (prefillEnd - start) / 1e6;
             for (int step = 1; ; step++) {
@@ -333,8 +358,8 @@ public final class Generator {
                     break;
                 }
                 OrtSession.Result next = cached
-                        ? runStep(step, sequence, mask, length - 1, length, null, previous, extras, runNanos)
-                        : runStep(step, sequence, mask, 0, length, emptyPast, null, extras, runNanos);
+                        ? runStep(step, sequence, mask, length - 1, length, null, previous, extras, promptLengths, runNanos)
+                        : runStep(step, sequence, mask, 0, length, emptyPast, null, extras, promptLengths, runNanos);
                 previous.close();
                 previous = next;
             }
@@ -451,7 +476,8 @@ public final class Generator {
      * Adds the time spent in {@code session.run} to {@code runNanos[0]}.
      */
     private OrtSession.Result runStep(int step, long[][] sequence, int[][] mask, int from, int to,
-            List<OnnxTensor> emptyPast, OrtSession.Result pastResult, ExtraInputs extras, long[] runNanos) {
+            List<OnnxTensor> emptyPast, OrtSession.Result pastResult, ExtraInputs extras, long[] promptLengths,
+            long[] runNanos) {
         int batch = sequence.length;
         int width = to - from;
         List<OnnxTensor> created = new ArrayList<>();
@@ -496,6 +522,13 @@ public final class Generator {
                             + " is fed by generation itself; extra inputs may not replace " + inputs.keySet());
                 }
                 inputs.put(entry.getKey(), entry.getValue());
+            }
+            if (feedsPromptLength && !inputs.containsKey(PROMPT_LENGTH)) {
+                inputs.put(PROMPT_LENGTH, track(created, OnnxTensor.createTensor(Ort.env(),
+                        LongBuffer.wrap(promptLengths), new long[] {batch})));
+            }
+            for (Map.Entry<String, OnnxTensor> entry : inputDefaults.entrySet()) {
+                inputs.putIfAbsent(entry.getKey(), entry.getValue());
             }
             if (step == 0) {
                 List<String> missing = new ArrayList<>();

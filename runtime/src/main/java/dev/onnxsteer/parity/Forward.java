@@ -43,9 +43,10 @@ public final class Forward {
     }
 
     /**
-     * Runs {@code tokens} (batch 1) through the session and returns {@code outputNames}.
+     * Runs {@code tokens} (batch 1, positions 0..n-1) through the session and returns {@code outputNames}.
+     * Lifted steering inputs the caller does not supply get the session's defaults.
      *
-     * @param extra additional input tensors (e.g. a cut site's value); not closed here
+     * @param extra additional input tensors (e.g. a cut site's value, a prompt length); not closed here
      */
     public static Map<String, Output> run(ModelSession session, long[] tokens, Map<String, OnnxTensor> extra,
             List<String> outputNames) {
@@ -69,6 +70,9 @@ public final class Forward {
             for (ModelLayout.CacheSlot slot : layout.cache()) {
                 ByteBuffer none = ByteBuffer.allocateDirect(0).order(ByteOrder.nativeOrder());
                 inputs.put(slot.past(), track(created, OnnxTensor.createTensor(Ort.env(), none, slot.shapeFor(1, 0), slot.type())));
+            }
+            for (Map.Entry<String, OnnxTensor> entry : session.inputDefaults().entrySet()) {
+                inputs.putIfAbsent(entry.getKey(), entry.getValue());
             }
             try (OrtSession.Result result = session.ort().run(inputs, new java.util.LinkedHashSet<>(outputNames))) {
                 Map<String, Output> outputs = new LinkedHashMap<>();

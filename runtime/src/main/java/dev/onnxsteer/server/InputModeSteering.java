@@ -72,23 +72,21 @@ public final class InputModeSteering implements RowSteering {
         }
         for (SiteInput input : byName.values()) {
             lift(model.graph(), input.vectorInput(),
-                    ValueType.Tensor.of(DataType.FLOAT, Dim.param("steer_batch"), Dim.of(input.hidden())));
+                    ValueType.Tensor.of(DataType.FLOAT, Dim.param(SteerPass.BATCH_DIM), Dim.of(input.hidden())));
             lift(model.graph(), input.coefficientInput(), ValueType.Tensor.of(DataType.FLOAT));
             inputs.add(input);
         }
         return new InputModeSteering(registry, inputs);
     }
 
-    /** Makes the initializer-backed input {@code name} a plain required input of the same name and type. */
+    /** Makes the initializer-backed input {@code name} a plain required input of the same name, declared {@code type}. */
     static void lift(Graph root, String name, ValueType type) {
-        Value old = root.find(name).orElseThrow(() -> new IllegalStateException("no value " + name));
-        if (!old.isInitializer()) {
+        Value input = root.find(name).orElseThrow(() -> new IllegalStateException("no value " + name));
+        if (!input.isInitializer()) {
             return;
         }
-        Value input = root.addInput(root.names().fresh(name + ".required"), type);
-        old.replaceAllUsesWith(input, false);
-        root.removeInitializer(old);
-        input.swapNames(old);
+        root.removeDefault(input);
+        input.setType(type);
     }
 
     /** The names of the inputs this feeds. */

@@ -13,6 +13,8 @@ import dev.onnxsteer.ir.Model;
 import dev.onnxsteer.ir.Use;
 import dev.onnxsteer.ir.Value;
 import dev.onnxsteer.ir.ValueType;
+import dev.onnxsteer.passes.Provenance;
+import dev.onnxsteer.passes.SteerPass;
 import dev.onnxsteer.proto.triton.ModelConfig;
 import dev.onnxsteer.proto.triton.ModelDynamicBatching;
 import dev.onnxsteer.proto.triton.ModelInput;
@@ -43,8 +45,10 @@ import java.util.stream.Stream;
  *       {@code [hidden]};</li>
  *   <li>its scalar {@code steer.SITE.coefficient} becomes a per-row {@code [batch, 1]} input (it
  *       only feeds a {@code Mul} with the vector, which broadcasts), declared with dims {@code [1]};</li>
- *   <li>other batch-first inputs with defaults (e.g. a bank's {@code [batch]} index and scale) are
- *       declared with their defaults removed; rank-1 ones as dims {@code [1]} reshaped to {@code []};</li>
+ *   <li>other inputs with defaults whose first dimension is the steering batch
+ *       ({@value dev.onnxsteer.passes.SteerPass#BATCH_DIM}: a bank's {@code [batch]} index and scale, a
+ *       position mask's prompt length) are declared with their defaults removed; rank-1 ones as dims
+ *       {@code [1]} reshaped to {@code []};</li>
  *   <li>inputs with defaults that are not batch-first (e.g. a vector bank {@code [K, hidden]}) stay
  *       constants of the model and are not declared.</li>
  * </ul>
@@ -96,9 +100,10 @@ public final class TritonExport {
             ValueType.Tensor declared = input.tensorType();
             if (dims.length == 0 && inputName.endsWith(".coefficient") && onlyFeedsMul(input)) {
                 InputModeSteering.lift(graph, inputName,
-                        ValueType.Tensor.of(input.initializer().type(), Dim.param("steer_batch"), Dim.of(1)));
+                        ValueType.Tensor.of(input.initializer().type(), Dim.param(SteerPass.BATCH_DIM), Dim.of(1)));
                 steering.add(inputName);
-            } else if (declared != null && declared.rank() >= 1 && !declared.shape().get(0).isFixed()) {
+            } else if (declared != null && declared.rank() >= 1
+                    && declared.shape().get(0).equals(Dim.param(SteerPass.BATCH_DIM))) {
                 InputModeSteering.lift(graph, inputName, declared);
                 steering.add(inputName);
             } else {
@@ -106,6 +111,8 @@ public final class TritonExport {
                 baked.add(input.name());
             }
         }
+        // every steering input is now required or a constant: none has a default a runtime could override
+        model.metadata().remove(Provenance.RUNTIME_INPUTS);
         ModelConfig.Builder config = ModelConfig.newBuilder()
                 .setName(name)
                 .setBackend("onnxruntime")

@@ -1,22 +1,43 @@
 package dev.onnxsteer.session;
 
+import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import dev.onnxsteer.InferenceException;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.Map;
 
 /**
  * An open ONNX Runtime session with where it came from and the device it actually runs on.
- * Closing it closes the session; use after close is an IllegalStateException from ONNX Runtime.
+ * Closing it closes the session and its input defaults; use after close is an
+ * IllegalStateException from ONNX Runtime.
+ *
+ * <p>A compiled model's overridable steering inputs ({@code onnx_steer.runtime_inputs}) are opened
+ * as required inputs, because ONNX Runtime's Java API cannot feed an input that has a default;
+ * {@link #inputDefaults()} holds their defaults, which generation and {@code Forward} feed for every
+ * such input the caller does not supply.
  */
 public final class ModelSession implements AutoCloseable {
     private final OrtSession session;
     private final Device device;
     private final String source;
+    private final Map<String, OnnxTensor> defaults;
 
     ModelSession(OrtSession session, Device device, String source) {
+        this(session, device, source, Map.of());
+    }
+
+    ModelSession(OrtSession session, Device device, String source, Map<String, OnnxTensor> defaults) {
         this.session = session;
         this.device = device;
         this.source = source;
+        this.defaults = Collections.unmodifiableMap(new LinkedHashMap<>(defaults));
+    }
+
+    /** A copy of this handle carrying {@code inputDefaults} (which it will own). */
+    ModelSession withDefaults(Map<String, OnnxTensor> inputDefaults) {
+        return new ModelSession(session, device, source, inputDefaults);
     }
 
     /** The ONNX Runtime session; owned by this object. */
@@ -34,12 +55,22 @@ public final class ModelSession implements AutoCloseable {
         return source;
     }
 
+    /**
+     * Defaults of the inputs that were lifted from initializer defaults to required inputs, by name;
+     * owned by this session (do not close them). Empty for models without steering inputs.
+     */
+    public Map<String, OnnxTensor> inputDefaults() {
+        return defaults;
+    }
+
     @Override
     public void close() {
         try {
             session.close();
         } catch (OrtException e) {
             throw new InferenceException("cannot close the session of " + source + ": " + e.getMessage(), e);
+        } finally {
+            defaults.values().forEach(OnnxTensor::close);
         }
     }
 

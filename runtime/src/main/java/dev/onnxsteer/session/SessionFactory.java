@@ -7,7 +7,19 @@ import dev.onnxsteer.InferenceException;
 import dev.onnxsteer.io.AtomicFiles;
 import dev.onnxsteer.io.ModelFiles;
 import dev.onnxsteer.io.ModelWriter;
+import dev.onnxsteer.io.ModelReader;
+import dev.onnxsteer.ir.DataType;
 import dev.onnxsteer.ir.Model;
+import dev.onnxsteer.ir.Tensor;
+import dev.onnxsteer.passes.LiftInputDefaults;
+import dev.onnxsteer.passes.Provenance;
+import ai.onnxruntime.OnnxTensor;
+import java.nio.FloatBuffer;
+import java.nio.IntBuffer;
+import java.nio.LongBuffer;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -30,13 +42,23 @@ import java.util.Optional;
 public final class SessionFactory {
     private SessionFactory() {}
 
-    /** Opens a model file (external-data files are resolved next to it by ONNX Runtime). */
+    /**
+     * Opens a model file (external-data files are resolved next to it by ONNX Runtime). A compiled
+     * model whose metadata lists overridable steering inputs ({@link Provenance#RUNTIME_INPUTS}) is
+     * reopened from a copy in which those inputs are required, their defaults held by the session
+     * (see {@link ModelSession#inputDefaults()}).
+     */
     public static ModelSession open(Path model, SessionConfig config) {
         if (!Files.isRegularFile(model)) {
             throw new BadModelException("model file " + model + " does not exist or is not a file");
         }
         String path = model.toAbsolutePath().toString();
-        return open(model.toString(), config, options -> Ort.env().createSession(path, options));
+        ModelSession session = open(model.toString(), config, options -> Ort.env().createSession(path, options));
+        if (runtimeInputs(session).isEmpty()) {
+            return session;
+        }
+        session.close();
+        return openLifted(ModelReader.read(model), model.toString(), config);
     }
 
     /**
@@ -54,6 +76,72 @@ public final class SessionFactory {
      * (its weight files linked, not copied), opened, and the directory removed again.
      */
     public static ModelSession open(Model model, String label, SessionConfig config) {
+        if (model.metadata().containsKey(Provenance.RUNTIME_INPUTS)) {
+            return openLifted(model, label, config);
+        }
+        return openAsIs(model, label, config);
+    }
+
+    /** Lifts the steering inputs' defaults, opens the lifted model, restores the defaults in {@code model}. */
+    private static ModelSession openLifted(Model model, String label, SessionConfig config) {
+        List<String> names = LiftInputDefaults.steeringInputs(model);
+        Map<String, Tensor> defaults = LiftInputDefaults.lift(model, names);
+        ModelSession session;
+        try {
+            session = openAsIs(model, label, config);
+        } finally {
+            for (Map.Entry<String, Tensor> entry : defaults.entrySet()) {
+                model.graph().find(entry.getKey()).ifPresent(v -> model.graph().makeInitializer(v, entry.getValue()));
+            }
+        }
+        Map<String, OnnxTensor> tensors = new LinkedHashMap<>();
+        try {
+            for (Map.Entry<String, Tensor> entry : defaults.entrySet()) {
+                tensors.put(entry.getKey(), toOnnx(entry.getValue(), entry.getKey(), label));
+            }
+        } catch (RuntimeException e) {
+            tensors.values().forEach(OnnxTensor::close);
+            session.close();
+            throw e;
+        }
+        return session.withDefaults(tensors);
+    }
+
+    private static List<String> runtimeInputs(ModelSession session) {
+        try {
+            String listed = session.ort().getMetadata().getCustomMetadata().get(Provenance.RUNTIME_INPUTS);
+            return listed == null || listed.isBlank() ? List.of() : List.of(listed.split(","));
+        } catch (OrtException e) {
+            return List.of();
+        }
+    }
+
+    /** An ONNX Runtime tensor holding an IR tensor's data (float32, int64 or int32). */
+    static OnnxTensor toOnnx(Tensor tensor, String name, String label) {
+        try {
+            long[] shape = tensor.dims();
+            return switch (tensor.type()) {
+                case FLOAT -> OnnxTensor.createTensor(Ort.env(), FloatBuffer.wrap(tensor.toFloats()), shape);
+                case INT64, INT32 -> {
+                    long[] values = tensor.toLongs();
+                    if (tensor.type() == DataType.INT64) {
+                        yield OnnxTensor.createTensor(Ort.env(), LongBuffer.wrap(values), shape);
+                    }
+                    int[] narrow = new int[values.length];
+                    for (int i = 0; i < values.length; i++) {
+                        narrow[i] = (int) values[i];
+                    }
+                    yield OnnxTensor.createTensor(Ort.env(), IntBuffer.wrap(narrow), shape);
+                }
+                default -> throw new BadModelException("input " + name + " of " + label + " has a default of type "
+                        + tensor.type().label() + "; only float32, int64 and int32 defaults can be fed from Java");
+            };
+        } catch (OrtException e) {
+            throw new InferenceException("cannot create the default of " + name + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static ModelSession openAsIs(Model model, String label, SessionConfig config) {
         boolean external = model.graph().allGraphs().stream()
                 .flatMap(g -> g.initializers().stream()).anyMatch(v -> v.initializer().isExternal());
         if (!external) {
@@ -64,7 +152,9 @@ public final class SessionFactory {
             dir = Files.createTempDirectory("onnx-steer-session");
             Path file = dir.resolve(ModelFiles.MODEL_FILE);
             ModelWriter.write(model, file);
-            return open(file, config);
+            // the staged copy is already lifted: open it as it is, without looking at its metadata again
+            String path = file.toAbsolutePath().toString();
+            return open(label, config, options -> Ort.env().createSession(path, options));
         } catch (IOException e) {
             throw new UncheckedIOException("cannot stage " + label + " for ONNX Runtime: " + e.getMessage(), e);
         } finally {

@@ -11,6 +11,7 @@ import dev.onnxsteer.io.ModelFiles;
 import dev.onnxsteer.io.ModelReader;
 import dev.onnxsteer.passes.Compilation;
 import dev.onnxsteer.passes.Mode;
+import dev.onnxsteer.passes.SteerOptions;
 import dev.onnxsteer.passes.Steering;
 import dev.onnxsteer.session.SessionConfig;
 import dev.onnxsteer.sites.SiteFinder;
@@ -32,7 +33,7 @@ class SublayerInputParityTest {
     Path temp;
 
     static ParityReport check(ModelFiles source, List<Steering> steerings, Mode mode, boolean createBias, Path out) {
-        Compilation.compileTo(source, sites -> steerings, mode, createBias, out);
+        Compilation.compileTo(source, sites -> steerings, mode, SteerOptions.ADD.withCreateBias(createBias), out);
         return new ParityHarness(source, out.resolve(ModelFiles.MODEL_FILE), SessionConfig.cpu(), 4).run(PROMPTS);
     }
 

@@ -16,6 +16,7 @@ import dev.onnxsteer.generate.Tokenizer;
 import dev.onnxsteer.io.ModelFiles;
 import dev.onnxsteer.passes.Compilation;
 import dev.onnxsteer.passes.Mode;
+import dev.onnxsteer.passes.SteerOptions;
 import dev.onnxsteer.passes.Steering;
 import dev.onnxsteer.proto.triton.DataType;
 import dev.onnxsteer.proto.triton.ModelConfig.Builder;
@@ -109,5 +110,43 @@ class TritonExportTest {
         assertTrue(again.getMessage().contains("exists and is not empty"), again.getMessage());
         assertThrows(IllegalArgumentException.class,
                 () -> TritonExport.export(ModelFiles.locate(compiled, null), repo, "../escape", 8));
+    }
+
+    @Test
+    void aVectorBankStaysInTheModelWhileIndexAndScaleArePerRow() throws Exception {
+        SteeringVectors happy = VectorFiles.read(Stories.vectors().resolve("happy.gguf"));
+        SteeringVectors calm = VectorFiles.read(Stories.vectors().resolve("calm.gguf"));
+        Path compiled = tmp.resolve("stories-bank");
+        Compilation.compileTo(Stories.files(), List.of(new Steering(SiteKind.RESID_POST, 2, happy.layer(2), 1f),
+                new Steering(SiteKind.RESID_POST, 2, calm.layer(2), 1f)), Mode.INPUT, SteerOptions.ADD.withBank(true),
+                compiled);
+        TritonExport.Result result = TritonExport.export(ModelFiles.locate(compiled, null), tmp.resolve("repo"), "bank", 4);
+
+        Map<String, ModelInput> inputs = new java.util.HashMap<>();
+        result.config().getInputList().forEach(i -> inputs.put(i.getName(), i));
+        assertEquals(List.of("steer_index", "steer_scale"), result.steeringInputs());
+        assertEquals(List.of("steer_bank"), result.bakedInputs(), "[K, hidden] is not batch-first");
+        assertTrue(!inputs.containsKey("steer_bank"), inputs.keySet().toString());
+        assertEquals(DataType.TYPE_INT64, inputs.get("steer_index").getDataType());
+        assertEquals(List.of(1L), inputs.get("steer_index").getDimsList());
+        assertEquals(List.of(1L), inputs.get("steer_scale").getDimsList());
+
+        // row 0 picks happy x1, row 1 is unsteered: the same tokens as the server's reference
+        String prompt = "Once upon a time";
+        GenerationConfig greedy = GenerationConfig.greedy(24);
+        ModelFiles exported = ModelFiles.locate(result.directory().resolve("1"), null);
+        ModelConfig modelConfig = ModelConfig.load(exported.directory());
+        try (ModelSession session = SessionFactory.open(exported.onnx(), SessionConfig.cpu());
+                Tokenizer tokenizer = Tokenizer.load(exported.tokenizer(), modelConfig);
+                OnnxTensor index = OnnxTensor.createTensor(Ort.env(), java.nio.LongBuffer.wrap(new long[] {0, 1}),
+                        new long[] {2});
+                OnnxTensor scale = OnnxTensor.createTensor(Ort.env(), FloatBuffer.wrap(new float[] {1f, 0f}),
+                        new long[] {2})) {
+            assertTrue(session.inputDefaults().isEmpty(), "an exported model has no defaults left to feed");
+            List<Generation> rows = Generator.create(session, tokenizer, modelConfig).generate(List.of(prompt, prompt),
+                    greedy, ExtraInputs.constant(Map.of("steer_index", index, "steer_scale", scale)), TokenListener.NONE);
+            assertEquals(Reference.generate(prompt, greedy, List.of(new SteeringTerm("happy", 1))).text(), rows.get(0).text());
+            assertEquals(Reference.generate(prompt, greedy, List.of()).text(), rows.get(1).text());
+        }
     }
 }

@@ -1,0 +1,161 @@
+package dev.onnxsteer.passes;
+
+import dev.onnxsteer.BadModelException;
+import dev.onnxsteer.ir.DataType;
+import dev.onnxsteer.ir.Dim;
+import dev.onnxsteer.ir.Graph;
+import dev.onnxsteer.ir.Model;
+import dev.onnxsteer.ir.Tensor;
+import dev.onnxsteer.ir.Value;
+import dev.onnxsteer.ir.ValueType;
+import java.util.EnumMap;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Optional;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * Builds, once per model and rule, a {@code [batch, seq, 1]} bool tensor in the main graph saying which
+ * positions a {@link Positions} rule steers. The position of a token is its {@code position_ids} entry,
+ * else past length + its offset in the run (past length = attention mask length - input length, or
+ * the past cache's length). See {@link Positions} for the prompt length input.
+ */
+final class PositionMask {
+    private static final Pattern OPTIMUM_PAST = Pattern.compile("past_key_values\\.\\d+\\.key");
+    private static final Pattern COMBINED_PAST = Pattern.compile("past_\\d+");
+    private static final String SCOPE = "/onnx_steer/positions/";
+
+    private final Model model;
+    private final Graph root;
+    private final Map<String, Value> masks = new HashMap<>();
+    private final Map<Positions.Kind, Value> cache = new EnumMap<>(Positions.Kind.class);
+    private Value positions;
+    private Value pastLength;
+    private Value seqLength;
+
+    PositionMask(Model model) {
+        this.model = model;
+        this.root = model.graph();
+    }
+
+    /** Refuses a rule the model's inputs cannot support, before any edit. */
+    void check(Positions rule) {
+        if (rule.isAll()) {
+            return;
+        }
+        if (input("input_ids").isEmpty()) {
+            throw new BadModelException("--positions " + rule + " needs the token positions, but the model has no "
+                    + "input_ids input to count them from; inputs are "
+                    + root.inputs().stream().map(Value::name).toList());
+        }
+    }
+
+    /** The {@code [batch, seq, 1]} mask for {@code rule} (not ALL). */
+    Value mask(Positions rule) {
+        return masks.computeIfAbsent(rule.label(), key -> {
+            Value pos = positions();
+            Value steered = switch (rule.kind()) {
+                case FIRST -> less(pos, constant(rule.n()));
+                case FROM -> not(less(pos, constant(rule.n())));
+                case PROMPT -> isPrompt();
+                case GENERATED -> not(isPrompt());
+                case ALL -> throw new IllegalArgumentException("no mask for all positions");
+            };
+            return Unsqueeze.axis(model, root, SCOPE + rule.label().replace(':', '_') + "/Unsqueeze", steered, 2);
+        });
+    }
+
+    private Value isPrompt() {
+        return cache.computeIfAbsent(Positions.Kind.PROMPT, k -> {
+            Value length = root.find(Positions.PROMPT_LENGTH_INPUT).orElse(null);
+            if (length == null) {
+                length = root.addInitializer(Positions.PROMPT_LENGTH_INPUT, Tensor.ofLongs(new long[] {1}, -1L));
+                length.setType(ValueType.Tensor.of(DataType.INT64, Dim.param(SteerPass.BATCH_DIM)));
+                root.addInput(length);
+            }
+            Value known = not(less(length, constant(0)));
+            Value byLength = less(positions(), Unsqueeze.axis(model, root, SCOPE + "prompt_length/Unsqueeze", length, 1));
+            Value firstRun = root.op("Equal").name(SCOPE + "Equal").inputs(pastLength(), constant(0)).value();
+            Value knownColumn = Unsqueeze.axis(model, root, SCOPE + "known/Unsqueeze", known, 1);
+            // known ? byLength : firstRun, in logic ops (ONNX Runtime has no bool Where)
+            Value given = root.op("And").name(SCOPE + "prompt/And").inputs(knownColumn, byLength).value();
+            Value fallback = root.op("And").name(SCOPE + "prompt/And_1").inputs(not(knownColumn), firstRun).value();
+            return root.op("Or").name(SCOPE + "prompt/Or").inputs(given, fallback).value();
+        });
+    }
+
+    /** int64 positions, {@code [batch, seq]} from position_ids or {@code [1, seq]} counted from the past length. */
+    private Value positions() {
+        if (positions == null) {
+            Optional<Value> ids = input("position_ids");
+            if (ids.isPresent()) {
+                positions = root.op("Cast").name(SCOPE + "Cast").inputs(ids.get())
+                        .attr("to", (long) DataType.INT64.code()).value();
+            } else {
+                Value past = pastLength();
+                Value end = root.op("Add").name(SCOPE + "end/Add").inputs(past, seqLength()).value();
+                Value range = root.op("Range").name(SCOPE + "Range").inputs(past, end, constant(1)).value();
+                positions = Unsqueeze.axis(model, root, SCOPE + "Range/Unsqueeze", range, 0);
+            }
+        }
+        return positions;
+    }
+
+    private Value seqLength() {
+        if (seqLength == null) {
+            seqLength = dim(input("input_ids").orElseThrow(), 1, "seq");
+        }
+        return seqLength;
+    }
+
+    /** Scalar int64: positions already in the cache for this run. */
+    private Value pastLength() {
+        if (pastLength == null) {
+            Optional<Value> mask = input("attention_mask");
+            if (mask.isPresent()) {
+                pastLength = root.op("Sub").name(SCOPE + "past/Sub").inputs(dim(mask.get(), 1, "total"), seqLength())
+                        .value();
+            } else {
+                Value past = null;
+                int axis = 0;
+                for (Value in : root.inputs()) {
+                    Matcher optimum = OPTIMUM_PAST.matcher(in.name());
+                    if (optimum.matches()) {
+                        past = in;
+                        axis = 2;
+                        break;
+                    }
+                    if (COMBINED_PAST.matcher(in.name()).matches()) {
+                        past = in;
+                        axis = 3;
+                        break;
+                    }
+                }
+                pastLength = past != null ? dim(past, axis, "past") : constant(0);
+            }
+        }
+        return pastLength;
+    }
+
+    private Value dim(Value of, int axis, String label) {
+        Value shape = root.op("Shape").name(SCOPE + label + "/Shape").inputs(of).value();
+        return root.op("Gather").name(SCOPE + label + "/Gather").inputs(shape, constant(axis)).attr("axis", 0L).value();
+    }
+
+    private Optional<Value> input(String name) {
+        return root.inputs().stream().filter(v -> v.name().equals(name) && !v.isInitializer()).findFirst();
+    }
+
+    private Value less(Value a, Value b) {
+        return root.op("Less").name(SCOPE + "Less").inputs(a, b).value();
+    }
+
+    private Value not(Value a) {
+        return root.op("Not").name(SCOPE + "Not").inputs(a).value();
+    }
+
+    private Value constant(long value) {
+        return root.addInitializer(root.names().fresh("onnx_steer.positions.const" + value), Tensor.scalar(value));
+    }
+}
