@@ -1,15 +1,13 @@
 package dev.onnxsteer.capture;
 
-import ai.onnxruntime.OnnxJavaType;
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtException;
 import dev.onnxsteer.InferenceException;
 import dev.onnxsteer.generate.ModelLayout;
 import dev.onnxsteer.session.Ort;
+import dev.onnxsteer.session.Tensors;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.IntBuffer;
-import java.nio.LongBuffer;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
@@ -73,12 +71,12 @@ public final class BatchInputs implements AutoCloseable {
         Map<String, OnnxTensor> feeds = new LinkedHashMap<>();
         long[] shape = {batch, width};
         try {
-            feeds.put(layout.inputIds(), ints(layout.idType(), ids, shape));
+            feeds.put(layout.inputIds(), Tensors.ints(layout.idType(), ids, shape));
             if (layout.attentionMask().isPresent()) {
-                feeds.put(layout.attentionMask().get(), ints(layout.maskType(), mask, shape));
+                feeds.put(layout.attentionMask().get(), Tensors.ints(layout.maskType(), mask, shape));
             }
             if (layout.positionIds().isPresent()) {
-                feeds.put(layout.positionIds().get(), ints(layout.positionType(), positions, shape));
+                feeds.put(layout.positionIds().get(), Tensors.ints(layout.positionType(), positions, shape));
             }
             if (layout.useCacheBranch().isPresent()) {
                 feeds.put(layout.useCacheBranch().get(), OnnxTensor.createTensor(Ort.env(), new boolean[] {false}));
@@ -95,17 +93,6 @@ public final class BatchInputs implements AutoCloseable {
             throw new InferenceException("cannot create the input tensors of a batch: " + e.getMessage(), e);
         }
         return new BatchInputs(feeds, offsets, lengths, width);
-    }
-
-    private static OnnxTensor ints(OnnxJavaType type, long[] values, long[] shape) throws OrtException {
-        if (type == OnnxJavaType.INT32) {
-            int[] narrow = new int[values.length];
-            for (int i = 0; i < values.length; i++) {
-                narrow[i] = Math.toIntExact(values[i]);
-            }
-            return OnnxTensor.createTensor(Ort.env(), IntBuffer.wrap(narrow), shape);
-        }
-        return OnnxTensor.createTensor(Ort.env(), LongBuffer.wrap(values), shape);
     }
 
     /** The tensors to feed, by input name; owned by this object. */

@@ -1,6 +1,5 @@
 package dev.onnxsteer.generate;
 
-import ai.onnxruntime.OnnxJavaType;
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OnnxValue;
 import ai.onnxruntime.OrtException;
@@ -8,11 +7,12 @@ import ai.onnxruntime.OrtSession;
 import dev.onnxsteer.BadModelException;
 import dev.onnxsteer.InferenceException;
 import dev.onnxsteer.session.ModelSession;
+import dev.onnxsteer.passes.Positions;
 import dev.onnxsteer.session.Ort;
+import dev.onnxsteer.session.Tensors;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
-import java.nio.IntBuffer;
 import java.nio.LongBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -37,12 +37,6 @@ import java.util.function.BooleanSupplier;
  * and may be used for many {@code generate} calls, one at a time.
  */
 public final class Generator {
-    /**
-     * A position-masked compiled model's prompt-length input ({@code Positions.PROMPT_LENGTH_INPUT}):
-     * generation feeds each row's prompt length there, so prompt/generated masks are the same with the
-     * KV cache and with full recompute.
-     */
-    static final String PROMPT_LENGTH = "steer_prompt_length";
 
     private final OrtSession session;
     private final String source;
@@ -80,7 +74,9 @@ public final class Generator {
     public Generator(OrtSession session, String source, ModelLayout layout, Tokenizer tokenizer, ModelConfig config,
             Map<String, OnnxTensor> inputDefaults) {
         this.inputDefaults = Map.copyOf(inputDefaults);
-        this.feedsPromptLength = layout.otherInputs().contains(PROMPT_LENGTH);
+        // position-masked models compare positions with each row's prompt length; feeding it keeps
+        // prompt/generated masks identical with the KV cache and with full recompute
+        this.feedsPromptLength = layout.otherInputs().contains(Positions.PROMPT_LENGTH_INPUT);
         this.session = Objects.requireNonNull(session, "session");
         this.source = Objects.requireNonNull(source, "source");
         this.layout = Objects.requireNonNull(layout, "layout");
@@ -497,14 +493,14 @@ public final class Generator {
                     }
                 }
             }
-            inputs.put(layout.inputIds(), track(created, intTensor(layout.idType(), ids, batch, width)));
+            inputs.put(layout.inputIds(), track(created, Tensors.ints(layout.idType(), ids, batch, width)));
             if (layout.attentionMask().isPresent()) {
                 inputs.put(layout.attentionMask().get(),
-                        track(created, intTensor(layout.maskType(), maskFlat, batch, to)));
+                        track(created, Tensors.ints(layout.maskType(), maskFlat, batch, to)));
             }
             if (layout.positionIds().isPresent()) {
                 inputs.put(layout.positionIds().get(),
-                        track(created, intTensor(layout.positionType(), positions, batch, width)));
+                        track(created, Tensors.ints(layout.positionType(), positions, batch, width)));
             }
             if (layout.useCacheBranch().isPresent()) {
                 inputs.put(layout.useCacheBranch().get(),
@@ -523,8 +519,8 @@ public final class Generator {
                 }
                 inputs.put(entry.getKey(), entry.getValue());
             }
-            if (feedsPromptLength && !inputs.containsKey(PROMPT_LENGTH)) {
-                inputs.put(PROMPT_LENGTH, track(created, OnnxTensor.createTensor(Ort.env(),
+            if (feedsPromptLength && !inputs.containsKey(Positions.PROMPT_LENGTH_INPUT)) {
+                inputs.put(Positions.PROMPT_LENGTH_INPUT, track(created, OnnxTensor.createTensor(Ort.env(),
                         LongBuffer.wrap(promptLengths), new long[] {batch})));
             }
             for (Map.Entry<String, OnnxTensor> entry : inputDefaults.entrySet()) {
@@ -591,18 +587,6 @@ public final class Generator {
     private static OnnxTensor track(List<OnnxTensor> created, OnnxTensor tensor) {
         created.add(tensor);
         return tensor;
-    }
-
-    static OnnxTensor intTensor(OnnxJavaType type, long[] values, int rows, int cols) throws OrtException {
-        long[] shape = {rows, cols};
-        if (type == OnnxJavaType.INT64) {
-            return OnnxTensor.createTensor(Ort.env(), LongBuffer.wrap(values), shape);
-        }
-        int[] narrow = new int[values.length];
-        for (int i = 0; i < values.length; i++) {
-            narrow[i] = Math.toIntExact(values[i]);
-        }
-        return OnnxTensor.createTensor(Ort.env(), IntBuffer.wrap(narrow), shape);
     }
 
     private OnnxTensor emptyTensor(ModelLayout.CacheSlot slot, int batch) {

@@ -1,20 +1,16 @@
 package dev.onnxsteer.parity;
 
-import ai.onnxruntime.OnnxJavaType;
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OnnxValue;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import dev.onnxsteer.InferenceException;
+import dev.onnxsteer.capture.BatchInputs;
+import dev.onnxsteer.capture.Padding;
 import dev.onnxsteer.generate.ModelLayout;
+import dev.onnxsteer.session.Tensors;
 import dev.onnxsteer.session.ModelSession;
-import dev.onnxsteer.session.Ort;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
-import java.nio.IntBuffer;
-import java.nio.LongBuffer;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -51,26 +47,9 @@ public final class Forward {
     public static Map<String, Output> run(ModelSession session, long[] tokens, Map<String, OnnxTensor> extra,
             List<String> outputNames) {
         ModelLayout layout = ModelLayout.detect(session.ort(), session.source());
-        List<OnnxTensor> created = new ArrayList<>();
-        try {
+        try (BatchInputs batch = BatchInputs.create(layout, List.of(tokens), Padding.RIGHT, 0)) {
             Map<String, OnnxTensor> inputs = new LinkedHashMap<>(extra);
-            int length = tokens.length;
-            long[] positions = new long[length];
-            long[] ones = new long[length];
-            for (int i = 0; i < length; i++) {
-                positions[i] = i;
-                ones[i] = 1;
-            }
-            inputs.put(layout.inputIds(), track(created, ints(layout.idType(), tokens)));
-            layout.attentionMask().ifPresent(name -> inputs.put(name, track(created, ints(layout.maskType(), ones))));
-            layout.positionIds().ifPresent(name -> inputs.put(name, track(created, ints(layout.positionType(), positions))));
-            if (layout.useCacheBranch().isPresent()) {
-                inputs.put(layout.useCacheBranch().get(), track(created, OnnxTensor.createTensor(Ort.env(), new boolean[] {false})));
-            }
-            for (ModelLayout.CacheSlot slot : layout.cache()) {
-                ByteBuffer none = ByteBuffer.allocateDirect(0).order(ByteOrder.nativeOrder());
-                inputs.put(slot.past(), track(created, OnnxTensor.createTensor(Ort.env(), none, slot.shapeFor(1, 0), slot.type())));
-            }
+            batch.feeds().forEach(inputs::putIfAbsent);
             for (Map.Entry<String, OnnxTensor> entry : session.inputDefaults().entrySet()) {
                 inputs.putIfAbsent(entry.getKey(), entry.getValue());
             }
@@ -89,38 +68,11 @@ public final class Forward {
             }
         } catch (OrtException e) {
             throw new InferenceException("running " + session.source() + " failed: " + e.getMessage(), e);
-        } finally {
-            created.forEach(OnnxTensor::close);
         }
     }
 
-    private static OnnxTensor ints(OnnxJavaType type, long[] values) {
-        long[] shape = {1, values.length};
-        try {
-            if (type == OnnxJavaType.INT32) {
-                int[] narrow = new int[values.length];
-                for (int i = 0; i < values.length; i++) {
-                    narrow[i] = Math.toIntExact(values[i]);
-                }
-                return OnnxTensor.createTensor(Ort.env(), IntBuffer.wrap(narrow), shape);
-            }
-            return OnnxTensor.createTensor(Ort.env(), LongBuffer.wrap(values), shape);
-        } catch (OrtException e) {
-            throw new InferenceException("cannot create an input tensor: " + e.getMessage(), e);
-        }
-    }
-
-    private static OnnxTensor track(List<OnnxTensor> created, OnnxTensor tensor) {
-        created.add(tensor);
-        return tensor;
-    }
-
-    /** A [1, length, hidden] float tensor holding {@code values}. */
+    /** A float tensor of {@code shape} holding {@code values} (e.g. a steered site fed back as a cut input). */
     public static OnnxTensor floats(long[] shape, float[] values) {
-        try {
-            return OnnxTensor.createTensor(Ort.env(), FloatBuffer.wrap(values), shape);
-        } catch (OrtException e) {
-            throw new InferenceException("cannot create a float tensor: " + e.getMessage(), e);
-        }
+        return Tensors.floats(values, shape);
     }
 }
