@@ -8,7 +8,6 @@ import dev.onnxsteer.generate.ModelConfig;
 import dev.onnxsteer.io.ModelFiles;
 import dev.onnxsteer.io.ModelReader;
 import dev.onnxsteer.ir.Model;
-import dev.onnxsteer.session.Device;
 import dev.onnxsteer.session.SessionConfig;
 import dev.onnxsteer.sites.SiteFinder;
 import dev.onnxsteer.sites.SiteKind;
@@ -22,10 +21,14 @@ import java.util.TreeSet;
 import me.tongfei.progressbar.ConsoleProgressBarConsumer;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** The options extract and sweep share: where activations are read and how prompts are run. */
 final class CaptureOptions {
+    @Mixin
+    DeviceOptions devices;
+
     @Option(names = "--site", paramLabel = "SITE", defaultValue = "resid_post",
             description = "resid_post (default), resid_pre, resid_mid, attn_out or mlp_out.")
     String site;
@@ -44,13 +47,6 @@ final class CaptureOptions {
 
     @Option(names = "--quiet", description = "No progress bar.")
     boolean quiet;
-
-    @Option(names = "--device", paramLabel = "D", defaultValue = "auto",
-            description = "auto, cpu, cuda or cuda:N (default ${DEFAULT-VALUE}).")
-    String device;
-
-    @Option(names = "--threads", paramLabel = "N", defaultValue = "0", description = "Intra-op threads; 0 = ONNX Runtime default.")
-    int threads;
 
     @Option(names = "--tokenizer", paramLabel = "PATH", description = "tokenizer.json (default: the one in the model directory).")
     Path tokenizer;
@@ -85,11 +81,7 @@ final class CaptureOptions {
     }
 
     ActivationCapture open(Loaded loaded, SortedSet<Integer> layers, PrintWriter err) {
-        SessionConfig config = SessionConfig.defaults().withDevice(Device.parse(device)).withThreads(threads, 0)
-                .withDiagnostics(line -> {
-                    err.println(line);
-                    err.flush();
-                });
+        SessionConfig config = devices.sessionConfig(err);
         return ActivationCapture.open(loaded.model(), loaded.files().onnx().toString(),
                 ModelConfig.load(loaded.files().directory()), siteKind(), layers, Padding.parse(padding), config);
     }

@@ -12,7 +12,6 @@ import dev.onnxsteer.generate.Generator;
 import dev.onnxsteer.generate.ModelConfig;
 import dev.onnxsteer.generate.SamplingConfig;
 import dev.onnxsteer.generate.Tokenizer;
-import dev.onnxsteer.session.Device;
 import dev.onnxsteer.session.ModelSession;
 import dev.onnxsteer.session.SessionConfig;
 import dev.onnxsteer.session.SessionFactory;
@@ -40,6 +39,9 @@ import picocli.CommandLine.Spec;
 final class GenerateCommand implements Callable<Integer> {
     @Mixin
     CommonOptions common;
+
+    @Mixin
+    DeviceOptions devices;
 
     @Spec
     CommandSpec spec;
@@ -74,12 +76,6 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--stop", paramLabel = "STR", description = "Stop when the generated text contains STR (repeatable).")
     List<String> stops = new ArrayList<>();
 
-    @Option(names = "--device", paramLabel = "D", defaultValue = "auto", description = "auto, cpu, cuda or cuda:N (default ${DEFAULT-VALUE}).")
-    String device;
-
-    @Option(names = "--threads", paramLabel = "N", defaultValue = "0", description = "Intra-op threads; 0 = ONNX Runtime default.")
-    int threads;
-
     @Option(names = "--tokenizer", paramLabel = "PATH", description = "tokenizer.json (default: the one in the model directory).")
     Path tokenizerPath;
 
@@ -109,11 +105,7 @@ final class GenerateCommand implements Callable<Integer> {
             throw new IllegalArgumentException("no tokenizer.json next to " + files.onnx() + "; pass --tokenizer PATH");
         }
         ModelConfig config = ModelConfig.load(files.directory());
-        SessionConfig sessionConfig = SessionConfig.defaults().withDevice(Device.parse(device)).withThreads(threads, 0)
-                .withDiagnostics(line -> {
-                    err.println(line);
-                    err.flush();
-                });
+        SessionConfig sessionConfig = devices.sessionConfig(err);
         try (Tokenizer tokenizer = Tokenizer.load(files.tokenizer(), config)) {
             if (!steering.present()) {
                 try (ModelSession session = SessionFactory.open(files.onnx(), sessionConfig)) {

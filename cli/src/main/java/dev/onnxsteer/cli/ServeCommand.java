@@ -4,7 +4,6 @@ import dev.onnxsteer.io.ModelFiles;
 import dev.onnxsteer.server.ServedModel;
 import dev.onnxsteer.server.ServerConfig;
 import dev.onnxsteer.server.SteerServer;
-import dev.onnxsteer.session.Device;
 import dev.onnxsteer.session.SessionConfig;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -30,6 +29,9 @@ final class ServeCommand implements Callable<Integer> {
 
     @Mixin
     CommonOptions common;
+
+    @Mixin
+    DeviceOptions devices;
 
     @Spec
     CommandSpec spec;
@@ -71,12 +73,6 @@ final class ServeCommand implements Callable<Integer> {
             description = "On shutdown, how long in-flight requests may take to finish (default ${DEFAULT-VALUE}).")
     int graceSeconds;
 
-    @Option(names = "--device", paramLabel = "D", defaultValue = "auto", description = "auto, cpu, cuda or cuda:N (default ${DEFAULT-VALUE}).")
-    String device;
-
-    @Option(names = "--threads", paramLabel = "N", defaultValue = "0", description = "Intra-op threads; 0 = ONNX Runtime default.")
-    int threads;
-
     @Option(names = "--tokenizer", paramLabel = "PATH", description = "tokenizer.json (default: the one in the model directory).")
     Path tokenizerPath;
 
@@ -87,11 +83,7 @@ final class ServeCommand implements Callable<Integer> {
         ServerConfig config = ServerConfig.defaults().withHost(host).withPort(port).withApiKey(key == null || key.isEmpty() ? null : key)
                 .withMaxBatch(maxBatch).withMaxQueue(maxQueue).withMaxTokensLimit(maxTokensLimit)
                 .withRequestTimeout(Duration.ofSeconds(timeoutSeconds)).withShutdownGrace(Duration.ofSeconds(graceSeconds));
-        SessionConfig sessionConfig = SessionConfig.defaults().withDevice(Device.parse(device)).withThreads(threads, 0)
-                .withDiagnostics(line -> {
-                    err.println(line);
-                    err.flush();
-                });
+        SessionConfig sessionConfig = devices.sessionConfig(err);
         ModelFiles files = ModelFiles.locate(model, tokenizerPath);
         CountDownLatch stop = new CountDownLatch(1);
         CountDownLatch done = new CountDownLatch(1);

@@ -1,6 +1,7 @@
 package dev.onnxsteer.cli;
 
-import static dev.onnxsteer.cli.ImportCommandTest.run;
+import static dev.onnxsteer.cli.CliRun.run;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -47,7 +48,7 @@ class CompileCommandTest {
     void compiledModelRecordsWhatWasDoneAndPassesParity() throws IOException {
         Path vector = vectorFile("v.gguf", 2, 32, 1);
         Path out = tmp.resolve("steered");
-        ImportCommandTest.Run compiled = run("compile", LLAMA, "--vector", vector + ":2", "--coeff", "1.5", "-o", out.toString(),
+        CliRun compiled = run("compile", LLAMA, "--vector", vector + ":2", "--coeff", "1.5", "-o", out.toString(),
                 "--json");
         assertEquals(Main.OK, compiled.code(), compiled.err());
         JsonNode summary = new ObjectMapper().readTree(compiled.out());
@@ -62,11 +63,11 @@ class CompileCommandTest {
         assertEquals("resid_post.2", model.metadata().get("onnx_steer.sites"));
         assertEquals(64, model.metadata().get("onnx_steer.source_model_sha256").length());
 
-        ImportCommandTest.Run inspected = run("inspect", out.toString());
+        CliRun inspected = run("inspect", out.toString());
         assertEquals(Main.OK, inspected.code(), inspected.err());
         assertTrue(inspected.out().contains("onnx_steer.operations"), inspected.out());
 
-        ImportCommandTest.Run parity = run("parity", LLAMA, out.toString(), "--tokens", "6");
+        CliRun parity = run("parity", LLAMA, out.toString(), "--tokens", "6");
         assertEquals(Main.OK, parity.code(), parity.out() + parity.err());
         assertTrue(parity.out().contains("parity: all checks passed"), parity.out());
         assertTrue(parity.out().matches("(?s).*zero\\s+passed\\s+0\\s.*"), parity.out());
@@ -76,11 +77,11 @@ class CompileCommandTest {
     void gpt2CompilesIntoTheBiasWithNoNodeAdded() throws IOException {
         String gpt2 = TestPaths.testdata().resolve("gpt2-tiny").toString();
         Path out = tmp.resolve("bias");
-        ImportCommandTest.Run compiled = run("compile", gpt2, "--vector", vectorFile("v.safetensors", 1, 32, 2).toString(),
+        CliRun compiled = run("compile", gpt2, "--vector", vectorFile("v.safetensors", 1, 32, 2).toString(),
                 "--coeff", "3", "--mode", "bias", "-o", out.toString());
         assertEquals(Main.OK, compiled.code(), compiled.err());
         assertEquals(ModelReader.read(Path.of(gpt2)).graph().nodes().size(), ModelReader.read(out).graph().nodes().size());
-        ImportCommandTest.Run parity = run("parity", gpt2, out.toString(), "--json", "--tokens", "4");
+        CliRun parity = run("parity", gpt2, out.toString(), "--json", "--tokens", "4");
         assertEquals(Main.OK, parity.code(), parity.out() + parity.err());
         assertTrue(new ObjectMapper().readTree(parity.out()).get("passed").asBoolean());
     }
@@ -89,7 +90,7 @@ class CompileCommandTest {
     void generateCompareShowsBothContinuations() {
         Path stories = TestModels.stories260K();
         Path vector = vectorFile("big.gguf", 3, 64, 3);
-        ImportCommandTest.Run run = run("generate", stories.toString(), "--prompt", "Once upon a time", "--vector",
+        CliRun run = run("generate", stories.toString(), "--prompt", "Once upon a time", "--vector",
                 vector + ":8", "--compare", "--max-tokens", "12", "--device", "cpu");
         assertEquals(Main.OK, run.code(), run.err());
         String[] lines = run.out().split("\n");
@@ -98,7 +99,7 @@ class CompileCommandTest {
         assertFalse(lines[1].substring(10).equals(lines[2].substring(10)), "the vector changes the continuation");
     }
 
-    private void assertRefused(ImportCommandTest.Run run, int code, String message, Path out) {
+    private void assertRefused(CliRun run, int code, String message, Path out) {
         assertEquals(code, run.code(), run.err());
         assertTrue(run.err().contains(message), run.err());
         assertEquals(1, run.err().strip().split("\n").length, "one line: " + run.err());
@@ -152,7 +153,7 @@ class CompileCommandTest {
             Files.copy(Path.of(LLAMA, file), copy.resolve(file));
         }
         byte[] before = Files.readAllBytes(copy.resolve("model.onnx"));
-        ImportCommandTest.Run run = run("compile", copy.toString(), "--vector", vectorFile("v.gguf", 2, 32, 1).toString(),
+        CliRun run = run("compile", copy.toString(), "--vector", vectorFile("v.gguf", 2, 32, 1).toString(),
                 "-o", copy.toString());
         assertEquals(Main.USAGE, run.code());
         assertTrue(run.err().contains("is the input model's directory"), run.err());

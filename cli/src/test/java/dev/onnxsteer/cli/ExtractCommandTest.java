@@ -1,5 +1,6 @@
 package dev.onnxsteer.cli;
 
+import static dev.onnxsteer.cli.CliRun.run;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -13,8 +14,6 @@ import dev.onnxsteer.passes.Provenance;
 import dev.onnxsteer.vectors.SteeringVectors;
 import dev.onnxsteer.vectors.VectorFiles;
 import java.awt.image.BufferedImage;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -34,14 +33,6 @@ class ExtractCommandTest {
 
     static Path stories;
 
-    record Run(int code, String out, String err) {}
-
-    static Run run(String... args) {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        int code = Main.run(new PrintWriter(out, true), new PrintWriter(err, true), args);
-        return new Run(code, out.toString(), err.toString());
-    }
 
     @BeforeAll
     static void importStories() {
@@ -56,7 +47,7 @@ class ExtractCommandTest {
     @Test
     void onePairBecomesAControlVectorWithMetadata() {
         Path out = tmp.resolve("happy.gguf");
-        Run run = run("extract", stories.toString(), "--positive", "Lily was happy", "--negative", "Lily was sad",
+        CliRun run = run("extract", stories.toString(), "--positive", "Lily was happy", "--negative", "Lily was sad",
                 "--layers", "2-4", "--device", "cpu", "-o", out.toString());
         assertEquals(Main.OK, run.code(), run.err());
         assertTrue(run.out().contains("wrote " + out + " (diff, resid_post layers 2-4, position last, 1 pair)"), run.out());
@@ -80,7 +71,7 @@ class ExtractCommandTest {
     @Test
     void datasetMeanWithNormalizeAndTheDefaultLayers() {
         Path gguf = tmp.resolve("mean.gguf");
-        Run run = run("extract", stories.toString(), "--dataset", happySad().toString(), "--normalize", "--batch", "8",
+        CliRun run = run("extract", stories.toString(), "--dataset", happySad().toString(), "--normalize", "--batch", "8",
                 "--device", "cpu", "-o", gguf.toString());
         assertEquals(Main.OK, run.code(), run.err());
         assertTrue(run.err().contains("layer 0 left out"), run.err());
@@ -95,7 +86,7 @@ class ExtractCommandTest {
         assertEquals(1.0, Math.sqrt(norm), 1e-5);
 
         Path safetensors = tmp.resolve("pca.safetensors");
-        Run pca = run("extract", stories.toString(), "--dataset", happySad().toString(), "--method", "pca-center",
+        CliRun pca = run("extract", stories.toString(), "--dataset", happySad().toString(), "--method", "pca-center",
                 "--position", "mean", "--layers", "all", "--device", "cpu", "-o", safetensors.toString());
         assertEquals(Main.OK, pca.code(), pca.err());
         assertEquals(Set.of(0, 1, 2, 3, 4), VectorFiles.read(safetensors).layerIndices());
@@ -105,7 +96,7 @@ class ExtractCommandTest {
     @Test
     void sweepPrintsATableJsonAndAChart() throws Exception {
         Path png = tmp.resolve("sweep.png");
-        Run table = run("sweep", stories.toString(), "--dataset", happySad().toString(), "--device", "cpu", "--plot",
+        CliRun table = run("sweep", stories.toString(), "--dataset", happySad().toString(), "--device", "cpu", "--plot",
                 png.toString());
         assertEquals(Main.OK, table.code(), table.err());
         assertTrue(table.out().contains("40 train / 10 held-out pairs"), table.out());
@@ -113,7 +104,7 @@ class ExtractCommandTest {
         BufferedImage image = ImageIO.read(png.toFile());
         assertEquals(900, image.getWidth());
 
-        Run json = run("sweep", stories.toString(), "--dataset", happySad().toString(), "--device", "cpu", "--json",
+        CliRun json = run("sweep", stories.toString(), "--dataset", happySad().toString(), "--device", "cpu", "--json",
                 "--layers", "1-3", "--holdout", "0.3", "--method", "pca");
         assertEquals(Main.OK, json.code(), json.err());
         JsonNode root = new ObjectMapper().readTree(json.out());
@@ -128,16 +119,16 @@ class ExtractCommandTest {
     @Test
     void extractedVectorSteersACompiledModel() {
         Path vector = tmp.resolve("sad.gguf");
-        Run extracted = run("extract", stories.toString(), "--positive", "Lily was sad", "--negative", "Lily was happy",
+        CliRun extracted = run("extract", stories.toString(), "--positive", "Lily was sad", "--negative", "Lily was happy",
                 "--layers", "4", "--device", "cpu", "-o", vector.toString());
         assertEquals(Main.OK, extracted.code(), extracted.err());
         Path steered = tmp.resolve("stories-sad");
-        Run compiled = run("compile", stories.toString(), "--vector", vector.toString(), "--coeff", "0.5", "-o",
+        CliRun compiled = run("compile", stories.toString(), "--vector", vector.toString(), "--coeff", "0.5", "-o",
                 steered.toString());
         assertEquals(Main.OK, compiled.code(), compiled.err());
         String[] prompt = {"--prompt", "Once upon a time", "--max-tokens", "80", "--device", "cpu"};
-        Run plain = run(concat(new String[] {"generate", stories.toString()}, prompt));
-        Run sad = run(concat(new String[] {"generate", steered.toString()}, prompt));
+        CliRun plain = run(concat(new String[] {"generate", stories.toString()}, prompt));
+        CliRun sad = run(concat(new String[] {"generate", steered.toString()}, prompt));
         assertEquals(Main.OK, sad.code(), sad.err());
         assertTrue(plain.out().startsWith("Once upon a time, there was a little girl named Lily."), plain.out());
         assertNotEquals(plain.out(), sad.out());
@@ -184,17 +175,17 @@ class ExtractCommandTest {
             args[2] = "--device";
             args[3] = "cpu";
             System.arraycopy(c, 1, args, 4, c.length - 1);
-            Run run = run(args);
+            CliRun run = run(args);
             assertNotEquals(Main.OK, run.code(), c[0]);
             assertTrue(run.err().startsWith("error: ") && run.err().contains(c[0]), "expected '" + c[0] + "' in " + run.err());
             assertEquals(1, run.err().strip().lines().count(), "one line: " + run.err());
             assertFalse(Files.exists(out), "nothing written for " + c[0]);
             assertFalse(Files.exists(tmp.resolve("v.gguf")), "nothing written for " + c[0]);
         }
-        Run sweep = run("sweep", model, "--dataset", empty.toString(), "--device", "cpu");
+        CliRun sweep = run("sweep", model, "--dataset", empty.toString(), "--device", "cpu");
         assertEquals(Main.BAD_INPUT, sweep.code(), "an empty dataset is a bad input file");
         assertTrue(sweep.err().contains("has no pairs"), sweep.err());
-        Run plot = run("sweep", model, "--dataset", happySad().toString(), "--device", "cpu", "--plot",
+        CliRun plot = run("sweep", model, "--dataset", happySad().toString(), "--device", "cpu", "--plot",
                 tmp.resolve("nowhere/chart.png").toString());
         assertEquals(Main.USAGE, plot.code());
         assertTrue(plot.err().contains("does not exist"), plot.err());

@@ -1,5 +1,6 @@
 package dev.onnxsteer.cli;
 
+import static dev.onnxsteer.cli.CliRun.run;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -11,8 +12,6 @@ import dev.onnxsteer.passes.Provenance;
 import dev.onnxsteer.vectors.SteeringVectors;
 import dev.onnxsteer.vectors.VectorFiles;
 import dev.onnxsteer.vectors.VectorMetadata;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -37,14 +36,6 @@ class FiveApproachesTest {
     Path model;
     Path vector;
 
-    record Run(int code, String out, String err) {}
-
-    static Run run(String... args) {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        int code = Main.run(new PrintWriter(out, true), new PrintWriter(err, true), args);
-        return new Run(code, out.toString(), err.toString());
-    }
 
     @BeforeEach
     void vectorFile() {
@@ -63,7 +54,7 @@ class FiveApproachesTest {
         List<String> args = new ArrayList<>(List.of("compile", model.toString(), "--vector", vector.toString(),
                 "--coeff", "4", "-o", temp.resolve(name).toString()));
         args.addAll(List.of(options));
-        Run run = run(args.toArray(String[]::new));
+        CliRun run = run(args.toArray(String[]::new));
         assertEquals(Main.OK, run.code(), String.join(" ", args) + ": " + run.err());
         return logits(temp.resolve(name));
     }
@@ -112,7 +103,7 @@ class FiveApproachesTest {
         float[] postAdd = compile("post-add", "--site", "resid_post.1", "--mode", "add");
         assertTrue(OrtRunner.maxAbsDiff(post, postAdd) <= BIAS_TOLERANCE);
 
-        Run parity = run("parity", model.toString(), temp.resolve("attn-in-bias").toString(), "--tokens", "4");
+        CliRun parity = run("parity", model.toString(), temp.resolve("attn-in-bias").toString(), "--tokens", "4");
         assertEquals(Main.OK, parity.code(), parity.out() + parity.err());
         assertTrue(parity.out().contains("parity: all checks passed"), parity.out());
     }
@@ -126,15 +117,15 @@ class FiveApproachesTest {
 
     @Test
     void unknownAndConflictingNamesAreUsageErrors() {
-        Run typo = run("compile", model.toString(), "--vector", vector.toString(), "--site", "blocks.1.hook_resid_psot",
+        CliRun typo = run("compile", model.toString(), "--vector", vector.toString(), "--site", "blocks.1.hook_resid_psot",
                 "-o", temp.resolve("typo").toString());
         assertEquals(Main.USAGE, typo.code());
         assertTrue(typo.err().contains("closest valid names: blocks.1.hook_resid_post"), typo.err());
-        Run conflict = run("compile", model.toString(), "--vector", vector.toString(), "--site", "transformer.h.1",
+        CliRun conflict = run("compile", model.toString(), "--vector", vector.toString(), "--site", "transformer.h.1",
                 "--layers", "2", "-o", temp.resolve("conflict").toString());
         assertEquals(Main.USAGE, conflict.code());
         assertTrue(conflict.err().contains("names layer 1 but --layers says 2"), conflict.err());
-        Run noBias = run("compile", Fixtures.dir(Fixtures.LLAMA_TINY).toString(), "--vector", vector.toString(),
+        CliRun noBias = run("compile", Fixtures.dir(Fixtures.LLAMA_TINY).toString(), "--vector", vector.toString(),
                 "--site", "model.layers.1.input_layernorm", "--mode", "bias", "-o", temp.resolve("llama").toString());
         assertEquals(Main.USAGE, noBias.code());
         assertTrue(noBias.err().contains("--create-bias"), noBias.err());
@@ -142,7 +133,7 @@ class FiveApproachesTest {
 
     @Test
     void inspectListsTheAliases() {
-        Run inspect = run("inspect", model.toString());
+        CliRun inspect = run("inspect", model.toString());
         assertEquals(Main.OK, inspect.code(), inspect.err());
         assertTrue(inspect.out().lines().anyMatch(l -> l.startsWith("attn_in.1 ")
                 && l.endsWith("blocks.1.ln1.hook_normalized, transformer.h.1.ln_1")), inspect.out());

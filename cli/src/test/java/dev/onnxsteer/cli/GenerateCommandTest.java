@@ -1,5 +1,6 @@
 package dev.onnxsteer.cli;
 
+import static dev.onnxsteer.cli.CliRun.run;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -15,8 +16,6 @@ import dev.onnxsteer.session.CudaProbe;
 import dev.onnxsteer.session.ModelSession;
 import dev.onnxsteer.session.SessionConfig;
 import dev.onnxsteer.session.SessionFactory;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -31,14 +30,6 @@ class GenerateCommandTest {
     static Path tmp;
     static Path tokenizer;
 
-    record Run(int code, String out, String err) {}
-
-    static Run run(String... args) {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        int code = Main.run(new PrintWriter(out, true), new PrintWriter(err, true), args);
-        return new Run(code, out.toString(), err.toString());
-    }
 
     @BeforeAll
     static void tokenizer() {
@@ -57,7 +48,7 @@ class GenerateCommandTest {
 
     @Test
     void streamsThePromptAndTheContinuation() {
-        Run run = run("generate", TinyGpt2.model().toString(), "--tokenizer", tokenizer.toString(),
+        CliRun run = run("generate", TinyGpt2.model().toString(), "--tokenizer", tokenizer.toString(),
                 "--prompt", "Once upon a time", "--max-tokens", "6", "--device", "cpu");
         assertEquals(0, run.code(), run.err());
         Generation expected = library("Once upon a time", 6);
@@ -70,7 +61,7 @@ class GenerateCommandTest {
     void jsonPrintsOneObjectPerPrompt() throws Exception {
         Path prompts = tmp.resolve("prompts.txt");
         Files.writeString(prompts, "Once upon a time\n\nThe cat sat\n");
-        Run run = run("generate", TinyGpt2.model().toString(), "--tokenizer", tokenizer.toString(),
+        CliRun run = run("generate", TinyGpt2.model().toString(), "--tokenizer", tokenizer.toString(),
                 "--prompts", prompts.toString(), "--max-tokens", "5", "--device", "cpu", "--threads", "1", "--json");
         assertEquals(0, run.code(), run.err());
         String[] lines = run.out().strip().split("\\R");
@@ -98,7 +89,7 @@ class GenerateCommandTest {
     void stopStringEndsWithStop() throws Exception {
         String text = library("Once upon a time", 12).text();
         String stop = text.substring(text.length() / 2, text.length() / 2 + 2);
-        Run run = run("generate", TinyGpt2.model().toString(), "--tokenizer", tokenizer.toString(),
+        CliRun run = run("generate", TinyGpt2.model().toString(), "--tokenizer", tokenizer.toString(),
                 "--prompt", "Once upon a time", "--max-tokens", "12", "--device", "cpu", "--stop", stop, "--json");
         assertEquals(0, run.code(), run.err());
         JsonNode node = new ObjectMapper().readTree(run.out());
@@ -111,8 +102,8 @@ class GenerateCommandTest {
         String[] args = {"generate", TinyGpt2.model().toString(), "--tokenizer", tokenizer.toString(), "--prompt", "Hi",
                 "--max-tokens", "10", "--device", "cpu", "--temperature", "1.5", "--top-k", "50", "--top-p", "0.95",
                 "--repetition-penalty", "1.2", "--seed", "11", "--json"};
-        Run first = run(args);
-        Run second = run(args);
+        CliRun first = run(args);
+        CliRun second = run(args);
         assertEquals(0, first.code(), first.err());
         assertEquals(first.out().replaceAll("\"prefill_ms.*", ""), second.out().replaceAll("\"prefill_ms.*", ""));
     }
@@ -120,7 +111,7 @@ class GenerateCommandTest {
     @Test
     void autoDeviceReportsTheFallbackOnStderr() {
         org.junit.jupiter.api.Assumptions.assumeTrue(CudaProbe.missingLibrary().isPresent());
-        Run run = run("generate", TinyGpt2.model().toString(), "--tokenizer", tokenizer.toString(),
+        CliRun run = run("generate", TinyGpt2.model().toString(), "--tokenizer", tokenizer.toString(),
                 "--prompt", "Hi", "--max-tokens", "2");
         assertEquals(0, run.code(), run.err());
         assertTrue(run.err().contains("running on CPU"), run.err());
@@ -129,7 +120,7 @@ class GenerateCommandTest {
 
     @Test
     void theSharedDirectoryWithItsFullGpt2TokenizerIsRefused() {
-        Run run = run("generate", TinyGpt2.dir().toString(), "--prompt", "Hi", "--device", "cpu");
+        CliRun run = run("generate", TinyGpt2.dir().toString(), "--prompt", "Hi", "--device", "cpu");
         assertEquals(Main.BAD_INPUT, run.code(), run.err());
         assertTrue(run.err().startsWith("error: tokenizer") && run.err().contains("50295")
                 && run.err().contains("1000"), run.err());
@@ -138,14 +129,14 @@ class GenerateCommandTest {
 
     @Test
     void usageErrors() {
-        Run device = run("generate", TinyGpt2.model().toString(), "--tokenizer", tokenizer.toString(), "--prompt", "x",
+        CliRun device = run("generate", TinyGpt2.model().toString(), "--tokenizer", tokenizer.toString(), "--prompt", "x",
                 "--device", "tpu");
         assertEquals(Main.USAGE, device.code());
         assertTrue(device.err().contains("auto, cpu, cuda, cuda:N"), device.err());
-        Run noPrompt = run("generate", TinyGpt2.model().toString(), "--tokenizer", tokenizer.toString());
+        CliRun noPrompt = run("generate", TinyGpt2.model().toString(), "--tokenizer", tokenizer.toString());
         assertEquals(Main.USAGE, noPrompt.code());
         assertTrue(noPrompt.err().contains("--prompt"), noPrompt.err());
-        Run missing = run("generate", tmp.resolve("nope").toString(), "--prompt", "x");
+        CliRun missing = run("generate", tmp.resolve("nope").toString(), "--prompt", "x");
         assertEquals(Main.BAD_INPUT, missing.code(), missing.err());
     }
 }

@@ -1,5 +1,6 @@
 package dev.onnxsteer.cli;
 
+import static dev.onnxsteer.cli.CliRun.run;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -7,8 +8,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.onnxsteer.TestPaths;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
@@ -19,31 +18,23 @@ class ImportCommandTest {
     @TempDir
     Path tmp;
 
-    record Run(int code, String out, String err) {}
-
-    static Run run(String... args) {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        int code = Main.run(new PrintWriter(out, true), new PrintWriter(err, true), args);
-        return new Run(code, out.toString(), err.toString());
-    }
 
     @Test
     void importsAModelThatGenerateRuns() throws Exception {
         Path gguf = TestPaths.sharedModel("stories260K/stories260K.gguf");
         Path dir = tmp.resolve("stories");
-        Run imported = run("import", gguf.toString(), "-o", dir.toString(), "--json");
+        CliRun imported = run("import", gguf.toString(), "-o", dir.toString(), "--json");
         assertEquals(Main.OK, imported.code(), imported.err());
         JsonNode summary = new ObjectMapper().readTree(imported.out());
         assertEquals(5, summary.get("layers").asInt());
         assertEquals(dir.toAbsolutePath().normalize().toString(), summary.get("directory").asText());
         assertTrue(Files.isRegularFile(dir.resolve("model.onnx")));
 
-        Run generated = run("generate", dir.toString(), "--prompt", "Once upon a time", "--max-tokens", "16", "--device", "cpu");
+        CliRun generated = run("generate", dir.toString(), "--prompt", "Once upon a time", "--max-tokens", "16", "--device", "cpu");
         assertEquals(Main.OK, generated.code(), generated.err());
         assertTrue(generated.out().startsWith("Once upon a time, there was a little girl named Lily."), generated.out());
 
-        Run again = run("import", gguf.toString(), "-o", dir.toString());
+        CliRun again = run("import", gguf.toString(), "-o", dir.toString());
         assertEquals(Main.USAGE, again.code());
         assertTrue(again.err().contains("exists and is not empty"), again.err());
     }
@@ -52,7 +43,7 @@ class ImportCommandTest {
     void badInputFilesExitWithThree() throws Exception {
         Path notGguf = tmp.resolve("x.gguf");
         Files.writeString(notGguf, "not a gguf file at all");
-        Run run = run("import", notGguf.toString(), "-o", tmp.resolve("out").toString());
+        CliRun run = run("import", notGguf.toString(), "-o", tmp.resolve("out").toString());
         assertEquals(Main.BAD_INPUT, run.code());
         assertTrue(run.err().contains("\nerror: " + notGguf + " is not a GGUF file"), run.err());
         assertFalse(run.err().contains("\tat "), "no stack trace without --verbose");

@@ -1,5 +1,6 @@
 package dev.onnxsteer.cli;
 
+import static dev.onnxsteer.cli.CliRun.run;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -16,8 +17,6 @@ import dev.onnxsteer.proto.TensorProto;
 import dev.onnxsteer.proto.TensorShapeProto;
 import dev.onnxsteer.proto.TypeProto;
 import dev.onnxsteer.proto.ValueInfoProto;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
@@ -33,44 +32,36 @@ class InspectCommandTest {
     @TempDir
     Path temp;
 
-    record Run(int code, String out, String err) {}
-
-    static Run run(String... args) {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        int code = Main.run(new PrintWriter(out, true), new PrintWriter(err, true), args);
-        return new Run(code, out.toString(), err.toString());
-    }
 
     // ---------------------------------------------------------------------------------------------
     // Output on real models
 
     @Test
     void tableOfTheFusedGpt2ListsItsSites() {
-        Run run = run("inspect", TestModels.fusedGpt2().toString());
-        assertEquals(Main.OK, run.code, run.err);
-        assertTrue(run.out.contains("fused pre-norm decoder (onnxruntime SkipLayerNormalization)"), run.out);
-        assertTrue(run.out.contains("5, hidden size 32"), run.out);
-        assertTrue(run.out.contains("com.microsoft.SkipLayerNormalization 10"), run.out);
-        assertTrue(run.out.contains("input_ids"), run.out);
-        assertTrue(run.out.contains("[2, batch_size, 4, past_seq_len, 8]"), run.out);
-        assertLine(run.out, "resid_pre.0", "EmbedLayerNormalization_0_embedding_sum");
-        assertLine(run.out, "attn_out.2", "GptAttention_2_matmul_output");
-        assertLine(run.out, "resid_mid.3", "/transformer/h.3/Add_output_0");
-        assertLine(run.out, "mlp_out.4", "FullyConnect_MatMul_9_output");
-        assertLine(run.out, "resid_post.3", "/transformer/h.3/Add_1_output_0");
-        assertTrue(run.out.contains("resid_post.4 is not a tensor"), "the missing site is explained: " + run.out);
-        assertEquals("", run.err);
+        CliRun run = run("inspect", TestModels.fusedGpt2().toString());
+        assertEquals(Main.OK, run.code(), run.err());
+        assertTrue(run.out().contains("fused pre-norm decoder (onnxruntime SkipLayerNormalization)"), run.out());
+        assertTrue(run.out().contains("5, hidden size 32"), run.out());
+        assertTrue(run.out().contains("com.microsoft.SkipLayerNormalization 10"), run.out());
+        assertTrue(run.out().contains("input_ids"), run.out());
+        assertTrue(run.out().contains("[2, batch_size, 4, past_seq_len, 8]"), run.out());
+        assertLine(run.out(), "resid_pre.0", "EmbedLayerNormalization_0_embedding_sum");
+        assertLine(run.out(), "attn_out.2", "GptAttention_2_matmul_output");
+        assertLine(run.out(), "resid_mid.3", "/transformer/h.3/Add_output_0");
+        assertLine(run.out(), "mlp_out.4", "FullyConnect_MatMul_9_output");
+        assertLine(run.out(), "resid_post.3", "/transformer/h.3/Add_1_output_0");
+        assertTrue(run.out().contains("resid_post.4 is not a tensor"), "the missing site is explained: " + run.out());
+        assertEquals("", run.err());
     }
 
     @Test
     void jsonOfMiniLmHasEveryField() throws Exception {
-        Run run = run("inspect", TestModels.miniLm().toString(), "--json");
-        assertEquals(Main.OK, run.code, run.err);
-        JsonNode json = new ObjectMapper().readTree(run.out);
+        CliRun run = run("inspect", TestModels.miniLm().toString(), "--json");
+        assertEquals(Main.OK, run.code(), run.err());
+        JsonNode json = new ObjectMapper().readTree(run.out());
         for (String field : List.of("file", "irVersion", "opsets", "producer", "inputs", "outputs", "initializers",
                 "nodes", "ops", "layout", "layers", "hiddenSize", "sites", "notes", "steering")) {
-            assertTrue(json.has(field), "field " + field + " in " + run.out);
+            assertTrue(json.has(field), "field " + field + " in " + run.out());
         }
         assertTrue(json.get("file").asText().endsWith("model.onnx"));
         assertEquals(11, json.get("opsets").get("ai.onnx").asInt());
@@ -106,11 +97,11 @@ class InspectCommandTest {
                 .addMetadataProps(StringStringEntryProto.newBuilder().setKey("other").setValue("x"))
                 .build();
         Path file = write("meta/model.onnx", model.toByteArray());
-        Run table = run("inspect", file.toString());
-        assertEquals(Main.OK, table.code, table.err);
-        assertTrue(table.out.contains("onnx_steer.op  add"), table.out);
-        assertTrue(table.out.contains("unrecognised"), table.out);
-        JsonNode json = new ObjectMapper().readTree(run("inspect", file.toString(), "--json").out);
+        CliRun table = run("inspect", file.toString());
+        assertEquals(Main.OK, table.code(), table.err());
+        assertTrue(table.out().contains("onnx_steer.op  add"), table.out());
+        assertTrue(table.out().contains("unrecognised"), table.out());
+        JsonNode json = new ObjectMapper().readTree(run("inspect", file.toString(), "--json").out());
         assertEquals("add", json.get("steering").get("onnx_steer.op").asText());
         assertFalse(json.get("steering").has("other"));
     }
@@ -192,24 +183,24 @@ class InspectCommandTest {
     void externalDataInsideTheDirectoryIsFine() throws Exception {
         Path model = write("inside/model.onnx", tinyModel("weights.bin").toByteArray());
         Files.write(model.resolveSibling("weights.bin"), floats(1, 2, 3, 4));
-        Run run = run("inspect", model.toString(), "--json");
-        assertEquals(Main.OK, run.code, run.err);
-        JsonNode weights = new ObjectMapper().readTree(run.out).get("initializers");
+        CliRun run = run("inspect", model.toString(), "--json");
+        assertEquals(Main.OK, run.code(), run.err());
+        JsonNode weights = new ObjectMapper().readTree(run.out()).get("initializers");
         assertEquals(16, weights.get("externalBytes").asLong());
         assertEquals(1, weights.get("externalFiles").asInt());
     }
 
     private void assertBadInput(Path file, String expected) {
         for (String[] args : List.of(new String[] {"inspect", file.toString()}, new String[] {"inspect", file.toString(), "--json"})) {
-            Run run = run(args);
-            assertEquals(Main.BAD_INPUT, run.code, "exit code for " + file + ": " + run.err);
-            assertEquals("", run.out, "nothing on stdout");
-            List<String> lines = run.err.lines().toList();
-            assertEquals(1, lines.size(), "one line on stderr: " + run.err);
-            assertTrue(lines.get(0).startsWith("error: "), run.err);
-            assertTrue(lines.get(0).contains(file.getFileName().toString()), "names the file: " + run.err);
-            assertTrue(lines.get(0).contains(expected), "says '" + expected + "': " + run.err);
-            assertFalse(run.err.contains("\tat "), "no stack trace: " + run.err);
+            CliRun run = run(args);
+            assertEquals(Main.BAD_INPUT, run.code(), "exit code for " + file + ": " + run.err());
+            assertEquals("", run.out(), "nothing on stdout");
+            List<String> lines = run.err().lines().toList();
+            assertEquals(1, lines.size(), "one line on stderr: " + run.err());
+            assertTrue(lines.get(0).startsWith("error: "), run.err());
+            assertTrue(lines.get(0).contains(file.getFileName().toString()), "names the file: " + run.err());
+            assertTrue(lines.get(0).contains(expected), "says '" + expected + "': " + run.err());
+            assertFalse(run.err().contains("\tat "), "no stack trace: " + run.err());
         }
     }
 

@@ -1,5 +1,6 @@
 package dev.onnxsteer.cli;
 
+import static dev.onnxsteer.cli.CliRun.run;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -14,8 +15,6 @@ import dev.onnxsteer.passes.Provenance;
 import dev.onnxsteer.vectors.SteeringVectors;
 import dev.onnxsteer.vectors.VectorFiles;
 import dev.onnxsteer.vectors.VectorMetadata;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
@@ -36,14 +35,6 @@ class OperationsCommandTest {
     static Path vectorA;
     static Path vectorB;
 
-    record Run(int code, String out, String err) {}
-
-    static Run run(String... args) {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        int code = Main.run(new PrintWriter(out, true), new PrintWriter(err, true), args);
-        return new Run(code, out.toString(), err.toString());
-    }
 
     static float[] random(int size, long seed) {
         Random random = new Random(seed);
@@ -66,17 +57,17 @@ class OperationsCommandTest {
     @Test
     void ablateAtEveryLayerIsRecordedInspectedAndPassesParity() {
         Path out = temp.resolve("ablated");
-        Run compile = run("compile", llama.toString(), "--vector", vectorA.toString(), "--op", "ablate",
+        CliRun compile = run("compile", llama.toString(), "--vector", vectorA.toString(), "--op", "ablate",
                 "--layers", "all", "--positions", "from:2", "-o", out.toString());
         assertEquals(0, compile.code(), compile.err());
         assertTrue(compile.out().contains("resid_post.3"), compile.out());
         assertTrue(compile.out().contains("ablate positions from:2"), compile.out());
-        Run inspect = run("inspect", out.toString());
+        CliRun inspect = run("inspect", out.toString());
         assertEquals(0, inspect.code(), inspect.err());
         assertTrue(inspect.out().contains("steering operations"), inspect.out());
         assertTrue(inspect.out().matches("(?s).*ablate\\s+resid_post\\.0\\s+mode add\\s+positions from:2.*"), inspect.out());
         assertTrue(inspect.out().contains("onnx_steer.ops"), inspect.out());
-        Run parity = run("parity", llama.toString(), out.toString(), "--tokens", "4");
+        CliRun parity = run("parity", llama.toString(), out.toString(), "--tokens", "4");
         assertEquals(0, parity.code(), parity.out() + parity.err());
         assertTrue(parity.out().contains("zero") && parity.out().contains("skipped"), parity.out());
     }
@@ -84,30 +75,30 @@ class OperationsCommandTest {
     @Test
     void clampPreserveNormAndOrthogonalizeCompileAndPassParity() {
         Path clamped = temp.resolve("clamped");
-        Run clamp = run("compile", llama.toString(), "--vector", vectorA.toString(), "--op", "clamp", "--clamp-value", "2",
+        CliRun clamp = run("compile", llama.toString(), "--vector", vectorA.toString(), "--op", "clamp", "--clamp-value", "2",
                 "--preserve-norm", "-o", clamped.toString(), "--json");
         assertEquals(0, clamp.code(), clamp.err());
         assertTrue(clamp.out().contains("\"preserve_norm\" : true"), clamp.out());
-        Run parity = run("parity", llama.toString(), clamped.toString(), "--tokens", "4");
+        CliRun parity = run("parity", llama.toString(), clamped.toString(), "--tokens", "4");
         assertEquals(0, parity.code(), parity.out() + parity.err());
 
         Path orth = temp.resolve("orth");
-        Run compile = run("compile", llama.toString(), "--vector", vectorA.toString(), "--op", "orthogonalize",
+        CliRun compile = run("compile", llama.toString(), "--vector", vectorA.toString(), "--op", "orthogonalize",
                 "-o", orth.toString());
         assertEquals(0, compile.code(), compile.err());
         assertTrue(compile.out().contains("model.embed_tokens.weight"), compile.out());
         assertTrue(compile.out().contains("mlp_out.3 weight"), compile.out());
-        Run orthParity = run("parity", llama.toString(), orth.toString(), "--tokens", "4");
+        CliRun orthParity = run("parity", llama.toString(), orth.toString(), "--tokens", "4");
         assertEquals(0, orthParity.code(), orthParity.out() + orthParity.err());
         assertTrue(orthParity.out().contains("ablate-equivalent"), orthParity.out());
-        Run inspect = run("inspect", orth.toString());
+        CliRun inspect = run("inspect", orth.toString());
         assertTrue(inspect.out().contains("orthogonalize") && inspect.out().contains("weights rewritten"), inspect.out());
     }
 
     @Test
     void bankBecomesRuntimeInputs() {
         Path out = temp.resolve("bank");
-        Run compile = run("compile", llama.toString(), "--vector", vectorA.toString(), "--vector", vectorB.toString() + ":2",
+        CliRun compile = run("compile", llama.toString(), "--vector", vectorA.toString(), "--vector", vectorB.toString() + ":2",
                 "--bank", "--coeff", "3", "-o", out.toString());
         assertEquals(0, compile.code(), compile.err());
         Model model = ModelReader.read(out.resolve("model.onnx"));
@@ -115,29 +106,29 @@ class OperationsCommandTest {
         Value bank = model.graph().find("steer_bank").orElseThrow();
         assertEquals(2, bank.initializer().dim(0));
         assertEquals(3f, model.graph().find("steer_scale").orElseThrow().initializer().toFloats()[0]);
-        Run parity = run("parity", llama.toString(), out.toString(), "--tokens", "4");
+        CliRun parity = run("parity", llama.toString(), out.toString(), "--tokens", "4");
         assertEquals(0, parity.code(), parity.out() + parity.err());
     }
 
     @Test
     void siteNamesWorkWithOperationsAndBanks() {
         Path ablated = temp.resolve("ablated");
-        Run ablate = run("compile", llama.toString(), "--vector", vectorA.toString(), "--op", "ablate-add",
+        CliRun ablate = run("compile", llama.toString(), "--vector", vectorA.toString(), "--op", "ablate-add",
                 "--site", "blocks.2.ln2.hook_normalized", "--positions", "prompt", "-o", ablated.toString());
         assertEquals(0, ablate.code(), ablate.err());
         assertTrue(ablate.out().matches("(?s)mlp_in\\.2\\s+add\\s+ablate-add positions prompt coeff .*"), ablate.out());
-        Run parity = run("parity", llama.toString(), ablated.toString(), "--tokens", "4");
+        CliRun parity = run("parity", llama.toString(), ablated.toString(), "--tokens", "4");
         assertEquals(0, parity.code(), parity.out() + parity.err());
 
         Path banked = temp.resolve("bank");
-        Run bank = run("compile", llama.toString(), "--vector", vectorA.toString(), "--vector", vectorB.toString(),
+        CliRun bank = run("compile", llama.toString(), "--vector", vectorA.toString(), "--vector", vectorB.toString(),
                 "--bank", "--site", "model.layers.1.self_attn", "-o", banked.toString());
         assertEquals(0, bank.code(), bank.err());
         Model model = ModelReader.read(banked.resolve("model.onnx"));
         assertEquals(2, model.graph().find("steer_bank").orElseThrow().initializer().dim(0));
         assertEquals("attn_out.1", model.metadata().get(Provenance.PREFIX + "sites"));
 
-        Run conflicting = run("compile", llama.toString(), "--vector", vectorA.toString(), "--op", "ablate",
+        CliRun conflicting = run("compile", llama.toString(), "--vector", vectorA.toString(), "--op", "ablate",
                 "--site", "blocks.2.hook_resid_mid", "--layers", "1", "-o", temp.resolve("x").toString());
         assertEquals(2, conflicting.code(), conflicting.err());
         assertTrue(conflicting.err().contains("give the layer once"), conflicting.err());
@@ -145,7 +136,7 @@ class OperationsCommandTest {
 
     @Test
     void clampWithoutAValueIsAUsageError() {
-        Run run = run("compile", llama.toString(), "--vector", vectorA.toString(), "--op", "clamp", "-o",
+        CliRun run = run("compile", llama.toString(), "--vector", vectorA.toString(), "--op", "clamp", "-o",
                 temp.resolve("x").toString());
         assertEquals(2, run.code());
         assertTrue(run.err().contains("--op clamp needs --clamp-value"), run.err());
@@ -154,7 +145,7 @@ class OperationsCommandTest {
 
     @Test
     void firstZeroIsAUsageError() {
-        Run run = run("compile", llama.toString(), "--vector", vectorA.toString(), "--positions", "first:0", "-o",
+        CliRun run = run("compile", llama.toString(), "--vector", vectorA.toString(), "--positions", "first:0", "-o",
                 temp.resolve("x").toString());
         assertEquals(2, run.code());
         assertTrue(run.err().contains("first:0 steer no token"), run.err());
@@ -162,11 +153,11 @@ class OperationsCommandTest {
 
     @Test
     void unknownOpAndPositionsNameTheChoices() {
-        Run op = run("compile", llama.toString(), "--vector", vectorA.toString(), "--op", "erase", "-o",
+        CliRun op = run("compile", llama.toString(), "--vector", vectorA.toString(), "--op", "erase", "-o",
                 temp.resolve("x").toString());
         assertEquals(2, op.code());
         assertTrue(op.err().contains("ablate, ablate-add, clamp, orthogonalize"), op.err());
-        Run positions = run("compile", llama.toString(), "--vector", vectorA.toString(), "--positions", "later", "-o",
+        CliRun positions = run("compile", llama.toString(), "--vector", vectorA.toString(), "--positions", "later", "-o",
                 temp.resolve("x").toString());
         assertEquals(2, positions.code());
         assertTrue(positions.err().contains("all, prompt, generated, first:N, from:N"), positions.err());
@@ -184,7 +175,7 @@ class OperationsCommandTest {
         Path dir = temp.resolve("odd");
         Files.createDirectories(dir);
         ModelWriter.write(model, dir.resolve("model.onnx"));
-        Run run = run("compile", dir.toString(), "--vector", vectorA.toString(), "--op", "orthogonalize", "-o",
+        CliRun run = run("compile", dir.toString(), "--vector", vectorA.toString(), "--op", "orthogonalize", "-o",
                 temp.resolve("y").toString());
         assertEquals(3, run.code(), run.err());
         assertTrue(run.err().contains("Not found: mlp_out.2"), run.err());

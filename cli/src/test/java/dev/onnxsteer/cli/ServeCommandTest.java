@@ -37,7 +37,7 @@ class ServeCommandTest {
     static void importModel() throws Exception {
         Path gguf = TestPaths.sharedModel("stories260K/stories260K.gguf");
         model = tmp.resolve("stories");
-        assertEquals(Main.OK, ImportCommandTest.run("import", gguf.toString(), "-o", model.toString()).code());
+        assertEquals(Main.OK, CliRun.run("import", gguf.toString(), "-o", model.toString()).code());
         vectors = Files.createDirectories(tmp.resolve("vectors"));
         float[] v = new float[64];
         for (int i = 0; i < v.length; i++) {
@@ -80,10 +80,10 @@ class ServeCommandTest {
 
     @Test
     void badServeArgumentsExitWithUsageOrBadInput() {
-        ImportCommandTest.Run missing = ImportCommandTest.run("serve", model.toString());
+        CliRun missing = CliRun.run("serve", model.toString());
         assertEquals(Main.USAGE, missing.code());
         assertTrue(missing.err().contains("--vectors"), missing.err());
-        ImportCommandTest.Run noDir = ImportCommandTest.run("serve", model.toString(), "--vectors",
+        CliRun noDir = CliRun.run("serve", model.toString(), "--vectors",
                 tmp.resolve("nothing").toString(), "--device", "cpu");
         assertEquals(Main.BAD_INPUT, noDir.code(), noDir.err());
         assertTrue(noDir.err().contains("does not exist"), noDir.err());
@@ -92,18 +92,18 @@ class ServeCommandTest {
     @Test
     void exportTritonWritesARepository() throws Exception {
         Path compiled = tmp.resolve("stories-input");
-        ImportCommandTest.Run compile = ImportCommandTest.run("compile", model.toString(), "--vector",
+        CliRun compile = CliRun.run("compile", model.toString(), "--vector",
                 vectors.resolve("wave.gguf").toString(), "--mode", "input", "-o", compiled.toString());
         assertEquals(Main.OK, compile.code(), compile.err());
         Path repo = tmp.resolve("triton");
-        ImportCommandTest.Run export = ImportCommandTest.run("export-triton", compiled.toString(), "-o", repo.toString(),
+        CliRun export = CliRun.run("export-triton", compiled.toString(), "-o", repo.toString(),
                 "--name", "stories_steered");
         assertEquals(Main.OK, export.code(), export.err());
         assertTrue(export.out().contains("steer.resid_post.2.vector"), export.out());
         String config = Files.readString(repo.resolve("stories_steered/config.pbtxt"));
         assertTrue(config.contains("backend: \"onnxruntime\"") && config.contains("dynamic_batching"), config);
         assertTrue(Files.isRegularFile(repo.resolve("stories_steered/1/model.onnx")));
-        ImportCommandTest.Run again = ImportCommandTest.run("export-triton", compiled.toString(), "-o", repo.toString(),
+        CliRun again = CliRun.run("export-triton", compiled.toString(), "-o", repo.toString(),
                 "--name", "stories_steered");
         assertEquals(Main.USAGE, again.code(), again.err());
     }

@@ -1,0 +1,25 @@
+package dev.onnxsteer.cli;
+
+import dev.onnxsteer.session.Device;
+import dev.onnxsteer.session.SessionConfig;
+import java.io.PrintWriter;
+import picocli.CommandLine.Option;
+
+/** Where and how ONNX Runtime runs; mixed into every command that runs a model. */
+final class DeviceOptions {
+    @Option(names = "--device", paramLabel = "D", defaultValue = "auto",
+            description = "auto, cpu, cuda or cuda:N (default ${DEFAULT-VALUE}; auto falls back to the CPU and says why).")
+    String device;
+
+    @Option(names = "--threads", paramLabel = "N", defaultValue = "0", description = "Intra-op threads; 0 = ONNX Runtime default.")
+    int threads;
+
+    /** The session settings, with diagnostics such as the CUDA fallback reason printed as lines on {@code err}. */
+    SessionConfig sessionConfig(PrintWriter err) {
+        return SessionConfig.defaults().withDevice(Device.parse(device)).withThreads(threads, 0)
+                .withDiagnostics(line -> {
+                    err.println(line);
+                    err.flush();
+                });
+    }
+}
