@@ -84,7 +84,7 @@ final class CompileCommand implements Callable<Integer> {
         } else {
             String what = describe(options);
             for (SteerPass.Applied applied : result.applied()) {
-                out.printf("%-14s %-6s %s coeff %-8s at %s%s%n", applied.site().name(), applied.mode().label(), what,
+                out.printf("%-14s %s (mode %s), coeff %s, at %s%s%n", applied.site().name(), what, applied.mode().label(),
                         applied.steering().coefficient(), applied.site().value().name(),
                         applied.mode() == Mode.BIAS ? " (folded into " + applied.tensor() + ")" : "");
             }

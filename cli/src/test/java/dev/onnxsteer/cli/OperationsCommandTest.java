@@ -116,7 +116,7 @@ class OperationsCommandTest {
         CliRun ablate = run("compile", llama.toString(), "--vector", vectorA.toString(), "--op", "ablate-add",
                 "--site", "blocks.2.ln2.hook_normalized", "--positions", "prompt", "-o", ablated.toString());
         assertEquals(0, ablate.code(), ablate.err());
-        assertTrue(ablate.out().matches("(?s)mlp_in\\.2\\s+add\\s+ablate-add positions prompt coeff .*"), ablate.out());
+        assertTrue(ablate.out().matches("(?s)mlp_in\\.2\\s+ablate-add positions prompt \\(mode add\\), coeff .*"), ablate.out());
         CliRun parity = run("parity", llama.toString(), ablated.toString(), "--tokens", "4");
         assertEquals(0, parity.code(), parity.out() + parity.err());
 
