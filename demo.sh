@@ -7,12 +7,19 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$root"
 out="${1:-demo-out}"
-gguf="$root/../shared/models/stories260K/stories260K.gguf"
+gguf="../shared/models/stories260K/stories260K.gguf"
 if [ ! -f "$gguf" ]; then
   echo "demo: $gguf is missing; the demo needs ../shared/models beside the repository" >&2
   exit 3
 fi
-step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
+step() {
+  local shown=()
+  for arg in "$@"; do
+    if [[ "$arg" =~ [[:space:]] ]]; then shown+=("\"$arg\""); else shown+=("$arg"); fi
+  done
+  printf '\n\033[1m$ %s\033[0m\n' "${shown[*]}"
+  "$@"
+}
 
 echo "building onnx-steer..." >&2
 mvn -B -q -DskipTests package >&2
@@ -25,5 +32,5 @@ step ./onnx-steer extract "$out/stories" --dataset testdata/happy-sad.jsonl --me
   -o "$out/happy.gguf"
 step ./onnx-steer compile "$out/stories" --vector "$out/happy.gguf" --coeff 2 -o "$out/stories-happy"
 step ./onnx-steer generate "$out/stories" --vector "$out/happy.gguf:2" --compare --device cpu \
-  --max-tokens 40 --prompt "Once upon a time" --prompt "Tom was"
+  --max-tokens 60 --prompt "Once upon a time" --prompt "Tom was"
 step ./onnx-steer parity "$out/stories" "$out/stories-happy"
