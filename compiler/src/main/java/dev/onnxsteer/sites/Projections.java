@@ -18,7 +18,8 @@ import java.util.Set;
  */
 public final class Projections {
     private static final String MS = "com.microsoft";
-    private static final Set<DataType> FLOATS = Set.of(DataType.FLOAT, DataType.FLOAT16, DataType.BFLOAT16,
+    /** Element types a steerable weight, bias or embedding table may have. */
+    static final Set<DataType> FLOATS = Set.of(DataType.FLOAT, DataType.FLOAT16, DataType.BFLOAT16,
             DataType.DOUBLE);
 
     /** The readers of a sublayer input: the projections, and every node that is not one. */
@@ -114,7 +115,8 @@ public final class Projections {
         return FLOATS.contains(t.type()) && t.rank() == 2 && t.dim(transposed ? 1 : 0) == hidden;
     }
 
-    private static boolean isVector(Value v, long size) {
+    /** A float initializer of {@code size} values whose last axis holds them all ([size], [1, size], ...). */
+    static boolean isVector(Value v, long size) {
         if (v == null || !v.isInitializer()) {
             return false;
         }

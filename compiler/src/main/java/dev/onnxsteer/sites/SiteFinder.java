@@ -4,7 +4,6 @@ import dev.onnxsteer.ir.DataType;
 import dev.onnxsteer.ir.Graph;
 import dev.onnxsteer.ir.Model;
 import dev.onnxsteer.ir.Node;
-import dev.onnxsteer.ir.Tensor;
 import dev.onnxsteer.ir.Use;
 import dev.onnxsteer.ir.Value;
 import java.util.ArrayDeque;
@@ -47,8 +46,6 @@ public final class SiteFinder {
             "Add", "Sqrt", "Div", "Mul", "Reciprocal", "Cast", "Identity");
     private static final Set<String> ID_PASS_THROUGH = Set.of("Cast", "Reshape", "Unsqueeze", "Squeeze", "Identity",
             "Flatten");
-    private static final Set<DataType> FLOATS = Set.of(DataType.FLOAT, DataType.FLOAT16, DataType.BFLOAT16,
-            DataType.DOUBLE);
 
     private final Model model;
     private final List<String> notes = new ArrayList<>();
@@ -155,7 +152,7 @@ public final class SiteFinder {
         }
         Value table = node.input(0);
         if (table == null || !table.isInitializer() || table.initializer().rank() != 2
-                || !FLOATS.contains(table.initializer().type())) {
+                || !Projections.FLOATS.contains(table.initializer().type())) {
             return null;
         }
         Value ids = node.input(1);
@@ -655,9 +652,9 @@ public final class SiteFinder {
             BiasSlot attnBias = b.attn.fusedBias != null ? b.attn.fusedBias : biasOf(b.attn.sublayer, chain.hidden);
             BiasSlot mlpBias = b.mlp.fusedBias != null ? b.mlp.fusedBias : biasOf(b.mlp.sublayer, chain.hidden);
             BiasSlot midBias = chain.postNorm ? null : b.attn.fusedBias != null ? attnBias
-                    : onlyFeeds(b.attn.sublayer, b.attn.node, chain.graph) ? attnBias : null;
+                    : onlyFeeds(b.attn.sublayer, b.attn.node) ? attnBias : null;
             BiasSlot postBias = chain.postNorm ? null : b.mlp.fusedBias != null ? mlpBias
-                    : onlyFeeds(b.mlp.sublayer, b.mlp.node, chain.graph) ? mlpBias : null;
+                    : onlyFeeds(b.mlp.sublayer, b.mlp.node) ? mlpBias : null;
             if (keep) {
                 add(sites, chain, SiteKind.RESID_PRE, b.layer, b.pre, b.layer == 0 || chain.postNorm ? null : previousPost);
                 if (attnLooksRight) {
@@ -731,7 +728,7 @@ public final class SiteFinder {
 
     /**
      * The bias initializer that {@code x} is the output of (through Reshape/Identity): Add(y, bias) or
-     * Gemm's C, with a 1-D hidden-sized float bias, where nothing else reads the intermediate values.
+     * Gemm's C, with a hidden-sized float bias, where nothing else reads the intermediate values.
      */
     private static BiasSlot biasOf(Value x, long hidden) {
         Value v = x;
@@ -748,12 +745,12 @@ public final class SiteFinder {
                 for (int k = 0; k < 2; k++) {
                     Value bias = p.input(k);
                     Value other = p.input(1 - k);
-                    if (isHiddenVector(bias, hidden) && other != null && !isConstant(other)) {
+                    if (Projections.isVector(bias, hidden) && other != null && !isConstant(other)) {
                         return new BiasSlot(p, k, bias);
                     }
                 }
             }
-            if (p.is("Gemm") && p.inputCount() > 2 && isHiddenVector(p.input(2), hidden)) {
+            if (p.is("Gemm") && p.inputCount() > 2 && Projections.isVector(p.input(2), hidden)) {
                 return new BiasSlot(p, 2, p.input(2));
             }
             return null;
@@ -761,16 +758,8 @@ public final class SiteFinder {
         return null;
     }
 
-    private static boolean isHiddenVector(Value v, long hidden) {
-        if (v == null || !v.isInitializer()) {
-            return false;
-        }
-        Tensor t = v.initializer();
-        return FLOATS.contains(t.type()) && t.rank() >= 1 && t.elementCount() == hidden && t.dim(t.rank() - 1) == hidden;
-    }
-
     /** Whether the join is the only reader of {@code x}, so a constant folded upstream reaches nothing else. */
-    private static boolean onlyFeeds(Value x, Node join, Graph scope) {
+    private static boolean onlyFeeds(Value x, Node join) {
         List<Use> uses = x.uses();
         return !x.isGraphOutput() && uses.size() == 1 && uses.get(0).node() == join;
     }
