@@ -2,8 +2,8 @@ package dev.onnxsteer.gguf;
 
 import java.nio.ByteBuffer;
 
-/** Decoders from ggml block formats to float32. */
-final class Dequantise {
+/** Decoders from ggml block formats to float32; the half-precision decoder also serves safetensors F16. */
+public final class Dequantise {
     private Dequantise() {}
 
     /** Decodes {@code blocks} blocks of {@code type} from {@code in} into {@code out} at {@code pos}; returns the next position. */
@@ -41,7 +41,7 @@ final class Dequantise {
     }
 
     /** IEEE 754 binary16 to binary32, exact for every input including subnormals, infinities and NaN. */
-    static float halfToFloat(short half) {
+    public static float halfToFloat(short half) {
         int h = half & 0xffff;
         int sign = (h & 0x8000) << 16;
         int exponent = (h >>> 10) & 0x1f;

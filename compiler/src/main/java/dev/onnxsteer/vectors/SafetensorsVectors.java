@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.onnxsteer.BadVectorException;
+import dev.onnxsteer.gguf.Dequantise;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
@@ -124,7 +125,7 @@ public final class SafetensorsVectors {
                         case "F32" -> data.getFloat(4 * i);
                         case "F64" -> (float) data.getDouble(8 * i);
                         case "BF16" -> Float.intBitsToFloat((data.getShort(2 * i) & 0xffff) << 16);
-                        default -> halfToFloat(data.getShort(2 * i));
+                        default -> Dequantise.halfToFloat(data.getShort(2 * i));
                     };
                 }
                 SteeringVectors.checkFinite(values, file, layer);
@@ -183,11 +184,7 @@ public final class SafetensorsVectors {
                 out.putFloat(x);
             }
         }
-        writeAtomically(path, out.array());
-    }
-
-    static void writeAtomically(Path path, byte[] bytes) {
-        AtomicFiles.write(path, bytes);
+        AtomicFiles.write(path, out.array());
     }
 
     private static void readFully(FileChannel ch, ByteBuffer buf, long position) throws IOException {
@@ -199,20 +196,5 @@ public final class SafetensorsVectors {
             }
             pos += n;
         }
-    }
-
-    private static float halfToFloat(short half) {
-        int h = half & 0xffff;
-        int sign = (h & 0x8000) << 16;
-        int exponent = (h >>> 10) & 0x1f;
-        int mantissa = h & 0x3ff;
-        if (exponent == 0x1f) {
-            return Float.intBitsToFloat(sign | 0x7f800000 | (mantissa << 13));
-        }
-        if (exponent == 0) {
-            float value = mantissa * 0x1p-24f;
-            return sign != 0 ? -value : value;
-        }
-        return Float.intBitsToFloat(sign | ((exponent + 112) << 23) | (mantissa << 13));
     }
 }
