@@ -497,23 +497,31 @@ public final class SteerPass implements Pass {
     private static Applied foldIntoBias(Step step) {
         Steering steering = step.steering();
         Site site = step.site();
-        BiasSlot slot = site.bias();
+        String originalName = site.bias().initializer().name();
+        String folded = addToBias(site.bias(), scaled(steering.vector(), steering.coefficient()));
+        return new Applied(steering, site, Mode.BIAS, folded, null, originalName);
+    }
+
+    /**
+     * Adds {@code delta} to the bias in {@code slot}; a bias that anything else can see (another reader, a
+     * graph input or output) is copied first so only this slot changes. Returns the name of the edited bias.
+     */
+    static String addToBias(BiasSlot slot, float[] delta) {
         Value bias = slot.initializer();
-        float[] values = bias.initializer().toFloats();
-        float[] add = scaled(steering.vector(), steering.coefficient());
+        Tensor original = bias.initializer();
+        float[] values = original.toFloats();
         for (int i = 0; i < values.length; i++) {
-            values[i] += add[i];
+            values[i] += delta[i];
         }
-        Tensor folded = Tensor.ofFloats(bias.initializer().dims(), values);
+        Tensor folded = Tensor.ofFloats(original.dims(), values);
         boolean shared = bias.uses().size() > 1 || bias.isGraphInput() || bias.isGraphOutput();
-        String originalName = bias.name();
         if (shared) {
             Graph owner = bias.graph();
             Value copy = owner.addInitializer(owner.names().fresh(bias.name() + ".steered"), folded);
             slot.node().setInput(slot.inputIndex(), copy);
-            return new Applied(steering, site, Mode.BIAS, copy.name(), null, originalName);
+            return copy.name();
         }
         bias.setInitializer(folded);
-        return new Applied(steering, site, Mode.BIAS, bias.name(), null, originalName);
+        return bias.name();
     }
 }

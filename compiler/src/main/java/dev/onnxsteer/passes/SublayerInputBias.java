@@ -69,7 +69,7 @@ final class SublayerInputBias {
             float[] delta = times(cv, p);
             if (p.hasBias()) {
                 originals.add(p.bias().initializer().name());
-                tensors.add(addToBias(p, delta));
+                tensors.add(SteerPass.addToBias(p.bias(), delta));
             } else if (createBias) {
                 tensors.add(createBias(model, p, delta));
             }
@@ -103,25 +103,6 @@ final class SublayerInputBias {
             delta[j] = (float) (sum[j] * scale);
         }
         return delta;
-    }
-
-    private static String addToBias(Projection p, float[] delta) {
-        Value bias = p.bias().initializer();
-        Tensor original = bias.initializer();
-        float[] values = original.toFloats();
-        for (int j = 0; j < values.length; j++) {
-            values[j] += delta[j];
-        }
-        Tensor folded = Tensor.ofFloats(original.dims(), values);
-        boolean shared = bias.uses().size() > 1 || bias.isGraphInput() || bias.isGraphOutput();
-        if (shared) {
-            Graph owner = bias.graph();
-            Value copy = owner.addInitializer(owner.names().fresh(bias.name() + ".steered"), folded);
-            p.bias().node().setInput(p.bias().inputIndex(), copy);
-            return copy.name();
-        }
-        bias.setInitializer(folded);
-        return bias.name();
     }
 
     private static String createBias(Model model, Projection p, float[] delta) {
