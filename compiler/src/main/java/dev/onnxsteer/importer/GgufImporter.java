@@ -9,14 +9,11 @@ import dev.onnxsteer.io.AtomicFiles;
 import dev.onnxsteer.io.ModelFiles;
 import dev.onnxsteer.io.ModelWriter;
 import dev.onnxsteer.ir.Model;
+import dev.onnxsteer.passes.Provenance;
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
-import java.util.HexFormat;
 import java.util.stream.Stream;
 
 /**
@@ -51,7 +48,7 @@ public final class GgufImporter {
             Model model = LlamaGraph.build(file, config);
             model.metadata().put("onnx_steer.version", OnnxSteer.VERSION);
             model.metadata().put("onnx_steer.imported_from", gguf.getFileName().toString());
-            model.metadata().put("onnx_steer.imported_sha256", sha256(gguf));
+            model.metadata().put("onnx_steer.imported_sha256", Provenance.sha256(gguf));
             long weightBytes = config.weightBytes();
             boolean external = weightBytes > EXTERNAL_DATA_THRESHOLD;
 
@@ -141,20 +138,4 @@ public final class GgufImporter {
     private static byte[] json(ObjectNode node) throws IOException {
         return new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsBytes(node);
     }
-
-    static String sha256(Path file) {
-        try (InputStream in = Files.newInputStream(file)) {
-            MessageDigest digest = MessageDigest.getInstance("SHA-256");
-            byte[] buffer = new byte[1 << 20];
-            for (int n; (n = in.read(buffer)) > 0; ) {
-                digest.update(buffer, 0, n);
-            }
-            return HexFormat.of().formatHex(digest.digest());
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot read " + file, e);
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
-    }
-
 }

@@ -22,7 +22,6 @@ public final class ModelDirectoryWriter {
     public static void write(Model model, ModelFiles source, Path outDir) {
         checkTarget(source, outDir);
         Path target = outDir.toAbsolutePath().normalize();
-        Path parent = target.getParent();
         Path staging = null;
         try {
             staging = AtomicFiles.stagingDirectory(target);

@@ -237,7 +237,7 @@ public final class Provenance {
                 digest.update(buffer, 0, n);
             }
         } catch (IOException e) {
-            throw new UncheckedIOException(e);
+            throw new UncheckedIOException("cannot read " + file, e);
         }
         return HexFormat.of().formatHex(digest.digest());
     }
