@@ -95,6 +95,7 @@ public final class ParityHarness {
         Model steeredModel = ModelReader.read(steered);
         Model originalModel = ModelReader.read(original.onnx());
         RecoveredSteering recovered = RecoveredSteering.from(steeredModel, originalModel, steered.toString());
+        SiteMap sites = SiteFinder.find(originalModel);
         List<ParityCheck> checks = new ArrayList<>();
         try {
             work = Files.createTempDirectory("onnx-steer-parity");
@@ -110,9 +111,12 @@ public final class ParityHarness {
                 checks.add(ParityCheck.skipped("zero", why));
                 checks.add(ParityCheck.skipped("zero-optimized", why));
             }
-            checks.add(independent(recovered, prompts));
-            checks.add(recovered.options().op() == SteerOp.ORTHOGONALIZE ? ablateEquivalent(recovered, prompts)
-                    : modes(recovered, prompts));
+            // independent and modes (or ablate-equivalent) both compare against these
+            List<float[]> steeredLogits = logits(steered, prompts, GraphOptimization.DISABLE_ALL);
+            checks.add(independent(recovered, originalModel, sites, prompts, steeredLogits));
+            checks.add(recovered.options().op() == SteerOp.ORTHOGONALIZE
+                    ? ablateEquivalent(recovered, sites, prompts, steeredLogits)
+                    : modes(recovered, sites, prompts, steeredLogits));
             checks.add(cache(prompts));
             checks.add(effect(prompts));
         } catch (IOException e) {
@@ -222,14 +226,13 @@ public final class ParityHarness {
      * residual stream, so later stages recompute the stream from the tokens) and returns site k, so
      * every path from a changed site onward sees the changed value.
      */
-    private ParityCheck independent(RecoveredSteering recovered, List<long[]> prompts) {
-        Model probe = ModelReader.read(original.onnx());
-        SiteMap sites = SiteFinder.find(probe);
+    private ParityCheck independent(RecoveredSteering recovered, Model originalModel, SiteMap sites,
+            List<long[]> prompts, List<float[]> actual) {
         List<Cut> order = cuts(recovered, sites);
         for (Cut cut : order) {
             Steering s = cut.steering();
             List<Site> copies = sites.find(s.kind(), s.layer());
-            if (copies.size() != 1 || copies.get(0).graph() != probe.graph()) {
+            if (copies.size() != 1 || copies.get(0).graph() != originalModel.graph()) {
                 return ParityCheck.skipped("independent", s.siteName() + " lies inside If branches (merged decoder); "
                         + "the prefix/suffix cut needs sites in the main graph");
             }
@@ -290,7 +293,6 @@ public final class ParityHarness {
                 }
             }
         }
-        List<float[]> actual = logits(steered, prompts, GraphOptimization.DISABLE_ALL);
         double tolerance = INDEPENDENT_RELATIVE_TOLERANCE * Math.max(1, maxAbs(expected));
         SteerOptions options = recovered.options();
         String what = options.op() == SteerOp.ORTHOGONALIZE ? "every residual write ablated in Java"
@@ -360,27 +362,25 @@ public final class ParityHarness {
     }
 
     /** Orthogonalize vs an in-graph ablation of the same direction at every residual write. */
-    private ParityCheck ablateEquivalent(RecoveredSteering recovered, List<long[]> prompts) {
-        SiteMap sites = SiteFinder.find(ModelReader.read(original.onnx()));
+    private ParityCheck ablateEquivalent(RecoveredSteering recovered, SiteMap sites, List<long[]> prompts,
+            List<float[]> actual) {
         List<Steering> writes = cuts(recovered, sites).stream().map(Cut::steering).toList();
         Path ablated = compile("ablate-writes", writes, Mode.ADD, SteerOptions.of(SteerOp.ABLATE));
         List<float[]> expected = logits(ablated, prompts, GraphOptimization.DISABLE_ALL);
-        List<float[]> actual = logits(steered, prompts, GraphOptimization.DISABLE_ALL);
         double tolerance = INDEPENDENT_RELATIVE_TOLERANCE * Math.max(1, maxAbs(expected));
         return ParityCheck.compare("ablate-equivalent", maxDiff(expected, actual), tolerance,
                 "orthogonalized weights vs --op ablate compiled at " + writes.size()
                         + " residual writes (resid_pre.0, every attn_out and mlp_out)");
     }
 
-    private ParityCheck modes(RecoveredSteering recovered, List<long[]> prompts) {
+    private ParityCheck modes(RecoveredSteering recovered, SiteMap sites, List<long[]> prompts,
+            List<float[]> steeredLogits) {
         List<Steering> unit = recovered.steerings();
         SteerOptions options = recovered.options();
-        Model probe = ModelReader.read(original.onnx());
-        SiteMap sites = SiteFinder.find(probe);
         boolean foldable = options.withBank(false).isPlainAdd()
                 && unit.stream().allMatch(s -> sites.find(s.kind(), s.layer()).stream().allMatch(Site::biasFoldable));
         Map<String, List<float[]>> results = new LinkedHashMap<>();
-        results.put("file", logits(steered, prompts, GraphOptimization.DISABLE_ALL));
+        results.put("file", steeredLogits);
         results.put("add", logits(compile("mode-add", unit, Mode.ADD, options.withBank(false)), prompts,
                 GraphOptimization.DISABLE_ALL));
         results.put("input", logits(compile("mode-input", unit, Mode.INPUT, options), prompts,
