@@ -1,5 +1,6 @@
 package dev.onnxsteer.generate;
 
+import ai.onnxruntime.OnnxJavaType;
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OnnxValue;
 import ai.onnxruntime.OrtException;
@@ -13,7 +14,6 @@ import dev.onnxsteer.session.Tensors;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
-import java.nio.LongBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashSet;
@@ -520,8 +520,8 @@ public final class Generator {
                 inputs.put(entry.getKey(), entry.getValue());
             }
             if (feedsPromptLength && !inputs.containsKey(Positions.PROMPT_LENGTH_INPUT)) {
-                inputs.put(Positions.PROMPT_LENGTH_INPUT, track(created, OnnxTensor.createTensor(Ort.env(),
-                        LongBuffer.wrap(promptLengths), new long[] {batch})));
+                inputs.put(Positions.PROMPT_LENGTH_INPUT,
+                        track(created, Tensors.ints(OnnxJavaType.INT64, promptLengths, batch)));
             }
             for (Map.Entry<String, OnnxTensor> entry : inputDefaults.entrySet()) {
                 inputs.putIfAbsent(entry.getKey(), entry.getValue());

@@ -8,7 +8,6 @@ import dev.onnxsteer.InferenceException;
 import dev.onnxsteer.capture.BatchInputs;
 import dev.onnxsteer.capture.Padding;
 import dev.onnxsteer.generate.ModelLayout;
-import dev.onnxsteer.session.Tensors;
 import dev.onnxsteer.session.ModelSession;
 import java.nio.FloatBuffer;
 import java.util.LinkedHashMap;
@@ -69,10 +68,5 @@ public final class Forward {
         } catch (OrtException e) {
             throw new InferenceException("running " + session.source() + " failed: " + e.getMessage(), e);
         }
-    }
-
-    /** A float tensor of {@code shape} holding {@code values} (e.g. a steered site fed back as a cut input). */
-    public static OnnxTensor floats(long[] shape, float[] values) {
-        return Tensors.floats(values, shape);
     }
 }

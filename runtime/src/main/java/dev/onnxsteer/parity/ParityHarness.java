@@ -1,12 +1,14 @@
 package dev.onnxsteer.parity;
 
+import ai.onnxruntime.OnnxJavaType;
 import ai.onnxruntime.OnnxTensor;
+import dev.onnxsteer.generate.ExtraInputs;
 import dev.onnxsteer.generate.Generation;
 import dev.onnxsteer.generate.GenerationConfig;
 import dev.onnxsteer.generate.Generator;
 import dev.onnxsteer.generate.ModelConfig;
-import dev.onnxsteer.generate.ExtraInputs;
 import dev.onnxsteer.generate.TokenListener;
+import dev.onnxsteer.io.AtomicFiles;
 import dev.onnxsteer.io.ModelFiles;
 import dev.onnxsteer.io.ModelReader;
 import dev.onnxsteer.io.ModelWriter;
@@ -15,26 +17,23 @@ import dev.onnxsteer.ir.Dim;
 import dev.onnxsteer.ir.Model;
 import dev.onnxsteer.ir.Value;
 import dev.onnxsteer.ir.ValueType;
-import dev.onnxsteer.InferenceException;
 import dev.onnxsteer.passes.FusedNorms;
 import dev.onnxsteer.passes.Mode;
 import dev.onnxsteer.passes.Positions;
 import dev.onnxsteer.passes.Provenance;
+import dev.onnxsteer.passes.SiteCut;
 import dev.onnxsteer.passes.SteerOp;
 import dev.onnxsteer.passes.SteerOptions;
-import dev.onnxsteer.session.Ort;
-import dev.onnxsteer.sites.SiteKind;
-import ai.onnxruntime.OrtException;
-import java.nio.LongBuffer;
-import dev.onnxsteer.passes.SiteCut;
 import dev.onnxsteer.passes.SteerPass;
 import dev.onnxsteer.passes.Steering;
 import dev.onnxsteer.session.GraphOptimization;
 import dev.onnxsteer.session.ModelSession;
 import dev.onnxsteer.session.SessionConfig;
 import dev.onnxsteer.session.SessionFactory;
+import dev.onnxsteer.session.Tensors;
 import dev.onnxsteer.sites.Site;
 import dev.onnxsteer.sites.SiteFinder;
+import dev.onnxsteer.sites.SiteKind;
 import dev.onnxsteer.sites.SiteMap;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -46,7 +45,6 @@ import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.stream.Stream;
 
 /**
  * Proves a steered model does what its metadata says, against the original model:
@@ -95,6 +93,7 @@ public final class ParityHarness {
         Model steeredModel = ModelReader.read(steered);
         Model originalModel = ModelReader.read(original.onnx());
         RecoveredSteering recovered = RecoveredSteering.from(steeredModel, originalModel, steered.toString());
+        SiteMap sites = SiteFinder.find(originalModel);
         List<ParityCheck> checks = new ArrayList<>();
         try {
             work = Files.createTempDirectory("onnx-steer-parity");
@@ -110,9 +109,12 @@ public final class ParityHarness {
                 checks.add(ParityCheck.skipped("zero", why));
                 checks.add(ParityCheck.skipped("zero-optimized", why));
             }
-            checks.add(independent(recovered, prompts));
-            checks.add(recovered.options().op() == SteerOp.ORTHOGONALIZE ? ablateEquivalent(recovered, prompts)
-                    : modes(recovered, prompts));
+            // independent and modes (or ablate-equivalent) both compare against these
+            List<float[]> steeredLogits = logits(steered, prompts, GraphOptimization.DISABLE_ALL);
+            checks.add(independent(recovered, originalModel, sites, prompts, steeredLogits));
+            checks.add(recovered.options().op() == SteerOp.ORTHOGONALIZE
+                    ? ablateEquivalent(recovered, sites, prompts, steeredLogits)
+                    : modes(recovered, sites, prompts, steeredLogits));
             checks.add(cache(prompts));
             checks.add(effect(prompts));
         } catch (IOException e) {
@@ -142,23 +144,24 @@ public final class ParityHarness {
      */
     private List<float[]> logits(Path model, List<long[]> prompts, GraphOptimization optimization) {
         try (ModelSession session = open(model, optimization)) {
-            boolean feedLength = session.ort().getInputNames().contains(Positions.PROMPT_LENGTH_INPUT);
-            List<float[]> out = new ArrayList<>();
-            for (long[] prompt : prompts) {
-                if (!feedLength) {
-                    out.add(Forward.run(session, prompt, Map.of(), List.of("logits")).get("logits").values());
-                    continue;
-                }
-                try (OnnxTensor length = OnnxTensor.createTensor(Ort.env(),
-                        LongBuffer.wrap(new long[] {promptLength(prompt)}), new long[] {1})) {
-                    out.add(Forward.run(session, prompt, Map.of(Positions.PROMPT_LENGTH_INPUT, length), List.of("logits"))
-                            .get("logits").values());
-                } catch (OrtException e) {
-                    throw new InferenceException("cannot create a prompt length tensor: " + e.getMessage(), e);
-                }
-            }
-            return out;
+            return logits(session, prompts);
         }
+    }
+
+    private static List<float[]> logits(ModelSession session, List<long[]> prompts) {
+        boolean feedLength = session.ort().getInputNames().contains(Positions.PROMPT_LENGTH_INPUT);
+        List<float[]> out = new ArrayList<>();
+        for (long[] prompt : prompts) {
+            if (!feedLength) {
+                out.add(Forward.run(session, prompt, Map.of(), List.of("logits")).get("logits").values());
+                continue;
+            }
+            try (OnnxTensor length = Tensors.ints(OnnxJavaType.INT64, new long[] {promptLength(prompt)}, 1)) {
+                out.add(Forward.run(session, prompt, Map.of(Positions.PROMPT_LENGTH_INPUT, length), List.of("logits"))
+                        .get("logits").values());
+            }
+        }
+        return out;
     }
 
     /** The prompt length fed to position-masked models in single forward passes: the first half of the tokens. */
@@ -222,14 +225,13 @@ public final class ParityHarness {
      * residual stream, so later stages recompute the stream from the tokens) and returns site k, so
      * every path from a changed site onward sees the changed value.
      */
-    private ParityCheck independent(RecoveredSteering recovered, List<long[]> prompts) {
-        Model probe = ModelReader.read(original.onnx());
-        SiteMap sites = SiteFinder.find(probe);
+    private ParityCheck independent(RecoveredSteering recovered, Model originalModel, SiteMap sites,
+            List<long[]> prompts, List<float[]> actual) {
         List<Cut> order = cuts(recovered, sites);
         for (Cut cut : order) {
             Steering s = cut.steering();
             List<Site> copies = sites.find(s.kind(), s.layer());
-            if (copies.size() != 1 || copies.get(0).graph() != probe.graph()) {
+            if (copies.size() != 1 || copies.get(0).graph() != originalModel.graph()) {
                 return ParityCheck.skipped("independent", s.siteName() + " lies inside If branches (merged decoder); "
                         + "the prefix/suffix cut needs sites in the main graph");
             }
@@ -274,7 +276,7 @@ public final class ParityHarness {
                     Map<String, OnnxTensor> extra = new LinkedHashMap<>();
                     try {
                         for (int j = 0; j < k; j++) {
-                            extra.put(CUT_INPUT + "." + j, Forward.floats(before.get(j).shape(), before.get(j).values()));
+                            extra.put(CUT_INPUT + "." + j, Tensors.floats(before.get(j).values(), before.get(j).shape()));
                         }
                         if (k < order.size()) {
                             Forward.Output site = Forward.run(session, prompt, extra, List.of(siteNames.get(k)))
@@ -290,7 +292,6 @@ public final class ParityHarness {
                 }
             }
         }
-        List<float[]> actual = logits(steered, prompts, GraphOptimization.DISABLE_ALL);
         double tolerance = INDEPENDENT_RELATIVE_TOLERANCE * Math.max(1, maxAbs(expected));
         SteerOptions options = recovered.options();
         String what = options.op() == SteerOp.ORTHOGONALIZE ? "every residual write ablated in Java"
@@ -360,27 +361,25 @@ public final class ParityHarness {
     }
 
     /** Orthogonalize vs an in-graph ablation of the same direction at every residual write. */
-    private ParityCheck ablateEquivalent(RecoveredSteering recovered, List<long[]> prompts) {
-        SiteMap sites = SiteFinder.find(ModelReader.read(original.onnx()));
+    private ParityCheck ablateEquivalent(RecoveredSteering recovered, SiteMap sites, List<long[]> prompts,
+            List<float[]> actual) {
         List<Steering> writes = cuts(recovered, sites).stream().map(Cut::steering).toList();
         Path ablated = compile("ablate-writes", writes, Mode.ADD, SteerOptions.of(SteerOp.ABLATE));
         List<float[]> expected = logits(ablated, prompts, GraphOptimization.DISABLE_ALL);
-        List<float[]> actual = logits(steered, prompts, GraphOptimization.DISABLE_ALL);
         double tolerance = INDEPENDENT_RELATIVE_TOLERANCE * Math.max(1, maxAbs(expected));
         return ParityCheck.compare("ablate-equivalent", maxDiff(expected, actual), tolerance,
                 "orthogonalized weights vs --op ablate compiled at " + writes.size()
                         + " residual writes (resid_pre.0, every attn_out and mlp_out)");
     }
 
-    private ParityCheck modes(RecoveredSteering recovered, List<long[]> prompts) {
+    private ParityCheck modes(RecoveredSteering recovered, SiteMap sites, List<long[]> prompts,
+            List<float[]> steeredLogits) {
         List<Steering> unit = recovered.steerings();
         SteerOptions options = recovered.options();
-        Model probe = ModelReader.read(original.onnx());
-        SiteMap sites = SiteFinder.find(probe);
         boolean foldable = options.withBank(false).isPlainAdd()
                 && unit.stream().allMatch(s -> sites.find(s.kind(), s.layer()).stream().allMatch(Site::biasFoldable));
         Map<String, List<float[]>> results = new LinkedHashMap<>();
-        results.put("file", logits(steered, prompts, GraphOptimization.DISABLE_ALL));
+        results.put("file", steeredLogits);
         results.put("add", logits(compile("mode-add", unit, Mode.ADD, options.withBank(false)), prompts,
                 GraphOptimization.DISABLE_ALL));
         results.put("input", logits(compile("mode-input", unit, Mode.INPUT, options), prompts,
@@ -428,23 +427,27 @@ public final class ParityHarness {
     }
 
     private ParityCheck effect(List<long[]> prompts) {
-        List<float[]> base = lastRows(logits(original.onnx(), prompts, GraphOptimization.ALL), prompts);
-        List<float[]> steeredRows = lastRows(logits(steered, prompts, GraphOptimization.ALL), prompts);
+        GenerationConfig greedy = GenerationConfig.greedy(generateTokens).withEosTokenIds(List.of());
+        ModelConfig config = config();
+        List<float[]> base;
+        List<float[]> steeredRows;
+        List<Generation> before;
+        List<Generation> after;
+        // one model open at a time, each used for both its logits and its greedy continuations
+        try (ModelSession session = open(original.onnx(), GraphOptimization.ALL)) {
+            base = lastRows(logits(session, prompts), prompts);
+            before = Generator.create(session, null, config).generateIds(prompts, greedy, ExtraInputs.NONE, TokenListener.NONE);
+        }
+        try (ModelSession session = open(steered, GraphOptimization.ALL)) {
+            steeredRows = lastRows(logits(session, prompts), prompts);
+            after = Generator.create(session, null, config).generateIds(prompts, greedy, ExtraInputs.NONE, TokenListener.NONE);
+        }
         double kl = 0;
         for (int i = 0; i < prompts.size(); i++) {
             kl += klDivergence(steeredRows.get(i), base.get(i));
         }
         kl /= prompts.size();
         int changed = 0;
-        GenerationConfig greedy = GenerationConfig.greedy(generateTokens).withEosTokenIds(List.of());
-        List<Generation> before;
-        List<Generation> after;
-        try (ModelSession session = open(original.onnx(), GraphOptimization.ALL)) {
-            before = Generator.create(session, null, config()).generateIds(prompts, greedy, ExtraInputs.NONE, TokenListener.NONE);
-        }
-        try (ModelSession session = open(steered, GraphOptimization.ALL)) {
-            after = Generator.create(session, null, config()).generateIds(prompts, greedy, ExtraInputs.NONE, TokenListener.NONE);
-        }
         for (int i = 0; i < prompts.size(); i++) {
             if (!Arrays.equals(before.get(i).tokenIdArray(), after.get(i).tokenIdArray())) {
                 changed++;
@@ -500,13 +503,8 @@ public final class ParityHarness {
     }
 
     private void deleteWork() {
-        if (work == null) {
-            return;
-        }
-        try (Stream<Path> walk = Files.walk(work)) {
-            walk.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-        } catch (IOException ignored) {
-            // temp files of our own; nothing else to report
+        if (work != null) {
+            AtomicFiles.deleteTree(work);
         }
     }
 }

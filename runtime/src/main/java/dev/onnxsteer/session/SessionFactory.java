@@ -8,15 +8,12 @@ import dev.onnxsteer.io.AtomicFiles;
 import dev.onnxsteer.io.ModelFiles;
 import dev.onnxsteer.io.ModelWriter;
 import dev.onnxsteer.io.ModelReader;
-import dev.onnxsteer.ir.DataType;
 import dev.onnxsteer.ir.Model;
 import dev.onnxsteer.ir.Tensor;
 import dev.onnxsteer.passes.LiftInputDefaults;
 import dev.onnxsteer.passes.Provenance;
+import ai.onnxruntime.OnnxJavaType;
 import ai.onnxruntime.OnnxTensor;
-import java.nio.FloatBuffer;
-import java.nio.IntBuffer;
-import java.nio.LongBuffer;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -118,27 +115,14 @@ public final class SessionFactory {
 
     /** An ONNX Runtime tensor holding an IR tensor's data (float32, int64 or int32). */
     static OnnxTensor toOnnx(Tensor tensor, String name, String label) {
-        try {
-            long[] shape = tensor.dims();
-            return switch (tensor.type()) {
-                case FLOAT -> OnnxTensor.createTensor(Ort.env(), FloatBuffer.wrap(tensor.toFloats()), shape);
-                case INT64, INT32 -> {
-                    long[] values = tensor.toLongs();
-                    if (tensor.type() == DataType.INT64) {
-                        yield OnnxTensor.createTensor(Ort.env(), LongBuffer.wrap(values), shape);
-                    }
-                    int[] narrow = new int[values.length];
-                    for (int i = 0; i < values.length; i++) {
-                        narrow[i] = (int) values[i];
-                    }
-                    yield OnnxTensor.createTensor(Ort.env(), IntBuffer.wrap(narrow), shape);
-                }
-                default -> throw new BadModelException("input " + name + " of " + label + " has a default of type "
-                        + tensor.type().label() + "; only float32, int64 and int32 defaults can be fed from Java");
-            };
-        } catch (OrtException e) {
-            throw new InferenceException("cannot create the default of " + name + ": " + e.getMessage(), e);
-        }
+        long[] shape = tensor.dims();
+        return switch (tensor.type()) {
+            case FLOAT -> Tensors.floats(tensor.toFloats(), shape);
+            case INT64 -> Tensors.ints(OnnxJavaType.INT64, tensor.toLongs(), shape);
+            case INT32 -> Tensors.ints(OnnxJavaType.INT32, tensor.toLongs(), shape);
+            default -> throw new BadModelException("input " + name + " of " + label + " has a default of type "
+                    + tensor.type().label() + "; only float32, int64 and int32 defaults can be fed from Java");
+        };
     }
 
     private static ModelSession openAsIs(Model model, String label, SessionConfig config) {

@@ -1,9 +1,8 @@
 package dev.onnxsteer.steer;
 
+import ai.onnxruntime.OnnxJavaType;
 import ai.onnxruntime.OnnxTensor;
-import ai.onnxruntime.OrtException;
 import dev.onnxsteer.BadModelException;
-import dev.onnxsteer.InferenceException;
 import dev.onnxsteer.generate.ExtraInputs;
 import dev.onnxsteer.generate.Generation;
 import dev.onnxsteer.generate.GenerationConfig;
@@ -11,11 +10,9 @@ import dev.onnxsteer.generate.Generator;
 import dev.onnxsteer.generate.TokenListener;
 import dev.onnxsteer.passes.SteerPass;
 import dev.onnxsteer.session.ModelSession;
-import dev.onnxsteer.session.Ort;
 import dev.onnxsteer.session.SessionConfig;
 import dev.onnxsteer.session.SessionFactory;
-import java.nio.FloatBuffer;
-import java.nio.LongBuffer;
+import dev.onnxsteer.session.Tensors;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -139,18 +136,12 @@ public final class SteeredSession implements AutoCloseable {
             index[b] = c.index();
             scale[b] = c.scale();
         }
+        OnnxTensor indexTensor = Tensors.ints(OnnxJavaType.INT64, index, index.length);
         try {
-            OnnxTensor indexTensor = OnnxTensor.createTensor(Ort.env(), LongBuffer.wrap(index), new long[] {index.length});
-            OnnxTensor scaleTensor;
-            try {
-                scaleTensor = OnnxTensor.createTensor(Ort.env(), FloatBuffer.wrap(scale), new long[] {scale.length});
-            } catch (OrtException e) {
-                indexTensor.close();
-                throw e;
-            }
-            return new Rows(indexTensor, scaleTensor, index.length);
-        } catch (OrtException e) {
-            throw new InferenceException("cannot create the bank choice tensors: " + e.getMessage(), e);
+            return new Rows(indexTensor, Tensors.floats(scale, scale.length), index.length);
+        } catch (RuntimeException e) {
+            indexTensor.close();
+            throw e;
         }
     }
 
