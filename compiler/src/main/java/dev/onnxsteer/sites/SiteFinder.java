@@ -230,7 +230,7 @@ public final class SiteFinder {
 
     /** The structural walk of one graph, or null when no block is found there. */
     private Chain walk(Graph scope, Value resid0, long hidden, boolean fusedPostNorm) {
-        Value h = resid0;
+        Value h = pastSteering(resid0, scope);
         boolean postNorm = fusedPostNorm;
         Join first = join(h, scope);
         if (first == null && !postNorm) {
@@ -262,7 +262,7 @@ public final class SiteFinder {
                         + "; the walk stopped there");
                 break;
             }
-            Join mlp = join(mid, scope);
+            Join mlp = join(pastSteering(mid, scope), scope);
             if (mlp == null) {
                 notes.add(scope.name() + ": layer " + layer + ": found the attention join " + attn.node
                         + " but no second residual join for the MLP; the walk stopped there");
@@ -270,7 +270,7 @@ public final class SiteFinder {
             }
             Value post = postNorm ? (mlp.normed != null ? mlp.normed : closedNorm(mlp.sum, scope)) : mlp.sum;
             Value attnIn = postNorm ? null : sublayerInput(h, attn, scope, "attn_in." + layer);
-            Value mlpIn = postNorm ? null : sublayerInput(mid, mlp, scope, "mlp_in." + layer);
+            Value mlpIn = postNorm ? null : sublayerInput(pastSteering(mid, scope), mlp, scope, "mlp_in." + layer);
             blocks.add(new Block(layer, h, attnIn, attn, mid, mlpIn, mlp, post));
             if (post == null) {
                 notes.add(postNorm
@@ -280,7 +280,7 @@ public final class SiteFinder {
                                 + " is also the final norm and computes the residual sum without exposing it "
                                 + "(its optional output 3)");
             }
-            h = post;
+            h = post == null ? null : pastSteering(post, scope);
         }
         if (blocks.isEmpty()) {
             return null;
@@ -604,6 +604,47 @@ public final class SiteFinder {
             }
         }
         return uses;
+    }
+
+    /**
+     * In a model onnx-steer already compiled, the stream leaves a steered site through the nodes the
+     * compiler inserted ({@code /onnx_steer/...}); the walk continues from the value those nodes hand
+     * back to the model, so a compiled model can be inspected and compiled again. The site itself stays
+     * the unsteered tensor.
+     */
+    private static Value pastSteering(Value h, Graph scope) {
+        List<Use> uses = structuralUses(h, scope);
+        if (uses.isEmpty() || !uses.stream().allMatch(u -> isSteering(u.node()))) {
+            return h;
+        }
+        Set<Node> region = Collections.newSetFromMap(new IdentityHashMap<>());
+        Deque<Node> todo = new ArrayDeque<>();
+        uses.forEach(u -> todo.add(u.node()));
+        List<Value> exits = new ArrayList<>();
+        while (!todo.isEmpty()) {
+            Node node = todo.poll();
+            if (!region.add(node)) {
+                continue;
+            }
+            for (Value out : node.outputs()) {
+                boolean leaves = out.isGraphOutput();
+                for (Use use : structuralUses(out, scope)) {
+                    if (isSteering(use.node())) {
+                        todo.add(use.node());
+                    } else {
+                        leaves = true;
+                    }
+                }
+                if (leaves && !exits.contains(out)) {
+                    exits.add(out);
+                }
+            }
+        }
+        return exits.size() == 1 ? exits.get(0) : h;
+    }
+
+    private static boolean isSteering(Node node) {
+        return node.name().startsWith("/onnx_steer/");
     }
 
     private static boolean isConstant(Value v) {

@@ -166,7 +166,8 @@ public final class ActivationCapture implements AutoCloseable {
             }
         }
         try (BatchInputs inputs = BatchInputs.create(layout, prompts, padding, padId);
-                OrtSession.Result result = session.ort().run(inputs.feeds(), new LinkedHashSet<>(outputs))) {
+                OrtSession.Result result = session.ort().run(session.withInputDefaults(inputs.feeds()),
+                        new LinkedHashSet<>(outputs))) {
             int batch = prompts.size();
             List<List<float[][]>> perRow = new ArrayList<>();
             for (int r = 0; r < batch; r++) {

@@ -47,11 +47,9 @@ public final class Forward {
             List<String> outputNames) {
         ModelLayout layout = ModelLayout.detect(session.ort(), session.source());
         try (BatchInputs batch = BatchInputs.create(layout, List.of(tokens), Padding.RIGHT, 0)) {
-            Map<String, OnnxTensor> inputs = new LinkedHashMap<>(extra);
-            batch.feeds().forEach(inputs::putIfAbsent);
-            for (Map.Entry<String, OnnxTensor> entry : session.inputDefaults().entrySet()) {
-                inputs.putIfAbsent(entry.getKey(), entry.getValue());
-            }
+            Map<String, OnnxTensor> fed = new LinkedHashMap<>(extra);
+            batch.feeds().forEach(fed::putIfAbsent);
+            Map<String, OnnxTensor> inputs = session.withInputDefaults(fed);
             try (OrtSession.Result result = session.ort().run(inputs, new java.util.LinkedHashSet<>(outputNames))) {
                 Map<String, Output> outputs = new LinkedHashMap<>();
                 for (String name : outputNames) {

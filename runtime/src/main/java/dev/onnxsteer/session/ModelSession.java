@@ -63,6 +63,16 @@ public final class ModelSession implements AutoCloseable {
         return defaults;
     }
 
+    /** {@code feeds} plus the {@link #inputDefaults()} of every lifted input they do not supply. */
+    public Map<String, OnnxTensor> withInputDefaults(Map<String, OnnxTensor> feeds) {
+        if (defaults.isEmpty()) {
+            return feeds;
+        }
+        Map<String, OnnxTensor> all = new LinkedHashMap<>(feeds);
+        defaults.forEach(all::putIfAbsent);
+        return all;
+    }
+
     @Override
     public void close() {
         try {

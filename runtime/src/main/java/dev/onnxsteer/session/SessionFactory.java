@@ -49,13 +49,13 @@ public final class SessionFactory {
         if (!Files.isRegularFile(model)) {
             throw new BadModelException("model file " + model + " does not exist or is not a file");
         }
-        String path = model.toAbsolutePath().toString();
-        ModelSession session = open(model.toString(), config, options -> Ort.env().createSession(path, options));
-        if (runtimeInputs(session).isEmpty()) {
-            return session;
+        // the IR read maps the file without copying weights: far cheaper than a session to look at metadata
+        Model ir = ModelReader.read(model);
+        if (ir.metadata().containsKey(Provenance.RUNTIME_INPUTS)) {
+            return openLifted(ir, model.toString(), config);
         }
-        session.close();
-        return openLifted(ModelReader.read(model), model.toString(), config);
+        String path = model.toAbsolutePath().toString();
+        return open(model.toString(), config, options -> Ort.env().createSession(path, options));
     }
 
     /**
@@ -102,15 +102,6 @@ public final class SessionFactory {
             throw e;
         }
         return session.withDefaults(tensors);
-    }
-
-    private static List<String> runtimeInputs(ModelSession session) {
-        try {
-            String listed = session.ort().getMetadata().getCustomMetadata().get(Provenance.RUNTIME_INPUTS);
-            return listed == null || listed.isBlank() ? List.of() : List.of(listed.split(","));
-        } catch (OrtException e) {
-            return List.of();
-        }
     }
 
     /** An ONNX Runtime tensor holding an IR tensor's data (float32, int64 or int32). */
