@@ -55,10 +55,7 @@ final class CaptureOptions {
     record Loaded(ModelFiles files, Model model, SiteMap sites) {}
 
     Loaded load(Path modelArgument) {
-        ModelFiles files = ModelFiles.locate(modelArgument, tokenizer);
-        if (files.tokenizer() == null) {
-            throw new IllegalArgumentException("no tokenizer.json next to " + files.onnx() + "; pass --tokenizer PATH");
-        }
+        ModelFiles files = PromptFiles.requireTokenizer(ModelFiles.locate(modelArgument, tokenizer));
         Model model = ModelReader.read(files.onnx());
         return new Loaded(files, model, SiteFinder.find(model));
     }

@@ -17,8 +17,6 @@ import dev.onnxsteer.session.SessionConfig;
 import dev.onnxsteer.session.SessionFactory;
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -100,10 +98,7 @@ final class GenerateCommand implements Callable<Integer> {
         SamplingConfig sampling = new SamplingConfig(temperature, topK, topP, repetitionPenalty,
                 seed == null ? OptionalLong.empty() : OptionalLong.of(seed));
         GenerationConfig generation = new GenerationConfig(maxTokens, sampling, stops, List.of(), true);
-        ModelFiles files = ModelFiles.locate(model, tokenizerPath);
-        if (files.tokenizer() == null) {
-            throw new IllegalArgumentException("no tokenizer.json next to " + files.onnx() + "; pass --tokenizer PATH");
-        }
+        ModelFiles files = PromptFiles.requireTokenizer(ModelFiles.locate(model, tokenizerPath));
         ModelConfig config = ModelConfig.load(files.directory());
         SessionConfig sessionConfig = devices.sessionConfig(err);
         try (Tokenizer tokenizer = Tokenizer.load(files.tokenizer(), config)) {
@@ -197,14 +192,7 @@ final class GenerateCommand implements Callable<Integer> {
         List<String> all = new ArrayList<>();
         all.addAll(promptTexts);
         if (promptsFile != null) {
-            if (!Files.isRegularFile(promptsFile)) {
-                throw new IllegalArgumentException("prompts file " + promptsFile + " does not exist");
-            }
-            for (String line : Files.readAllLines(promptsFile, StandardCharsets.UTF_8)) {
-                if (!line.isBlank()) {
-                    all.add(line);
-                }
-            }
+            all.addAll(PromptFiles.read(promptsFile));
         }
         if (all.isEmpty()) {
             throw new IllegalArgumentException("nothing to generate from: pass --prompt TEXT or --prompts FILE");

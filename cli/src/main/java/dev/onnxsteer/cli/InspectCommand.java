@@ -18,6 +18,7 @@ import picocli.CommandLine.Spec;
 @Command(
         name = "inspect",
         mixinStandardHelpOptions = true,
+        versionProvider = Version.class,
         description = "Show a model's inputs, outputs, weights, operators, layers and steerable sites.")
 final class InspectCommand implements Callable<Integer> {
     @Mixin

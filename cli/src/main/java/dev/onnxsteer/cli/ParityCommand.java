@@ -12,8 +12,6 @@ import dev.onnxsteer.parity.ParityReport;
 import dev.onnxsteer.session.SessionConfig;
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -84,10 +82,7 @@ final class ParityCommand implements Callable<Integer> {
     private List<long[]> prompts(ModelFiles files) throws IOException {
         List<String> texts = DEFAULT_PROMPTS;
         if (promptsFile != null) {
-            if (!Files.isRegularFile(promptsFile)) {
-                throw new IllegalArgumentException("prompts file " + promptsFile + " does not exist");
-            }
-            texts = Files.readAllLines(promptsFile, StandardCharsets.UTF_8).stream().filter(l -> !l.isBlank()).toList();
+            texts = PromptFiles.read(promptsFile);
             if (texts.isEmpty()) {
                 throw new IllegalArgumentException("prompts file " + promptsFile + " has no prompts");
             }

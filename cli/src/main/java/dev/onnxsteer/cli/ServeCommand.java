@@ -51,7 +51,7 @@ final class ServeCommand implements Callable<Integer> {
     int port;
 
     @Option(names = "--api-key", paramLabel = "KEY",
-            description = "Require `Authorization: Bearer KEY` on /v1/* and /metrics (default: \\$ONNX_STEER_API_KEY if set).")
+            description = "Require `Authorization: Bearer KEY` on /v1/* and /metrics (default: $ONNX_STEER_API_KEY if set).")
     String apiKey;
 
     @Option(names = "--max-batch", paramLabel = "N", defaultValue = "16", description = "Most requests per batched run (default ${DEFAULT-VALUE}).")
