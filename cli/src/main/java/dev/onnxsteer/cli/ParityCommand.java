@@ -68,9 +68,9 @@ final class ParityCommand implements Callable<Integer> {
         if (json) {
             out.println(toJson(report));
         } else {
-            out.printf("%-15s %-8s %-12s %-10s %s%n", "check", "status", "max|diff|", "tolerance", "detail");
+            out.printf("%-17s %-8s %-12s %-10s %s%n", "check", "status", "max|diff|", "tolerance", "detail");
             for (ParityCheck check : report.checks()) {
-                out.printf("%-15s %-8s %-12s %-10s %s%n", check.name(), check.status().name().toLowerCase(),
+                out.printf("%-17s %-8s %-12s %-10s %s%n", check.name(), check.status().name().toLowerCase(),
                         number(check.maxAbsDiff()), number(check.tolerance()), check.detail());
             }
             out.println(report.passed() ? "parity: all checks passed" : "parity: FAILED");

@@ -71,7 +71,7 @@ final class SteeringOptions {
     Float clampValue;
 
     @Option(names = "--bank",
-            description = "With --mode input: each --vector file becomes one row of a vector bank (inputs steer_bank, "
+            description = "Implies --mode input: each --vector file becomes one row of a vector bank (inputs steer_bank, "
                     + "steer_index, steer_scale) instead of being summed, so each row of a batch picks its own.")
     boolean bank;
 
