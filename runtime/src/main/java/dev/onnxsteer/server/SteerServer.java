@@ -215,7 +215,7 @@ public final class SteerServer implements AutoCloseable {
                 stream(ctx, job, id, created);
             } else {
                 onClientGone(ctx, job::cancel);
-                Generation g = await(job);
+                Generation g = await(job, ClientProbe.of(ctx));
                 ObjectNode root = chunk(id, created, g.text(), finishReason(g.finishReason()));
                 root.set("usage", usage(g));
                 ctx.contentType("application/json").result(root.toString());
@@ -276,26 +276,105 @@ public final class SteerServer implements AutoCloseable {
         return ids;
     }
 
-    /**
-     * Runs {@code action} if Jetty reports that this request failed. Jetty does not read from a
-     * connection while its request is being handled, so a client that silently closes it is only
-     * noticed when the server writes: streaming requests notice within half a second (heartbeats),
-     * non-streaming ones run until done or timed out.
-     */
+    /** Runs {@code action} if Jetty reports that this request failed (a failed write, for one). */
     private static void onClientGone(Context ctx, Runnable action) {
+        org.eclipse.jetty.server.Request request = coreRequest(ctx);
+        if (request != null) {
+            request.addFailureListener(failure -> action.run());
+        }
+    }
+
+    private static org.eclipse.jetty.server.Request coreRequest(Context ctx) {
         jakarta.servlet.ServletRequest request = ctx.req();
         while (request instanceof jakarta.servlet.ServletRequestWrapper wrapper) {
             request = wrapper.getRequest();
         }
-        if (request instanceof org.eclipse.jetty.ee10.servlet.ServletApiRequest api) {
-            api.getRequest().addFailureListener(failure -> action.run());
+        return request instanceof org.eclipse.jetty.ee10.servlet.ServletApiRequest api ? api.getRequest() : null;
+    }
+
+    /**
+     * Finds out whether the client of a non-streaming request has closed its connection while the
+     * request waits for its generation. Jetty does not read from an HTTP/1.1 connection while its
+     * request is handled, so nothing reports a client that silently goes away until the server
+     * writes; this probe reads the socket itself, without blocking: end of stream (or a reset)
+     * means the client has gone. The request body has been read by then, so any byte that does
+     * arrive starts a pipelined next request: it is handed back to the connection and probing stops.
+     * Only plain HTTP/1.1 sockets are probed; a client that half-closes its side (shutdownOutput)
+     * after sending the request looks gone too.
+     */
+    private static final class ClientProbe {
+        private final org.eclipse.jetty.server.internal.HttpConnection connection;
+        private final java.nio.channels.SocketChannel channel;
+        private boolean done;
+
+        private ClientProbe(org.eclipse.jetty.server.internal.HttpConnection connection,
+                java.nio.channels.SocketChannel channel) {
+            this.connection = connection;
+            this.channel = channel;
+        }
+
+        /** A probe for this request's connection, or null where it cannot be probed (TLS, HTTP/2, tests without Jetty). */
+        static ClientProbe of(Context ctx) {
+            try {
+                org.eclipse.jetty.server.Request request = coreRequest(ctx);
+                if (request != null
+                        && request.getConnectionMetaData().getConnection()
+                                instanceof org.eclipse.jetty.server.internal.HttpConnection http
+                        && http.getEndPoint() instanceof org.eclipse.jetty.io.SocketChannelEndPoint endPoint
+                        && endPoint.getConnection() == http) {
+                    return new ClientProbe(http, endPoint.getChannel());
+                }
+            } catch (RuntimeException e) {
+                // no probe: the request runs until done or timed out
+            }
+            return null;
+        }
+
+        /** True once the client's side of the connection is closed. */
+        boolean clientGone() {
+            if (done || !connection.isRequestBufferEmpty()) {
+                return false; // a pipelined request is already buffered: the client is there
+            }
+            java.nio.ByteBuffer one = java.nio.ByteBuffer.allocate(1);
+            int n;
+            try {
+                n = channel.read(one); // the channel is non-blocking (Jetty's selector owns it)
+            } catch (IOException e) {
+                done = true;
+                return true; // reset by the client, or closed
+            }
+            if (n < 0) {
+                done = true;
+                return true;
+            }
+            if (n > 0) {
+                one.flip();
+                connection.onUpgradeTo(one); // the first byte of a pipelined request: give it back
+                done = true;
+            }
+            return false;
         }
     }
 
-    private Generation await(CompletionJob job) {
+    private static final long PROBE_MS = 100;
+
+    private Generation await(CompletionJob job, ClientProbe probe) {
         long timeout = config.requestTimeout().toMillis() + 10_000;
+        long until = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeout);
         try {
-            return job.result().get(timeout, TimeUnit.MILLISECONDS);
+            while (true) {
+                long left = until - System.nanoTime();
+                if (left <= 0) {
+                    throw new TimeoutException();
+                }
+                try {
+                    return job.result().get(Math.min(left, TimeUnit.MILLISECONDS.toNanos(PROBE_MS)), TimeUnit.NANOSECONDS);
+                } catch (TimeoutException e) {
+                    if (probe != null && !job.isCancelled() && probe.clientGone()) {
+                        job.cancel(); // its row stops at the next step; the answer goes nowhere
+                    }
+                }
+            }
         } catch (InterruptedException e) {
             job.cancel();
             Thread.currentThread().interrupt();

@@ -161,6 +161,55 @@ class ServerLimitsTest {
     }
 
     @Test
+    void aNonStreamingClientThatDisconnectsStopsItsGeneration() throws Exception {
+        try (SteerServer server = SteerServer.start(model, config())) {
+            server.scheduler().hooks(() -> { }, sleep(20));
+            String body = "{\"prompt\": \"Hi\", \"max_tokens\": 400, \"temperature\": 0}";
+            long start;
+            try (Socket socket = new Socket("127.0.0.1", server.port())) {
+                OutputStream out = socket.getOutputStream();
+                out.write(("POST /v1/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                        + "Content-Length: " + body.getBytes(StandardCharsets.UTF_8).length + "\r\n\r\n" + body)
+                        .getBytes(StandardCharsets.UTF_8));
+                out.flush();
+                await(() -> server.scheduler().running() == 1, "the request to start generating");
+                Thread.sleep(200);
+                start = System.nanoTime();
+            }
+            await(() -> server.scheduler().running() == 0, "the abandoned row to stop");
+            double seconds = (System.nanoTime() - start) / 1e9;
+            assertTrue(seconds < 3, "400 tokens at 20 ms would take 8 s; stopped after " + seconds + " s");
+            assertTrue(server.metrics().render().contains("onnxsteer_cancelled_total 1\n"), server.metrics().render());
+        }
+    }
+
+    @Test
+    void pipelinedNonStreamingRequestsAreAllAnswered() throws Exception {
+        try (SteerServer server = SteerServer.start(model, config())) {
+            server.scheduler().hooks(() -> { }, sleep(10));
+            String body = "{\"prompt\": \"Hi\", \"max_tokens\": 60, \"temperature\": 0}";
+            String request = "POST /v1/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                    + "Content-Length: " + body.getBytes(StandardCharsets.UTF_8).length + "\r\n\r\n" + body;
+            try (Socket socket = new Socket("127.0.0.1", server.port())) {
+                socket.setSoTimeout(20_000);
+                OutputStream out = socket.getOutputStream();
+                out.write(request.getBytes(StandardCharsets.UTF_8));
+                out.flush();
+                await(() -> server.scheduler().running() == 1, "the first request to start generating");
+                Thread.sleep(100);
+                // the second request arrives while the first is generating
+                out.write((request.replace("Host: localhost\r\n", "Host: localhost\r\nConnection: close\r\n"))
+                        .getBytes(StandardCharsets.UTF_8));
+                out.flush();
+                String replies = new String(socket.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+                assertEquals(2, replies.split("HTTP/1.1 200 OK", -1).length - 1, replies);
+                assertEquals(2, replies.split("\"completion_tokens\":60", -1).length - 1, replies);
+            }
+            assertTrue(server.metrics().render().contains("onnxsteer_cancelled_total 0\n"), server.metrics().render());
+        }
+    }
+
+    @Test
     void longRequestsOutliveTheConnectionIdleTimeout() throws Exception {
         try (SteerServer server = SteerServer.start(model, config())) {
             for (var c : server.jettyConnectors()) {
