@@ -11,7 +11,8 @@ import java.nio.file.StandardCopyOption;
 /**
  * Writes a complete model directory ({@code model.onnx}, linked external data, tokenizer and
  * config carried over) into a staging directory beside the target and renames it into place, so
- * a failure leaves no half-written output and the input directory is never touched.
+ * a failure (including a failed {@link LoadCheck}) leaves no half-written output and the input
+ * directory is never touched.
  */
 public final class ModelDirectoryWriter {
     private ModelDirectoryWriter() {}
@@ -20,12 +21,18 @@ public final class ModelDirectoryWriter {
      * @param source the files the model came from (companions are copied from its directory); may be null
      */
     public static void write(Model model, ModelFiles source, Path outDir) {
+        write(model, source, outDir, LoadCheck.NONE);
+    }
+
+    /** As {@link #write(Model, ModelFiles, Path)}, running {@code check} on the staged model file before the rename. */
+    public static void write(Model model, ModelFiles source, Path outDir, LoadCheck check) {
         checkTarget(source, outDir);
         Path target = outDir.toAbsolutePath().normalize();
         Path staging = null;
         try {
             staging = AtomicFiles.stagingDirectory(target);
             ModelWriter.write(model, staging.resolve(ModelFiles.MODEL_FILE));
+            check.check(staging.resolve(ModelFiles.MODEL_FILE));
             if (source != null) {
                 copyCompanions(source, staging);
             }

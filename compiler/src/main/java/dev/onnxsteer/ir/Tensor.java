@@ -56,6 +56,27 @@ public final class Tensor {
         return new Tensor(DataType.FLOAT, dims, new Inline(buffer));
     }
 
+    /**
+     * {@code values} stored as {@code type} (float32, float16 or bfloat16), each rounded once to
+     * nearest even: the one place a float32 computation becomes a tensor of a 16-bit site.
+     */
+    public static Tensor ofFloats(DataType type, long[] dims, float... values) {
+        if (type == DataType.FLOAT) {
+            return ofFloats(dims, values);
+        }
+        ByteBuffer buffer = ByteBuffer.allocate(values.length * 2).order(ByteOrder.LITTLE_ENDIAN);
+        for (float v : values) {
+            buffer.putShort(switch (type) {
+                case FLOAT16 -> HalfFloats.toFloat16(v);
+                case BFLOAT16 -> HalfFloats.toBfloat16(v);
+                default -> throw new IllegalArgumentException("cannot store floats as " + type.label()
+                        + "; expected float, float16 or bfloat16");
+            });
+        }
+        buffer.flip();
+        return new Tensor(type, dims, new Inline(buffer));
+    }
+
     public static Tensor ofLongs(long[] dims, long... values) {
         ByteBuffer buffer = ByteBuffer.allocate(values.length * 8).order(ByteOrder.LITTLE_ENDIAN);
         buffer.asLongBuffer().put(values);
@@ -145,11 +166,21 @@ public final class Tensor {
         }
     }
 
-    /** The values as floats; the tensor must be FLOAT. */
+    /** The values as floats, widening FLOAT16 and BFLOAT16 exactly. */
     public float[] toFloats() {
-        requireType(DataType.FLOAT);
         float[] values = new float[Math.toIntExact(elementCount())];
-        bytes().asFloatBuffer().get(values);
+        if (type == DataType.FLOAT) {
+            bytes().asFloatBuffer().get(values);
+            return values;
+        }
+        if (type != DataType.FLOAT16 && type != DataType.BFLOAT16) {
+            throw new IllegalStateException("expected a float, float16 or bfloat16 tensor but this one is " + type.label());
+        }
+        java.nio.ShortBuffer halves = bytes().asShortBuffer();
+        for (int i = 0; i < values.length; i++) {
+            short bits = halves.get(i);
+            values[i] = type == DataType.FLOAT16 ? HalfFloats.fromFloat16(bits) : HalfFloats.fromBfloat16(bits);
+        }
         return values;
     }
 
@@ -168,12 +199,6 @@ public final class Tensor {
             };
         }
         return values;
-    }
-
-    private void requireType(DataType expected) {
-        if (type != expected) {
-            throw new IllegalStateException("expected a " + expected.label() + " tensor but this one is " + type.label());
-        }
     }
 
     @Override

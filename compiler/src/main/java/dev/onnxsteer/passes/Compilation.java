@@ -1,10 +1,13 @@
 package dev.onnxsteer.passes;
 
 import dev.onnxsteer.BadVectorException;
+import dev.onnxsteer.InvalidModelException;
+import dev.onnxsteer.io.LoadCheck;
 import dev.onnxsteer.io.ModelDirectoryWriter;
 import dev.onnxsteer.io.ModelFiles;
 import dev.onnxsteer.io.ModelReader;
 import dev.onnxsteer.ir.Model;
+import dev.onnxsteer.ir.TypeCheck;
 import dev.onnxsteer.sites.SiteFinder;
 import dev.onnxsteer.sites.SiteMap;
 import java.nio.file.Path;
@@ -44,23 +47,46 @@ public final class Compilation {
         return compile(source, plan, mode, SteerOptions.ADD);
     }
 
-    /** Compiles in memory with an operation other than plain addition (see {@link SteerOptions}). */
+    /**
+     * Compiles in memory with an operation other than plain addition (see {@link SteerOptions}). The
+     * nodes the rewrite touched are type-checked (see {@link TypeCheck}); a disagreement throws
+     * {@link InvalidModelException}.
+     */
     public static Result compile(ModelFiles source, Plan plan, Mode mode, SteerOptions options) {
+        return compile(source, plan, mode, options, List.of());
+    }
+
+    /**
+     * As {@link #compile(ModelFiles, Plan, Mode, SteerOptions)}, then {@code extraRewrites} in order (a
+     * tool's own rewrite on top of the steering); the type check covers what they touched too.
+     */
+    public static Result compile(ModelFiles source, Plan plan, Mode mode, SteerOptions options,
+            List<Pass> extraRewrites) {
         Model model = ModelReader.read(source.onnx());
         SiteMap sites = SiteFinder.find(model);
         List<Steering> steerings = plan.steeringFor(sites);
         String sourceSha = Provenance.sha256(source.onnx());
+        Touched before = Touched.before(model);
+        Result result;
         if (options.op() == SteerOp.ORTHOGONALIZE) {
             float[] direction = direction(steerings);
             OrthogonalizePass pass = new OrthogonalizePass(sites, direction);
             pass.apply(model);
             Provenance.recordOrthogonalize(model, direction, pass.rewritten(), sourceSha);
-            return new Result(model, List.of(), sites, pass.rewritten());
+            result = new Result(model, List.of(), sites, pass.rewritten());
+        } else {
+            SteerPass pass = new SteerPass(sites, steerings, mode, options);
+            pass.apply(model);
+            Provenance.record(model, pass.applied(), sourceSha);
+            result = new Result(model, pass.applied(), sites, List.of());
         }
-        SteerPass pass = new SteerPass(sites, steerings, mode, options);
-        pass.apply(model);
-        Provenance.record(model, pass.applied(), sourceSha);
-        return new Result(model, pass.applied(), sites, List.of());
+        for (Pass extra : extraRewrites) {
+            extra.apply(model);
+        }
+        for (TypeCheck.Problem problem : TypeCheck.check(before.since(model))) {
+            throw new InvalidModelException(problem.node().name(), problem.reason());
+        }
+        return result;
     }
 
     /**
@@ -106,10 +132,21 @@ public final class Compilation {
         return compileTo(source, sites -> steerings, mode, options, outDir);
     }
 
+    /**
+     * Compiles, type-checks, writes to a staging directory, has the installed runtime load the staged
+     * model ({@link LoadCheck#installed}), and only then renames it to {@code outDir}; any failure
+     * leaves neither the output nor the staging directory behind.
+     */
     public static Result compileTo(ModelFiles source, Plan plan, Mode mode, SteerOptions options, Path outDir) {
+        return compileTo(source, plan, mode, options, outDir, LoadCheck.installed(), List.of());
+    }
+
+    /** As {@link #compileTo(ModelFiles, Plan, Mode, SteerOptions, Path)} with an explicit load check and extra rewrites. */
+    public static Result compileTo(ModelFiles source, Plan plan, Mode mode, SteerOptions options, Path outDir,
+            LoadCheck loadCheck, List<Pass> extraRewrites) {
         ModelDirectoryWriter.checkTarget(source, outDir);
-        Result result = compile(source, plan, mode, options);
-        ModelDirectoryWriter.write(result.model(), source, outDir);
+        Result result = compile(source, plan, mode, options, extraRewrites);
+        ModelDirectoryWriter.write(result.model(), source, outDir, loadCheck);
         return result;
     }
 }

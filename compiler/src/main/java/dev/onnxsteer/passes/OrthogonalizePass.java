@@ -2,8 +2,8 @@ package dev.onnxsteer.passes;
 
 import dev.onnxsteer.BadModelException;
 import dev.onnxsteer.BadVectorException;
-import dev.onnxsteer.ir.DataType;
 import dev.onnxsteer.ir.Graph;
+import dev.onnxsteer.ir.HalfFloats;
 import dev.onnxsteer.ir.Model;
 import dev.onnxsteer.ir.Node;
 import dev.onnxsteer.ir.Tensor;
@@ -59,9 +59,9 @@ public final class OrthogonalizePass implements Pass {
         Map<Value, Boolean> order = new LinkedHashMap<>();
         for (Slot slot : slots) {
             Tensor t = slot.tensor().initializer();
-            if (t.type() != DataType.FLOAT) {
-                throw new BadModelException("orthogonalize rewrites float32 weights; " + slot.role() + " weight "
-                        + slot.tensor() + " is " + t);
+            if (!HalfFloats.isSteerable(t.type())) {
+                throw new BadModelException("orthogonalize rewrites float32, float16 and bfloat16 weights; "
+                        + slot.role() + " weight " + slot.tensor() + " is " + t);
             }
             byTensor.computeIfAbsent(slot.tensor(), k -> new ArrayList<>()).add(slot);
             order.put(slot.tensor(), true);
@@ -271,7 +271,7 @@ public final class OrthogonalizePass implements Pass {
         return r;
     }
 
-    /** {@code W - (W r) r^T} along the hidden axis. */
+    /** {@code W - (W r) r^T} along the hidden axis, computed from W widened to float32 and rounded once to its type. */
     static Tensor orthogonalized(Tensor weight, Layout layout, double[] r) {
         float[] w = weight.toFloats();
         int h = r.length;
@@ -298,6 +298,6 @@ public final class OrthogonalizePass implements Pass {
                 }
             }
         }
-        return Tensor.ofFloats(weight.dims(), w);
+        return Tensor.ofFloats(weight.type(), weight.dims(), w);
     }
 }

@@ -4,7 +4,9 @@ import dev.onnxsteer.BadModelException;
 import dev.onnxsteer.BadVectorException;
 import dev.onnxsteer.ir.DataType;
 import dev.onnxsteer.ir.Dim;
+import dev.onnxsteer.ir.ElementTypes;
 import dev.onnxsteer.ir.Graph;
+import dev.onnxsteer.ir.HalfFloats;
 import dev.onnxsteer.ir.Model;
 import dev.onnxsteer.ir.Node;
 import dev.onnxsteer.ir.Tensor;
@@ -52,8 +54,11 @@ public final class SteerPass implements Pass {
         }
     }
 
-    /** One site copy to rewrite; {@code rows} holds the bank rows (one entry without a bank). */
-    private record Step(Steering steering, List<Steering> rows, Site site, Mode mode) {}
+    /**
+     * One site copy to rewrite; {@code rows} holds the bank rows (one entry without a bank); {@code type}
+     * is the site's element type, which every node and constant added there carries.
+     */
+    private record Step(Steering steering, List<Steering> rows, Site site, Mode mode, DataType type) {}
 
     /** The graph values an operation reads: each either [hidden] (constant) or [batch, 1, hidden] (per row). */
     private record Operands(Value addend, Value direction, Value directionColumn, Value clampTarget, boolean perRow,
@@ -64,7 +69,7 @@ public final class SteerPass implements Pass {
     private final Mode mode;
     private final SteerOptions options;
     private final List<Applied> applied = new ArrayList<>();
-    private final Map<Long, Value> ones = new HashMap<>();
+    private final Map<String, Value> ones = new HashMap<>();
     private PositionMask masks;
 
     public SteerPass(SiteMap sites, List<Steering> steerings, Mode mode) {
@@ -95,14 +100,16 @@ public final class SteerPass implements Pass {
         masks = new PositionMask(model);
         masks.check(options.positions());
         Map<String, List<Steering>> bySite = groupBySite();
+        ElementTypes types = new ElementTypes();
         List<Step> plan = new ArrayList<>();
         for (List<Steering> group : bySite.values()) {
             Steering steering = options.bank() ? group.get(0) : merge(group);
             for (Site site : sites.find(steering.kind(), steering.layer())) {
+                DataType type = elementType(site, types);
                 for (Steering row : options.bank() ? group : List.of(steering)) {
                     check(row, site);
                 }
-                plan.add(new Step(steering, group, site, resolve(site)));
+                plan.add(new Step(steering, group, site, resolve(site), type));
             }
         }
         if (options.bank()) {
@@ -194,14 +201,19 @@ public final class SteerPass implements Pass {
                     + "normalises it, so it cannot be steered by adding after the node; steer resid_pre.1 or a later site, "
                     + "or use an unfused export");
         }
-        ValueType.Tensor type = site.value().tensorType();
-        if (type != null && type.elementType() != DataType.FLOAT) {
-            throw new BadModelException("site " + site.name() + " is " + type.elementType().label()
-                    + "; only float32 sites can be steered");
-        }
         if (resolve(site) == Mode.BIAS) {
             checkBias(site);
         }
+    }
+
+    /** The site's element type (float32 when the graph does not tell); refuses a type that is not a float. */
+    private static DataType elementType(Site site, ElementTypes types) {
+        DataType type = types.of(site.value()).orElse(DataType.FLOAT);
+        if (!HalfFloats.isSteerable(type)) {
+            throw new BadModelException("site " + site.name() + " is " + type.label()
+                    + "; only float32, float16 and bfloat16 sites can be steered");
+        }
+        return type;
     }
 
     private void checkBias(Site site) {
@@ -218,9 +230,10 @@ public final class SteerPass implements Pass {
                     + "initializer (its sublayer output has no MatMul + Add(bias)); use --mode add");
         }
         Tensor bias = site.bias().initializer().initializer();
-        if (bias.type() != DataType.FLOAT || bias.elementCount() != site.hiddenSize()) {
+        if (!HalfFloats.isSteerable(bias.type()) || bias.elementCount() != site.hiddenSize()) {
             throw new IllegalArgumentException("--mode bias: the bias " + site.bias().initializer() + " of "
-                    + site.name() + " is " + bias + ", expected float[" + site.hiddenSize() + "]; use --mode add");
+                    + site.name() + " is " + bias + ", expected a float, float16 or bfloat16 tensor of "
+                    + site.hiddenSize() + " values; use --mode add");
         }
     }
 
@@ -262,6 +275,7 @@ public final class SteerPass implements Pass {
         Site site = step.site();
         Graph root = model.graph();
         long h = site.hiddenSize();
+        DataType type = step.type();
         String base = "onnx_steer." + site.name();
         SteerOp op = options.op();
         Value addend = null;
@@ -270,15 +284,16 @@ public final class SteerPass implements Pass {
         Value clamp = null;
         if (op == SteerOp.ADD || op == SteerOp.ABLATE_ADD) {
             addend = root.addInitializer(root.names().fresh(base + ".add"),
-                    Tensor.ofFloats(new long[] {h}, scaled(s.vector(), s.coefficient())));
+                    Tensor.ofFloats(type, new long[] {h}, scaled(s.vector(), s.coefficient())));
         }
         if (op.usesDirection()) {
             float[] r = unit(s.vector());
-            direction = root.addInitializer(root.names().fresh(base + ".direction"), Tensor.ofFloats(new long[] {h}, r));
-            column = root.addInitializer(root.names().fresh(base + ".direction_column"), Tensor.ofFloats(new long[] {h, 1}, r));
+            direction = root.addInitializer(root.names().fresh(base + ".direction"), Tensor.ofFloats(type, new long[] {h}, r));
+            column = root.addInitializer(root.names().fresh(base + ".direction_column"),
+                    Tensor.ofFloats(type, new long[] {h, 1}, r));
             if (op == SteerOp.CLAMP) {
                 clamp = root.addInitializer(root.names().fresh(base + ".clamp"),
-                        Tensor.ofFloats(new long[] {h}, scaled(r, s.coefficient())));
+                        Tensor.ofFloats(type, new long[] {h}, scaled(r, s.coefficient())));
             }
         }
         String tensor = op == SteerOp.CLAMP ? clamp.name() : addend != null ? addend.name() : null;
@@ -321,7 +336,10 @@ public final class SteerPass implements Pass {
                 clamp = graph.op("Mul").name(scope + "clamp/Mul").inputs(direction, coefficient).value();
             }
         }
-        return new Operands(addend, direction, null, clamp, true, vector.name(), coefficient.name(), null);
+        // the inputs stay float32 (what callers feed); the operands are cast once to the site's type
+        return new Operands(cast(graph, scope + "add/Cast", addend, step.type()),
+                cast(graph, scope + "direction/Cast", direction, step.type()), null,
+                cast(graph, scope + "clamp/Cast", clamp, step.type()), true, vector.name(), coefficient.name(), null);
     }
 
     /**
@@ -359,8 +377,17 @@ public final class SteerPass implements Pass {
         Value rows = graph.op("Gather").name(scope + "Gather").inputs(bank, index).attr("axis", 0L).value();
         Value column = Unsqueeze.axis(model, graph, scope + "scale/Unsqueeze", scale, 1);
         Value scaledRows = graph.op("Mul").name(scope + "Mul").inputs(rows, column).value();
-        Value addend = Unsqueeze.axis(model, graph, scope + "Unsqueeze", scaledRows, 1);
+        Value addend = cast(graph, scope + "Cast", Unsqueeze.axis(model, graph, scope + "Unsqueeze", scaledRows, 1),
+                step.type());
         return new Operands(addend, null, null, null, true, bank.name(), scale.name(), null);
+    }
+
+    /** {@code value} (float32) as {@code type}; itself when that is float32 or the value is absent. */
+    private static Value cast(Graph g, String name, Value value, DataType type) {
+        if (value == null || type == DataType.FLOAT) {
+            return value;
+        }
+        return g.op("Cast").name(name).inputs(value).attr("to", (long) type.code()).value();
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -371,11 +398,12 @@ public final class SteerPass implements Pass {
         if (options.op() == SteerOp.ADD && options.positions().isAll() && !options.preserveNorm()) {
             insertAdd(site, operands.addend());
         } else if (FusedNorms.isSkipLayerNormSum(site.value())) {
-            steerFusedSum(model, site, operands);
+            steerFusedSum(model, site, operands, step.type());
         } else {
             Value x = site.value();
             List<Use> readers = x.uses();
-            Value y = transform(model, site.graph(), "/onnx_steer/" + site.name() + "/", x, operands, site.hiddenSize());
+            Value y = transform(model, site.graph(), "/onnx_steer/" + site.name() + "/", x, operands, site.hiddenSize(),
+                    step.type());
             y.setType(x.type());
             rewire(site, x, readers, y);
         }
@@ -387,14 +415,14 @@ public final class SteerPass implements Pass {
      * {@code f(x)} of the op at every position, then norm preservation and the position mask.
      * Shapes: x {@code [batch, seq, hidden]}, projections {@code [batch, seq, 1]}.
      */
-    private Value transform(Model model, Graph g, String scope, Value x, Operands o, long hidden) {
+    private Value transform(Model model, Graph g, String scope, Value x, Operands o, long hidden, DataType type) {
         SteerOp op = options.op();
         Value y = x;
         if (op.usesDirection()) {
             Value projection = o.perRow()
                     ? g.op("MatMul").name(scope + "projection/MatMul")
                             .inputs(g.op("Mul").name(scope + "projection/Mul").inputs(x, o.direction()).value(),
-                                    ones(model, hidden)).value()
+                                    ones(model, hidden, type)).value()
                     : g.op("MatMul").name(scope + "projection/MatMul").inputs(x, o.directionColumn()).value();
             Value along = g.op("Mul").name(scope + "ablate/Mul").inputs(projection, o.direction()).value();
             y = g.op("Sub").name(scope + "ablate/Sub").inputs(x, along).value();
@@ -406,12 +434,14 @@ public final class SteerPass implements Pass {
             y = g.op("Add").name(scope + "clamp/Add").inputs(y, o.clampTarget()).value();
         }
         if (options.preserveNorm()) {
-            Value before = norm(model, g, scope + "norm_before/", x, hidden);
-            Value after = norm(model, g, scope + "norm_after/", y, hidden);
+            // sums of squares overflow float16 long before the values do, so the norms are taken in float32
+            Value before = norm(model, g, scope + "norm_before/", widen(g, scope + "norm_before/Cast", x, type), hidden);
+            Value after = norm(model, g, scope + "norm_after/", widen(g, scope + "norm_after/Cast", y, type), hidden);
             Value floor = model.graph().addInitializer(model.graph().names().fresh("onnx_steer.norm_floor"),
                     Tensor.scalar(NORM_FLOOR));
             Value safe = g.op("Max").name(scope + "norm/Max").inputs(after, floor).value();
-            Value ratio = g.op("Div").name(scope + "norm/Div").inputs(before, safe).value();
+            Value ratio = cast(g, scope + "norm/Cast", g.op("Div").name(scope + "norm/Div").inputs(before, safe).value(),
+                    type);
             y = g.op("Mul").name(scope + "norm/Mul").inputs(y, ratio).value();
         }
         if (!options.positions().isAll()) {
@@ -420,19 +450,30 @@ public final class SteerPass implements Pass {
         return y;
     }
 
-    /** Euclidean norm over the last axis, keeping it: {@code sqrt((v * v) @ ones[hidden, 1])}, opset-independent. */
+    /** {@code value} of element type {@code type} as float32. */
+    private static Value widen(Graph g, String name, Value value, DataType type) {
+        return type == DataType.FLOAT ? value
+                : g.op("Cast").name(name).inputs(value).attr("to", (long) DataType.FLOAT.code()).value();
+    }
+
+    /**
+     * Euclidean norm of a float32 {@code v} over the last axis, keeping it: {@code sqrt((v * v) @ ones[hidden, 1])},
+     * opset-independent.
+     */
     private Value norm(Model model, Graph g, String scope, Value v, long hidden) {
         Value squares = g.op("Mul").name(scope + "Mul").inputs(v, v).value();
-        Value sum = g.op("MatMul").name(scope + "MatMul").inputs(squares, ones(model, hidden)).value();
+        Value sum = g.op("MatMul").name(scope + "MatMul").inputs(squares, ones(model, hidden, DataType.FLOAT)).value();
         return g.op("Sqrt").name(scope + "Sqrt").inputs(sum).value();
     }
 
-    private Value ones(Model model, long hidden) {
-        return ones.computeIfAbsent(hidden, h -> {
-            float[] values = new float[Math.toIntExact(h)];
+    private Value ones(Model model, long hidden, DataType type) {
+        return ones.computeIfAbsent(type.label() + hidden, key -> {
+            float[] values = new float[Math.toIntExact(hidden)];
             java.util.Arrays.fill(values, 1f);
             Graph root = model.graph();
-            return root.addInitializer(root.names().fresh("onnx_steer.ones_" + h), Tensor.ofFloats(new long[] {h, 1}, values));
+            String suffix = type == DataType.FLOAT ? "" : "_" + type.label();
+            return root.addInitializer(root.names().fresh("onnx_steer.ones_" + hidden + suffix),
+                    Tensor.ofFloats(type, new long[] {hidden, 1}, values));
         });
     }
 
@@ -440,7 +481,7 @@ public final class SteerPass implements Pass {
      * A fused SkipLayerNormalization computes the residual sum and normalises it in one node, so the
      * sum is recomputed in plain ops, transformed, and the difference added to the node's input 0.
      */
-    private void steerFusedSum(Model model, Site site, Operands operands) {
+    private void steerFusedSum(Model model, Site site, Operands operands, DataType type) {
         Node fused = site.value().producer();
         Graph g = site.graph();
         String scope = "/onnx_steer/" + site.name() + "/";
@@ -449,7 +490,7 @@ public final class SteerPass implements Pass {
         if (fused.inputCount() > biasIndex && fused.input(biasIndex) != null) {
             sum = g.op("Add").name(scope + "sum/Add_bias").inputs(sum, fused.input(biasIndex)).value();
         }
-        Value y = transform(model, g, scope, sum, operands, site.hiddenSize());
+        Value y = transform(model, g, scope, sum, operands, site.hiddenSize(), type);
         Value delta = g.op("Sub").name(scope + "delta/Sub").inputs(y, sum).value();
         Value input = g.op("Add").name(scope + "Add").inputs(fused.input(0), delta).value();
         input.setType(site.value().type());
@@ -509,11 +550,12 @@ public final class SteerPass implements Pass {
     static String addToBias(BiasSlot slot, float[] delta) {
         Value bias = slot.initializer();
         Tensor original = bias.initializer();
+        // widened to float32, summed there, rounded once to the bias's own type
         float[] values = original.toFloats();
         for (int i = 0; i < values.length; i++) {
             values[i] += delta[i];
         }
-        Tensor folded = Tensor.ofFloats(original.dims(), values);
+        Tensor folded = Tensor.ofFloats(original.type(), original.dims(), values);
         boolean shared = bias.uses().size() > 1 || bias.isGraphInput() || bias.isGraphOutput();
         if (shared) {
             Graph owner = bias.graph();

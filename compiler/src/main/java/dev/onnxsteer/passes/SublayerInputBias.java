@@ -2,6 +2,7 @@ package dev.onnxsteer.passes;
 
 import dev.onnxsteer.ir.DataType;
 import dev.onnxsteer.ir.Graph;
+import dev.onnxsteer.ir.HalfFloats;
 import dev.onnxsteer.ir.Model;
 import dev.onnxsteer.ir.Node;
 import dev.onnxsteer.ir.Tensor;
@@ -49,13 +50,15 @@ final class SublayerInputBias {
                     + "one bias initializer");
         }
         for (Projection p : readers.projections()) {
-            if (p.weight().initializer().type() != DataType.FLOAT) {
+            if (!HalfFloats.isSteerable(p.weight().initializer().type())) {
                 throw new IllegalArgumentException(mode + ": the weight " + p.weight() + " of " + p.node() + " is "
-                        + p.weight().initializer().type().label() + "; only float32 projections can be folded; use --mode add");
+                        + p.weight().initializer().type().label() + "; only float32, float16 and bfloat16 projections "
+                        + "can be folded; use --mode add");
             }
-            if (p.hasBias() && p.bias().initializer().initializer().type() != DataType.FLOAT) {
+            if (p.hasBias() && !HalfFloats.isSteerable(p.bias().initializer().initializer().type())) {
                 throw new IllegalArgumentException(mode + ": the bias " + p.bias().initializer() + " of " + p.node()
-                        + " is " + p.bias().initializer().initializer().type().label() + "; expected float32; use --mode add");
+                        + " is " + p.bias().initializer().initializer().type().label()
+                        + "; expected float32, float16 or bfloat16; use --mode add");
             }
         }
     }
@@ -78,12 +81,15 @@ final class SublayerInputBias {
                 originals.isEmpty() ? null : String.join(",", originals));
     }
 
-    /** {@code cv W} (in double, per output column), times Gemm's alpha / beta where the bias is Gemm's C. */
+    /**
+     * {@code cv W} (in double, per output column, from the weight widened to float32), times Gemm's
+     * alpha / beta where the bias is Gemm's C; rounded to the bias's type once, where it is stored.
+     */
     private static float[] times(float[] cv, Projection p) {
         Tensor w = p.weight().initializer();
         int out = Math.toIntExact(p.outputSize());
         int in = cv.length;
-        FloatBuffer weights = w.bytes().asFloatBuffer();
+        FloatBuffer weights = w.type() == DataType.FLOAT ? w.bytes().asFloatBuffer() : FloatBuffer.wrap(w.toFloats());
         double[] sum = new double[out];
         for (int i = 0; i < in; i++) {
             if (cv[i] == 0) {
@@ -111,7 +117,7 @@ final class SublayerInputBias {
         String base = weight.endsWith(".weight") ? weight.substring(0, weight.length() - ".weight".length())
                 : p.node().name();
         Value bias = root.addInitializer(root.names().fresh(base + ".bias"),
-                Tensor.ofFloats(new long[] {delta.length}, delta));
+                Tensor.ofFloats(p.weight().initializer().type(), new long[] {delta.length}, delta));
         Node node = p.node();
         if (node.is("MatMul")) {
             Value product = node.output(0);
