@@ -11,10 +11,13 @@ import java.util.ServiceLoader;
 @FunctionalInterface
 public interface LoadCheck {
     /** No runtime available: only the compiler's own checks apply. */
-    LoadCheck NONE = modelFile -> {};
+    LoadCheck NONE = (modelFile, sourceFile) -> {};
 
-    /** Throws {@link dev.onnxsteer.InvalidModelException} naming the node and reason when the model cannot be loaded. */
-    void check(Path modelFile);
+    /**
+     * Throws {@link dev.onnxsteer.InvalidModelException} naming the node and reason when {@code modelFile}
+     * cannot be loaded where {@code sourceFile} (the model it was compiled from; null if none) can.
+     */
+    void check(Path modelFile, Path sourceFile);
 
     /** The check a runtime on the class path provides, else {@link #NONE}. */
     static LoadCheck installed() {

@@ -32,7 +32,7 @@ public final class ModelDirectoryWriter {
         try {
             staging = AtomicFiles.stagingDirectory(target);
             ModelWriter.write(model, staging.resolve(ModelFiles.MODEL_FILE));
-            check.check(staging.resolve(ModelFiles.MODEL_FILE));
+            check.check(staging.resolve(ModelFiles.MODEL_FILE), source != null ? source.onnx() : null);
             if (source != null) {
                 copyCompanions(source, staging);
             }

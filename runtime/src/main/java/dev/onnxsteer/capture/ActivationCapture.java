@@ -28,6 +28,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Objects;
 import java.util.OptionalInt;
+import java.util.Set;
 import java.util.TreeSet;
 
 /**
@@ -40,6 +41,8 @@ import java.util.TreeSet;
  * <p>Not thread-safe: one run at a time. Closing it closes the session.
  */
 public final class ActivationCapture implements AutoCloseable {
+    private static final Set<OnnxJavaType> FLOAT_TYPES = Set.of(OnnxJavaType.FLOAT, OnnxJavaType.FLOAT16,
+            OnnxJavaType.BFLOAT16);
     private final ModelSession session;
     private final ModelLayout layout;
     private final SiteKind kind;
@@ -193,9 +196,9 @@ public final class ActivationCapture implements AutoCloseable {
     private float[] floats(OrtSession.Result result, String name, int batch, int width) {
         OnnxValue value = result.get(name).orElseThrow(() ->
                 new InferenceException(source + " returned no output " + name));
-        if (!(value instanceof OnnxTensor tensor) || tensor.getInfo().type != OnnxJavaType.FLOAT) {
+        if (!(value instanceof OnnxTensor tensor) || !FLOAT_TYPES.contains(tensor.getInfo().type)) {
             throw new BadModelException("site tensor " + name + " of " + source + " is " + value.getInfo()
-                    + "; activation capture reads float32 tensors");
+                    + "; activation capture reads float32, float16 and bfloat16 tensors");
         }
         long[] shape = tensor.getInfo().getShape();
         long expected = (long) batch * width * hiddenSize;
@@ -205,6 +208,7 @@ public final class ActivationCapture implements AutoCloseable {
             throw new BadModelException("site tensor " + name + " of " + source + " has shape " + Arrays.toString(shape)
                     + " but [" + batch + ", " + width + ", " + hiddenSize + "] (" + expected + " values) was expected");
         }
+        // widens float16 and bfloat16 exactly
         FloatBuffer buffer = tensor.getFloatBuffer();
         float[] values = new float[buffer.remaining()];
         buffer.get(values);

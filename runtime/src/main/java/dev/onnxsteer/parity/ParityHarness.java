@@ -13,6 +13,7 @@ import dev.onnxsteer.io.ModelFiles;
 import dev.onnxsteer.io.ModelReader;
 import dev.onnxsteer.io.ModelWriter;
 import dev.onnxsteer.ir.DataType;
+import dev.onnxsteer.ir.ElementTypes;
 import dev.onnxsteer.ir.Dim;
 import dev.onnxsteer.ir.Model;
 import dev.onnxsteer.ir.Value;
@@ -244,6 +245,7 @@ public final class ParityHarness {
         // sublayer site still depends on earlier sites) and returns site k (the last stage: logits).
         List<Path> stages = new ArrayList<>();
         List<String> siteNames = new ArrayList<>();
+        List<DataType> siteTypes = new ArrayList<>();
         for (int k = 0; k <= order.size(); k++) {
             Model model = ModelReader.read(original.onnx());
             SiteMap stageSites = SiteFinder.find(model);
@@ -252,13 +254,15 @@ public final class ParityHarness {
                 values.add(site(stageSites, cut.steering()));
             }
             if (k == 0) {
+                ElementTypes types = new ElementTypes();
                 values.forEach(v -> siteNames.add(v.name()));
+                values.forEach(v -> siteTypes.add(types.of(v).orElse(DataType.FLOAT)));
             }
             if (k < order.size()) {
                 SiteCut.exposeAsOutput(model, values.get(k));
             }
             for (int j = 0; j < k; j++) {
-                SiteCut.replaceWithInput(model, values.get(j), CUT_INPUT + "." + j, ValueType.Tensor.of(DataType.FLOAT,
+                SiteCut.replaceWithInput(model, values.get(j), CUT_INPUT + "." + j, ValueType.Tensor.of(siteTypes.get(j),
                         Dim.param("batch_size"), Dim.param("sequence_length"), Dim.of(stageSites.hiddenSize())));
             }
             Path path = work.resolve("stage" + k).resolve(ModelFiles.MODEL_FILE);
@@ -276,7 +280,8 @@ public final class ParityHarness {
                     Map<String, OnnxTensor> extra = new LinkedHashMap<>();
                     try {
                         for (int j = 0; j < k; j++) {
-                            extra.put(CUT_INPUT + "." + j, Tensors.floats(before.get(j).values(), before.get(j).shape()));
+                            extra.put(CUT_INPUT + "." + j, Tensors.floats(Tensors.javaType(siteTypes.get(j)),
+                                    before.get(j).values(), before.get(j).shape()));
                         }
                         if (k < order.size()) {
                             Forward.Output site = Forward.run(session, prompt, extra, List.of(siteNames.get(k)))
