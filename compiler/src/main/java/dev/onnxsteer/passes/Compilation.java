@@ -83,6 +83,8 @@ public final class Compilation {
         for (Pass extra : extraRewrites) {
             extra.apply(model);
         }
+        // in topological order, so the first problem reported is where the wrong type starts
+        model.graph().sortTopologically();
         for (TypeCheck.Problem problem : TypeCheck.check(before.since(model))) {
             throw new InvalidModelException(problem.node().name(), problem.reason());
         }

@@ -17,8 +17,8 @@ import java.util.regex.Pattern;
  * before kernel lookup; the compiled model loads wherever its source does.
  */
 public final class OrtLoadCheck implements LoadCheck {
-    /** ONNX Runtime names the node: "... for Where(16) node with name '/model/Where'". */
-    private static final Pattern NODE = Pattern.compile("node with name '([^']*)'|in node \\(([^)]*)\\)");
+    /** How ONNX Runtime names the node: "node with name '/model/Where'", "in node (/x/Sin)", "Node (/x/MatMul) Op". */
+    private static final Pattern NODE = Pattern.compile("node with name '([^']*)'|[Nn]ode \\(([^)]*)\\)");
 
     @Override
     public void check(Path modelFile, Path sourceFile) {
