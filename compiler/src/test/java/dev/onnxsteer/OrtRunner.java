@@ -6,6 +6,7 @@ import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
+import ai.onnxruntime.platform.Fp16Conversions;
 import ai.onnxruntime.TensorInfo;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -48,7 +49,7 @@ public final class OrtRunner {
                 try (OrtSession.Result result = session.run(feeds)) {
                     Map<String, byte[]> outputs = new LinkedHashMap<>();
                     for (Map.Entry<String, ai.onnxruntime.OnnxValue> entry : result) {
-                        ByteBuffer bytes = ((OnnxTensor) entry.getValue()).getByteBuffer();
+                        ByteBuffer bytes = bytes((OnnxTensor) entry.getValue());
                         byte[] copy = new byte[bytes.remaining()];
                         bytes.get(copy);
                         outputs.put(entry.getKey(), copy);
@@ -61,6 +62,18 @@ public final class OrtRunner {
         } catch (OrtException e) {
             throw new AssertionError("ONNX Runtime failed on " + model + ": " + e.getMessage(), e);
         }
+    }
+
+    /** Raw bytes; float16 and bfloat16 widened to float32 (exactly), so {@link #floats} reads every float output. */
+    private static ByteBuffer bytes(OnnxTensor tensor) {
+        OnnxJavaType type = tensor.getInfo().type;
+        if (type != OnnxJavaType.FLOAT16 && type != OnnxJavaType.BFLOAT16) {
+            return tensor.getByteBuffer();
+        }
+        FloatBuffer widened = tensor.getFloatBuffer();
+        ByteBuffer bytes = ByteBuffer.allocate(widened.remaining() * 4).order(ByteOrder.nativeOrder());
+        bytes.asFloatBuffer().put(widened);
+        return bytes;
     }
 
     /** Float view of raw output bytes. */
@@ -116,12 +129,17 @@ public final class OrtRunner {
         boolean mask = name.contains("mask");
         boolean positions = name.contains("position");
         boolean typeIds = name.contains("token_type");
-        if (type == OnnxJavaType.FLOAT) {
+        if (type == OnnxJavaType.FLOAT || type == OnnxJavaType.FLOAT16 || type == OnnxJavaType.BFLOAT16) {
             float[] values = new float[count];
             for (int i = 0; i < count; i++) {
                 values[i] = (float) random.nextGaussian();
             }
-            return OnnxTensor.createTensor(ENV, FloatBuffer.wrap(values), shape);
+            FloatBuffer floats = FloatBuffer.wrap(values);
+            return switch (type) {
+                case FLOAT16 -> OnnxTensor.createTensor(ENV, Fp16Conversions.convertFloatBufferToFp16Buffer(floats), shape, type);
+                case BFLOAT16 -> OnnxTensor.createTensor(ENV, Fp16Conversions.convertFloatBufferToBf16Buffer(floats), shape, type);
+                default -> OnnxTensor.createTensor(ENV, floats, shape);
+            };
         }
         if (type == OnnxJavaType.BOOL) {
             // flags such as a merged decoder's use_cache_branch: true, so the past inputs are used
