@@ -55,13 +55,14 @@ import java.util.Map;
  *       coefficient, so the check is skipped for them);</li>
  *   <li>independent: the original cut at each site, with the operation applied in Java between prefix and
  *       suffix at the positions the model steers, matches the steered logits within 1e-4 (relative to the
- *       largest logit); for orthogonalize the cut is at every write into the residual stream (the
+ *       largest logit; 8 ulps of the type, 2^-7 and 2^-4, on float16 and bfloat16 models); for orthogonalize the cut is at every write into the residual stream (the
  *       embedding output, every attn_out and mlp_out) and the operation is ablation. Position masks
  *       {@code prompt}/{@code generated} are checked with the prompt length fed as half of each prompt;</li>
- *   <li>modes: add, input and bias compilations of the same vectors and operation agree within 1e-5
+ *   <li>modes: add, input and bias compilations of the same vectors and operation agree within 1e-5 (on
+ *       16-bit models, the independent check's 8 ulps, as input mode rounds c*v in the graph)
  *       (relative to the largest logit, as folding c*v*W into a projection's bias rounds differently from
  *       adding c*v before it); for orthogonalize, ablate-equivalent: an ablate compilation at every
- *       residual write agrees within 1e-4;</li>
+ *       residual write agrees within the same tolerance;</li>
  *   <li>cache: KV-cached and full-recompute greedy generation give the same steered tokens;</li>
  *   <li>effect: KL(steered || original) of the next-token distribution and the greedy continuations.</li>
  * </ol>
@@ -69,6 +70,12 @@ import java.util.Map;
 public final class ParityHarness {
     public static final double ZERO_OPTIMIZED_TOLERANCE = 1e-6;
     public static final double INDEPENDENT_RELATIVE_TOLERANCE = 1e-4;
+    /**
+     * The same check on a float16 / bfloat16 model: 8 units in the last place of the type (2^-10, 2^-7), since
+     * Java adds in float32 and rounds once where the graph rounds c*v first and then the sum.
+     */
+    public static final double FLOAT16_RELATIVE_TOLERANCE = 8 * 0x1p-10;
+    public static final double BFLOAT16_RELATIVE_TOLERANCE = 8 * 0x1p-7;
     public static final double MODES_TOLERANCE = 1e-5;
     private static final String CUT_INPUT = "onnx_steer.cut";
 
@@ -77,6 +84,7 @@ public final class ParityHarness {
     private final SessionConfig sessions;
     private final int generateTokens;
     private Path work;
+    private DataType computeType = DataType.FLOAT;
 
     /**
      * @param sessions       device and threads for every session (the optimisation level is set per check)
@@ -95,6 +103,8 @@ public final class ParityHarness {
         Model originalModel = ModelReader.read(original.onnx());
         RecoveredSteering recovered = RecoveredSteering.from(steeredModel, originalModel, steered.toString());
         SiteMap sites = SiteFinder.find(originalModel);
+        computeType = sites.sites().isEmpty() ? DataType.FLOAT
+                : new ElementTypes().of(sites.sites().get(0).value()).orElse(DataType.FLOAT);
         List<ParityCheck> checks = new ArrayList<>();
         try {
             work = Files.createTempDirectory("onnx-steer-parity");
@@ -297,7 +307,7 @@ public final class ParityHarness {
                 }
             }
         }
-        double tolerance = INDEPENDENT_RELATIVE_TOLERANCE * Math.max(1, maxAbs(expected));
+        double tolerance = relative(INDEPENDENT_RELATIVE_TOLERANCE) * Math.max(1, maxAbs(expected));
         SteerOptions options = recovered.options();
         String what = options.op() == SteerOp.ORTHOGONALIZE ? "every residual write ablated in Java"
                 : options.op().label() + (options.preserveNorm() ? " (norm-preserving)" : "") + " applied in Java at "
@@ -365,13 +375,22 @@ public final class ParityHarness {
         return new Forward.Output(site.shape(), values);
     }
 
+    /** {@code float32Tolerance} on a float32 model; on a 16-bit one, 8 units in the last place of its type. */
+    private double relative(double float32Tolerance) {
+        return switch (computeType) {
+            case FLOAT16 -> FLOAT16_RELATIVE_TOLERANCE;
+            case BFLOAT16 -> BFLOAT16_RELATIVE_TOLERANCE;
+            default -> float32Tolerance;
+        };
+    }
+
     /** Orthogonalize vs an in-graph ablation of the same direction at every residual write. */
     private ParityCheck ablateEquivalent(RecoveredSteering recovered, SiteMap sites, List<long[]> prompts,
             List<float[]> actual) {
         List<Steering> writes = cuts(recovered, sites).stream().map(Cut::steering).toList();
         Path ablated = compile("ablate-writes", writes, Mode.ADD, SteerOptions.of(SteerOp.ABLATE));
         List<float[]> expected = logits(ablated, prompts, GraphOptimization.DISABLE_ALL);
-        double tolerance = INDEPENDENT_RELATIVE_TOLERANCE * Math.max(1, maxAbs(expected));
+        double tolerance = relative(INDEPENDENT_RELATIVE_TOLERANCE) * Math.max(1, maxAbs(expected));
         return ParityCheck.compare("ablate-equivalent", maxDiff(expected, actual), tolerance,
                 "orthogonalized weights vs --op ablate compiled at " + writes.size()
                         + " residual writes (resid_pre.0, every attn_out and mlp_out)");
@@ -401,7 +420,7 @@ public final class ParityHarness {
             }
         }
         // relative to the largest logit: a folded bias sums in a different order than an Add before the projection
-        double tolerance = MODES_TOLERANCE * Math.max(1, maxAbs(results.get("file")));
+        double tolerance = relative(MODES_TOLERANCE) * Math.max(1, maxAbs(results.get("file")));
         String bias = foldable ? "" : options.withBank(false).isPlainAdd()
                 ? " (bias mode not applicable: a site has no foldable bias)"
                 : " (bias mode not applicable: it only does add at every position)";

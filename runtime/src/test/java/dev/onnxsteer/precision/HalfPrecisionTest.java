@@ -23,6 +23,9 @@ import dev.onnxsteer.ir.Model;
 import dev.onnxsteer.ir.Node;
 import dev.onnxsteer.ir.Value;
 import dev.onnxsteer.parity.Forward;
+import dev.onnxsteer.parity.ParityCheck;
+import dev.onnxsteer.parity.ParityHarness;
+import dev.onnxsteer.parity.ParityReport;
 import dev.onnxsteer.passes.Compilation;
 import dev.onnxsteer.passes.Mode;
 import dev.onnxsteer.passes.OrthogonalizePass;
@@ -161,6 +164,22 @@ class HalfPrecisionTest {
             assertEquals(cpuRefusal(source.onnx()), refusal.replace(out.resolve(ModelFiles.MODEL_FILE).toString(),
                     source.onnx().toString()));
         }
+    }
+
+    /** fp16: every case passes the parity harness (the independent cut check at fp16 tolerance, KV cache = recompute). */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("cases")
+    void everyOperationPassesParityOnFloat16(Case c) {
+        ModelFiles source = ModelFiles.locate(Fixtures.dir(Fixtures.LLAMA_TINY_FP16), null);
+        Path out = temp.resolve("steered");
+        Compilation.compileTo(source, List.of(new Steering(c.kind(), 1, randomVector(1), 3f)), c.mode(), c.options(), out);
+        ParityReport report = new ParityHarness(source, out.resolve(ModelFiles.MODEL_FILE), SessionConfig.cpu(), 6)
+                .run(List.of(new long[] {5, 17, 30, 42, 7, 9}, new long[] {99, 1, 2}));
+        for (ParityCheck check : report.checks()) {
+            assertNotEquals(ParityCheck.Status.FAILED, check.status(), report.toString());
+        }
+        assertEquals(ParityCheck.Status.PASSED, report.checks().stream().filter(x -> x.name().equals("independent"))
+                .findFirst().orElseThrow().status(), report.toString());
     }
 
     /** Null when ONNX Runtime opens a CPU session (optimisations off), else its message. */
