@@ -12,6 +12,15 @@ import torch
 from torch import nn
 
 
+def causal_attention(q, k, v):
+    """softmax(q k^T / sqrt(d)) v over heads [batch, heads, t, d], each position seeing itself and earlier ones."""
+    b, heads, t, d = q.shape
+    scores = q @ k.transpose(-1, -2) / math.sqrt(d)
+    causal = torch.ones(t, t, dtype=torch.bool).tril()
+    scores = torch.where(causal, scores, torch.tensor(torch.finfo(scores.dtype).min))
+    return (scores.softmax(-1) @ v).transpose(1, 2).reshape(b, t, heads * d)
+
+
 class Conv1D(nn.Module):
     """GPT-2's Conv1D: y = x @ W + b with W stored [in, out], exported as Reshape, Gemm, Reshape."""
 
@@ -37,11 +46,7 @@ class Gpt2Attention(nn.Module):
         b, t, h = x.shape
         q, k, v = self.c_attn(x).split(h, dim=2)
         q, k, v = (y.view(b, t, self.heads, h // self.heads).transpose(1, 2) for y in (q, k, v))
-        scores = q @ k.transpose(-1, -2) / math.sqrt(h // self.heads)
-        causal = torch.ones(t, t, dtype=torch.bool).tril()
-        scores = torch.where(causal, scores, torch.tensor(torch.finfo(scores.dtype).min))
-        context = (scores.softmax(-1) @ v).transpose(1, 2).reshape(b, t, h)
-        return self.c_proj(context)
+        return self.c_proj(causal_attention(q, k, v))
 
 
 class Gpt2Mlp(nn.Module):
@@ -140,11 +145,7 @@ class LlamaAttention(nn.Module):
         groups = self.heads // self.kv_heads
         k = k[:, :, None].expand(b, self.kv_heads, groups, t, d).reshape(b, self.heads, t, d)
         v = v[:, :, None].expand(b, self.kv_heads, groups, t, d).reshape(b, self.heads, t, d)
-        scores = q @ k.transpose(-1, -2) / math.sqrt(d)
-        causal = torch.ones(t, t, dtype=torch.bool).tril()
-        scores = torch.where(causal, scores, torch.tensor(torch.finfo(scores.dtype).min))
-        context = (scores.softmax(-1) @ v).transpose(1, 2).reshape(b, t, h)
-        return self.o_proj(context)
+        return self.o_proj(causal_attention(q, k, v))
 
 
 class LlamaMlp(nn.Module):

@@ -127,6 +127,15 @@ public final class SiteFinder {
         return new SiteMap(layout, layers, chains.get(0).hidden, sites, notes);
     }
 
+    /**
+     * Whether {@code node} is an ONNX Runtime skip norm, {@code com.microsoft} SkipLayerNormalization or
+     * SkipSimplifiedLayerNormalization: {@code sum = input + skip (+ bias)} as output 3, its norm as output 0.
+     */
+    public static boolean isSkipNorm(Node node) {
+        return node.domain().equals(MS) && (node.opType().equals("SkipLayerNormalization")
+                || node.opType().equals("SkipSimplifiedLayerNormalization"));
+    }
+
     /** Token-embedding Gathers and fused EmbedLayerNormalization nodes of {@code graph}, best first. */
     private List<Node> embeddingStarts(Graph graph) {
         List<Node> fused = new ArrayList<>();
@@ -320,7 +329,10 @@ public final class SiteFinder {
     }
 
     private void checkFinalNorm(Value h, Graph scope, int layers) {
-        if (h.isGraphOutput() || closedNorm(h, scope) != null) {
+        Node p = h.producer();
+        // a fused skip norm that is also the final norm returns the last residual sum as output 3, read by nothing
+        boolean skipNormSum = p != null && isSkipNorm(p) && h.outputIndex() == 3;
+        if (h.isGraphOutput() || skipNormSum || closedNorm(h, scope) != null) {
             return;
         }
         List<String> readers = structuralUses(h, scope).stream().map(u -> u.node().toString()).distinct().toList();
@@ -338,8 +350,7 @@ public final class SiteFinder {
         for (Use use : structuralUses(h, scope)) {
             Node n = use.node();
             boolean add = n.is("Add") && n.inputCount() == 2;
-            boolean skipNorm = n.domain().equals(MS) && use.index() <= 1
-                    && (n.opType().equals("SkipLayerNormalization") || n.opType().equals("SkipSimplifiedLayerNormalization"));
+            boolean skipNorm = use.index() <= 1 && isSkipNorm(n);
             if (!add && !skipNorm) {
                 continue;
             }
@@ -380,8 +391,7 @@ public final class SiteFinder {
     private Value sublayerInput(Value h, Join join, Graph scope, String siteName) {
         Node p = h.producer();
         if (p != null && p.domain().equals(MS) && p.graph() == scope) {
-            boolean skip = (p.opType().equals("SkipLayerNormalization")
-                    || p.opType().equals("SkipSimplifiedLayerNormalization")) && h.outputIndex() == 3;
+            boolean skip = isSkipNorm(p) && h.outputIndex() == 3;
             boolean embed = p.opType().equals("EmbedLayerNormalization") && h.outputIndex() == 2;
             if (skip || embed) {
                 Value normed = p.output(0);
