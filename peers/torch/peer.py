@@ -24,6 +24,7 @@ import warnings
 
 import torch
 
+sys.dont_write_bytecode = True  # the tests run this from the source tree; leave no __pycache__ there
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import models  # noqa: E402
 import tokenizer  # noqa: E402
