@@ -38,13 +38,10 @@ public final class SiteCut {
                     + "it cannot be cut without re-deriving the embedding lookups");
         }
         Value input = graph.addInput(inputName, value.type() != null ? value.type() : typeIfUndeclared);
-        if (FusedNorms.isSkipLayerNormSum(value)) {
-            // the fused node also normalises the sum; the suffix recomputes that from the input with a plain LayerNormalization
+        if (FusedNorms.isSkipNormSum(value)) {
+            // the fused node also normalises the sum; fed the input alone it normalises what the caller put there
             Node fused = value.producer();
-            Value normalized = graph.op("LayerNormalization").name(fused.name() + "/onnx_steer_cut")
-                    .inputs(input, fused.input(2), fused.input(3))
-                    .attr("axis", -1L).attr("epsilon", fused.floatAttribute("epsilon", 1e-12f)).value();
-            fused.output(0).replaceAllUsesWith(normalized, true);
+            FusedNorms.computeFrom(graph, fused, input, fused.name() + "/onnx_steer_cut/");
         }
         for (Use use : value.uses()) {
             use.node().setInput(use.index(), input);

@@ -397,7 +397,7 @@ public final class SteerPass implements Pass {
         Site site = step.site();
         if (options.op() == SteerOp.ADD && options.positions().isAll() && !options.preserveNorm()) {
             insertAdd(site, operands.addend());
-        } else if (FusedNorms.isSkipLayerNormSum(site.value())) {
+        } else if (FusedNorms.isSkipNormSum(site.value())) {
             steerFusedSum(model, site, operands, step.type());
         } else {
             Value x = site.value();
@@ -478,30 +478,30 @@ public final class SteerPass implements Pass {
     }
 
     /**
-     * A fused SkipLayerNormalization computes the residual sum and normalises it in one node, so the
-     * sum is recomputed in plain ops, transformed, and the difference added to the node's input 0.
+     * A fused skip norm computes the residual sum and normalises it in one node, so the sum is
+     * recomputed in plain ops, transformed, and handed back to the node as its whole input: both the
+     * sum it returns (output 3) and the normalised value the next sublayer reads (output 0) see it.
      */
     private void steerFusedSum(Model model, Site site, Operands operands, DataType type) {
         Node fused = site.value().producer();
         Graph g = site.graph();
         String scope = "/onnx_steer/" + site.name() + "/";
         Value sum = g.op("Add").name(scope + "sum/Add").inputs(fused.input(0), fused.input(1)).value();
-        int biasIndex = fused.opType().equals("SkipSimplifiedLayerNormalization") ? 3 : 4;
+        int biasIndex = FusedNorms.biasIndex(fused);
         if (fused.inputCount() > biasIndex && fused.input(biasIndex) != null) {
             sum = g.op("Add").name(scope + "sum/Add_bias").inputs(sum, fused.input(biasIndex)).value();
         }
+        sum.setType(site.value().type());
         Value y = transform(model, g, scope, sum, operands, site.hiddenSize(), type);
-        Value delta = g.op("Sub").name(scope + "delta/Sub").inputs(y, sum).value();
-        Value input = g.op("Add").name(scope + "Add").inputs(fused.input(0), delta).value();
-        input.setType(site.value().type());
-        fused.setInput(0, input);
+        y.setType(site.value().type());
+        FusedNorms.computeFrom(g, fused, y, scope);
     }
 
     /** Adds {@code addend} to the site value and moves every reader of the site to the sum. */
     private static void insertAdd(Site site, Value addend) {
         Value target = site.value();
         Graph graph = site.graph();
-        if (FusedNorms.isSkipLayerNormSum(target)) {
+        if (FusedNorms.isSkipNormSum(target)) {
             // sum = input + skip (+ bias): adding to the input steers the sum and its normalised output alike
             Node fused = target.producer();
             Value steeredInput = graph.op("Add").name("/onnx_steer/" + site.name() + "/Add")

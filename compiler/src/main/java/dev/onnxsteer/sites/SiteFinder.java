@@ -127,6 +127,15 @@ public final class SiteFinder {
         return new SiteMap(layout, layers, chains.get(0).hidden, sites, notes);
     }
 
+    /**
+     * Whether {@code node} is an ONNX Runtime skip norm, {@code com.microsoft} SkipLayerNormalization or
+     * SkipSimplifiedLayerNormalization: {@code sum = input + skip (+ bias)} as output 3, its norm as output 0.
+     */
+    public static boolean isSkipNorm(Node node) {
+        return node.domain().equals(MS) && (node.opType().equals("SkipLayerNormalization")
+                || node.opType().equals("SkipSimplifiedLayerNormalization"));
+    }
+
     /** Token-embedding Gathers and fused EmbedLayerNormalization nodes of {@code graph}, best first. */
     private List<Node> embeddingStarts(Graph graph) {
         List<Node> fused = new ArrayList<>();
@@ -218,7 +227,7 @@ public final class SiteFinder {
             Node n = uses.get(0).node();
             Value other = n.inputCount() == 2 ? n.input(1 - uses.get(0).index()) : null;
             boolean absorb = n.is("Cast") || n.is("Identity")
-                    || n.is("Mul") && other != null && isConstant(other)
+                    || n.is("Mul") && other != null && Constants.isConstant(other)
                     || n.is("Add") && other != null && other != e && !dependsOn(other, e, scope);
             if (!absorb) {
                 break;
@@ -320,7 +329,10 @@ public final class SiteFinder {
     }
 
     private void checkFinalNorm(Value h, Graph scope, int layers) {
-        if (h.isGraphOutput() || closedNorm(h, scope) != null) {
+        Node p = h.producer();
+        // a fused skip norm that is also the final norm returns the last residual sum as output 3, read by nothing
+        boolean skipNormSum = p != null && isSkipNorm(p) && h.outputIndex() == 3;
+        if (h.isGraphOutput() || skipNormSum || closedNorm(h, scope) != null) {
             return;
         }
         List<String> readers = structuralUses(h, scope).stream().map(u -> u.node().toString()).distinct().toList();
@@ -338,13 +350,12 @@ public final class SiteFinder {
         for (Use use : structuralUses(h, scope)) {
             Node n = use.node();
             boolean add = n.is("Add") && n.inputCount() == 2;
-            boolean skipNorm = n.domain().equals(MS) && use.index() <= 1
-                    && (n.opType().equals("SkipLayerNormalization") || n.opType().equals("SkipSimplifiedLayerNormalization"));
+            boolean skipNorm = use.index() <= 1 && isSkipNorm(n);
             if (!add && !skipNorm) {
                 continue;
             }
             Value x = n.input(1 - use.index());
-            if (x == null || x == h || isConstant(x)) {
+            if (x == null || x == h || Constants.isConstant(x)) {
                 continue;
             }
             Set<Node> region = region(x, h, scope);
@@ -380,8 +391,7 @@ public final class SiteFinder {
     private Value sublayerInput(Value h, Join join, Graph scope, String siteName) {
         Node p = h.producer();
         if (p != null && p.domain().equals(MS) && p.graph() == scope) {
-            boolean skip = (p.opType().equals("SkipLayerNormalization")
-                    || p.opType().equals("SkipSimplifiedLayerNormalization")) && h.outputIndex() == 3;
+            boolean skip = isSkipNorm(p) && h.outputIndex() == 3;
             boolean embed = p.opType().equals("EmbedLayerNormalization") && h.outputIndex() == 2;
             if (skip || embed) {
                 Value normed = p.output(0);
@@ -414,7 +424,7 @@ public final class SiteFinder {
                             || !NORM_OPS.contains(n.opType())) {
                         continue;
                     }
-                    if (n.inputs().stream().allMatch(in -> in == null || values.contains(in) || isConstant(in))) {
+                    if (n.inputs().stream().allMatch(in -> in == null || values.contains(in) || Constants.isConstant(in))) {
                         norm.add(n);
                         values.addAll(n.outputs());
                         changed = true;
@@ -469,7 +479,7 @@ public final class SiteFinder {
                     if (region.contains(n) || !n.domain().isEmpty() || !NORM_OPS.contains(n.opType())) {
                         continue;
                     }
-                    boolean inside = n.inputs().stream().allMatch(in -> in == null || values.contains(in) || isConstant(in));
+                    boolean inside = n.inputs().stream().allMatch(in -> in == null || values.contains(in) || Constants.isConstant(in));
                     if (inside) {
                         region.add(n);
                         values.addAll(n.outputs());
@@ -647,10 +657,6 @@ public final class SiteFinder {
         return node.name().startsWith("/onnx_steer/");
     }
 
-    private static boolean isConstant(Value v) {
-        return v.isInitializer() || v.producer() != null && v.producer().is("Constant");
-    }
-
     // ---------------------------------------------------------------------------------------------
     // Sites
 
@@ -680,6 +686,8 @@ public final class SiteFinder {
         }
         unsure.forEach((layer, why) -> notes.add(chain.graph.name() + ": layer " + layer + " is left out: " + why));
 
+        Set<Integer> attnInOff = offRole(chain, SiteKind.ATTN_IN, Block::attnIn);
+        Set<Integer> mlpInOff = offRole(chain, SiteKind.MLP_IN, Block::mlpIn);
         List<Site> sites = new ArrayList<>();
         BiasSlot previousPost = null;
         for (Block b : chain.blocks) {
@@ -699,10 +707,10 @@ public final class SiteFinder {
             if (keep) {
                 add(sites, chain, SiteKind.RESID_PRE, b.layer, b.pre, b.layer == 0 || chain.postNorm ? null : previousPost);
                 if (attnLooksRight) {
-                    add(sites, chain, SiteKind.ATTN_IN, b.layer, b.attnIn, null);
+                    add(sites, chain, SiteKind.ATTN_IN, b.layer, attnInOff.contains(b.layer) ? null : b.attnIn, null);
                     add(sites, chain, SiteKind.ATTN_OUT, b.layer, b.attn.sublayer, attnBias);
                     add(sites, chain, SiteKind.RESID_MID, b.layer, b.mid, midBias);
-                    add(sites, chain, SiteKind.MLP_IN, b.layer, b.mlpIn, null);
+                    add(sites, chain, SiteKind.MLP_IN, b.layer, mlpInOff.contains(b.layer) ? null : b.mlpIn, null);
                     add(sites, chain, SiteKind.MLP_OUT, b.layer, b.mlp.sublayer, mlpBias);
                 }
                 add(sites, chain, SiteKind.RESID_POST, b.layer, b.post, postBias);
@@ -710,6 +718,40 @@ public final class SiteFinder {
             previousPost = postBias;
         }
         return sites;
+    }
+
+    /**
+     * The layers whose sublayer input plays a different role than in the others. A sublayer input is
+     * the value the sublayer's first projections read (for a decomposed LayerNorm, the output of the
+     * affine Add, not the Div before it); where most layers' normalised values feed only linear
+     * projections, a layer whose value feeds something else was matched to a different tensor (a gain
+     * the matcher could not see as constant, say), so its site is left out, with a note, rather than
+     * steer another tensor under the same name.
+     */
+    private Set<Integer> offRole(Chain chain, SiteKind kind, java.util.function.Function<Block, Value> pick) {
+        Map<Integer, List<Node>> others = new TreeMap<>();
+        int projected = 0;
+        for (Block b : chain.blocks) {
+            Value x = pick.apply(b);
+            if (x == null) {
+                continue;
+            }
+            Value read = pastSteering(x, chain.graph);
+            Projections.Readers readers = Projections.of(read, chain.hidden);
+            if (readers.others().isEmpty() && !readers.projections().isEmpty() && !read.isGraphOutput()) {
+                projected++;
+            } else {
+                others.put(b.layer, readers.others());
+            }
+        }
+        if (projected == 0 || others.isEmpty()) {
+            return Set.of();
+        }
+        others.forEach((layer, readers) -> notes.add(chain.graph.name() + ": " + kind.label() + "." + layer
+                + " is left out: its normalised value " + pick.apply(chain.blocks.get(layer)) + " is read by " + readers
+                + ", not only by the linear projections that read it in the other layers, so it is not the same "
+                + "tensor there"));
+        return others.keySet();
     }
 
     private static void add(List<Site> sites, Chain chain, SiteKind kind, int layer, Value value, BiasSlot bias) {
@@ -786,7 +828,7 @@ public final class SiteFinder {
                 for (int k = 0; k < 2; k++) {
                     Value bias = p.input(k);
                     Value other = p.input(1 - k);
-                    if (Projections.isVector(bias, hidden) && other != null && !isConstant(other)) {
+                    if (Projections.isVector(bias, hidden) && other != null && !Constants.isConstant(other)) {
                         return new BiasSlot(p, k, bias);
                     }
                 }

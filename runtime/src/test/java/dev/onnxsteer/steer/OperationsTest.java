@@ -98,7 +98,7 @@ class OperationsTest {
 
     static Stream<Arguments> everyCaseOnEveryModel() {
         List<Arguments> args = new ArrayList<>();
-        for (String model : List.of("llama-tiny", "gpt2-tiny", "stories260K")) {
+        for (String model : List.of("llama-tiny", "llama-tiny-skipnorm", "gpt2-tiny", "stories260K")) {
             for (Case c : cases()) {
                 args.add(Arguments.of(model, c));
             }
