@@ -56,17 +56,17 @@ class LlamaCppPeerTest {
         Path dir = TestModels.stories260K();
         try (Tokenizer tokenizer = Tokenizer.load(dir, ModelConfig.load(dir))) {
             for (int i = 0; i < texts.size(); i++) {
-                assertArrayEquals(tokenizer.encode(texts.get(i), true), ids(runs.get(i + 1).get("prompt")),
+                assertArrayEquals(tokenizer.encode(texts.get(i), true), array(runs.get(i + 1).get("prompt")),
                         "llama.cpp's tokenizer and ours give the same ids for '" + texts.get(i) + "'");
             }
         }
         for (JsonNode run : runs) {
-            long[] prompt = ids(run.get("prompt"));
+            long[] prompt = array(run.get("prompt"));
             Generation ours = generate(dir, prompt);
-            List<Long> theirs = list(run.get("tokens"));
+            List<Long> theirs = NodePeer.ids(run.get("tokens"));
             boolean theirEos = !theirs.isEmpty() && theirs.get(theirs.size() - 1) == EOS;
             assertEquals(theirEos ? theirs.subList(0, theirs.size() - 1) : theirs, ours.tokenIds(),
-                    "greedy tokens after " + list(run.get("prompt")));
+                    "greedy tokens after " + NodePeer.ids(run.get("prompt")));
             assertEquals(theirEos, ours.finishReason() == FinishReason.EOS);
         }
     }
@@ -82,16 +82,16 @@ class LlamaCppPeerTest {
         GgufImporter.importModel(gguf, dir);
         int compared = 0;
         for (JsonNode run : runs) {
-            List<Long> theirs = list(run.get("tokens"));
+            List<Long> theirs = NodePeer.ids(run.get("tokens"));
             JsonNode margins = run.get("margins");
             int clear = 0;
             while (clear < theirs.size() && margins.get(clear).asDouble() >= CLEAR_MARGIN && theirs.get(clear) != EOS) {
                 clear++;
             }
             int upTo = Math.min(theirs.size(), clear);
-            List<Long> ours = generate(dir, ids(run.get("prompt"))).tokenIds();
+            List<Long> ours = generate(dir, array(run.get("prompt"))).tokenIds();
             assertEquals(theirs.subList(0, upTo), ours.subList(0, Math.min(upTo, ours.size())),
-                    type + " greedy tokens after " + list(run.get("prompt")) + " (first " + upTo + " steps have a top-2 margin >= "
+                    type + " greedy tokens after " + NodePeer.ids(run.get("prompt")) + " (first " + upTo + " steps have a top-2 margin >= "
                             + CLEAR_MARGIN + ")");
             compared += upTo;
         }
@@ -108,13 +108,8 @@ class LlamaCppPeerTest {
         }
     }
 
-    private static List<Long> list(JsonNode array) {
-        List<Long> ids = new ArrayList<>();
-        array.forEach(id -> ids.add(id.asLong()));
-        return ids;
-    }
 
-    private static long[] ids(JsonNode array) {
-        return list(array).stream().mapToLong(Long::longValue).toArray();
+    private static long[] array(JsonNode ids) {
+        return NodePeer.ids(ids).stream().mapToLong(Long::longValue).toArray();
     }
 }

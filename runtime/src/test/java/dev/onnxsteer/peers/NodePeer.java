@@ -20,11 +20,11 @@ import java.util.List;
  * the test is skipped with a message saying how to install them; with the environment variable
  * {@code CI} set it fails instead, so a CI machine never passes by skipping a peer.
  */
-final class NodePeer {
+public final class NodePeer {
     private NodePeer() {}
 
     /** Output of {@code node peers/DIR/SCRIPT ARGS...} run from the repository root, parsed as JSON. */
-    static JsonNode run(String dir, String script, List<String> args) {
+    public static JsonNode run(String dir, String script, List<String> args) {
         Path root = TestPaths.root();
         Path program = root.resolve("peers").resolve(dir);
         require(nodeWorks(), "node is not on PATH");
@@ -51,6 +51,13 @@ final class NodePeer {
             Thread.currentThread().interrupt();
             throw new AssertionError("interrupted while running peer " + command, e);
         }
+    }
+
+    /** A JSON array of token ids, as the peers print them. */
+    public static List<Long> ids(JsonNode array) {
+        List<Long> ids = new ArrayList<>();
+        array.forEach(id -> ids.add(id.asLong()));
+        return ids;
     }
 
     private static void require(boolean present, String missing) {
