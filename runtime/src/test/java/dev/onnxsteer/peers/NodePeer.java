@@ -29,7 +29,7 @@ public final class NodePeer {
         Path program = root.resolve("peers").resolve(dir);
         require(nodeWorks(), "node is not on PATH");
         require(Files.isDirectory(program.resolve("node_modules")),
-                "peers/" + dir + "/node_modules is missing (run: npm ci --prefix peers/" + dir + ")");
+                "peers/" + dir + "/node_modules is missing (run: cd peers/" + dir + " && npm ci)");
         List<String> command = new ArrayList<>(List.of("node", program.resolve(script).toString()));
         command.addAll(args);
         try {
