@@ -10,12 +10,19 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 apt_updated=""
 apt_install() { # PACKAGE... (with sudo when not root)
   local sudo=""
-  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  if [ "$(id -u)" -ne 0 ]; then
+    if ! command -v sudo >/dev/null; then
+      echo "test.sh: installing $* needs root or sudo; install it by hand (apt-get install $*)" >&2
+      exit 1
+    fi
+    sudo="sudo"
+  fi
   if [ -z "$apt_updated" ]; then
     $sudo apt-get update -qq
     apt_updated=1
   fi
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+  # through env: sudo does not pass the caller's environment on
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
 if [ ! -x /usr/bin/chromium ]; then
   echo "test.sh: installing Debian chromium (the playground test's browser)" >&2
