@@ -6,10 +6,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.onnxsteer.generate.ByteFallbackText;
 import dev.onnxsteer.generate.Generation;
 import dev.onnxsteer.generate.GenerationConfig;
 import dev.onnxsteer.generate.Generator;
 import dev.onnxsteer.generate.ModelConfig;
+import dev.onnxsteer.generate.ScriptedModel;
 import dev.onnxsteer.generate.TinyGpt2;
 import dev.onnxsteer.generate.Tokenizer;
 import dev.onnxsteer.session.CudaProbe;
@@ -138,5 +140,19 @@ class GenerateCommandTest {
         assertTrue(noPrompt.err().contains("--prompt"), noPrompt.err());
         CliRun missing = run("generate", tmp.resolve("nope").toString(), "--prompt", "x");
         assertEquals(Main.BAD_INPUT, missing.code(), missing.err());
+    }
+
+    /** Ids with malformed byte-fallback runs, from a scripted model: stdout and {@code --json} carry HF's text. */
+    @Test
+    void malformedByteFallbackRunsPrintAsTheHuggingFaceDecoderHasThem() throws Exception {
+        Path dir = ScriptedModel.write(tmp.resolve("scripted"), 2, ByteFallbackText.IDS); // [BOS, ▁Once]
+        CliRun streamed = run("generate", dir.toString(), "--prompt", "Once", "--max-tokens", "40", "--device", "cpu");
+        assertEquals(0, streamed.code(), streamed.err());
+        assertEquals("Once " + ByteFallbackText.TEXT + System.lineSeparator(), streamed.out());
+        CliRun json = run("generate", dir.toString(), "--prompt", "Once", "--max-tokens", "40", "--device", "cpu", "--json");
+        assertEquals(0, json.code(), json.err());
+        JsonNode node = new ObjectMapper().readTree(json.out());
+        assertEquals(" " + ByteFallbackText.TEXT, node.get("text").asText());
+        assertEquals("eos", node.get("finish_reason").asText());
     }
 }

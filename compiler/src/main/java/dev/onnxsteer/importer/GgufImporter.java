@@ -19,7 +19,9 @@ import java.util.stream.Stream;
 /**
  * Imports a llama GGUF into a model directory shaped like an Optimum export: {@code model.onnx} (with
  * KV cache inputs and outputs, see {@link LlamaGraph}), {@code config.json} in Hugging Face format,
- * {@code generation_config.json} and {@code tokenizer.json} (see {@link TokenizerJson}). Weights are
+ * {@code generation_config.json}, {@code tokenizer.json} (see {@link TokenizerJson}) and {@code
+ * tokenizer_config.json} (the special tokens by name, which transformers.js and Hugging Face
+ * transformers need before they load a tokenizer). Weights are
  * dequantised to float32; models with more than 1 GiB of weights get their weights in external data
  * ({@code model.onnx.data}). The directory is written under a temporary name beside the target and
  * renamed into place, so a failed import leaves nothing behind.
@@ -60,6 +62,7 @@ public final class GgufImporter {
                 Files.write(temp.resolve(ModelFiles.CONFIG_FILE), json(configJson(config)));
                 Files.write(temp.resolve("generation_config.json"), json(generationConfig(config)));
                 Files.write(temp.resolve(ModelFiles.TOKENIZER_FILE), TokenizerJson.toBytes(tokenizer));
+                Files.write(temp.resolve("tokenizer_config.json"), json(tokenizerConfig(config, tokenizer)));
                 checkTarget(target);
                 Files.deleteIfExists(target); // an empty directory
                 AtomicFiles.moveIntoPlace(temp, target);
@@ -133,6 +136,32 @@ public final class GgufImporter {
             n.put("pad_token_id", c.padTokenId());
         }
         return n;
+    }
+
+    /**
+     * tokenizer_config.json for a fast tokenizer: {@code tokenizer.json} already holds the
+     * vocabulary, the BOS post-processor and the decoder; this names the special tokens and turns
+     * off the decode-time clean-up of spaces before punctuation, which the GGUF tokenizer never does.
+     */
+    static ObjectNode tokenizerConfig(LlamaConfig c, ObjectNode tokenizer) {
+        ObjectNode n = JsonNodeFactory.instance.objectNode();
+        n.put("tokenizer_class", "PreTrainedTokenizerFast");
+        putToken(n, "bos_token", tokenizer, c.bosTokenId());
+        putToken(n, "eos_token", tokenizer, c.eosTokenId());
+        putToken(n, "pad_token", tokenizer, c.padTokenId());
+        n.put("model_max_length", c.contextLength());
+        n.put("clean_up_tokenization_spaces", false);
+        return n;
+    }
+
+    /** Puts the added token {@code id}'s content under {@code key}; nothing when the id is negative or not an added token. */
+    private static void putToken(ObjectNode config, String key, ObjectNode tokenizer, long id) {
+        for (com.fasterxml.jackson.databind.JsonNode added : tokenizer.path("added_tokens")) {
+            if (id >= 0 && added.path("id").asLong() == id) {
+                config.put(key, added.path("content").asText());
+                return;
+            }
+        }
     }
 
     private static byte[] json(ObjectNode node) throws IOException {

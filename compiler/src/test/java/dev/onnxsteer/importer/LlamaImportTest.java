@@ -77,9 +77,13 @@ class LlamaImportTest {
     @Test
     void writesAnOptimumShapedDirectory() throws Exception {
         try (var files = Files.list(dir)) {
-            assertEquals(Set.of("model.onnx", "config.json", "generation_config.json", "tokenizer.json"),
+            assertEquals(Set.of("model.onnx", "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json"),
                     files.map(p -> p.getFileName().toString()).collect(Collectors.toSet()));
         }
+        JsonNode tokenizerConfig = new ObjectMapper().readTree(dir.resolve("tokenizer_config.json").toFile());
+        assertEquals("<s>", tokenizerConfig.get("bos_token").asText());
+        assertEquals("</s>", tokenizerConfig.get("eos_token").asText());
+        assertEquals(false, tokenizerConfig.get("clean_up_tokenization_spaces").asBoolean());
         JsonNode config = new ObjectMapper().readTree(dir.resolve("config.json").toFile());
         assertEquals("llama", config.get("model_type").asText());
         assertEquals("LlamaForCausalLM", config.get("architectures").get(0).asText());

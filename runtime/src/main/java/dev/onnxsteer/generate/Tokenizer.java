@@ -32,10 +32,12 @@ public final class Tokenizer implements AutoCloseable {
     private final Map<String, Long> specialTokens;
     private final OptionalLong bosTokenId;
     private final List<Long> eosTokenIds;
+    private final ByteFallback byteFallback;
 
     private Tokenizer(HuggingFaceTokenizer hf, Path file, int vocabSize, Map<String, Long> specialTokens,
-            OptionalLong bosTokenId, List<Long> eosTokenIds) {
+            OptionalLong bosTokenId, List<Long> eosTokenIds, ByteFallback byteFallback) {
         this.hf = hf;
+        this.byteFallback = byteFallback;
         this.file = file;
         this.vocabSize = vocabSize;
         this.specialTokens = specialTokens;
@@ -90,7 +92,8 @@ public final class Tokenizer implements AutoCloseable {
         } catch (IOException | RuntimeException e) {
             throw new BadModelException("cannot load tokenizer " + file + ": " + e.getMessage(), e);
         }
-        return new Tokenizer(hf, file, vocab, Collections.unmodifiableMap(special), bos, List.copyOf(eos));
+        return new Tokenizer(hf, file, vocab, Collections.unmodifiableMap(special), bos, List.copyOf(eos),
+                ByteFallback.of(json));
     }
 
     /** The tokenizer file this was loaded from. */
@@ -125,6 +128,11 @@ public final class Tokenizer implements AutoCloseable {
     /** Text of {@code ids}; {@code skipSpecialTokens} drops special tokens such as BOS/EOS. */
     public String decode(long[] ids, boolean skipSpecialTokens) {
         return hf.decode(ids, skipSpecialTokens);
+    }
+
+    /** The {@code <0xNN>} tokens of this tokenizer's byte-fallback decoder; {@link ByteFallback#NONE} without one. */
+    ByteFallback byteFallback() {
+        return byteFallback;
     }
 
     /** A decoder that turns generated ids into text pieces one token at a time; see {@link StreamDecoder}. */

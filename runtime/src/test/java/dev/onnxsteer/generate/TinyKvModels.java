@@ -125,7 +125,7 @@ final class TinyKvModels {
                 .setGraph(graph).build().toByteArray();
     }
 
-    private static NodeProto.Builder node(String op, List<String> inputs, String output) {
+    static NodeProto.Builder node(String op, List<String> inputs, String output) {
         return NodeProto.newBuilder().setOpType(op).setName(output + "_" + op).addAllInput(inputs).addOutput(output);
     }
 
@@ -137,7 +137,7 @@ final class TinyKvModels {
         return attribute.build();
     }
 
-    private static ValueInfoProto value(String name, int elemType, Object... dims) {
+    static ValueInfoProto value(String name, int elemType, Object... dims) {
         TensorShapeProto.Builder shape = TensorShapeProto.newBuilder();
         for (Object dim : dims) {
             TensorShapeProto.Dimension.Builder d = TensorShapeProto.Dimension.newBuilder();

@@ -78,7 +78,8 @@ class TokenizerTest {
             for (long id : new long[] {7, 6, 3, 4, 5, 10}) {
                 pieces.add(fromBos.push(id));
             }
-            assertEquals(List.of("a", " ", "", "", "€", " b"), pieces);
+            // "€" waits for the token after its three bytes: one more malformed byte would turn the whole run into U+FFFDs
+            assertEquals(List.of("a", " ", "", "", "", "€ b"), pieces);
             assertEquals(tok.decode(new long[] {7, 6, 3, 4, 5, 10}, true), String.join("", pieces));
 
             // after a prompt, a "▁b" token keeps its space (decoding it alone would strip it)
