@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.onnxsteer.io.ModelFiles;
+import dev.onnxsteer.io.OutputTarget;
 import dev.onnxsteer.passes.Compilation;
 import dev.onnxsteer.passes.Mode;
 import dev.onnxsteer.passes.OrthogonalizePass;
@@ -11,6 +12,8 @@ import dev.onnxsteer.passes.SteerOptions;
 import dev.onnxsteer.passes.SteerPass;
 import java.io.PrintWriter;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -29,6 +32,9 @@ final class CompileCommand implements Callable<Integer> {
 
     @Mixin
     SteeringOptions steering;
+
+    @Mixin
+    ForceOption force;
 
     @Spec
     CommandSpec spec;
@@ -49,7 +55,10 @@ final class CompileCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         ModelFiles source = ModelFiles.locate(model, tokenizer);
         SteerOptions options = steering.options();
-        Compilation.Result result = Compilation.compileTo(source, steering::steerings, steering.mode(), options, output);
+        List<Path> inputs = new ArrayList<>(steering.vectorFiles());
+        inputs.add(model);
+        OutputTarget target = force.target(output, tokenizer).withInputs(inputs);
+        Compilation.Result result = Compilation.compileTo(source, steering::steerings, steering.mode(), options, target);
         PrintWriter out = spec.commandLine().getOut();
         if (json) {
             ObjectMapper mapper = new ObjectMapper();

@@ -11,6 +11,7 @@ import dev.onnxsteer.extract.Method;
 import dev.onnxsteer.extract.Sweep;
 import dev.onnxsteer.generate.ModelConfig;
 import dev.onnxsteer.generate.Tokenizer;
+import dev.onnxsteer.io.AtomicFiles;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -36,6 +37,9 @@ final class SweepCommand implements Callable<Integer> {
 
     @Mixin
     CaptureOptions capture;
+
+    @Mixin
+    ForceOption force;
 
     @Spec
     CommandSpec spec;
@@ -78,7 +82,7 @@ final class SweepCommand implements Callable<Integer> {
             if (!plot.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".png")) {
                 throw new IllegalArgumentException("--plot " + plot + ": expected a .png file name");
             }
-            CaptureOptions.checkOutputDirectory(plot, "--plot");
+            AtomicFiles.checkFileTarget(force.target(plot, model, dataset, capture.tokenizer));
         }
         CaptureOptions.Loaded loaded = capture.load(model);
         SortedSet<Integer> selected = LayerSelection.parse(layers, loaded.sites().layerCount());

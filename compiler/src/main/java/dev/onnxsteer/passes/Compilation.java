@@ -4,6 +4,7 @@ import dev.onnxsteer.BadVectorException;
 import dev.onnxsteer.io.ModelDirectoryWriter;
 import dev.onnxsteer.io.ModelFiles;
 import dev.onnxsteer.io.ModelReader;
+import dev.onnxsteer.io.OutputTarget;
 import dev.onnxsteer.ir.Model;
 import dev.onnxsteer.sites.SiteFinder;
 import dev.onnxsteer.sites.SiteMap;
@@ -107,9 +108,14 @@ public final class Compilation {
     }
 
     public static Result compileTo(ModelFiles source, Plan plan, Mode mode, SteerOptions options, Path outDir) {
-        ModelDirectoryWriter.checkTarget(source, outDir);
+        return compileTo(source, plan, mode, options, OutputTarget.refuseExisting(outDir));
+    }
+
+    /** Compiles and writes the model directory; the target is checked before any work is done. */
+    public static Result compileTo(ModelFiles source, Plan plan, Mode mode, SteerOptions options, OutputTarget target) {
+        OutputTarget checked = ModelDirectoryWriter.checkTarget(source, target);
         Result result = compile(source, plan, mode, options);
-        ModelDirectoryWriter.write(result.model(), source, outDir);
+        ModelDirectoryWriter.write(result.model(), source, checked);
         return result;
     }
 }
