@@ -29,7 +29,7 @@ final class CaptureOptions {
     DeviceOptions devices;
 
     @Option(names = "--site", paramLabel = "SITE", defaultValue = "resid_post",
-            description = "resid_post (default), resid_pre, resid_mid, attn_out or mlp_out.")
+            description = "resid_post (default), resid_pre, attn_in, attn_out, resid_mid, mlp_in or mlp_out.")
     String site;
 
     @Option(names = "--position", paramLabel = "POS", defaultValue = "last",

@@ -8,6 +8,7 @@ import dev.onnxsteer.io.OutputTarget;
 import dev.onnxsteer.passes.Compilation;
 import dev.onnxsteer.passes.Mode;
 import dev.onnxsteer.passes.OrthogonalizePass;
+import dev.onnxsteer.passes.SteerOp;
 import dev.onnxsteer.passes.SteerOptions;
 import dev.onnxsteer.passes.SteerPass;
 import java.io.PrintWriter;
@@ -89,12 +90,12 @@ final class CompileCommand implements Callable<Integer> {
                     site.put("folded_into", applied.tensor());
                 }
             }
-            out.println(mapper.writerWithDefaultPrettyPrinter().writeValueAsString(root));
+            out.println(mapper.writeValueAsString(root));
         } else {
             String what = describe(options);
             for (SteerPass.Applied applied : result.applied()) {
-                out.printf("%-14s %s (mode %s), coeff %s, at %s%s%n", applied.site().name(), what, applied.mode().label(),
-                        applied.steering().coefficient(), applied.site().value().name(),
+                out.printf("%-14s %s (mode %s)%s, at %s%s%n", applied.site().name(), what, applied.mode().label(),
+                        strength(options.op(), applied.steering().coefficient()), applied.site().value().name(),
                         applied.mode() == Mode.BIAS ? " (folded into " + applied.tensor() + ")" : "");
             }
             for (OrthogonalizePass.Rewritten r : result.rewritten()) {
@@ -104,6 +105,15 @@ final class CompileCommand implements Callable<Integer> {
         }
         out.flush();
         return Main.OK;
+    }
+
+    /** What the coefficient means for the op; nothing for ablate, which uses only the direction. */
+    private static String strength(SteerOp op, float coefficient) {
+        return switch (op) {
+            case ABLATE, ORTHOGONALIZE -> "";
+            case CLAMP -> ", value " + coefficient;
+            default -> ", coeff " + coefficient;
+        };
     }
 
     static String describe(SteerOptions options) {

@@ -61,7 +61,7 @@ final class SweepCommand implements Callable<Integer> {
             description = "Fraction of pairs held out for scoring (default ${DEFAULT-VALUE}).")
     double holdout;
 
-    @Option(names = "--seed", paramLabel = "S", defaultValue = "0", description = "Seed of the train/held-out split.")
+    @Option(names = "--seed", paramLabel = "S", defaultValue = "0", description = "Seed of the train/held-out split (default ${DEFAULT-VALUE}).")
     long seed;
 
     @Option(names = "--plot", paramLabel = "FILE.png", description = "Write a chart of both measures per layer.")
@@ -151,6 +151,6 @@ final class SweepCommand implements Callable<Integer> {
         if (plot != null) {
             root.put("plot", plot.toString());
         }
-        out.println(mapper.writerWithDefaultPrettyPrinter().writeValueAsString(root));
+        out.println(mapper.writeValueAsString(root));
     }
 }

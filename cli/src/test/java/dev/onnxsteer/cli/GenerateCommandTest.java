@@ -139,4 +139,11 @@ class GenerateCommandTest {
         CliRun missing = run("generate", tmp.resolve("nope").toString(), "--prompt", "x");
         assertEquals(Main.BAD_INPUT, missing.code(), missing.err());
     }
+
+    @Test
+    void compareIndentsContinuationLinesUnderTheirLabel() {
+        assertEquals("original: Lily\n          Once upon a time", GenerateCommand.labelled("original: ", "Lily\nOnce upon a time"));
+        assertEquals("steered:  Tom was\n          happy", GenerateCommand.labelled("steered:  ", "Tom was\nhappy\n\n"),
+                "a trailing newline does not add a second blank line between prompts");
+    }
 }

@@ -70,6 +70,14 @@ class OutputSafetyTest {
         assertTrue(Files.isRegularFile(model.resolve("tokenizer.json")));
     }
 
+    /** The scratch directory now holds only the command's output, and nothing is left beside it. */
+    private static void assertReplaced(CliRun forced, Path dir, String written) throws IOException {
+        assertEquals(Main.OK, forced.code(), forced.err());
+        assertTrue(Files.isRegularFile(dir.resolve(written)));
+        assertFalse(Files.exists(dir.resolve("keep.txt")), "replaced, not merged");
+        assertNoLeftovers(dir.getParent());
+    }
+
     /** No staging or moved-aside directory is left beside the output. */
     private static void assertNoLeftovers(Path parent) throws IOException {
         try (Stream<Path> entries = Files.list(parent)) {
@@ -89,11 +97,8 @@ class OutputSafetyTest {
     @Test
     void compileWithForceReplacesTheDirectoryAtomically() throws IOException {
         Path out = scratch("scratch");
-        CliRun forced = run("compile", model.toString(), "--vector", vector.toString(), "-o", out.toString(), "--force");
-        assertEquals(Main.OK, forced.code(), forced.err());
-        assertTrue(Files.isRegularFile(out.resolve("model.onnx")));
-        assertFalse(Files.exists(out.resolve("keep.txt")), "replaced, not merged");
-        assertNoLeftovers(tmp);
+        assertReplaced(run("compile", model.toString(), "--vector", vector.toString(), "-o", out.toString(), "--force"),
+                out, "model.onnx");
     }
 
     @Test
@@ -168,11 +173,7 @@ class OutputSafetyTest {
         assertScratchIntact(out);
 
         Files.delete(held);
-        CliRun forced = run("import", gguf.toString(), "-o", out.toString(), "--force");
-        assertEquals(Main.OK, forced.code(), forced.err());
-        assertTrue(Files.isRegularFile(out.resolve("model.onnx")));
-        assertFalse(Files.exists(out.resolve("keep.txt")));
-        assertNoLeftovers(tmp);
+        assertReplaced(run("import", gguf.toString(), "-o", out.toString(), "--force"), out, "model.onnx");
     }
 
     @Test
@@ -181,10 +182,6 @@ class OutputSafetyTest {
         Path entry = scratch("repo/stories");
         assertRefused(run("export-triton", model.toString(), "-o", repo.toString()), "exists and is not empty", "--force");
         assertScratchIntact(entry);
-        CliRun forced = run("export-triton", model.toString(), "-o", repo.toString(), "--force");
-        assertEquals(Main.OK, forced.code(), forced.err());
-        assertTrue(Files.isRegularFile(entry.resolve("config.pbtxt")));
-        assertFalse(Files.exists(entry.resolve("keep.txt")));
-        assertNoLeftovers(repo);
+        assertReplaced(run("export-triton", model.toString(), "-o", repo.toString(), "--force"), entry, "config.pbtxt");
     }
 }
