@@ -7,6 +7,9 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
@@ -25,7 +28,8 @@ import java.util.stream.Stream;
  *       shows has an {@code error:} line; then it must exit non-zero.</li>
  *   <li>In shown output, a line {@code ...} stands for any number of lines, {@code [...]} for any text
  *       within a line (timings, ids, timestamps), and {@code /path/to/onnx-steer} for the directory
- *       the repository is in. Trailing whitespace does not count; everything else does.</li>
+ *       the repository is in. Trailing whitespace does not count, nor the one line {@code --device auto}
+ *       prints about the machine ({@code device auto: CUDA not used ...}); everything else does.</li>
  *   <li>Every other block ({@code ```} without a language, {@code ```json}, {@code ```java}) is not run:
  *       synopses with {@code [options]}, the build and test commands themselves, benchmarks.</li>
  *   <li>Each page runs on its own, in a fresh copy of the repository (tracked and untracked files
@@ -62,26 +66,42 @@ public final class DocTest {
             pages = defaultPages(root);
         }
         List<Path> files = repositoryFiles(root);
-        int failed = 0;
+        // pages are independent, so two run at a time; their reports are printed in page order
+        ExecutorService pool = Executors.newFixedThreadPool(show ? 1 : 2);
+        List<Future<Report>> reports = new ArrayList<>();
         for (Path page : pages) {
             DocPage parsed = DocPage.parse(page.toString(), Files.readString(root.resolve(page)));
-            if (parsed.steps().isEmpty()) {
-                System.out.println("doc-test: " + page + ": no sh or console blocks");
-                continue;
-            }
-            long start = System.nanoTime();
-            List<String> failures = new PageRun(root, files, parsed).run(show);
-            long seconds = TimeUnit.NANOSECONDS.toSeconds(System.nanoTime() - start);
-            if (failures.isEmpty()) {
-                System.out.println("doc-test: " + page + ": " + parsed.steps().size() + " commands as shown (" + seconds + " s)");
-            } else {
+            boolean showing = show;
+            reports.add(pool.submit(() -> report(root, files, parsed, showing)));
+        }
+        int failed = 0;
+        for (Future<Report> report : reports) {
+            Report done = report.get();
+            System.out.println(done.text());
+            System.out.flush();
+            if (!done.passed()) {
                 failed++;
-                System.out.println("doc-test: " + page + ": FAILED (" + seconds + " s)");
-                failures.forEach(System.out::println);
             }
         }
-        System.out.flush();
+        pool.shutdown();
         System.exit(failed == 0 ? 0 : 1);
+    }
+
+    /** What one page's run prints, and whether it passed. */
+    private record Report(String text, boolean passed) {}
+
+    private static Report report(Path root, List<Path> files, DocPage page, boolean show) throws Exception {
+        if (page.steps().isEmpty()) {
+            return new Report("doc-test: " + page.name() + ": no sh or console blocks", true);
+        }
+        long start = System.nanoTime();
+        List<String> failures = new PageRun(root, files, page).run(show);
+        long seconds = TimeUnit.NANOSECONDS.toSeconds(System.nanoTime() - start);
+        if (failures.isEmpty()) {
+            return new Report("doc-test: " + page.name() + ": " + page.steps().size() + " commands as shown (" + seconds + " s)",
+                    true);
+        }
+        return new Report("doc-test: " + page.name() + ": FAILED (" + seconds + " s)\n" + String.join("\n", failures), false);
     }
 
     /** README.md and every docs/*.md, so a page added later is tested without anyone listing it. */

@@ -117,12 +117,18 @@ final class PageRun {
         return work;
     }
 
-    /** The output as lines, with the copy's location shown as {@link DocTest#REPOSITORY_PLACEHOLDER}. */
+    /**
+     * The output as lines, with the copy's location shown as {@link DocTest#REPOSITORY_PLACEHOLDER},
+     * and without the line {@code --device auto} prints about the machine (CUDA used or not), which
+     * differs between machines while everything else a page shows must not.
+     */
     private static List<String> masked(String output, Path work) throws IOException {
         String text = output.replace(work.toRealPath().toString(), DocTest.REPOSITORY_PLACEHOLDER)
                 .replace(work.toString(), DocTest.REPOSITORY_PLACEHOLDER);
-        return text.lines().toList();
+        return text.lines().filter(line -> !line.startsWith(DEVICE_AUTO_LINE)).toList();
     }
+
+    private static final String DEVICE_AUTO_LINE = "device auto: ";
 
     private static String quoted(String text) {
         return "'" + text.replace("'", "'\\''") + "'";
