@@ -17,12 +17,13 @@ step() {
   for arg in "$@"; do
     if [[ "$arg" =~ [[:space:]] ]]; then shown+=("\"$arg\""); else shown+=("$arg"); fi
   done
-  printf '\n\033[1m$ %s\033[0m\n' "${shown[*]}"
+  if [ -t 1 ]; then printf '\n\033[1m$ %s\033[0m\n' "${shown[*]}"; else printf '\n$ %s\n' "${shown[*]}"; fi
   "$@"
 }
 
 echo "building onnx-steer..." >&2
-mvn -B -q -DskipTests package >&2
+# Maven 3.8 prints colour resets (ESC[0m) even with -B -q; they are noise in the demo's output
+mvn -B -q -DskipTests package 2>&1 | sed 's/\x1b\[[0-9;]*m//g' >&2
 rm -rf "$out" && mkdir -p "$out"
 
 step ./onnx-steer import "$gguf" -o "$out/stories"

@@ -51,3 +51,8 @@ done
 
 mvn -B verify
 node playground-test/run.mjs
+
+# Documentation is tested: every ```sh and ```console block of README.md and docs/*.md runs as
+# pasted, each page in a fresh copy of the repository, and must print what the page shows
+# (the convention: README "Documentation is tested", cli/src/test/java/dev/onnxsteer/cli/docs/DocTest.java).
+java -cp 'cli/target/test-classes:cli/target/lib/*' dev.onnxsteer.cli.docs.DocTest

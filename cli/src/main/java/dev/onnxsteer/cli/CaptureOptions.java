@@ -13,7 +13,6 @@ import dev.onnxsteer.sites.SiteFinder;
 import dev.onnxsteer.sites.SiteKind;
 import dev.onnxsteer.sites.SiteMap;
 import java.io.PrintWriter;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Set;
 import java.util.SortedSet;
@@ -30,7 +29,7 @@ final class CaptureOptions {
     DeviceOptions devices;
 
     @Option(names = "--site", paramLabel = "SITE", defaultValue = "resid_post",
-            description = "resid_post (default), resid_pre, resid_mid, attn_out or mlp_out.")
+            description = "resid_post (default), resid_pre, attn_in, attn_out, resid_mid, mlp_in or mlp_out.")
     String site;
 
     @Option(names = "--position", paramLabel = "POS", defaultValue = "last",
@@ -114,17 +113,6 @@ final class CaptureOptions {
             if (bar != null) {
                 bar.close();
             }
-        }
-    }
-
-    /** Refuses an output whose directory does not exist, before any work is done. */
-    static void checkOutputDirectory(Path output, String what) {
-        Path parent = output.toAbsolutePath().getParent();
-        if (parent != null && !Files.isDirectory(parent)) {
-            throw new IllegalArgumentException(what + " " + output + ": directory " + parent + " does not exist");
-        }
-        if (Files.isDirectory(output)) {
-            throw new IllegalArgumentException(what + " " + output + " is a directory; expected a file name");
         }
     }
 

@@ -4,13 +4,17 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.onnxsteer.io.ModelFiles;
+import dev.onnxsteer.io.OutputTarget;
 import dev.onnxsteer.passes.Compilation;
 import dev.onnxsteer.passes.Mode;
 import dev.onnxsteer.passes.OrthogonalizePass;
+import dev.onnxsteer.passes.SteerOp;
 import dev.onnxsteer.passes.SteerOptions;
 import dev.onnxsteer.passes.SteerPass;
 import java.io.PrintWriter;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -29,6 +33,9 @@ final class CompileCommand implements Callable<Integer> {
 
     @Mixin
     SteeringOptions steering;
+
+    @Mixin
+    ForceOption force;
 
     @Spec
     CommandSpec spec;
@@ -49,7 +56,10 @@ final class CompileCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         ModelFiles source = ModelFiles.locate(model, tokenizer);
         SteerOptions options = steering.options();
-        Compilation.Result result = Compilation.compileTo(source, steering::steerings, steering.mode(), options, output);
+        List<Path> inputs = new ArrayList<>(steering.vectorFiles());
+        inputs.add(model);
+        OutputTarget target = force.target(output, tokenizer).withInputs(inputs);
+        Compilation.Result result = Compilation.compileTo(source, steering::steerings, steering.mode(), options, target);
         PrintWriter out = spec.commandLine().getOut();
         if (json) {
             ObjectMapper mapper = new ObjectMapper();
@@ -80,12 +90,12 @@ final class CompileCommand implements Callable<Integer> {
                     site.put("folded_into", applied.tensor());
                 }
             }
-            out.println(mapper.writerWithDefaultPrettyPrinter().writeValueAsString(root));
+            out.println(mapper.writeValueAsString(root));
         } else {
             String what = describe(options);
             for (SteerPass.Applied applied : result.applied()) {
-                out.printf("%-14s %s (mode %s), coeff %s, at %s%s%n", applied.site().name(), what, applied.mode().label(),
-                        applied.steering().coefficient(), applied.site().value().name(),
+                out.printf("%-14s %s (mode %s)%s, at %s%s%n", applied.site().name(), what, applied.mode().label(),
+                        strength(options.op(), applied.steering().coefficient()), applied.site().value().name(),
                         applied.mode() == Mode.BIAS ? " (folded into " + applied.tensor() + ")" : "");
             }
             for (OrthogonalizePass.Rewritten r : result.rewritten()) {
@@ -95,6 +105,15 @@ final class CompileCommand implements Callable<Integer> {
         }
         out.flush();
         return Main.OK;
+    }
+
+    /** What the coefficient means for the op; nothing for ablate, which uses only the direction. */
+    private static String strength(SteerOp op, float coefficient) {
+        return switch (op) {
+            case ABLATE, ORTHOGONALIZE -> "";
+            case CLAMP -> ", value " + coefficient;
+            default -> ", coeff " + coefficient;
+        };
     }
 
     static String describe(SteerOptions options) {

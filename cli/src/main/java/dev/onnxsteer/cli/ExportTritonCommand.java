@@ -21,6 +21,9 @@ final class ExportTritonCommand implements Callable<Integer> {
     @Mixin
     CommonOptions common;
 
+    @Mixin
+    ForceOption force;
+
     @Spec
     CommandSpec spec;
 
@@ -42,7 +45,7 @@ final class ExportTritonCommand implements Callable<Integer> {
         PrintWriter err = spec.commandLine().getErr();
         ModelFiles files = ModelFiles.locate(model, null);
         String modelName = name != null ? name : files.directory().getFileName().toString();
-        TritonExport.Result result = TritonExport.export(files, repo, modelName, maxBatch);
+        TritonExport.Result result = TritonExport.export(files, repo, modelName, maxBatch, force.force);
         if (result.steeringInputs().isEmpty()) {
             err.println("note: " + model + " has no steering inputs; compile it with --mode input to steer per request on Triton");
         }

@@ -9,6 +9,7 @@ import dev.onnxsteer.extract.Extractor;
 import dev.onnxsteer.extract.Method;
 import dev.onnxsteer.generate.ModelConfig;
 import dev.onnxsteer.generate.Tokenizer;
+import dev.onnxsteer.io.AtomicFiles;
 import dev.onnxsteer.passes.Provenance;
 import dev.onnxsteer.vectors.VectorFiles;
 import java.io.PrintWriter;
@@ -36,6 +37,9 @@ final class ExtractCommand implements Callable<Integer> {
 
     @Mixin
     CaptureOptions capture;
+
+    @Mixin
+    ForceOption force;
 
     @Spec
     CommandSpec spec;
@@ -77,7 +81,7 @@ final class ExtractCommand implements Callable<Integer> {
         Method chosen = method != null ? Method.parse(method) : dataset != null ? Method.MEAN : Method.DIFF;
         capture.check();
         VectorFiles.Format format = VectorFiles.formatOf(output);
-        CaptureOptions.checkOutputDirectory(output, "output");
+        AtomicFiles.checkFileTarget(force.target(output, model, dataset, capture.tokenizer));
         CaptureOptions.Loaded loaded = capture.load(model);
         SortedSet<Integer> selected = layers(loaded.sites().layerCount(), format, err);
         ExtractionOptions options = new ExtractionOptions(chosen, capture.position(), normalize, capture.batch);

@@ -47,7 +47,7 @@ final class GenerateCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "MODEL", description = "Model directory or .onnx file.")
     Path model;
 
-    @Option(names = "--prompt", paramLabel = "TEXT", description = "A prompt (repeatable).")
+    @Option(names = "--prompt", paramLabel = "TEXT", description = "A prompt (repeatable; give at least one --prompt or --prompts).")
     List<String> promptTexts = new ArrayList<>();
 
     @Option(names = "--prompts", paramLabel = "FILE", description = "A file with one prompt per line (blank lines skipped).")
@@ -136,9 +136,9 @@ final class GenerateCommand implements Callable<Integer> {
                     printJson(out, without, withSteering);
                 } else {
                     for (int i = 0; i < prompts.size(); i++) {
-                        out.println("prompt:   " + prompts.get(i));
-                        out.println("original: " + prompts.get(i) + without.get(i).text());
-                        out.println("steered:  " + prompts.get(i) + withSteering.get(i).text());
+                        out.println(labelled("prompt:   ", prompts.get(i)));
+                        out.println(labelled("original: ", prompts.get(i) + without.get(i).text()));
+                        out.println(labelled("steered:  ", prompts.get(i) + withSteering.get(i).text()));
                         if (i + 1 < prompts.size()) {
                             out.println();
                         }
@@ -148,6 +148,15 @@ final class GenerateCommand implements Callable<Integer> {
             }
         }
         return Main.OK;
+    }
+
+    /**
+     * One labelled entry of a comparison: lines after the first are indented under the label, so a
+     * continuation that starts a new line still reads as part of it, and trailing newlines are dropped
+     * so the blank line between prompts stays one.
+     */
+    static String labelled(String label, String text) {
+        return label + text.stripTrailing().replace("\n", "\n" + " ".repeat(label.length()));
     }
 
     private void verbose(PrintWriter err, ModelSession session, ModelFiles files) {

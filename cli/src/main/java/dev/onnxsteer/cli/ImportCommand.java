@@ -4,6 +4,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.onnxsteer.importer.GgufImporter;
 import dev.onnxsteer.importer.LlamaConfig;
+import dev.onnxsteer.io.AtomicFiles;
+import dev.onnxsteer.io.OutputTarget;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
@@ -23,6 +25,9 @@ final class ImportCommand implements Callable<Integer> {
     @Mixin
     CommonOptions common;
 
+    @Mixin
+    ForceOption force;
+
     @Spec
     CommandSpec spec;
 
@@ -30,7 +35,7 @@ final class ImportCommand implements Callable<Integer> {
     Path gguf;
 
     @Option(names = {"-o", "--output"}, paramLabel = "DIR", required = true,
-            description = "Output model directory; must not exist or be empty.")
+            description = "Output model directory; must not exist or be empty (unless --force).")
     Path output;
 
     @Option(names = "--json", description = "Print a JSON summary instead of text.")
@@ -40,9 +45,11 @@ final class ImportCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
+        OutputTarget target = force.target(output, gguf);
+        AtomicFiles.checkDirectoryTarget(target); // refused before the progress line, so a refusal is one line
         err.println("importing " + gguf + " ...");
         err.flush();
-        GgufImporter.Result result = GgufImporter.importModel(gguf, output);
+        GgufImporter.Result result = GgufImporter.importModel(gguf, target);
         LlamaConfig c = result.config();
         if (json) {
             ObjectMapper mapper = new ObjectMapper();

@@ -1,9 +1,11 @@
 package dev.onnxsteer.cli;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.onnxsteer.io.ModelFiles;
 import dev.onnxsteer.io.ModelReader;
 import dev.onnxsteer.ir.Model;
 import dev.onnxsteer.sites.ModelSummary;
+import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
@@ -34,12 +36,16 @@ final class InspectCommand implements Callable<Integer> {
     boolean json;
 
     @Override
-    public Integer call() {
+    public Integer call() throws IOException {
         Path onnx = ModelFiles.locate(model, null).onnx();
         Model read = ModelReader.read(onnx);
         ModelSummary summary = ModelSummary.of(read, onnx.toString());
         PrintWriter out = spec.commandLine().getOut();
-        out.print(json ? summary.toJson() : summary.toTable());
+        if (json) {
+            out.println(new ObjectMapper().writeValueAsString(summary.toJsonTree())); // one object per line, like every --json
+        } else {
+            out.print(summary.toTable());
+        }
         out.flush();
         return Main.OK;
     }

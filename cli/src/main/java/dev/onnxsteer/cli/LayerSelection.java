@@ -1,5 +1,6 @@
 package dev.onnxsteer.cli;
 
+import dev.onnxsteer.sites.SiteMap;
 import java.util.SortedSet;
 import java.util.TreeSet;
 
@@ -31,8 +32,7 @@ final class LayerSelection {
             }
             for (int layer = from; layer <= to; layer++) {
                 if (layer < 0 || layer >= layerCount) {
-                    throw new IllegalArgumentException("layer " + layer + " is out of range: the model has " + layerCount
-                            + " layers; " + valid);
+                    throw new IllegalArgumentException(SiteMap.layerOutOfRange(layer, layerCount));
                 }
                 layers.add(layer);
             }

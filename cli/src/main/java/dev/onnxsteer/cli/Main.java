@@ -33,9 +33,11 @@ public final class Main {
         cli.setErr(err);
         cli.setExecutionExceptionHandler(Main::handle);
         cli.setExitCodeExceptionMapper(Main::exitCode);
+        // one line and a pointer to the help, like every other refusal; the full help is one --help away
         cli.setParameterExceptionHandler((ex, argv) -> {
-            err.println("error: " + ex.getMessage());
-            ex.getCommandLine().usage(err);
+            err.println("error: " + ex.getMessage().replace('\n', ' ') + "; try '"
+                    + ex.getCommandLine().getCommandSpec().qualifiedName() + " --help'");
+            err.flush();
             return USAGE;
         });
         return cli.execute(args);

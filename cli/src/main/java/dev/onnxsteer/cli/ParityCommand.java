@@ -124,6 +124,6 @@ final class ParityCommand implements Callable<Integer> {
             }
             node.put("detail", check.detail());
         }
-        return mapper.writerWithDefaultPrettyPrinter().writeValueAsString(root);
+        return mapper.writeValueAsString(root);
     }
 }

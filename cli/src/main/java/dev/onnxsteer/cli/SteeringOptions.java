@@ -119,19 +119,10 @@ final class SteeringOptions {
         if (vectors.isEmpty()) {
             throw new IllegalArgumentException("no vector given: pass --vector FILE[:COEFF]");
         }
-        List<Path> paths = new ArrayList<>();
+        List<Path> paths = vectorFiles();
         List<Float> coefficients = new ArrayList<>();
         for (String spec : vectors) {
-            int colon = spec.lastIndexOf(':');
-            Float own = null;
-            if (colon > 0) {
-                try {
-                    own = Float.parseFloat(spec.substring(colon + 1));
-                } catch (NumberFormatException notACoefficient) {
-                    own = null;
-                }
-            }
-            paths.add(Path.of(own == null ? spec : spec.substring(0, colon)));
+            Float own = ownCoefficient(spec);
             coefficients.add(own == null ? 1f : own);
         }
         if (bank) {
@@ -156,6 +147,28 @@ final class SteeringOptions {
             throw new BadVectorException("the vector files " + paths + " hold no layers to steer");
         }
         return steerings;
+    }
+
+    /** The vector files named by {@code --vector}, without their {@code :COEFF}. */
+    List<Path> vectorFiles() {
+        List<Path> paths = new ArrayList<>();
+        for (String spec : vectors) {
+            paths.add(Path.of(ownCoefficient(spec) == null ? spec : spec.substring(0, spec.lastIndexOf(':'))));
+        }
+        return paths;
+    }
+
+    /** The number after the last colon of {@code FILE:COEFF}; null when there is none (a colon in a path). */
+    private static Float ownCoefficient(String spec) {
+        int colon = spec.lastIndexOf(':');
+        if (colon <= 0) {
+            return null;
+        }
+        try {
+            return Float.parseFloat(spec.substring(colon + 1));
+        } catch (NumberFormatException notACoefficient) {
+            return null;
+        }
     }
 
     /** One steering per file and layer, in file order: the rows of the bank at each site. */

@@ -11,6 +11,7 @@ import dev.onnxsteer.extract.Method;
 import dev.onnxsteer.extract.Sweep;
 import dev.onnxsteer.generate.ModelConfig;
 import dev.onnxsteer.generate.Tokenizer;
+import dev.onnxsteer.io.AtomicFiles;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -37,6 +38,9 @@ final class SweepCommand implements Callable<Integer> {
     @Mixin
     CaptureOptions capture;
 
+    @Mixin
+    ForceOption force;
+
     @Spec
     CommandSpec spec;
 
@@ -57,7 +61,7 @@ final class SweepCommand implements Callable<Integer> {
             description = "Fraction of pairs held out for scoring (default ${DEFAULT-VALUE}).")
     double holdout;
 
-    @Option(names = "--seed", paramLabel = "S", defaultValue = "0", description = "Seed of the train/held-out split.")
+    @Option(names = "--seed", paramLabel = "S", defaultValue = "0", description = "Seed of the train/held-out split (default ${DEFAULT-VALUE}).")
     long seed;
 
     @Option(names = "--plot", paramLabel = "FILE.png", description = "Write a chart of both measures per layer.")
@@ -78,7 +82,7 @@ final class SweepCommand implements Callable<Integer> {
             if (!plot.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".png")) {
                 throw new IllegalArgumentException("--plot " + plot + ": expected a .png file name");
             }
-            CaptureOptions.checkOutputDirectory(plot, "--plot");
+            AtomicFiles.checkFileTarget(force.target(plot, model, dataset, capture.tokenizer));
         }
         CaptureOptions.Loaded loaded = capture.load(model);
         SortedSet<Integer> selected = LayerSelection.parse(layers, loaded.sites().layerCount());
@@ -147,6 +151,6 @@ final class SweepCommand implements Callable<Integer> {
         if (plot != null) {
             root.put("plot", plot.toString());
         }
-        out.println(mapper.writerWithDefaultPrettyPrinter().writeValueAsString(root));
+        out.println(mapper.writeValueAsString(root));
     }
 }

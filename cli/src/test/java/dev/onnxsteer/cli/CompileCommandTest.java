@@ -117,7 +117,7 @@ class CompileCommandTest {
     void refusesALayerOutOfRange() {
         Path out = tmp.resolve("out");
         assertRefused(run("compile", LLAMA, "--vector", vectorFile("v.gguf", 2, 32, 1).toString(), "--layers", "9",
-                "-o", out.toString()), Main.USAGE, "layer 9 is out of range: the model has 4 layers; valid layers are 0-3", out);
+                "-o", out.toString()), Main.USAGE, "layer 9 is out of range: the model has 4 layers (0-3)", out);
     }
 
     @Test

@@ -155,4 +155,11 @@ class GenerateCommandTest {
         assertEquals(" " + ByteFallbackText.TEXT, node.get("text").asText());
         assertEquals("eos", node.get("finish_reason").asText());
     }
+
+    @Test
+    void compareIndentsContinuationLinesUnderTheirLabel() {
+        assertEquals("original: Lily\n          Once upon a time", GenerateCommand.labelled("original: ", "Lily\nOnce upon a time"));
+        assertEquals("steered:  Tom was\n          happy", GenerateCommand.labelled("steered:  ", "Tom was\nhappy\n\n"),
+                "a trailing newline does not add a second blank line between prompts");
+    }
 }

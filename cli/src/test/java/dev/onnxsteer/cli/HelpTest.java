@@ -32,4 +32,14 @@ class HelpTest {
     void serveHelpNamesTheApiKeyVariable() {
         assertTrue(run("serve", "--help").out().contains("(default: $ONNX_STEER_API_KEY"), run("serve", "--help").out());
     }
+
+    @Test
+    void anUnknownOptionIsOneLineThatPointsAtTheHelp() {
+        CliRun run = run("inspect", "testdata/llama-tiny", "--jsn");
+        assertEquals(Main.USAGE, run.code());
+        assertEquals(1, run.err().lines().count(), run.err());
+        assertTrue(run.err().startsWith("error: Unknown option: '--jsn'"), run.err());
+        assertTrue(run.err().strip().endsWith("; try 'onnx-steer inspect --help'"), run.err());
+        assertEquals("", run.out());
+    }
 }

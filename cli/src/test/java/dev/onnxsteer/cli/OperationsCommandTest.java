@@ -78,7 +78,7 @@ class OperationsCommandTest {
         CliRun clamp = run("compile", llama.toString(), "--vector", vectorA.toString(), "--op", "clamp", "--clamp-value", "2",
                 "--preserve-norm", "-o", clamped.toString(), "--json");
         assertEquals(0, clamp.code(), clamp.err());
-        assertTrue(clamp.out().contains("\"preserve_norm\" : true"), clamp.out());
+        assertTrue(clamp.out().contains("\"preserve_norm\":true"), clamp.out());
         CliRun parity = run("parity", llama.toString(), clamped.toString(), "--tokens", "4");
         assertEquals(0, parity.code(), parity.out() + parity.err());
 

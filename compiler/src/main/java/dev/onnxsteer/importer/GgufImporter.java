@@ -8,13 +8,14 @@ import dev.onnxsteer.gguf.GgufFile;
 import dev.onnxsteer.io.AtomicFiles;
 import dev.onnxsteer.io.ModelFiles;
 import dev.onnxsteer.io.ModelWriter;
+import dev.onnxsteer.io.OutputTarget;
 import dev.onnxsteer.ir.Model;
 import dev.onnxsteer.passes.Provenance;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.stream.Stream;
+import java.util.List;
 
 /**
  * Imports a llama GGUF into a model directory shaped like an Optimum export: {@code model.onnx} (with
@@ -35,15 +36,21 @@ public final class GgufImporter {
 
     private GgufImporter() {}
 
+    /** Imports {@code gguf} into {@code outputDirectory}, which must not exist or be empty. */
+    public static Result importModel(Path gguf, Path outputDirectory) {
+        return importModel(gguf, OutputTarget.refuseExisting(outputDirectory));
+    }
+
     /**
-     * Imports {@code gguf} into {@code outputDirectory}, which must not exist or be empty.
+     * Imports {@code gguf} into the output directory; the GGUF file is added to the inputs it protects.
      *
      * @throws dev.onnxsteer.BadModelException when the file is not a llama GGUF the importer can reproduce
-     * @throws IllegalArgumentException when {@code outputDirectory} exists and is not empty
+     * @throws IllegalArgumentException when the output may not be written (see {@link AtomicFiles#checkDirectoryTarget})
      */
-    public static Result importModel(Path gguf, Path outputDirectory) {
-        Path target = outputDirectory.toAbsolutePath().normalize();
-        checkTarget(target);
+    public static Result importModel(Path gguf, OutputTarget output) {
+        OutputTarget checked = output.withInputs(List.of(gguf));
+        AtomicFiles.checkDirectoryTarget(checked);
+        Path target = checked.absolute();
         try (GgufFile file = GgufFile.open(gguf)) {
             LlamaConfig config = LlamaConfig.from(file);
             ObjectNode tokenizer = TokenizerJson.build(file.metadata(), gguf.toString());
@@ -63,9 +70,7 @@ public final class GgufImporter {
                 Files.write(temp.resolve("generation_config.json"), json(generationConfig(config)));
                 Files.write(temp.resolve(ModelFiles.TOKENIZER_FILE), TokenizerJson.toBytes(tokenizer));
                 Files.write(temp.resolve("tokenizer_config.json"), json(tokenizerConfig(config, tokenizer)));
-                checkTarget(target);
-                Files.deleteIfExists(target); // an empty directory
-                AtomicFiles.moveIntoPlace(temp, target);
+                AtomicFiles.replaceDirectory(temp, checked);
                 temp = null;
             } finally {
                 if (temp != null) {
@@ -75,21 +80,6 @@ public final class GgufImporter {
             return new Result(target, config, model.graph().nodes().size(), weightBytes, external);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write " + target + ": " + e.getMessage(), e);
-        }
-    }
-
-    private static void checkTarget(Path target) {
-        if (Files.isDirectory(target)) {
-            try (Stream<Path> entries = Files.list(target)) {
-                if (entries.findAny().isPresent()) {
-                    throw new IllegalArgumentException("output directory " + target
-                            + " exists and is not empty; expected a new or empty directory");
-                }
-            } catch (IOException e) {
-                throw new UncheckedIOException("cannot list " + target, e);
-            }
-        } else if (Files.exists(target)) {
-            throw new IllegalArgumentException("output " + target + " exists and is a file; expected a new or empty directory");
         }
     }
 

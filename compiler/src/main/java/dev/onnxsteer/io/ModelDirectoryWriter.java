@@ -6,7 +6,6 @@ import java.io.UncheckedIOException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 
 /**
  * Writes a complete model directory ({@code model.onnx}, linked external data, tokenizer and
@@ -17,29 +16,34 @@ import java.nio.file.StandardCopyOption;
 public final class ModelDirectoryWriter {
     private ModelDirectoryWriter() {}
 
-    /**
-     * @param source the files the model came from (companions are copied from its directory); may be null
-     */
+    /** Writes into {@code outDir}, which must be missing or empty. */
     public static void write(Model model, ModelFiles source, Path outDir) {
-        write(model, source, outDir, LoadCheck.NONE);
+        write(model, source, OutputTarget.refuseExisting(outDir));
     }
 
-    /** As {@link #write(Model, ModelFiles, Path)}, running {@code check} on the staged model file before the rename. */
-    public static void write(Model model, ModelFiles source, Path outDir, LoadCheck check) {
-        checkTarget(source, outDir);
-        Path target = outDir.toAbsolutePath().normalize();
+    /**
+     * @param source the files the model came from (companions are copied from its directory); may be null
+     * @param target where to write; the source's files are added to the inputs it protects
+     */
+    public static void write(Model model, ModelFiles source, OutputTarget target) {
+        write(model, source, target, LoadCheck.NONE);
+    }
+
+    /** As {@link #write(Model, ModelFiles, OutputTarget)}, running {@code check} on the staged model file before the rename. */
+    public static void write(Model model, ModelFiles source, OutputTarget target, LoadCheck check) {
+        OutputTarget checked = checkTarget(source, target);
         Path staging = null;
         try {
-            staging = AtomicFiles.stagingDirectory(target);
+            staging = AtomicFiles.stagingDirectory(checked.absolute());
             ModelWriter.write(model, staging.resolve(ModelFiles.MODEL_FILE));
             check.check(staging.resolve(ModelFiles.MODEL_FILE), source != null ? source.onnx() : null);
             if (source != null) {
                 copyCompanions(source, staging);
             }
-            replace(staging, target);
+            AtomicFiles.replaceDirectory(staging, checked);
             staging = null;
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot write " + outDir + ": " + e.getMessage(), e);
+            throw new UncheckedIOException("cannot write " + target.path() + ": " + e.getMessage(), e);
         } finally {
             if (staging != null) {
                 AtomicFiles.deleteTree(staging);
@@ -47,20 +51,19 @@ public final class ModelDirectoryWriter {
         }
     }
 
-    /** Refuses an output that is the input directory, a file, or under a missing parent; call before doing work. */
-    public static void checkTarget(ModelFiles source, Path outDir) {
-        Path target = outDir.toAbsolutePath().normalize();
-        if (source != null && Files.isDirectory(target) && sameFile(target, source.directory())) {
-            throw new IllegalArgumentException("output directory " + outDir
-                    + " is the input model's directory; choose another so the input is never overwritten");
-        }
-        if (Files.exists(target) && !Files.isDirectory(target)) {
-            throw new IllegalArgumentException("output " + outDir + " exists and is not a directory");
-        }
-        Path parent = target.getParent();
+    /**
+     * Refuses an output the target does not allow (see {@link AtomicFiles#checkDirectoryTarget}) or one
+     * under a missing parent; call before doing work. Returns the target with the source's files among
+     * its inputs.
+     */
+    public static OutputTarget checkTarget(ModelFiles source, OutputTarget target) {
+        OutputTarget checked = source == null ? target : target.withInputs(source.paths());
+        AtomicFiles.checkDirectoryTarget(checked);
+        Path parent = checked.absolute().getParent();
         if (parent == null || !Files.isDirectory(parent)) {
-            throw new IllegalArgumentException("cannot write " + outDir + ": directory " + parent + " does not exist");
+            throw new IllegalArgumentException("cannot write " + target.path() + ": directory " + parent + " does not exist");
         }
+        return checked;
     }
 
     /** Tokenizer, config and other small metadata files travel with the model; .onnx files and data do not. */
@@ -75,26 +78,6 @@ public final class ModelDirectoryWriter {
                     Files.copy(file, dest);
                 }
             }
-        }
-    }
-
-    private static void replace(Path staging, Path target) throws IOException {
-        if (!Files.exists(target)) {
-            Files.move(staging, target, StandardCopyOption.ATOMIC_MOVE);
-            return;
-        }
-        Path old = Files.createTempDirectory(target.getParent(), "." + target.getFileName() + ".old-");
-        Files.delete(old);
-        Files.move(target, old, StandardCopyOption.ATOMIC_MOVE);
-        Files.move(staging, target, StandardCopyOption.ATOMIC_MOVE);
-        AtomicFiles.deleteTree(old);
-    }
-
-    private static boolean sameFile(Path a, Path b) {
-        try {
-            return Files.isSameFile(a, b);
-        } catch (IOException e) {
-            return false;
         }
     }
 }

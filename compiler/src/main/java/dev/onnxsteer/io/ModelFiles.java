@@ -57,6 +57,11 @@ public record ModelFiles(Path onnx, Path tokenizer, Path config) {
         return new ModelFiles(onnx, tokenizer, existing(dir.resolve(CONFIG_FILE)));
     }
 
+    /** The files this model is read from (the .onnx file, tokenizer and config where present), for output checks. */
+    public List<Path> paths() {
+        return Stream.of(onnx, tokenizer, config).filter(p -> p != null).toList();
+    }
+
     /** The directory holding the .onnx file (external data paths are relative to it). */
     public Path directory() {
         return onnx.toAbsolutePath().getParent();

@@ -6,6 +6,7 @@ import dev.onnxsteer.io.LoadCheck;
 import dev.onnxsteer.io.ModelDirectoryWriter;
 import dev.onnxsteer.io.ModelFiles;
 import dev.onnxsteer.io.ModelReader;
+import dev.onnxsteer.io.OutputTarget;
 import dev.onnxsteer.ir.Model;
 import dev.onnxsteer.ir.TypeCheck;
 import dev.onnxsteer.sites.SiteFinder;
@@ -140,15 +141,23 @@ public final class Compilation {
      * leaves neither the output nor the staging directory behind.
      */
     public static Result compileTo(ModelFiles source, Plan plan, Mode mode, SteerOptions options, Path outDir) {
-        return compileTo(source, plan, mode, options, outDir, LoadCheck.installed(), List.of());
+        return compileTo(source, plan, mode, options, OutputTarget.refuseExisting(outDir));
     }
 
-    /** As {@link #compileTo(ModelFiles, Plan, Mode, SteerOptions, Path)} with an explicit load check and extra rewrites. */
-    public static Result compileTo(ModelFiles source, Plan plan, Mode mode, SteerOptions options, Path outDir,
+    /** Compiles and writes the model directory, checked by the installed runtime's {@link LoadCheck}. */
+    public static Result compileTo(ModelFiles source, Plan plan, Mode mode, SteerOptions options, OutputTarget target) {
+        return compileTo(source, plan, mode, options, target, LoadCheck.installed(), List.of());
+    }
+
+    /**
+     * As {@link #compileTo(ModelFiles, Plan, Mode, SteerOptions, OutputTarget)} with an explicit load check and
+     * extra rewrites; the target is checked before any work is done.
+     */
+    public static Result compileTo(ModelFiles source, Plan plan, Mode mode, SteerOptions options, OutputTarget target,
             LoadCheck loadCheck, List<Pass> extraRewrites) {
-        ModelDirectoryWriter.checkTarget(source, outDir);
+        OutputTarget checked = ModelDirectoryWriter.checkTarget(source, target);
         Result result = compile(source, plan, mode, options, extraRewrites);
-        ModelDirectoryWriter.write(result.model(), source, outDir, loadCheck);
+        ModelDirectoryWriter.write(result.model(), source, checked, loadCheck);
         return result;
     }
 }

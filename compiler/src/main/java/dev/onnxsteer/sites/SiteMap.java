@@ -17,11 +17,15 @@ public record SiteMap(String layout, int layerCount, long hiddenSize, List<Site>
         notes = List.copyOf(notes);
     }
 
+    /** The one wording, everywhere a layer number is refused: {@code layer 9 is out of range: the model has 4 layers (0-3)}. */
+    public static String layerOutOfRange(int layer, int layerCount) {
+        return "layer " + layer + " is out of range: the model has " + layerCount + " layers (0-" + (layerCount - 1) + ")";
+    }
+
     /** Every copy of {@code kind.layer} (several in a merged decoder); never empty. */
     public List<Site> find(SiteKind kind, int layer) {
         if (layer < 0 || layer >= layerCount) {
-            throw new SiteNotFoundException("layer " + layer + " is out of range: the model has " + layerCount
-                    + " layers (valid: 0-" + (layerCount - 1) + ")");
+            throw new SiteNotFoundException(layerOutOfRange(layer, layerCount));
         }
         List<Site> found = sites.stream().filter(s -> s.kind() == kind && s.layer() == layer).toList();
         if (found.isEmpty()) {

@@ -9,6 +9,7 @@ import dev.onnxsteer.InvalidModelException;
 import dev.onnxsteer.fixtures.Fixtures;
 import dev.onnxsteer.io.LoadCheck;
 import dev.onnxsteer.io.ModelFiles;
+import dev.onnxsteer.io.OutputTarget;
 import dev.onnxsteer.ir.Graph;
 import dev.onnxsteer.ir.Model;
 import dev.onnxsteer.ir.Tensor;
@@ -70,7 +71,7 @@ class InvalidRewriteTest {
         AtomicBoolean loaded = new AtomicBoolean();
         InvalidModelException e = assertThrows(InvalidModelException.class, () -> Compilation.compileTo(
                 ModelFiles.locate(Fixtures.dir(Fixtures.LLAMA_TINY_FP16), null), sites -> STEERING, Mode.ADD,
-                SteerOptions.ADD, out, (file, source) -> loaded.set(true), List.of(MISTYPED_ADD)));
+                SteerOptions.ADD, OutputTarget.refuseExisting(out), (file, source) -> loaded.set(true), List.of(MISTYPED_ADD)));
         assertEquals("compiled model is invalid: /broken/Add: input 0 (/model/layers.1/Add_1_output_0) is float16 "
                 + "but input 1 (broken.addend) is float; Add needs one element type", e.getMessage());
         assertFalse(loaded.get(), "the type check runs before the model is written");
@@ -118,7 +119,7 @@ class InvalidRewriteTest {
         };
         InvalidModelException e = assertThrows(InvalidModelException.class, () -> Compilation.compileTo(
                 ModelFiles.locate(Fixtures.dir(Fixtures.LLAMA_TINY_FP16), null), sites -> STEERING, Mode.ADD,
-                SteerOptions.ADD, out, refuse, List.of()));
+                SteerOptions.ADD, OutputTarget.refuseExisting(out), refuse, List.of()));
         assertEquals("compiled model is invalid: /model/layers.1/Add_1: refused by the test's runtime", e.getMessage());
         assertEquals(1, staged.size());
         assertFalse(Files.exists(staged.get(0)));

@@ -400,8 +400,10 @@ public final class ParityHarness {
             List<float[]> steeredLogits) {
         List<Steering> unit = recovered.steerings();
         SteerOptions options = recovered.options();
-        boolean foldable = options.withBank(false).isPlainAdd()
-                && unit.stream().allMatch(s -> sites.find(s.kind(), s.layer()).stream().allMatch(Site::biasFoldable));
+        // a model compiled with --create-bias was given its biases, so a bias compilation of it can be made again
+        boolean foldable = options.withBank(false).isPlainAdd() && unit.stream().allMatch(s ->
+                (options.createBias() && s.kind().isSublayerInput())
+                        || sites.find(s.kind(), s.layer()).stream().allMatch(Site::biasFoldable));
         Map<String, List<float[]>> results = new LinkedHashMap<>();
         results.put("file", steeredLogits);
         results.put("add", logits(compile("mode-add", unit, Mode.ADD, options.withBank(false)), prompts,

@@ -6,6 +6,7 @@ import dev.onnxsteer.io.AtomicFiles;
 import dev.onnxsteer.io.ModelFiles;
 import dev.onnxsteer.io.ModelReader;
 import dev.onnxsteer.io.ModelWriter;
+import dev.onnxsteer.io.OutputTarget;
 import dev.onnxsteer.ir.DataType;
 import dev.onnxsteer.ir.Dim;
 import dev.onnxsteer.ir.Graph;
@@ -76,6 +77,13 @@ public final class TritonExport {
      *     inputs or outputs are not batch-first
      */
     public static Result export(ModelFiles source, Path repo, String name, int maxBatch) {
+        return export(source, repo, name, maxBatch, false);
+    }
+
+    /**
+     * @param replace whether an existing non-empty {@code REPO/NAME} may be replaced (never one holding the source model)
+     */
+    public static Result export(ModelFiles source, Path repo, String name, int maxBatch, boolean replace) {
         if (!NAME.matcher(name).matches()) {
             throw new IllegalArgumentException("model name '" + name + "' must be letters, digits, '_', '.' or '-'"
                     + " and start with a letter or digit");
@@ -83,10 +91,8 @@ public final class TritonExport {
         if (maxBatch < 1) {
             throw new IllegalArgumentException("max batch must be >= 1, got " + maxBatch);
         }
-        Path target = repo.toAbsolutePath().normalize().resolve(name);
-        if (Files.exists(target) && !isEmptyDirectory(target)) {
-            throw new IllegalArgumentException(target + " exists and is not empty; choose another --name or repository");
-        }
+        OutputTarget target = new OutputTarget(repo.resolve(name), replace, source.paths());
+        AtomicFiles.checkDirectoryTarget(target);
         Model model = ModelReader.read(source.onnx());
         Graph graph = model.graph();
         List<String> steering = new ArrayList<>();
@@ -142,7 +148,7 @@ public final class TritonExport {
         }
         ModelConfig built = config.build();
         write(model, source, target, built);
-        return new Result(target, built, steering, baked);
+        return new Result(target.absolute(), built, steering, baked);
     }
 
     private static boolean onlyFeedsMul(Value value) {
@@ -189,11 +195,11 @@ public final class TritonExport {
         };
     }
 
-    private static void write(Model model, ModelFiles source, Path target, ModelConfig config) {
+    private static void write(Model model, ModelFiles source, OutputTarget target, ModelConfig config) {
         Path staging = null;
         try {
-            Files.createDirectories(target.getParent());
-            staging = AtomicFiles.stagingDirectory(target);
+            Files.createDirectories(target.absolute().getParent());
+            staging = AtomicFiles.stagingDirectory(target.absolute());
             Path version = Files.createDirectories(staging.resolve("1"));
             ModelWriter.write(model, version.resolve(ModelFiles.MODEL_FILE), true);
             for (String companion : List.of(ModelFiles.TOKENIZER_FILE, ModelFiles.CONFIG_FILE, "tokenizer_config.json",
@@ -207,13 +213,10 @@ public final class TritonExport {
             Files.writeString(staging.resolve(CONFIG_FILE), TextFormat.printer().printToString(config),
                     StandardCharsets.UTF_8);
             readableByAll(staging);
-            if (Files.isDirectory(target)) {
-                Files.delete(target);
-            }
-            AtomicFiles.moveIntoPlace(staging, target);
+            AtomicFiles.replaceDirectory(staging, target);
             staging = null;
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot write " + target + ": " + e.getMessage(), e);
+            throw new UncheckedIOException("cannot write " + target.path() + ": " + e.getMessage(), e);
         } finally {
             if (staging != null) {
                 AtomicFiles.deleteTree(staging);
@@ -232,17 +235,6 @@ public final class TritonExport {
         }
         for (Path p : all) {
             Files.setPosixFilePermissions(p, PosixFilePermissions.fromString(Files.isDirectory(p) ? "rwxr-xr-x" : "rw-r--r--"));
-        }
-    }
-
-    private static boolean isEmptyDirectory(Path dir) {
-        if (!Files.isDirectory(dir)) {
-            return false;
-        }
-        try (Stream<Path> entries = Files.list(dir)) {
-            return entries.findAny().isEmpty();
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
         }
     }
 }

@@ -148,15 +148,19 @@ public final class SessionFactory {
         if (wanted.kind() == Device.Kind.CPU) {
             return createCpu(source, config, creator);
         }
-        if (wanted.kind() == Device.Kind.AUTO) {
-            Optional<String> missing = CudaProbe.missingLibrary();
-            if (missing.isPresent()) {
-                config.diagnostics().accept("device auto: CUDA not used (" + missing.get()
-                        + " not found on the library path); running on CPU");
-                return createCpu(source, config, creator);
-            }
-        }
         Device cuda = wanted.isCuda() ? wanted : Device.cuda(0);
+        // without the libraries the provider cannot load; trying anyway costs seconds and makes ONNX
+        // Runtime print its own "Failed to load library" error, so neither auto nor cuda:N tries
+        Optional<String> missing = CudaProbe.missingLibrary();
+        if (missing.isPresent() && wanted.kind() == Device.Kind.AUTO) {
+            config.diagnostics().accept("device auto: CUDA not used (" + missing.get()
+                    + " not found on the library path); running on CPU");
+            return createCpu(source, config, creator);
+        }
+        if (missing.isPresent()) {
+            throw new InferenceException("cannot open " + source + " on " + cuda + ": " + missing.get()
+                    + " not found on the library path (the CUDA provider needs the CUDA 12 and cuDNN 9 libraries)");
+        }
         try {
             return new ModelSession(createWith(config, cuda, creator), cuda, source);
         } catch (OrtException | RuntimeException e) {
@@ -165,8 +169,7 @@ public final class SessionFactory {
                 config.diagnostics().accept("device auto: CUDA failed (" + reason + "); running on CPU");
                 return createCpu(source, config, creator);
             }
-            String hint = CudaProbe.missingLibrary().map(lib -> " (" + lib + " not found on the library path)").orElse("");
-            throw new InferenceException("cannot open " + source + " on " + cuda + ": " + reason + hint, e);
+            throw new InferenceException("cannot open " + source + " on " + cuda + ": " + reason, e);
         }
     }
 

@@ -71,7 +71,8 @@ class SublayerInputParityTest {
         ModelFiles source = ModelFiles.locate(Fixtures.dir(Fixtures.LLAMA_TINY), null);
         List<Steering> steerings = List.of(
                 new Steering(SiteKind.ATTN_IN, 2, ParityHarnessTest.randomVector(Fixtures.LLAMA_HIDDEN, 6), 3f));
-        assertPassed(check(source, steerings, Mode.BIAS, true, temp.resolve("llama")), false);
+        // the created biases make a bias compilation possible again, so the modes check compares it too
+        assertPassed(check(source, steerings, Mode.BIAS, true, temp.resolve("llama")), true);
     }
 
     @Test

@@ -8,6 +8,7 @@ import dev.onnxsteer.InvalidModelException;
 import dev.onnxsteer.fixtures.Fixtures;
 import dev.onnxsteer.io.LoadCheck;
 import dev.onnxsteer.io.ModelFiles;
+import dev.onnxsteer.io.OutputTarget;
 import dev.onnxsteer.ir.DataType;
 import dev.onnxsteer.ir.Tensor;
 import dev.onnxsteer.ir.Use;
@@ -62,7 +63,7 @@ class OrtLoadCheckTest {
         v[0] = 1;
         InvalidModelException e = assertThrows(InvalidModelException.class, () -> Compilation.compileTo(
                 ModelFiles.locate(Fixtures.dir(Fixtures.LLAMA_TINY_FP16), null),
-                sites -> List.of(new Steering(SiteKind.RESID_POST, 2, v, 1f)), Mode.ADD, SteerOptions.ADD, out,
+                sites -> List.of(new Steering(SiteKind.RESID_POST, 2, v, 1f)), Mode.ADD, SteerOptions.ADD, OutputTarget.refuseExisting(out),
                 LoadCheck.installed(), List.of(WRONG_SHAPE)));
         assertTrue(e.getMessage().startsWith("compiled model is invalid: /broken/MatMul: ONNX Runtime refuses to load it: "),
                 e.getMessage());
