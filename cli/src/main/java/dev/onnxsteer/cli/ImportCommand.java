@@ -36,13 +36,17 @@ final class ImportCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print a JSON summary instead of text.")
     boolean json;
 
+    @Option(names = "--allow-nonfinite",
+            description = "Import weights that are NaN or infinite instead of refusing the file (exit 3).")
+    boolean allowNonfinite;
+
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         err.println("importing " + gguf + " ...");
         err.flush();
-        GgufImporter.Result result = GgufImporter.importModel(gguf, output);
+        GgufImporter.Result result = GgufImporter.importModel(gguf, output, allowNonfinite);
         LlamaConfig c = result.config();
         if (json) {
             ObjectMapper mapper = new ObjectMapper();

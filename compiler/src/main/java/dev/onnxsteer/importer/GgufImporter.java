@@ -40,9 +40,17 @@ public final class GgufImporter {
      * @throws IllegalArgumentException when {@code outputDirectory} exists and is not empty
      */
     public static Result importModel(Path gguf, Path outputDirectory) {
+        return importModel(gguf, outputDirectory, false);
+    }
+
+    /**
+     * As {@link #importModel(Path, Path)}; {@code allowNonfinite} imports weights that are NaN or infinite
+     * instead of refusing the file (see {@link GgufFile#open(Path, boolean)}).
+     */
+    public static Result importModel(Path gguf, Path outputDirectory, boolean allowNonfinite) {
         Path target = outputDirectory.toAbsolutePath().normalize();
         checkTarget(target);
-        try (GgufFile file = GgufFile.open(gguf)) {
+        try (GgufFile file = GgufFile.open(gguf, allowNonfinite)) {
             LlamaConfig config = LlamaConfig.from(file);
             ObjectNode tokenizer = TokenizerJson.build(file.metadata(), gguf.toString());
             Model model = LlamaGraph.build(file, config);

@@ -1,0 +1,84 @@
+package dev.onnxsteer.io;
+
+import com.fasterxml.jackson.core.JsonLocation;
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.StreamReadConstraints;
+import com.fasterxml.jackson.core.StreamReadFeature;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import dev.onnxsteer.BadInputException;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+
+/**
+ * Reads JSON that came from a file (config.json, tokenizer.json, a safetensors header, a dataset line) strictly:
+ * one value and nothing after it, no duplicate keys, bounded nesting; and turns Jackson's errors into
+ * {@link FileProblem} messages with a line and column, never Jackson's own wording about its sources.
+ */
+public final class JsonFiles {
+    /** Deeper than any config or tokenizer nests; a corrupted file of brackets stops here, not at the stack's end. */
+    public static final int MAX_NESTING = 64;
+    private static final ObjectMapper STRICT = JsonMapper.builder(JsonFactory.builder()
+                    .streamReadConstraints(StreamReadConstraints.builder().maxNestingDepth(MAX_NESTING).build())
+                    .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
+                    .build())
+            .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
+            .build();
+
+    private JsonFiles() {}
+
+    /** The JSON in {@code file}; {@link BadInputException} naming the file for a missing file or malformed JSON. */
+    public static JsonNode read(Path file) {
+        byte[] bytes;
+        try {
+            bytes = Files.readAllBytes(file);
+        } catch (NoSuchFileException e) {
+            throw new BadInputException(FileProblem.message(file, "does not exist"));
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read " + file + ": " + e.getMessage(), e);
+        }
+        return parse(bytes, file.toString());
+    }
+
+    /** Parses {@code json}; {@code origin} names it in the message (a file, or a file and line). */
+    public static JsonNode parse(byte[] json, String origin) {
+        try {
+            JsonNode node = STRICT.readTree(json);
+            if (node == null || node.isMissingNode()) {
+                throw new BadInputException(FileProblem.message(origin, "holds no JSON", "a JSON value", "nothing"));
+            }
+            return node;
+        } catch (JsonProcessingException e) {
+            throw new BadInputException(FileProblem.message(origin, describe(e)), e);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot parse " + origin + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Parses one string of JSON (already decoded text, such as one line of a dataset). */
+    public static JsonNode parse(String json, String origin) {
+        try {
+            JsonNode node = STRICT.readTree(json);
+            if (node == null || node.isMissingNode()) {
+                throw new BadInputException(FileProblem.message(origin, "holds no JSON", "a JSON value", "nothing"));
+            }
+            return node;
+        } catch (JsonProcessingException e) {
+            throw new BadInputException(FileProblem.message(origin, describe(e)), e);
+        }
+    }
+
+    /** Jackson's own description of the problem (without its source excerpt), and where it is. */
+    public static String describe(JsonProcessingException e) {
+        String what = e.getOriginalMessage() == null ? "malformed JSON" : e.getOriginalMessage();
+        JsonLocation at = e.getLocation();
+        String where = at == null || at.getLineNr() < 0 ? "" : " at line " + at.getLineNr() + " column " + at.getColumnNr();
+        return "not valid JSON" + where + ": " + FileProblem.printable(what.replace('\n', ' '), 160);
+    }
+}
