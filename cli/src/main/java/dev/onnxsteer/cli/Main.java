@@ -3,6 +3,7 @@ package dev.onnxsteer.cli;
 import dev.onnxsteer.BadInputException;
 import dev.onnxsteer.SiteNotFoundException;
 import dev.onnxsteer.SteerException;
+import dev.onnxsteer.io.FileProblem;
 import java.io.PrintWriter;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -21,6 +22,7 @@ public final class Main {
     public static final int FAILURE = 1;
     public static final int USAGE = 2;
     public static final int BAD_INPUT = 3;
+    private static final int MAX_MESSAGE_CHARS = 600;
 
     public static void main(String[] args) {
         System.exit(run(new PrintWriter(System.out, true), new PrintWriter(System.err, true), args));
@@ -73,6 +75,7 @@ public final class Main {
                 && !message.contains(ex.getCause().getMessage())) {
             message += ": " + ex.getCause().getMessage();
         }
-        return message.replace('\n', ' ');
+        // one printable line, however a corrupted file's bytes reached the message
+        return FileProblem.printable(message.replace('\n', ' '), MAX_MESSAGE_CHARS);
     }
 }

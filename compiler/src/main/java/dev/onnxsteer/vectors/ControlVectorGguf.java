@@ -55,7 +55,8 @@ public final class ControlVectorGguf {
     /** Reads a control vector file; {@link BadVectorException} on anything llama.cpp would refuse or we cannot use. */
     public static SteeringVectors read(Path path) {
         String file = path.toString();
-        try (GgufFile gguf = GgufFile.open(path)) {
+        // non-finite values are refused below with the vector's own message, which has no override
+        try (GgufFile gguf = GgufFile.open(path, true)) {
             GgufMetadata md = gguf.metadata();
             String arch = md.findString(ARCHITECTURE_KEY).orElse(ARCHITECTURE);
             if (!arch.equals(ARCHITECTURE)) {
