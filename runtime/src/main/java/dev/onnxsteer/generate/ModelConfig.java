@@ -123,7 +123,7 @@ public record ModelConfig(
 
     private static BadModelException bad(Path file, String key, String expected, JsonNode found) {
         return new BadModelException(FileProblem.message(file, "\"" + key + "\" is out of range or of the wrong type",
-                expected, found));
+                expected, found.isNumber() ? found.asText() : found.toString()));
     }
 
     private static OptionalInt firstInt(JsonNode node, String... keys) {
