@@ -12,6 +12,7 @@ import com.fasterxml.jackson.databind.json.JsonMapper;
 import dev.onnxsteer.BadInputException;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -63,15 +64,7 @@ public final class JsonFiles {
 
     /** Parses one string of JSON (already decoded text, such as one line of a dataset). */
     public static JsonNode parse(String json, String origin) {
-        try {
-            JsonNode node = STRICT.readTree(json);
-            if (node == null || node.isMissingNode()) {
-                throw new BadInputException(FileProblem.message(origin, "holds no JSON", "a JSON value", "nothing"));
-            }
-            return node;
-        } catch (JsonProcessingException e) {
-            throw new BadInputException(FileProblem.message(origin, describe(e)), e);
-        }
+        return parse(json.getBytes(StandardCharsets.UTF_8), origin);
     }
 
     /** Jackson's own description of the problem (without its source excerpt), and where it is. */

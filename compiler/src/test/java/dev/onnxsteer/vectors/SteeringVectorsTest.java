@@ -135,7 +135,7 @@ class SteeringVectorsTest {
         assertEquals(inf + ": layer 2 has an infinite value at index 1 (expected finite values, found -Infinity)", readError(inf));
         Path magic = tmp.resolve("magic.gguf");
         Files.write(magic, "NOPE".getBytes(StandardCharsets.US_ASCII));
-        assertTrue(readError(magic).contains("is not a GGUF file"));
+        assertTrue(readError(magic).contains(magic + ": not a GGUF file (expected magic GGUF"), readError(magic));
         Path matrix = write("matrix.gguf", new GgufBytes().tensor("direction.1", new long[] {2, 2}, 0, GgufBytes.f32(1, 2, 3, 4)));
         assertEquals("tensor direction.1 in " + matrix + " has shape [2, 2]; expected one dimension", readError(matrix));
         assertThrows(BadVectorException.class, () -> VectorFiles.read(tmp.resolve("v.txt")));
