@@ -22,7 +22,6 @@ public final class Main {
     public static final int FAILURE = 1;
     public static final int USAGE = 2;
     public static final int BAD_INPUT = 3;
-    private static final int MAX_MESSAGE_CHARS = 600;
 
     public static void main(String[] args) {
         System.exit(run(new PrintWriter(System.out, true), new PrintWriter(System.err, true), args));
@@ -76,6 +75,6 @@ public final class Main {
             message += ": " + ex.getCause().getMessage();
         }
         // one printable line, however a corrupted file's bytes reached the message
-        return FileProblem.printable(message.replace('\n', ' '), MAX_MESSAGE_CHARS);
+        return FileProblem.printable(message.replace('\n', ' '), FileProblem.MAX_MESSAGE_CHARS);
     }
 }

@@ -8,6 +8,8 @@ package dev.onnxsteer.io;
 public final class FileProblem {
     /** Longest value quoted from a file; a corrupted length field can make a "name" megabytes long. */
     public static final int MAX_VALUE_CHARS = 60;
+    /** Longest whole message, once every value in it is cut: a line a terminal shows without scrolling much. */
+    public static final int MAX_MESSAGE_CHARS = 600;
 
     private FileProblem() {}
 

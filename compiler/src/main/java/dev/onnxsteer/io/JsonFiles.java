@@ -5,6 +5,7 @@ import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.StreamReadConstraints;
 import com.fasterxml.jackson.core.StreamReadFeature;
+import com.fasterxml.jackson.core.exc.StreamConstraintsException;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -70,6 +71,12 @@ public final class JsonFiles {
     /** Jackson's own description of the problem (without its source excerpt), and where it is. */
     public static String describe(JsonProcessingException e) {
         String what = e.getOriginalMessage() == null ? "malformed JSON" : e.getOriginalMessage();
+        // two of Jackson's messages name its own classes and settings; say what they mean instead
+        if (what.startsWith("Trailing token")) {
+            what = "something follows the JSON value";
+        } else if (e instanceof StreamConstraintsException && what.contains("nesting depth")) {
+            what = "nested deeper than " + MAX_NESTING + " levels";
+        }
         JsonLocation at = e.getLocation();
         String where = at == null || at.getLineNr() < 0 ? "" : " at line " + at.getLineNr() + " column " + at.getColumnNr();
         return "not valid JSON" + where + ": " + FileProblem.printable(what.replace('\n', ' '), 160);
