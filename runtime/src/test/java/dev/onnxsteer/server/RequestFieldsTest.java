@@ -68,7 +68,7 @@ class RequestFieldsTest {
 
     @Test
     void aLongValueIsCutWhenQuoted() {
-        ApiError e = refused("{\"temperature\": \"" + "\u0007".repeat(5000) + "\"}");
+        ApiError e = refused("{\"temperature\": \"" + "\\u0007".repeat(5000) + "\"}");
         assertEquals("temperature", e.param());
         assertTrue(e.getMessage().contains("chars)"), "cut: " + e.getMessage());
     }
