@@ -13,6 +13,11 @@ import com.fasterxml.jackson.databind.json.JsonMapper;
 import dev.onnxsteer.BadInputException;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.CharBuffer;
+import java.nio.charset.CharsetDecoder;
+import java.nio.charset.CoderResult;
+import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -48,8 +53,25 @@ public final class JsonFiles {
         return parse(bytes, file.toString());
     }
 
-    /** Parses {@code json}; {@code origin} names it in the message (a file, or a file and line). */
+    /**
+     * Parses {@code json}, which must be UTF-8 (RFC 8259; Jackson would also guess UTF-16 or UTF-32 from zero
+     * bytes, so a corrupted file could be read as another encoding); {@code origin} names it in the message.
+     */
     public static JsonNode parse(byte[] json, String origin) {
+        CharsetDecoder utf8 = StandardCharsets.UTF_8.newDecoder()
+                .onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT);
+        ByteBuffer in = ByteBuffer.wrap(json);
+        CharBuffer text = CharBuffer.allocate(json.length);
+        CoderResult result = utf8.decode(in, text, true);
+        if (result.isError()) {
+            throw new BadInputException(FileProblem.message(origin, "is not UTF-8 text", "UTF-8",
+                    String.format("byte 0x%02x at offset %d", json[in.position()] & 0xff, in.position())));
+        }
+        return parse(text.flip().toString(), origin);
+    }
+
+    /** Parses one string of JSON (already decoded text, such as one line of a dataset). */
+    public static JsonNode parse(String json, String origin) {
         try {
             JsonNode node = STRICT.readTree(json);
             if (node == null || node.isMissingNode()) {
@@ -58,14 +80,7 @@ public final class JsonFiles {
             return node;
         } catch (JsonProcessingException e) {
             throw new BadInputException(FileProblem.message(origin, describe(e)), e);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot parse " + origin + ": " + e.getMessage(), e);
         }
-    }
-
-    /** Parses one string of JSON (already decoded text, such as one line of a dataset). */
-    public static JsonNode parse(String json, String origin) {
-        return parse(json.getBytes(StandardCharsets.UTF_8), origin);
     }
 
     /** Jackson's own description of the problem (without its source excerpt), and where it is. */

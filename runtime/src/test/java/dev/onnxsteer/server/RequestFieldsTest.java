@@ -39,7 +39,8 @@ class RequestFieldsTest {
             assertTrue(e.getMessage().contains(c[1]), "expected '" + c[1] + "' in " + e.getMessage());
         }
         byte[] latin1 = "{\"prompt\": \"caf\u00e9\"}".getBytes(StandardCharsets.ISO_8859_1);
-        assertTrue(refused(latin1).getMessage().contains("Invalid UTF-8"), refused(latin1).getMessage());
+        assertTrue(refused(latin1).getMessage().contains("is not UTF-8 text (expected UTF-8, found byte 0xe9 at offset 15)"),
+                refused(latin1).getMessage());
     }
 
     @Test
