@@ -41,6 +41,10 @@ final class ImportCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print a JSON summary instead of text.")
     boolean json;
 
+    @Option(names = "--allow-nonfinite",
+            description = "Import weights that are NaN or infinite instead of refusing the file (exit 3).")
+    boolean allowNonfinite;
+
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
@@ -49,7 +53,7 @@ final class ImportCommand implements Callable<Integer> {
         AtomicFiles.checkDirectoryTarget(target); // refused before the progress line, so a refusal is one line
         err.println("importing " + gguf + " ...");
         err.flush();
-        GgufImporter.Result result = GgufImporter.importModel(gguf, target);
+        GgufImporter.Result result = GgufImporter.importModel(gguf, target, allowNonfinite);
         LlamaConfig c = result.config();
         if (json) {
             ObjectMapper mapper = new ObjectMapper();

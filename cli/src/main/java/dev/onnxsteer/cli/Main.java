@@ -3,6 +3,7 @@ package dev.onnxsteer.cli;
 import dev.onnxsteer.BadInputException;
 import dev.onnxsteer.SiteNotFoundException;
 import dev.onnxsteer.SteerException;
+import dev.onnxsteer.io.FileProblem;
 import java.io.PrintWriter;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -75,6 +76,7 @@ public final class Main {
                 && !message.contains(ex.getCause().getMessage())) {
             message += ": " + ex.getCause().getMessage();
         }
-        return message.replace('\n', ' ');
+        // one printable line, however a corrupted file's bytes reached the message
+        return FileProblem.printable(message.replace('\n', ' '), FileProblem.MAX_MESSAGE_CHARS);
     }
 }

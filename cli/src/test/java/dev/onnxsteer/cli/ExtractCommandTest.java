@@ -159,7 +159,7 @@ class ExtractCommandTest {
         List<String[]> cases = List.of(
                 new String[] {"has no pairs", "--dataset", empty.toString(), "-o", out.toString()},
                 new String[] {"empty-side.jsonl line 2: the negative side is empty", "--dataset", emptySide.toString(), "-o", out.toString()},
-                new String[] {"malformed.jsonl line 2 is not valid JSON", "--dataset", malformed.toString(), "-o", out.toString()},
+                new String[] {"malformed.jsonl line 2: not valid JSON", "--dataset", malformed.toString(), "-o", out.toString()},
                 new String[] {"long.jsonl line 2: the positive side has", "--dataset", longPrompt.toString(), "-o", out.toString()},
                 new String[] {"layer 7 is out of range: the model has 5 layers", "--positive", "a", "--negative", "b", "--layers", "7", "-o", out.toString()},
                 new String[] {"does not exist", "--positive", "a", "--negative", "b", "-o", tmp.resolve("missing/dir/v.gguf").toString()},

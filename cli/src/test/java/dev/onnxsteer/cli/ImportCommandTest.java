@@ -45,7 +45,7 @@ class ImportCommandTest {
         Files.writeString(notGguf, "not a gguf file at all");
         CliRun run = run("import", notGguf.toString(), "-o", tmp.resolve("out").toString());
         assertEquals(Main.BAD_INPUT, run.code());
-        assertTrue(run.err().contains("\nerror: " + notGguf + " is not a GGUF file"), run.err());
+        assertTrue(run.err().contains("\nerror: " + notGguf + ": not a GGUF file (expected magic GGUF"), run.err());
         assertFalse(run.err().contains("\tat "), "no stack trace without --verbose");
         assertFalse(Files.exists(tmp.resolve("out")));
     }

@@ -1,6 +1,7 @@
 package dev.onnxsteer.gguf;
 
 import dev.onnxsteer.BadModelException;
+import dev.onnxsteer.io.FileProblem;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
@@ -47,10 +48,12 @@ public final class GgufFile implements AutoCloseable {
     private final Map<String, GgufTensorInfo> byName;
     private final int alignment;
     private final long dataOffset;
+    private final boolean allowNonfinite;
     private volatile boolean closed;
 
     private GgufFile(Path path, FileChannel channel, long fileSize, int version, GgufMetadata metadata,
-            List<GgufTensorInfo> tensors, int alignment, long dataOffset) {
+            List<GgufTensorInfo> tensors, int alignment, long dataOffset, boolean allowNonfinite) {
+        this.allowNonfinite = allowNonfinite;
         this.path = path;
         this.channel = channel;
         this.fileSize = fileSize;
@@ -66,8 +69,18 @@ public final class GgufFile implements AutoCloseable {
         this.dataOffset = dataOffset;
     }
 
-    /** Opens and parses a GGUF file; the tensor data stays on disk until asked for. */
+    /** Opens and parses a GGUF file; the tensor data stays on disk until asked for; NaN or infinite weights are refused. */
     public static GgufFile open(Path path) {
+        return open(path, false);
+    }
+
+    /**
+     * Opens and parses a GGUF file.
+     *
+     * @param allowNonfinite when false, {@link #readFloats} refuses a tensor holding NaN or an infinity (a corrupted
+     *     file generates junk rather than failing); true reads them as they are
+     */
+    public static GgufFile open(Path path, boolean allowNonfinite) {
         FileChannel channel;
         try {
             channel = FileChannel.open(path, StandardOpenOption.READ);
@@ -77,7 +90,7 @@ public final class GgufFile implements AutoCloseable {
             throw new BadModelException("cannot open GGUF file " + path + ": " + e.getMessage(), e);
         }
         try {
-            return parse(path, channel);
+            return parse(path, channel, allowNonfinite);
         } catch (RuntimeException e) {
             closeQuietly(channel);
             throw e;
@@ -87,7 +100,7 @@ public final class GgufFile implements AutoCloseable {
         }
     }
 
-    private static GgufFile parse(Path path, FileChannel channel) throws IOException {
+    private static GgufFile parse(Path path, FileChannel channel, boolean allowNonfinite) throws IOException {
         long size = channel.size();
         String file = path.toString();
         if (size < 4) {
@@ -101,8 +114,7 @@ public final class GgufFile implements AutoCloseable {
         if (magic != MAGIC) {
             byte[] found = new byte[4];
             map.get(0, found);
-            throw new BadModelException(file + " is not a GGUF file: expected magic GGUF, found "
-                    + printable(found));
+            throw new BadModelException(FileProblem.message(file, "not a GGUF file", "magic GGUF", printable(found)));
         }
         in.skip(4, "header");
         int version = in.i32("header");
@@ -125,11 +137,11 @@ public final class GgufFile implements AutoCloseable {
             long typeId = in.u32("metadata");
             GgufValueType type = GgufValueType.byId(typeId);
             if (type == null) {
-                throw new BadModelException("GGUF key " + key + " in " + file + " has unknown value type " + typeId);
+                throw new BadModelException("GGUF key " + q(key) + " in " + file + " has unknown value type " + typeId);
             }
             GgufValue value = readValue(in, type, key);
             if (values.putIfAbsent(key, value) != null) {
-                throw new BadModelException("GGUF key " + key + " appears twice in " + file);
+                throw new BadModelException("GGUF key " + q(key) + " appears twice in " + file);
             }
         }
         GgufMetadata metadata = new GgufMetadata(values, file);
@@ -148,25 +160,35 @@ public final class GgufFile implements AutoCloseable {
         List<long[]> allDims = new ArrayList<>();
         List<GgmlType> types = new ArrayList<>();
         List<Long> offsets = new ArrayList<>();
+        java.util.Set<String> keySpaces = new java.util.HashSet<>();
+        values.keySet().forEach(k -> keySpaces.add(k.substring(0, Math.max(0, k.indexOf('.')))));
+        keySpaces.remove("");
         for (long i = 0; i < tensorCount; i++) {
             String name = in.string("tensor info");
+            int dot = name.indexOf('.');
+            if (dot > 0 && keySpaces.contains(name.substring(0, dot))) {
+                // a key where a tensor info should start: the header's key/value count is short
+                throw new BadModelException(FileProblem.message(file, "tensor info " + i + " starts with the metadata key "
+                        + q(name) + ", so the header's key/value count is wrong", "at least " + (kvCount + 1)
+                        + " key/values", kvCount));
+            }
             long nDims = in.u32("tensor info");
             if (nDims > MAX_DIMS) {
-                throw new BadModelException("tensor " + name + " in " + file + " has " + nDims
+                throw new BadModelException("tensor " + q(name) + " in " + file + " has " + nDims
                         + " dimensions; GGUF allows at most " + MAX_DIMS);
             }
             long[] dims = new long[(int) nDims];
             for (int d = 0; d < nDims; d++) {
                 dims[d] = in.u64("tensor info");
                 if (dims[d] < 0) {
-                    throw new BadModelException("tensor " + name + " in " + file + " has dimension "
+                    throw new BadModelException("tensor " + q(name) + " in " + file + " has dimension "
                             + Long.toUnsignedString(dims[d]) + ", too large");
                 }
             }
             long typeId = in.u32("tensor info");
             GgmlType type = GgmlType.byId(typeId);
             if (type == null) {
-                throw new BadModelException("tensor " + name + " in " + file + " has unknown ggml type " + typeId);
+                throw new BadModelException("tensor " + q(name) + " in " + file + " has unknown ggml type " + typeId);
             }
             long offset = in.u64("tensor info");
             names.add(name);
@@ -181,7 +203,7 @@ public final class GgufFile implements AutoCloseable {
         for (int i = 0; i < names.size(); i++) {
             String name = names.get(i);
             if (!seen.add(name)) {
-                throw new BadModelException("tensor " + name + " appears twice in " + file);
+                throw new BadModelException("tensor " + q(name) + " appears twice in " + file);
             }
             long[] dims = allDims.get(i);
             GgmlType type = types.get(i);
@@ -190,26 +212,62 @@ public final class GgufFile implements AutoCloseable {
             for (long d : dims) {
                 elements = timesOrMax(elements, d);
                 if (elements == Long.MAX_VALUE) {
-                    throw new BadModelException("tensor " + name + " in " + file + " has too many elements");
+                    throw new BadModelException("tensor " + q(name) + " in " + file + " has too many elements");
                 }
             }
             if (dims.length > 0 && dims[0] % type.blockSize() != 0) {
-                throw new BadModelException("tensor " + name + " in " + file + " has row length " + dims[0]
+                throw new BadModelException("tensor " + q(name) + " in " + file + " has row length " + dims[0]
                         + ", not a multiple of the " + type + " block size " + type.blockSize());
             }
             if (offset < 0 || offset % alignment != 0) {
-                throw new BadModelException("tensor " + name + " in " + file + " has data offset "
+                throw new BadModelException("tensor " + q(name) + " in " + file + " has data offset "
                         + Long.toUnsignedString(offset) + ", not a multiple of the alignment " + alignment);
             }
             GgufTensorInfo info = new GgufTensorInfo(name, dims, type, offset, dataOffset + offset);
             long end = info.fileOffset() + info.byteSize();
             if (info.fileOffset() < 0 || end < 0 || end > size) {
-                throw new BadModelException("truncated tensor data in " + file + ": tensor " + name + " needs bytes "
+                throw new BadModelException("truncated tensor data in " + file + ": tensor " + q(name) + " needs bytes "
                         + info.fileOffset() + ".." + end + " but the file has " + size + " bytes");
             }
             tensors.add(info);
         }
-        return new GgufFile(path, channel, size, version, metadata, tensors, alignment, dataOffset);
+        checkDataRegion(file, size, alignment, dataOffset, tensors);
+        return new GgufFile(path, channel, size, version, metadata, tensors, alignment, dataOffset, allowNonfinite);
+    }
+
+    /**
+     * The data section must be exactly the tensors: no two overlap, and the file ends where the last one does
+     * (or at most at the alignment after it, as llama.cpp and gguf-py pad). Extra bytes mean the data moved:
+     * a chunk duplicated or inserted before the end shifts every later tensor, and each would read its
+     * neighbour's bytes without any size check failing.
+     */
+    private static void checkDataRegion(String file, long size, int alignment, long dataOffset, List<GgufTensorInfo> tensors) {
+        if (tensors.isEmpty()) {
+            return;
+        }
+        List<GgufTensorInfo> byOffset = new ArrayList<>(tensors);
+        byOffset.sort(java.util.Comparator.comparingLong(GgufTensorInfo::fileOffset));
+        long end = dataOffset;
+        GgufTensorInfo previous = null;
+        for (GgufTensorInfo t : byOffset) {
+            if (t.fileOffset() < end) {
+                throw new BadModelException(FileProblem.message(file, "tensor " + q(t.name()) + " overlaps tensor "
+                        + q(previous.name()), "data from byte " + end, "data from byte " + t.fileOffset()));
+            }
+            end = t.fileOffset() + t.byteSize();
+            previous = t;
+        }
+        long padded = align(end, alignment);
+        if (size > padded) {
+            throw new BadModelException(FileProblem.message(file, "data section does not end with its last tensor "
+                    + q(previous.name()) + ": the data was shifted or the file has trailing bytes",
+                    "a file of " + end + (padded > end ? ".." + padded : "") + " bytes", size + " bytes"));
+        }
+    }
+
+    /** A name or key read from the file, safe to print: corrupted bytes are escaped and long values cut. */
+    private static String q(String text) {
+        return FileProblem.printable(text);
     }
 
     private static GgufValue readValue(Cursor in, GgufValueType type, String key) {
@@ -226,7 +284,7 @@ public final class GgufFile implements AutoCloseable {
             case BOOL -> {
                 int b = in.u8("metadata");
                 if (b > 1) {
-                    throw new BadModelException("GGUF key " + key + " in " + in.file + " holds bool byte " + b
+                    throw new BadModelException("GGUF key " + q(key) + " in " + in.file + " holds bool byte " + b
                             + "; expected 0 or 1");
                 }
                 yield new GgufValue.Bool(b == 1);
@@ -236,12 +294,12 @@ public final class GgufFile implements AutoCloseable {
                 long elementTypeId = in.u32("metadata");
                 GgufValueType elementType = GgufValueType.byId(elementTypeId);
                 if (elementType == null) {
-                    throw new BadModelException("GGUF key " + key + " in " + in.file
+                    throw new BadModelException("GGUF key " + q(key) + " in " + in.file
                             + " is an array of unknown value type " + elementTypeId);
                 }
                 long length = in.u64("metadata");
                 if (length < 0 || length > Integer.MAX_VALUE - 8) {
-                    throw new BadModelException("GGUF key " + key + " in " + in.file + " is an array of "
+                    throw new BadModelException("GGUF key " + q(key) + " in " + in.file + " is an array of "
                             + Long.toUnsignedString(length) + " elements, too many");
                 }
                 in.require(length * elementType.minBytes(), "metadata");
@@ -278,7 +336,7 @@ public final class GgufFile implements AutoCloseable {
     public GgufTensorInfo tensor(String name) {
         GgufTensorInfo info = byName.get(name);
         if (info == null) {
-            throw new BadModelException("missing tensor " + name + " in " + path);
+            throw new BadModelException("missing tensor " + q(name) + " in " + path);
         }
         return info;
     }
@@ -308,12 +366,12 @@ public final class GgufFile implements AutoCloseable {
     public float[] readFloats(GgufTensorInfo info) {
         checkOpen();
         if (!info.type().isDequantisable()) {
-            throw new BadModelException("tensor " + info.name() + " in " + path + " has type " + info.type()
+            throw new BadModelException("tensor " + q(info.name()) + " in " + path + " has type " + info.type()
                     + "; supported: " + GgmlType.SUPPORTED);
         }
         long elements = info.elementCount();
         if (elements > Integer.MAX_VALUE - 8) {
-            throw new BadModelException("tensor " + info.name() + " in " + path + " has " + elements
+            throw new BadModelException("tensor " + q(info.name()) + " in " + path + " has " + elements
                     + " elements, more than a Java array holds");
         }
         float[] out = new float[(int) elements];
@@ -326,14 +384,33 @@ public final class GgufFile implements AutoCloseable {
             ByteBuffer buf = map(info.fileOffset() + block * type.blockBytes(), n * type.blockBytes());
             pos = Dequantise.decode(type, buf, (int) n, out, pos);
         }
+        if (!allowNonfinite) {
+            checkFinite(info, out);
+        }
         return out;
+    }
+
+    private void checkFinite(GgufTensorInfo info, float[] values) {
+        int bad = 0;
+        int first = -1;
+        for (int i = 0; i < values.length; i++) {
+            if (!Float.isFinite(values[i])) {
+                bad++;
+                first = first < 0 ? i : first;
+            }
+        }
+        if (bad > 0) {
+            throw new BadModelException(FileProblem.message(path, "tensor " + q(info.name()) + " has " + bad
+                    + " NaN or infinite value" + (bad == 1 ? "" : "s") + ", the first at element " + first,
+                    "finite weights", values[first]) + "; --allow-nonfinite reads them anyway");
+        }
     }
 
     /** The tensor's raw bytes as a read-only little-endian buffer mapped from the file. */
     public ByteBuffer rawData(GgufTensorInfo info) {
         checkOpen();
         if (info.byteSize() > Integer.MAX_VALUE) {
-            throw new BadModelException("tensor " + info.name() + " in " + path + " has " + info.byteSize()
+            throw new BadModelException("tensor " + q(info.name()) + " in " + path + " has " + info.byteSize()
                     + " bytes, too many for one buffer");
         }
         return map(info.fileOffset(), info.byteSize());

@@ -38,7 +38,7 @@ public final class GgufImporter {
 
     /** Imports {@code gguf} into {@code outputDirectory}, which must not exist or be empty. */
     public static Result importModel(Path gguf, Path outputDirectory) {
-        return importModel(gguf, OutputTarget.refuseExisting(outputDirectory));
+        return importModel(gguf, OutputTarget.refuseExisting(outputDirectory), false);
     }
 
     /**
@@ -47,11 +47,15 @@ public final class GgufImporter {
      * @throws dev.onnxsteer.BadModelException when the file is not a llama GGUF the importer can reproduce
      * @throws IllegalArgumentException when the output may not be written (see {@link AtomicFiles#checkDirectoryTarget})
      */
-    public static Result importModel(Path gguf, OutputTarget output) {
+    /**
+     * As {@link #importModel(Path, Path)}; {@code allowNonfinite} imports weights that are NaN or infinite
+     * instead of refusing the file (see {@link GgufFile#open(Path, boolean)}).
+     */
+    public static Result importModel(Path gguf, OutputTarget output, boolean allowNonfinite) {
         OutputTarget checked = output.withInputs(List.of(gguf));
         AtomicFiles.checkDirectoryTarget(checked);
         Path target = checked.absolute();
-        try (GgufFile file = GgufFile.open(gguf)) {
+        try (GgufFile file = GgufFile.open(gguf, allowNonfinite)) {
             LlamaConfig config = LlamaConfig.from(file);
             ObjectNode tokenizer = TokenizerJson.build(file.metadata(), gguf.toString());
             Model model = LlamaGraph.build(file, config);

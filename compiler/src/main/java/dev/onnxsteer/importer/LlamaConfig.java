@@ -4,6 +4,7 @@ import dev.onnxsteer.BadModelException;
 import dev.onnxsteer.gguf.GgufFile;
 import dev.onnxsteer.gguf.GgufMetadata;
 import dev.onnxsteer.gguf.GgufTensorInfo;
+import dev.onnxsteer.io.FileProblem;
 import java.util.List;
 import java.util.OptionalLong;
 
@@ -92,15 +93,46 @@ public record LlamaConfig(
             throw new BadModelException("tensor token_embd.weight in " + file + " has shape "
                     + java.util.Arrays.toString(embd.shape()) + "; expected [vocab, " + hidden + "]");
         }
-        int vocab = Math.toIntExact(dims[1]);
-        int bos = (int) md.findLong("tokenizer.ggml.bos_token_id").orElse(1);
-        int eos = (int) md.findLong("tokenizer.ggml.eos_token_id").orElse(2);
+        if (dims[1] <= 0 || dims[1] > Integer.MAX_VALUE) {
+            throw new BadModelException(FileProblem.message(file, "tensor token_embd.weight has no usable vocabulary size",
+                    "1 to " + Integer.MAX_VALUE + " rows", dims[1]));
+        }
+        int vocab = (int) dims[1];
+        requirePositive(file, "llama.feed_forward_length", ffn);
+        requirePositive(file, "llama.context_length", context);
+        requirePositive(file, "llama.attention.layer_norm_rms_epsilon", eps);
+        requirePositive(file, "llama.rope.freq_base", theta);
+        requirePositive(file, "llama.rope.scaling.factor", linear);
+        int tokens = md.find("tokenizer.ggml.tokens").isPresent() ? md.getStringArray("tokenizer.ggml.tokens").size() : vocab;
+        if (tokens != vocab) {
+            throw new BadModelException(FileProblem.message(file, "tokenizer.ggml.tokens does not match token_embd.weight",
+                    vocab + " tokens, one per embedding row", tokens + " tokens"));
+        }
+        int bos = tokenId(md, file, "tokenizer.ggml.bos_token_id", 1, vocab);
+        int eos = tokenId(md, file, "tokenizer.ggml.eos_token_id", 2, vocab);
         long pad = md.findLong("tokenizer.ggml.padding_token_id").orElse(-1);
         int padId = pad >= 0 && pad < vocab ? (int) pad : -1;
         boolean tied = gguf.findTensor("output.weight").isEmpty();
         String name = md.findString("general.name").orElse(gguf.path().getFileName().toString());
         return new LlamaConfig(name, hidden, layers, heads, kvHeads, headDim, ffn, vocab, eps, theta, linear, context,
                 bos, eos, padId, tied);
+    }
+
+    private static void requirePositive(String file, String key, double value) {
+        if (!(value > 0) || Double.isInfinite(value)) {
+            throw new BadModelException(FileProblem.message(file, "GGUF key " + key + " is out of range",
+                    "a positive finite number", value));
+        }
+    }
+
+    /** A special token's id, which the model must be able to embed: one of its {@code vocab} rows. */
+    private static int tokenId(GgufMetadata md, String file, String key, int fallback, int vocab) {
+        long id = md.findLong(key).orElse(fallback);
+        if (id < 0 || id >= vocab) {
+            throw new BadModelException(FileProblem.message(file, "GGUF key " + key + " names a token the model cannot embed",
+                    "an id from 0 to " + (vocab - 1), id));
+        }
+        return (int) id;
     }
 
     /** Bytes of float32 weights the imported model holds (embedding and LM head counted separately). */

@@ -1,7 +1,7 @@
 package dev.onnxsteer.io;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.onnxsteer.BadInputException;
 import dev.onnxsteer.BadModelException;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -73,12 +73,13 @@ public record ModelFiles(Path onnx, Path tokenizer, Path config) {
         if (!Files.isRegularFile(genai)) {
             return null;
         }
+        JsonNode name;
         try {
-            JsonNode name = new ObjectMapper().readTree(genai.toFile()).path("model").path("decoder").path("filename");
-            return name.isTextual() && Files.isRegularFile(dir.resolve(name.asText())) ? dir.resolve(name.asText()) : null;
-        } catch (IOException e) {
-            throw new BadModelException(genai + ": not valid JSON (" + e.getMessage() + ")");
+            name = JsonFiles.read(genai).path("model").path("decoder").path("filename");
+        } catch (BadInputException e) {
+            throw new BadModelException(e.getMessage(), e);
         }
+        return name.isTextual() && Files.isRegularFile(dir.resolve(name.asText())) ? dir.resolve(name.asText()) : null;
     }
 
     private static Path existing(Path path) {

@@ -87,13 +87,13 @@ public final class ModelReader {
         try {
             size = Files.size(file);
         } catch (IOException e) {
-            throw new BadModelException(file + ": cannot read: " + e.getMessage());
+            throw bad(file + ": cannot read: " + e.getMessage());
         }
         if (size == 0) {
-            throw new BadModelException(file + ": empty file, expected an ONNX model");
+            throw bad(file + ": empty file, expected an ONNX model");
         }
         if (size > Integer.MAX_VALUE) {
-            throw new BadModelException(file + ": " + size + " bytes; an ONNX protobuf is at most 2 GiB "
+            throw bad(file + ": " + size + " bytes; an ONNX protobuf is at most 2 GiB "
                     + "(larger models keep weights in external data files)");
         }
         ModelProto proto;
@@ -105,19 +105,19 @@ public final class ModelReader {
             input.setRecursionLimit(1000);
             proto = ModelProto.parseFrom(input);
         } catch (InvalidProtocolBufferException e) {
-            throw new BadModelException(file + ": not an ONNX model (truncated or corrupt protobuf: " + e.getMessage() + ")");
+            throw bad(file + ": not an ONNX model (truncated or corrupt protobuf: " + e.getMessage() + ")");
         } catch (IOException e) {
-            throw new BadModelException(file + ": cannot read: " + e.getMessage());
+            throw bad(file + ": cannot read: " + e.getMessage());
         }
         if (!proto.getUnknownFields().asMap().isEmpty()) {
-            throw new BadModelException(file + ": a protobuf message but not an ONNX ModelProto (it has fields "
+            throw bad(file + ": a protobuf message but not an ONNX ModelProto (it has fields "
                     + proto.getUnknownFields().asMap().keySet() + " that a model does not have)");
         }
         if (!proto.hasGraph()) {
-            throw new BadModelException(file + ": not an ONNX model (no graph)");
+            throw bad(file + ": not an ONNX model (no graph)");
         }
         if (proto.getIrVersion() < MIN_IR_VERSION || proto.getIrVersion() > MAX_IR_VERSION) {
-            throw new BadModelException(file + ": unsupported IR version " + proto.getIrVersion() + ", expected "
+            throw bad(file + ": unsupported IR version " + proto.getIrVersion() + ", expected "
                     + MIN_IR_VERSION + " to " + MAX_IR_VERSION);
         }
         return proto;
@@ -218,7 +218,7 @@ public final class ModelReader {
     /** A new value in {@code scope}; ONNX forbids defining a name twice in one scope or shadowing an outer one. */
     private Value define(Graph graph, Scope scope, String name, ValueType type, String what) {
         if (scope.find(name) != null) {
-            throw new BadModelException(file + ": value '" + name + "' is defined twice (again as " + what
+            throw bad(file + ": value '" + name + "' is defined twice (again as " + what
                     + "); ONNX requires each name to be assigned once");
         }
         Value value = graph.readValue(name, type);
@@ -237,7 +237,7 @@ public final class ModelReader {
     private Value lookup(Scope scope, String name, String reader) {
         Value value = scope.find(name);
         if (value == null) {
-            throw new BadModelException(file + ": " + reader + " reads '" + name
+            throw bad(file + ": " + reader + " reads '" + name
                     + "', which no node, graph input or initializer in scope defines");
         }
         return value;
@@ -309,13 +309,13 @@ public final class ModelReader {
         try {
             type = DataType.fromCode(proto.getDataType());
         } catch (IllegalArgumentException e) {
-            throw new BadModelException(file + ": tensor '" + proto.getName() + "' has " + e.getMessage());
+            throw bad(file + ": tensor '" + proto.getName() + "' has " + e.getMessage());
         }
         long[] dims = proto.getDimsList().stream().mapToLong(Long::longValue).toArray();
         try {
             return new Tensor(type, dims, storage(proto, type, dims));
         } catch (IllegalArgumentException e) {
-            throw new BadModelException(file + ": tensor '" + proto.getName() + "': " + e.getMessage());
+            throw bad(file + ": tensor '" + proto.getName() + "': " + e.getMessage());
         }
     }
 
@@ -348,8 +348,13 @@ public final class ModelReader {
         try {
             return Long.parseLong(text);
         } catch (NumberFormatException e) {
-            throw new BadModelException(file + ": external data " + key + " of tensor '" + proto.getName()
+            throw bad(file + ": external data " + key + " of tensor '" + proto.getName()
                     + "' is '" + text + "', expected a number");
         }
+    }
+
+    /** A refusal whose names and values, read from a possibly corrupted protobuf, are escaped and cut. */
+    private static BadModelException bad(String message) {
+        return new BadModelException(FileProblem.printable(message, FileProblem.MAX_MESSAGE_CHARS));
     }
 }

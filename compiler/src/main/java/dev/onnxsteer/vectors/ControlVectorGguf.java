@@ -8,6 +8,7 @@ import dev.onnxsteer.gguf.GgufMetadata;
 import dev.onnxsteer.gguf.GgufTensorInfo;
 import dev.onnxsteer.gguf.GgufValue;
 import dev.onnxsteer.gguf.GgufWriter;
+import dev.onnxsteer.io.FileProblem;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -54,7 +55,8 @@ public final class ControlVectorGguf {
     /** Reads a control vector file; {@link BadVectorException} on anything llama.cpp would refuse or we cannot use. */
     public static SteeringVectors read(Path path) {
         String file = path.toString();
-        try (GgufFile gguf = GgufFile.open(path)) {
+        // non-finite values are refused below with the vector's own message, which has no override
+        try (GgufFile gguf = GgufFile.open(path, true)) {
             GgufMetadata md = gguf.metadata();
             String arch = md.findString(ARCHITECTURE_KEY).orElse(ARCHITECTURE);
             if (!arch.equals(ARCHITECTURE)) {
@@ -70,27 +72,28 @@ public final class ControlVectorGguf {
             for (GgufTensorInfo t : gguf.tensors()) {
                 Matcher m = DIRECTION.matcher(t.name());
                 if (!m.matches()) {
-                    throw new BadVectorException(file + " has tensor " + t.name() + "; expected only direction.N tensors");
+                    throw new BadVectorException(FileProblem.message(file, "unexpected tensor name",
+                            "only direction.N tensors", t.name()));
                 }
                 if (t.type() != GgmlType.F32) {
-                    throw new BadVectorException("tensor " + t.name() + " in " + file + " has type " + t.type() + "; expected F32");
+                    throw new BadVectorException("tensor " + FileProblem.printable(t.name()) + " in " + file + " has type " + t.type() + "; expected F32");
                 }
                 long[] dims = t.dims();
                 for (int d = 1; d < dims.length; d++) {
                     if (dims[d] != 1) {
-                        throw new BadVectorException("tensor " + t.name() + " in " + file + " has shape "
+                        throw new BadVectorException("tensor " + FileProblem.printable(t.name()) + " in " + file + " has shape "
                                 + java.util.Arrays.toString(t.shape()) + "; expected one dimension");
                     }
                 }
                 if (dims.length == 0 || dims[0] > Integer.MAX_VALUE) {
-                    throw new BadVectorException("tensor " + t.name() + " in " + file + " has no usable length");
+                    throw new BadVectorException("tensor " + FileProblem.printable(t.name()) + " in " + file + " has no usable length");
                 }
                 int n = (int) dims[0];
                 if (hidden == -1) {
                     hidden = n;
                     hiddenFrom = t.name();
                 } else if (n != hidden) {
-                    throw new BadVectorException("tensor " + t.name() + " in " + file + " has " + n + " values but "
+                    throw new BadVectorException("tensor " + FileProblem.printable(t.name()) + " in " + file + " has " + n + " values but "
                             + hiddenFrom + " has " + hidden);
                 }
                 int layer = Integer.parseInt(m.group(1));
@@ -117,7 +120,7 @@ public final class ControlVectorGguf {
                         + " but its direction tensors have " + hidden + " values");
             }
             String hint = md.findString(MODEL_HINT_KEY).filter(s -> !s.isEmpty()).orElse(null);
-            return new SteeringVectors(hidden, layers, MetadataKeys.fromStrings(ours, hint), file);
+            return new SteeringVectors(hidden, layers, MetadataKeys.fromStrings(ours, hint, file), file);
         } catch (BadModelException e) {
             throw new BadVectorException(e.getMessage(), e);
         }

@@ -1,6 +1,10 @@
 package dev.onnxsteer.vectors;
 
+import dev.onnxsteer.BadVectorException;
 import dev.onnxsteer.OnnxSteer;
+import dev.onnxsteer.io.FileProblem;
+import dev.onnxsteer.sites.SiteKind;
+import dev.onnxsteer.sites.SiteNames;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
@@ -40,8 +44,30 @@ final class MetadataKeys {
                 || key.equals(HIDDEN_SIZE) || key.equals(VERSION);
     }
 
-    /** Builds metadata from {@code onnx_steer.*} strings; other keys are ignored. */
-    static VectorMetadata fromStrings(Map<String, String> strings, String modelHint) {
+    /**
+     * Builds metadata from {@code onnx_steer.*} strings; other keys are ignored. The site and keys come from a
+     * file, so a corrupted one is the file's fault ({@link BadVectorException} naming {@code file}), never
+     * mistaken for a site the user asked for.
+     */
+    static VectorMetadata fromStrings(Map<String, String> strings, String modelHint, String file) {
+        String site = strings.getOrDefault(SITE, VectorMetadata.DEFAULT_SITE);
+        try {
+            if (SiteNames.parse(site).hasLayer()) {
+                throw new IllegalArgumentException("a site with a layer");
+            }
+        } catch (IllegalArgumentException e) {
+            throw new BadVectorException(FileProblem.message(file, SITE + " is not a site kind",
+                    "a site kind such as " + SiteKind.RESID_POST.label(), site));
+        }
+        try {
+            return fromStrings(strings, modelHint);
+        } catch (IllegalArgumentException e) {
+            throw new BadVectorException(FileProblem.message(file, "metadata key is not lower_snake_case",
+                    "keys like " + PREFIX + "method", e.getMessage()));
+        }
+    }
+
+    private static VectorMetadata fromStrings(Map<String, String> strings, String modelHint) {
         Map<String, String> extra = new LinkedHashMap<>();
         for (Map.Entry<String, String> e : strings.entrySet()) {
             if (e.getKey().startsWith(PREFIX) && !isReserved(e.getKey())) {

@@ -6,7 +6,10 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.onnxsteer.BadInputException;
 import dev.onnxsteer.BadVectorException;
+import dev.onnxsteer.io.FileProblem;
+import dev.onnxsteer.io.JsonFiles;
 import dev.onnxsteer.gguf.Dequantise;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -38,35 +41,50 @@ public final class SafetensorsVectors {
 
     private SafetensorsVectors() {}
 
+    /**
+     * Reads a vector file, checking the header as strictly as the format allows: the declared header length
+     * is exactly the JSON (plus the space padding writers add), the JSON is one object of tensors and a
+     * {@code __metadata__} object of strings, and the tensors' {@code data_offsets} tile the data section
+     * from its first byte to the file's end with no gap or overlap. A header length one off, binary after
+     * the JSON, or a shifted data section therefore fails here instead of reading every float a byte askew.
+     */
     public static SteeringVectors read(Path path) {
         String file = path.toString();
         try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
             long size = ch.size();
             if (size < 8) {
-                throw new BadVectorException(file + " is not a safetensors file: " + size + " bytes, expected at least an 8-byte header length");
+                throw new BadVectorException(FileProblem.message(file, "not a safetensors file",
+                        "an 8-byte header length and a JSON header", size + " bytes"));
             }
             ByteBuffer lenBuf = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
             readFully(ch, lenBuf, 0);
             long headerLength = lenBuf.getLong(0);
             if (headerLength < 2 || headerLength > MAX_HEADER || 8 + headerLength > size) {
-                throw new BadVectorException(file + " is not a safetensors file: header length " + headerLength
-                        + " does not fit a file of " + size + " bytes");
+                throw new BadVectorException(FileProblem.message(file, "safetensors header length does not fit the file",
+                        "2 to " + Math.min(MAX_HEADER, size - 8) + " bytes", Long.toUnsignedString(headerLength)));
             }
             ByteBuffer headerBuf = ByteBuffer.allocate((int) headerLength);
             readFully(ch, headerBuf, 8);
+            byte[] headerBytes = headerBuf.array();
+            if (headerBytes[0] != '{') {
+                throw new BadVectorException(FileProblem.message(file, "safetensors header does not start a JSON object",
+                        "'{' at byte 8", new String(headerBytes, 0, Math.min(8, headerBytes.length), StandardCharsets.ISO_8859_1)));
+            }
             JsonNode header;
             try {
-                header = JSON.readTree(new String(headerBuf.array(), StandardCharsets.UTF_8));
-            } catch (JsonProcessingException e) {
-                throw new BadVectorException(file + " has a safetensors header that is not JSON: " + e.getOriginalMessage());
+                header = JsonFiles.parse(headerBytes, file + " header");
+            } catch (BadInputException e) {
+                throw new BadVectorException(e.getMessage(), e);
             }
-            if (header == null || !header.isObject()) {
-                throw new BadVectorException(file + " has a safetensors header that is not a JSON object");
+            if (!header.isObject()) {
+                throw new BadVectorException(FileProblem.message(file, "safetensors header is not a JSON object",
+                        "an object of tensors", header.getNodeType()));
             }
             long dataStart = 8 + headerLength;
             long dataSize = size - dataStart;
             Map<String, String> strings = new LinkedHashMap<>();
             TreeMap<Integer, float[]> layers = new TreeMap<>();
+            TreeMap<Long, Long> extents = new TreeMap<>();
             int hidden = -1;
             String hiddenFrom = null;
             for (Iterator<Map.Entry<String, JsonNode>> it = header.fields(); it.hasNext(); ) {
@@ -74,48 +92,62 @@ public final class SafetensorsVectors {
                 String name = e.getKey();
                 JsonNode node = e.getValue();
                 if (name.equals("__metadata__")) {
-                    node.fields().forEachRemaining(m -> strings.put(m.getKey(), m.getValue().asText()));
+                    readMetadata(file, node, strings);
                     continue;
                 }
+                String shown = FileProblem.printable(name);
                 Matcher m = LAYER.matcher(name);
                 if (!m.matches()) {
-                    throw new BadVectorException(file + " has tensor " + name + "; expected only layers.N tensors");
+                    throw new BadVectorException(FileProblem.message(file, "unexpected tensor name",
+                            "only layers.N tensors", name));
                 }
                 int layer = Integer.parseInt(m.group(1));
-                String dtype = node.path("dtype").asText("");
+                if (!node.isObject()) {
+                    throw new BadVectorException(FileProblem.message(file, "tensor " + shown + " is not described by an object",
+                            "{dtype, shape, data_offsets}", node.getNodeType()));
+                }
+                JsonNode dtypeNode = node.path("dtype");
+                String dtype = dtypeNode.isTextual() ? dtypeNode.textValue() : String.valueOf(dtypeNode);
                 int width = switch (dtype) {
                     case "F32" -> 4;
                     case "F16", "BF16" -> 2;
                     case "F64" -> 8;
-                    default -> throw new BadVectorException("tensor " + name + " in " + file + " has dtype " + dtype
-                            + "; expected F32, F16, BF16 or F64");
+                    default -> throw new BadVectorException(FileProblem.message(file, "tensor " + shown + " has an unusable dtype",
+                            "F32, F16, BF16 or F64", dtype));
                 };
                 JsonNode shape = node.path("shape");
                 long n = -1;
                 if (shape.isArray() && shape.size() == 1) {
-                    n = shape.get(0).asLong(-1);
-                } else if (shape.isArray() && shape.size() == 2 && shape.get(0).asLong(-1) == 1) {
-                    n = shape.get(1).asLong(-1);
+                    n = integer(shape.get(0));
+                } else if (shape.isArray() && shape.size() == 2 && integer(shape.get(0)) == 1) {
+                    n = integer(shape.get(1));
                 }
                 if (n <= 0 || n > Integer.MAX_VALUE / 8) {
-                    throw new BadVectorException("tensor " + name + " in " + file + " has shape " + shape + "; expected [hidden]");
+                    throw new BadVectorException(FileProblem.message(file, "tensor " + shown + " has an unusable shape",
+                            "[hidden] or [1, hidden]", shape));
                 }
                 if (hidden == -1) {
                     hidden = (int) n;
-                    hiddenFrom = name;
+                    hiddenFrom = shown;
                 } else if (n != hidden) {
-                    throw new BadVectorException("tensor " + name + " in " + file + " has " + n + " values but " + hiddenFrom + " has " + hidden);
+                    throw new BadVectorException(FileProblem.message(file, "tensor " + shown + " has another length than "
+                            + hiddenFrom, hidden + " values", n + " values"));
                 }
                 JsonNode offsets = node.path("data_offsets");
-                long begin = offsets.path(0).asLong(-1);
-                long end = offsets.path(1).asLong(-1);
-                if (!offsets.isArray() || offsets.size() != 2 || begin < 0 || end < begin || end > dataSize) {
-                    throw new BadVectorException("tensor " + name + " in " + file + " has data_offsets " + offsets
-                            + " outside the " + dataSize + " data bytes");
+                long begin = offsets.isArray() && offsets.size() == 2 ? integer(offsets.get(0)) : -1;
+                long end = offsets.isArray() && offsets.size() == 2 ? integer(offsets.get(1)) : -1;
+                if (begin < 0 || end < begin || end > dataSize) {
+                    throw new BadVectorException(FileProblem.message(file, "tensor " + shown + " has data_offsets outside the data",
+                            "[begin, end] within 0.." + dataSize, offsets));
                 }
                 if (end - begin != n * width) {
-                    throw new BadVectorException("tensor " + name + " in " + file + " has " + (end - begin)
-                            + " data bytes; expected " + (n * width) + " for " + n + " " + dtype + " values");
+                    throw new BadVectorException(FileProblem.message(file, "tensor " + shown + " has data_offsets that do not "
+                            + "match its dtype and shape", (n * width) + " bytes for " + n + " " + dtype + " values",
+                            (end - begin) + " bytes"));
+                }
+                if (extents.put(begin, end) != null) {
+                    throw new BadVectorException(FileProblem.message(file, "two tensors start at the same data offset",
+                            "one tensor per byte range", "a second tensor at " + begin));
                 }
                 ByteBuffer data = ByteBuffer.allocate((int) (end - begin)).order(ByteOrder.LITTLE_ENDIAN);
                 readFully(ch, data, dataStart + begin);
@@ -130,23 +162,62 @@ public final class SafetensorsVectors {
                 }
                 SteeringVectors.checkFinite(values, file, layer);
                 if (layers.put(layer, values) != null) {
-                    throw new BadVectorException(file + " has two tensors for layer " + layer);
+                    throw new BadVectorException(FileProblem.message(file, "two tensors for layer " + layer,
+                            "one layers.N tensor per layer", "a second one named " + shown));
                 }
             }
             if (layers.isEmpty()) {
-                throw new BadVectorException(file + " has no layers.N tensors");
+                throw new BadVectorException(FileProblem.message(file, "no vectors", "layers.N tensors", "none"));
             }
+            checkContiguous(file, extents, dataSize);
             String declared = strings.get(MetadataKeys.HIDDEN_SIZE);
             if (declared != null && !declared.equals(Integer.toString(hidden))) {
-                throw new BadVectorException(file + " says " + MetadataKeys.HIDDEN_SIZE + " " + declared
-                        + " but its tensors have " + hidden + " values");
+                throw new BadVectorException(FileProblem.message(file, MetadataKeys.HIDDEN_SIZE + " disagrees with the tensors",
+                        hidden, declared));
             }
-            return new SteeringVectors(hidden, layers, MetadataKeys.fromStrings(strings, null), file);
+            return new SteeringVectors(hidden, layers, MetadataKeys.fromStrings(strings, null, file), file);
         } catch (NoSuchFileException e) {
             throw new BadVectorException("vector file " + file + " does not exist");
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read " + file + ": " + e.getMessage(), e);
         }
+    }
+
+    private static void readMetadata(String file, JsonNode node, Map<String, String> strings) {
+        if (!node.isObject()) {
+            throw new BadVectorException(FileProblem.message(file, "__metadata__ is not an object",
+                    "an object of strings", node.getNodeType() + " " + node));
+        }
+        for (Iterator<Map.Entry<String, JsonNode>> it = node.fields(); it.hasNext(); ) {
+            Map.Entry<String, JsonNode> m = it.next();
+            if (!m.getValue().isTextual()) {
+                throw new BadVectorException(FileProblem.message(file, "__metadata__ value of "
+                        + FileProblem.printable(m.getKey()) + " is not a string", "a string", m.getValue()));
+            }
+            strings.put(m.getKey(), m.getValue().textValue());
+        }
+    }
+
+    /** The tensors' byte ranges, sorted by start, must cover {@code 0..dataSize} exactly. */
+    private static void checkContiguous(String file, TreeMap<Long, Long> extents, long dataSize) {
+        long expected = 0;
+        for (Map.Entry<Long, Long> e : extents.entrySet()) {
+            if (e.getKey() != expected) {
+                throw new BadVectorException(FileProblem.message(file, "tensor data is not contiguous",
+                        "a tensor starting at data offset " + expected, "one starting at " + e.getKey()));
+            }
+            expected = e.getValue();
+        }
+        if (expected != dataSize) {
+            throw new BadVectorException(FileProblem.message(file, "data section does not end with the last tensor; "
+                    + "the header length or the data is shifted", dataSize + " bytes of tensors after the header",
+                    expected + " bytes"));
+        }
+    }
+
+    /** A JSON integer as a long, or -1 for anything else (strings, fractions, numbers beyond a long). */
+    private static long integer(JsonNode node) {
+        return node != null && node.isIntegralNumber() && node.canConvertToLong() ? node.longValue() : -1;
     }
 
     /** Writes {@code layers.N} F32 tensors (ascending N) and our metadata; temp file, then rename. */

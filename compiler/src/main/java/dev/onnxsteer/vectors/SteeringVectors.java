@@ -1,6 +1,7 @@
 package dev.onnxsteer.vectors;
 
 import dev.onnxsteer.BadVectorException;
+import dev.onnxsteer.io.FileProblem;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
@@ -71,8 +72,8 @@ public final class SteeringVectors {
     static void checkFinite(float[] v, String source, int layer) {
         for (int i = 0; i < v.length; i++) {
             if (!Float.isFinite(v[i])) {
-                throw new BadVectorException("vector file " + source + " layer " + layer + " has "
-                        + (Float.isNaN(v[i]) ? "NaN" : "an infinite value") + " at index " + i);
+                throw new BadVectorException(FileProblem.message(source, "layer " + layer + " has "
+                        + (Float.isNaN(v[i]) ? "NaN" : "an infinite value") + " at index " + i, "finite values", v[i]));
             }
         }
     }

@@ -23,11 +23,21 @@ public final class VectorFiles {
         throw new BadVectorException("vector file " + path + " has an unknown extension; expected .gguf or .safetensors");
     }
 
+    /** Reads a vector file, refusing vectors too large to be anything but corruption ({@link VectorBounds}). */
     public static SteeringVectors read(Path path) {
-        return switch (formatOf(path)) {
+        return read(path, false);
+    }
+
+    /** Reads a vector file; {@code allowLarge} skips the {@link VectorBounds} check (finite values are still required). */
+    public static SteeringVectors read(Path path, boolean allowLarge) {
+        SteeringVectors vectors = switch (formatOf(path)) {
             case GGUF -> ControlVectorGguf.read(path);
             case SAFETENSORS -> SafetensorsVectors.read(path);
         };
+        if (!allowLarge) {
+            VectorBounds.check(vectors);
+        }
+        return vectors;
     }
 
     public static void write(SteeringVectors vectors, Path path) {
@@ -38,13 +48,13 @@ public final class VectorFiles {
     }
 
     /** Reads several files and sums them, each times its coefficient (see {@link SteeringVectors#combine}). */
-    public static SteeringVectors readCombined(List<Path> paths, List<Float> coefficients) {
+    public static SteeringVectors readCombined(List<Path> paths, List<Float> coefficients, boolean allowLarge) {
         if (paths.size() != coefficients.size()) {
             throw new IllegalArgumentException(paths.size() + " vector files but " + coefficients.size() + " coefficients");
         }
         List<SteeringVectors.Term> terms = new ArrayList<>();
         for (int i = 0; i < paths.size(); i++) {
-            terms.add(new SteeringVectors.Term(read(paths.get(i)), coefficients.get(i)));
+            terms.add(new SteeringVectors.Term(read(paths.get(i), allowLarge), coefficients.get(i)));
         }
         return SteeringVectors.combine(terms);
     }

@@ -1,11 +1,18 @@
 package dev.onnxsteer.extract;
 
 import dev.onnxsteer.BadInputException;
-import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import java.io.BufferedReader;
+import dev.onnxsteer.io.FileProblem;
+import dev.onnxsteer.io.JsonFiles;
+import java.io.BufferedInputStream;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.CharBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CharsetDecoder;
+import java.nio.charset.CodingErrorAction;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -22,8 +29,6 @@ import java.util.function.Consumer;
  * count; {@link #forEach} reads the file again, so a dataset of any size is never held in memory.
  */
 public final class ContrastiveDataset {
-    private static final ObjectMapper JSON = new ObjectMapper();
-
     private final Path file;
     private final List<ContrastivePair> pairs;
     private final int size;
@@ -111,41 +116,77 @@ public final class ContrastiveDataset {
         }
     }
 
+    /**
+     * Reads the file line by line as bytes and decodes each line strictly, so invalid UTF-8 is reported with its
+     * line and column rather than as the decoder's "Input length = 1", and is never replaced by U+FFFD.
+     */
     private static void scan(Path file, Consumer<ContrastivePair> action) {
         String name = file.getFileName().toString();
-        try (BufferedReader reader = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
-            String line;
+        CharsetDecoder utf8 = StandardCharsets.UTF_8.newDecoder()
+                .onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT);
+        try (InputStream in = new BufferedInputStream(Files.newInputStream(file))) {
+            ByteArrayOutputStream bytes = new ByteArrayOutputStream();
             int number = 0;
-            while ((line = reader.readLine()) != null) {
+            boolean more = true;
+            while (more) {
+                int b = in.read();
+                if (b != '\n' && b >= 0) {
+                    bytes.write(b);
+                    continue;
+                }
+                more = b >= 0;
+                if (!more && bytes.size() == 0) {
+                    break;
+                }
                 number++;
+                String origin = name + " line " + number;
+                String line = decode(utf8, bytes.toByteArray(), origin);
+                bytes.reset();
                 if (number == 1 && line.startsWith("\uFEFF")) {
                     line = line.substring(1);
                 }
                 if (line.isBlank()) {
                     continue;
                 }
-                action.accept(parse(line, name + " line " + number));
+                action.accept(parse(line, origin));
             }
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read dataset " + file + ": " + e.getMessage(), e);
         }
     }
 
+    private static String decode(CharsetDecoder utf8, byte[] line, String origin) {
+        try {
+            return utf8.decode(ByteBuffer.wrap(line)).toString();
+        } catch (CharacterCodingException e) {
+            int column = firstInvalid(utf8, line);
+            throw new BadInputException(FileProblem.message(origin, "is not valid UTF-8", "UTF-8 text",
+                    String.format("byte 0x%02x at column %d", line[column - 1] & 0xff, column)));
+        }
+    }
+
+    /** The 1-based column of the first byte that does not decode. */
+    private static int firstInvalid(CharsetDecoder utf8, byte[] line) {
+        ByteBuffer in = ByteBuffer.wrap(line);
+        utf8.reset();
+        utf8.decode(in, CharBuffer.allocate(line.length + 1), true);
+        return in.position() + 1;
+    }
+
     /** One JSON Lines record. */
     static ContrastivePair parse(String line, String origin) {
-        JsonNode node;
-        try {
-            node = JSON.readTree(line);
-        } catch (JsonProcessingException e) {
-            throw new BadInputException(origin + " is not valid JSON: " + e.getOriginalMessage());
-        }
-        if (node == null || !node.isObject()) {
-            throw new BadInputException(origin + " is not a JSON object; expected "
-                    + "{\"positive\": \"...\", \"negative\": \"...\"}");
+        JsonNode node = JsonFiles.parse(line, origin);
+        if (!node.isObject()) {
+            throw new BadInputException(FileProblem.message(origin, "is not a JSON object",
+                    "{\"positive\": \"...\", \"negative\": \"...\"}", node.getNodeType()));
         }
         String prompt = text(node, "prompt", origin, false);
         String positive = text(node, "positive", origin, true);
         String negative = text(node, "negative", origin, true);
+        if (positive.equals(negative)) {
+            throw new BadInputException(FileProblem.message(origin, "the positive and negative sides are identical, "
+                    + "so the pair has no direction", "two different texts", FileProblem.printable(positive)));
+        }
         String prefix = prompt == null ? "" : prompt;
         return new ContrastivePair(prefix + positive, prefix + negative, origin);
     }
@@ -154,16 +195,18 @@ public final class ContrastiveDataset {
         JsonNode value = node.get(field);
         if (value == null || value.isNull()) {
             if (required) {
-                throw new BadInputException(origin + " has no \"" + field + "\" field");
+                throw new BadInputException(FileProblem.message(origin, "has no \"" + field + "\" field",
+                        "a string", "nothing"));
             }
             return null;
         }
         if (!value.isTextual()) {
-            throw new BadInputException(origin + ": \"" + field + "\" is " + value.getNodeType().name().toLowerCase()
-                    + ", expected a string");
+            throw new BadInputException(FileProblem.message(origin, "\"" + field + "\" is not a string", "a string",
+                    value.getNodeType().name().toLowerCase(java.util.Locale.ROOT)));
         }
         if (required && value.asText().isEmpty()) {
-            throw new BadInputException(origin + ": the " + field + " side is empty");
+            throw new BadInputException(FileProblem.message(origin, "the " + field + " side is empty",
+                    "some text", "\"\""));
         }
         return value.asText();
     }

@@ -3,6 +3,8 @@ package dev.onnxsteer.extract;
 import dev.onnxsteer.capture.ActivationCapture;
 import dev.onnxsteer.capture.PromptActivations;
 import dev.onnxsteer.generate.Tokenizer;
+import dev.onnxsteer.BadInputException;
+import dev.onnxsteer.io.FileProblem;
 import dev.onnxsteer.vectors.SteeringVectors;
 import dev.onnxsteer.vectors.VectorMetadata;
 import java.util.ArrayList;
@@ -58,6 +60,12 @@ public final class Extractor {
             LayerAccumulator acc = stats.layers.get(index);
             double[] raw = acc.vector();
             double rawNorm = Math.sqrt(PrincipalComponent.dot(raw, raw));
+            if (!(rawNorm > 0) || !Double.isFinite(rawNorm)) {
+                // a zero vector steers nothing and its ratio to the activations is NaN: refuse, do not write it
+                throw new BadInputException(FileProblem.message(data.describe(), "the pairs give no direction at layer "
+                        + layer + ": the positive and negative sides read the same activations there",
+                        "pairs that differ after tokenization", "a vector of norm " + rawNorm));
+            }
             float[] v = new float[raw.length];
             double scale = options.normalize() && rawNorm > 0 ? 1 / rawNorm : 1;
             for (int i = 0; i < raw.length; i++) {

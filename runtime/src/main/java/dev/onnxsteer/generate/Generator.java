@@ -6,6 +6,7 @@ import ai.onnxruntime.OnnxValue;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import dev.onnxsteer.BadModelException;
+import dev.onnxsteer.io.FileProblem;
 import dev.onnxsteer.InferenceException;
 import dev.onnxsteer.session.ModelSession;
 import dev.onnxsteer.passes.Positions;
@@ -82,6 +83,11 @@ public final class Generator {
         this.layout = Objects.requireNonNull(layout, "layout");
         this.tokenizer = tokenizer;
         this.config = Objects.requireNonNull(config, "config");
+        if (layout.vocabSize().isPresent() && config.vocabSize().isPresent()
+                && layout.vocabSize().getAsInt() != config.vocabSize().getAsInt()) {
+            throw new BadModelException(FileProblem.message(config.source(), "vocab_size disagrees with the graph of "
+                    + source, layout.vocabSize().getAsInt() + ", the logits dimension", config.vocabSize().getAsInt()));
+        }
         this.vocabSize = layout.vocabSize().isPresent() ? layout.vocabSize() : config.vocabSize();
         if (tokenizer != null && vocabSize.isPresent() && tokenizer.vocabSize() > vocabSize.getAsInt()) {
             String from = layout.vocabSize().isPresent() ? "logits dimension" : "vocab_size in " + config.source();

@@ -1,9 +1,10 @@
 package dev.onnxsteer.generate;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.onnxsteer.BadInputException;
 import dev.onnxsteer.BadModelException;
-import java.io.IOException;
+import dev.onnxsteer.io.FileProblem;
+import dev.onnxsteer.io.JsonFiles;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -51,17 +52,78 @@ public record ModelConfig(
 
     private static JsonNode readJson(Path file) {
         try {
-            return new ObjectMapper().readTree(file.toFile());
-        } catch (IOException e) {
-            throw new BadModelException("cannot read " + file + " as JSON: " + e.getMessage(), e);
+            return JsonFiles.read(file);
+        } catch (BadInputException e) {
+            throw new BadModelException(e.getMessage(), e);
         }
     }
 
+    /** Sizes that, when a config states them, must be positive integers; a negative or fractional one is corruption. */
+    private static final List<String> SIZES = List.of("vocab_size", "hidden_size", "num_hidden_layers",
+            "num_attention_heads", "num_key_value_heads", "intermediate_size", "head_dim", "n_embd", "n_layer", "n_head",
+            "n_inner", "max_position_embeddings", "n_positions", "context_length", "max_sequence_length", "n_ctx");
+    /** Epsilons and bases that, when stated, must be positive finite numbers. */
+    private static final List<String> POSITIVE_REALS = List.of("rms_norm_eps", "layer_norm_eps", "layer_norm_epsilon",
+            "rope_theta");
+
     private static ModelConfig parse(Path file, JsonNode node) {
+        if (!node.isObject()) {
+            throw new BadModelException(FileProblem.message(file, "not a JSON object", "an object of settings",
+                    node.getNodeType()));
+        }
+        for (String key : SIZES) {
+            JsonNode value = node.get(key);
+            if (value != null && !value.isNull() && !(value.canConvertToInt() && value.isIntegralNumber() && value.intValue() > 0)) {
+                throw bad(file, key, "a positive integer", value);
+            }
+        }
+        for (String key : POSITIVE_REALS) {
+            JsonNode value = node.get(key);
+            if (value != null && !value.isNull() && !(value.isNumber() && value.doubleValue() > 0
+                    && Double.isFinite(value.doubleValue()))) {
+                throw bad(file, key, "a positive finite number", value);
+            }
+        }
+        OptionalInt vocab = firstInt(node, "vocab_size");
         OptionalInt max = firstInt(node, "max_position_embeddings", "n_positions", "context_length",
                 "max_sequence_length", "n_ctx");
-        return new ModelConfig(firstInt(node, "vocab_size"), max, optionalLong(node.get("bos_token_id")),
-                longList(node.get("eos_token_id")), optionalLong(node.get("pad_token_id")), file.toString());
+        OptionalLong bos = tokenId(file, node, "bos_token_id", vocab);
+        List<Long> eos = new ArrayList<>();
+        JsonNode eosNode = node.get("eos_token_id");
+        if (eosNode != null && eosNode.isArray()) {
+            for (JsonNode item : eosNode) {
+                eos.add(tokenId(file, "eos_token_id", item, vocab));
+            }
+        } else if (eosNode != null && !eosNode.isNull()) {
+            eos.add(tokenId(file, "eos_token_id", eosNode, vocab));
+        }
+        return new ModelConfig(vocab, max, bos, eos, tokenId(file, node, "pad_token_id", vocab), file.toString());
+    }
+
+    private static OptionalLong tokenId(Path file, JsonNode node, String key, OptionalInt vocab) {
+        JsonNode value = node.get(key);
+        if (value == null || value.isNull()) {
+            return OptionalLong.empty();
+        }
+        if (value.isArray() && value.size() > 0) {
+            return OptionalLong.of(tokenId(file, key, value.get(0), vocab)); // some configs list several; the first leads
+        }
+        return OptionalLong.of(tokenId(file, key, value, vocab));
+    }
+
+    /** A token id the model can embed: a non-negative integer below {@code vocab_size} when that is known. */
+    private static long tokenId(Path file, String key, JsonNode value, OptionalInt vocab) {
+        long limit = vocab.isPresent() ? vocab.getAsInt() : Integer.MAX_VALUE;
+        if (!value.isIntegralNumber() || !value.canConvertToLong() || value.longValue() < 0 || value.longValue() >= limit) {
+            throw bad(file, key, vocab.isPresent() ? "a token id from 0 to " + (limit - 1) + " (vocab_size " + limit + ")"
+                    : "a non-negative integer token id", value);
+        }
+        return value.longValue();
+    }
+
+    private static BadModelException bad(Path file, String key, String expected, JsonNode found) {
+        return new BadModelException(FileProblem.message(file, "\"" + key + "\" is out of range or of the wrong type",
+                expected, found.isNumber() ? found.asText() : found.toString()));
     }
 
     private static OptionalInt firstInt(JsonNode node, String... keys) {
@@ -72,29 +134,5 @@ public record ModelConfig(
             }
         }
         return OptionalInt.empty();
-    }
-
-    private static OptionalLong optionalLong(JsonNode value) {
-        if (value != null && value.isIntegralNumber()) {
-            return OptionalLong.of(value.asLong());
-        }
-        if (value != null && value.isArray() && value.size() > 0 && value.get(0).isIntegralNumber()) {
-            return OptionalLong.of(value.get(0).asLong());
-        }
-        return OptionalLong.empty();
-    }
-
-    private static List<Long> longList(JsonNode value) {
-        List<Long> ids = new ArrayList<>();
-        if (value != null && value.isIntegralNumber()) {
-            ids.add(value.asLong());
-        } else if (value != null && value.isArray()) {
-            for (JsonNode item : value) {
-                if (item.isIntegralNumber()) {
-                    ids.add(item.asLong());
-                }
-            }
-        }
-        return ids;
     }
 }

@@ -3,12 +3,16 @@ package dev.onnxsteer.generate;
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.onnxsteer.BadInputException;
 import dev.onnxsteer.BadModelException;
+import dev.onnxsteer.io.FileProblem;
+import dev.onnxsteer.io.JsonFiles;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -61,11 +65,11 @@ public final class Tokenizer implements AutoCloseable {
         }
         JsonNode json;
         try {
-            json = new ObjectMapper().readTree(file.toFile());
-        } catch (IOException e) {
-            throw new BadModelException("cannot read tokenizer " + file + " as JSON: " + e.getMessage(), e);
+            json = JsonFiles.read(file);
+        } catch (BadInputException e) {
+            throw new BadModelException(e.getMessage(), e);
         }
-        int vocab = vocabSize(json);
+        int vocab = vocabSize(json, file);
         Map<String, Long> special = specialTokens(json);
         Map<String, Long> allAdded = addedTokens(json);
         JsonNode tokenizerConfig = readOptional(file.resolveSibling("tokenizer_config.json"));
@@ -145,20 +149,38 @@ public final class Tokenizer implements AutoCloseable {
         hf.close();
     }
 
-    private static int vocabSize(JsonNode json) {
+    /**
+     * One more than the largest id, every id checked: a non-negative integer whose successor still fits an
+     * int, so that a corrupted id (2^31, or a string) is refused here instead of wrapping the vocabulary size
+     * negative and slipping past the comparison with the model's vocabulary.
+     */
+    private static int vocabSize(JsonNode json, Path file) {
+        if (!json.isObject()) {
+            throw new BadModelException(FileProblem.message(file, "not a tokenizer", "a JSON object", json.getNodeType()));
+        }
         long max = -1;
         JsonNode vocab = json.path("model").path("vocab");
         if (vocab.isObject()) {
-            for (JsonNode id : (Iterable<JsonNode>) vocab::elements) {
-                max = Math.max(max, id.asLong());
+            for (Iterator<Map.Entry<String, JsonNode>> it = vocab.fields(); it.hasNext(); ) {
+                Map.Entry<String, JsonNode> e = it.next();
+                max = Math.max(max, checkedId(file, "model.vocab entry " + FileProblem.printable(e.getKey()), e.getValue()));
             }
         } else if (vocab.isArray()) {
             max = vocab.size() - 1L; // Unigram: [[piece, score], ...] in id order
         }
         for (JsonNode added : json.path("added_tokens")) {
-            max = Math.max(max, added.path("id").asLong());
+            max = Math.max(max, checkedId(file, "added token " + FileProblem.printable(added.path("content").asText()),
+                    added.path("id")));
         }
         return (int) (max + 1);
+    }
+
+    private static long checkedId(Path file, String what, JsonNode id) {
+        if (!id.isIntegralNumber() || !id.canConvertToInt() || id.intValue() < 0 || id.intValue() == Integer.MAX_VALUE) {
+            throw new BadModelException(FileProblem.message(file, what + " has an impossible token id",
+                    "an integer from 0 to " + (Integer.MAX_VALUE - 1), id));
+        }
+        return id.intValue();
     }
 
     private static Map<String, Long> addedTokens(JsonNode json) {

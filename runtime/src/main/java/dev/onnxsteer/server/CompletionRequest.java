@@ -1,6 +1,7 @@
 package dev.onnxsteer.server;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.onnxsteer.io.FileProblem;
 import dev.onnxsteer.generate.GenerationConfig;
 import dev.onnxsteer.generate.SamplingConfig;
 import java.util.ArrayList;
@@ -22,6 +23,8 @@ public record CompletionRequest(String prompt, int maxTokens, double temperature
 
     /** OpenAI's default {@code max_tokens} for completions. */
     public static final int DEFAULT_MAX_TOKENS = 16;
+    /** OpenAI's limit on stop sequences. */
+    public static final int MAX_STOP = 4;
 
     public CompletionRequest {
         stop = List.copyOf(stop);
@@ -40,115 +43,45 @@ public record CompletionRequest(String prompt, int maxTokens, double temperature
      * @throws ApiError 400 naming the field for wrong types and out-of-range values
      */
     public static CompletionRequest parse(JsonNode body, int maxTokensLimit) {
-        if (body == null || !body.isObject()) {
-            throw ApiError.badRequest(null, "the request body must be a JSON object");
-        }
-        String prompt = prompt(body.get("prompt"));
-        int maxTokens = DEFAULT_MAX_TOKENS;
-        JsonNode max = body.get("max_tokens");
-        if (max != null && !max.isNull()) {
-            if (!max.isIntegralNumber() || !max.canConvertToInt()) {
-                throw ApiError.badRequest("max_tokens", "max_tokens must be an integer, got " + kind(max) + " " + max);
-            }
-            maxTokens = max.intValue();
-            if (maxTokens < 1 || maxTokens > maxTokensLimit) {
-                throw ApiError.badRequest("max_tokens", "max_tokens must be between 1 and " + maxTokensLimit
-                        + ", got " + maxTokens);
-            }
-        }
-        double temperature = number(body, "temperature", 1.0);
-        if (!(temperature >= 0 && temperature <= 2)) {
-            throw ApiError.badRequest("temperature", "temperature must be between 0 and 2, got " + temperature);
-        }
-        double topP = number(body, "top_p", 1.0);
-        if (!(topP > 0 && topP <= 1)) {
-            throw ApiError.badRequest("top_p", "top_p must be in (0, 1], got " + topP);
-        }
-        OptionalLong seed = OptionalLong.empty();
-        JsonNode seedNode = body.get("seed");
-        if (seedNode != null && !seedNode.isNull()) {
-            if (!seedNode.isIntegralNumber() || !seedNode.canConvertToLong()) {
-                throw ApiError.badRequest("seed", "seed must be an integer, got " + kind(seedNode) + " " + seedNode);
-            }
-            seed = OptionalLong.of(seedNode.longValue());
-        }
-        List<String> stop = stop(body.get("stop"));
-        boolean stream = false;
-        JsonNode streamNode = body.get("stream");
-        if (streamNode != null && !streamNode.isNull()) {
-            if (!streamNode.isBoolean()) {
-                throw ApiError.badRequest("stream", "stream must be true or false, got " + kind(streamNode));
-            }
-            stream = streamNode.booleanValue();
-        }
-        JsonNode n = body.get("n");
-        if (n != null && !n.isNull() && !(n.isIntegralNumber() && n.intValue() == 1)) {
-            throw ApiError.badRequest("n", "only n = 1 is supported, got " + n);
+        RequestFields fields = RequestFields.of(body);
+        String prompt = prompt(fields.get("prompt"));
+        int maxTokens = fields.integer("max_tokens", 1, maxTokensLimit, DEFAULT_MAX_TOKENS);
+        double temperature = fields.number("temperature", 1.0);
+        RequestFields.range("temperature", temperature >= 0 && temperature <= 2, "between 0 and 2", temperature);
+        double topP = fields.number("top_p", 1.0);
+        RequestFields.range("top_p", topP > 0 && topP <= 1, "in (0, 1]", topP);
+        OptionalLong seed = fields.optionalLong("seed");
+        List<String> stop = fields.stringList("stop", MAX_STOP);
+        boolean stream = fields.bool("stream", false);
+        JsonNode n = fields.get("n");
+        if (n != null && !(n.isIntegralNumber() && n.canConvertToInt() && n.intValue() == 1)) {
+            throw ApiError.badRequest("n", "only n = 1 is supported, got " + RequestFields.shown(n));
         }
         for (String unsupported : List.of("logprobs", "echo", "best_of", "suffix")) {
-            JsonNode v = body.get(unsupported);
-            if (v != null && !v.isNull() && !(v.isBoolean() && !v.booleanValue())
-                    && !(unsupported.equals("best_of") && v.isIntegralNumber() && v.intValue() == 1)) {
+            JsonNode v = fields.get(unsupported);
+            if (v != null && !(v.isBoolean() && !v.booleanValue())
+                    && !(unsupported.equals("best_of") && v.isIntegralNumber() && v.canConvertToInt() && v.intValue() == 1)) {
                 throw ApiError.badRequest(unsupported, unsupported + " is not supported");
             }
         }
-        return new CompletionRequest(prompt, maxTokens, temperature, topP, seed, stop, stream, steering(body.get("steering")));
+        return new CompletionRequest(prompt, maxTokens, temperature, topP, seed, stop, stream, steering(fields.get("steering")));
     }
 
     private static String prompt(JsonNode node) {
-        if (node == null || node.isNull()) {
+        if (node == null) {
             return "";
         }
         if (node.isTextual()) {
-            return node.textValue();
+            return RequestFields.checkedText("prompt", node.textValue());
         }
         if (node.isArray() && node.size() == 1 && node.get(0).isTextual()) {
-            return node.get(0).textValue();
+            return RequestFields.checkedText("prompt", node.get(0).textValue());
         }
         if (node.isArray()) {
             throw ApiError.badRequest("prompt", "prompt must be a string (or a list of exactly one string), got a list of "
                     + node.size());
         }
-        throw ApiError.badRequest("prompt", "prompt must be a string, got " + kind(node));
-    }
-
-    private static double number(JsonNode body, String field, double fallback) {
-        JsonNode node = body.get(field);
-        if (node == null || node.isNull()) {
-            return fallback;
-        }
-        if (!node.isNumber()) {
-            throw ApiError.badRequest(field, field + " must be a number, got " + kind(node) + " " + node);
-        }
-        return node.doubleValue();
-    }
-
-    private static List<String> stop(JsonNode node) {
-        List<String> stops = new ArrayList<>();
-        if (node == null || node.isNull()) {
-            return stops;
-        }
-        if (node.isTextual()) {
-            stops.add(node.textValue());
-        } else if (node.isArray()) {
-            for (JsonNode s : node) {
-                if (!s.isTextual()) {
-                    throw ApiError.badRequest("stop", "stop must be a string or a list of strings, found " + kind(s));
-                }
-                stops.add(s.textValue());
-            }
-        } else {
-            throw ApiError.badRequest("stop", "stop must be a string or a list of strings, got " + kind(node));
-        }
-        if (stops.size() > 4) {
-            throw ApiError.badRequest("stop", "at most 4 stop strings, got " + stops.size());
-        }
-        for (String s : stops) {
-            if (s.isEmpty()) {
-                throw ApiError.badRequest("stop", "stop strings must not be empty");
-            }
-        }
-        return stops;
+        throw RequestFields.wrong("prompt", "a string", node);
     }
 
     private static List<SteeringTerm> steering(JsonNode node) {
@@ -158,7 +91,7 @@ public record CompletionRequest(String prompt, int maxTokens, double temperature
         }
         if (!node.isArray()) {
             throw ApiError.badRequest("steering", "steering must be a list of {\"vector\": NAME, \"scale\": C}, got "
-                    + kind(node));
+                    + RequestFields.kind(node));
         }
         if (node.size() > 16) {
             throw ApiError.badRequest("steering", "at most 16 steering entries, got " + node.size());
@@ -166,45 +99,34 @@ public record CompletionRequest(String prompt, int maxTokens, double temperature
         for (JsonNode item : node) {
             if (!item.isObject()) {
                 throw ApiError.badRequest("steering", "each steering entry must be an object {\"vector\": NAME, \"scale\": C}, got "
-                        + kind(item));
+                        + RequestFields.kind(item));
             }
             for (Iterator<Map.Entry<String, JsonNode>> it = item.fields(); it.hasNext(); ) {
                 String key = it.next().getKey();
                 if (!key.equals("vector") && !key.equals("scale")) {
-                    throw ApiError.badRequest("steering", "unknown steering field '" + key + "'; expected vector and scale");
+                    throw ApiError.badRequest("steering", "unknown steering field '" + FileProblem.printable(key)
+                            + "'; expected vector and scale");
                 }
             }
             JsonNode vector = item.get("vector");
             if (vector == null || !vector.isTextual()) {
                 throw ApiError.badRequest("steering", "steering vector must be the name of a registered vector (a string), got "
-                        + (vector == null ? "nothing" : kind(vector)));
+                        + (vector == null ? "nothing" : RequestFields.kind(vector)));
             }
             JsonNode scale = item.get("scale");
             float c = 1f;
             if (scale != null && !scale.isNull()) {
                 if (!scale.isNumber()) {
-                    throw ApiError.badRequest("steering", "steering scale must be a number, got " + kind(scale));
+                    throw ApiError.badRequest("steering", "steering scale must be a number, got " + RequestFields.kind(scale));
                 }
                 c = scale.floatValue();
                 if (!Float.isFinite(c) || Math.abs(c) > 1e4) {
                     throw ApiError.badRequest("steering", "steering scale must be a finite number of magnitude at most 10000, got "
-                            + scale);
+                            + RequestFields.shown(scale));
                 }
             }
-            terms.add(new SteeringTerm(vector.textValue(), c));
+            terms.add(new SteeringTerm(RequestFields.checkedText("steering", vector.textValue()), c));
         }
         return terms;
-    }
-
-    private static String kind(JsonNode node) {
-        return switch (node.getNodeType()) {
-            case STRING -> "a string";
-            case NUMBER -> "a number";
-            case BOOLEAN -> "a boolean";
-            case ARRAY -> "a list";
-            case OBJECT -> "an object";
-            case NULL -> "null";
-            default -> node.getNodeType().name().toLowerCase(java.util.Locale.ROOT);
-        };
     }
 }

@@ -1,6 +1,5 @@
 package dev.onnxsteer.server;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
@@ -251,11 +250,7 @@ public final class SteerServer implements AutoCloseable {
         if (buffer.size() == 0) {
             throw ApiError.badRequest(null, "the request body is empty; expected a JSON object");
         }
-        try {
-            return JSON.readTree(buffer.toByteArray());
-        } catch (JsonProcessingException e) {
-            throw ApiError.badRequest(null, "the request body is not valid JSON: " + e.getOriginalMessage());
-        }
+        return RequestFields.parse(buffer.toByteArray()).node();
     }
 
     private long[] encode(String prompt) {

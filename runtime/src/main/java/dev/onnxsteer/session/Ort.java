@@ -5,6 +5,10 @@ import ai.onnxruntime.OrtLoggingLevel;
 
 /** The one {@link OrtEnvironment} of this process, shared by every session and tensor. */
 public final class Ort {
+    static {
+        NativeLibraries.useCache();
+    }
+
     private Ort() {}
 
     /**

@@ -182,6 +182,7 @@ public final class SessionFactory {
     }
 
     private static OrtSession createWith(SessionConfig config, Device device, Creator creator) throws OrtException {
+        NativeLibraries.useCache(); // before SessionOptions, whose class loads ONNX Runtime
         try (OrtSession.SessionOptions options = new OrtSession.SessionOptions()) {
             options.setOptimizationLevel(config.optimization().ortLevel());
             if (config.intraOpThreads() > 0) {
@@ -191,6 +192,7 @@ public final class SessionFactory {
                 options.setInterOpNumThreads(config.interOpThreads());
             }
             if (device.isCuda()) {
+                NativeLibraries.prepareCuda();
                 options.addCUDA(device.index());
             }
             return creator.create(options);

@@ -57,13 +57,15 @@ class ContrastiveDatasetTest {
     @Test
     void badFilesAreReportedByLine() throws Exception {
         String[][] cases = {
-                {"{\"positive\": \"a\", \"negative\": \"b\"}\n{\"positive\": \"a\", \"negative\": \n", "pairs.jsonl line 2 is not valid JSON"},
-                {"\n\n{\"positive\": \"a\"}\n", "pairs.jsonl line 3 has no \"negative\" field"},
+                {"{\"positive\": \"a\", \"negative\": \"b\"}\n{\"positive\": \"a\", \"negative\": \n", "pairs.jsonl line 2: not valid JSON at line 1 column"},
+                {"\n\n{\"positive\": \"a\"}\n", "pairs.jsonl line 3: has no \"negative\" field (expected a string, found nothing)"},
                 {"{\"positive\": \"\", \"negative\": \"b\"}\n", "pairs.jsonl line 1: the positive side is empty"},
-                {"{\"positive\": \"a\", \"negative\": 3}\n", "pairs.jsonl line 1: \"negative\" is number, expected a string"},
-                {"[1, 2]\n", "pairs.jsonl line 1 is not a JSON object"},
+                {"{\"positive\": \"a\", \"negative\": 3}\n", "pairs.jsonl line 1: \"negative\" is not a string (expected a string, found number)"},
+                {"[1, 2]\n", "pairs.jsonl line 1: is not a JSON object"},
                 {"\n  \n", "has no pairs"},
                 {"", "has no pairs"},
+                {"{\"positive\": \"same\", \"negative\": \"same\"}\n", "pairs.jsonl line 1: the positive and negative sides are identical"},
+                {"{\"positive\": \"a\", \"negative\": \"b\", \"negative\": \"c\"}\n", "Duplicate field 'negative'"},
         };
         for (String[] c : cases) {
             Path path = file(c[0]);
