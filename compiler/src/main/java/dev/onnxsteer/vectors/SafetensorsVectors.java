@@ -7,7 +7,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.onnxsteer.BadVectorException;
-import dev.onnxsteer.gguf.Dequantise;
+import dev.onnxsteer.ir.HalfFloats;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
@@ -124,8 +124,8 @@ public final class SafetensorsVectors {
                     values[i] = switch (dtype) {
                         case "F32" -> data.getFloat(4 * i);
                         case "F64" -> (float) data.getDouble(8 * i);
-                        case "BF16" -> Float.intBitsToFloat((data.getShort(2 * i) & 0xffff) << 16);
-                        default -> Dequantise.halfToFloat(data.getShort(2 * i));
+                        case "BF16" -> HalfFloats.fromBfloat16(data.getShort(2 * i));
+                        default -> HalfFloats.fromFloat16(data.getShort(2 * i));
                     };
                 }
                 SteeringVectors.checkFinite(values, file, layer);
