@@ -10,7 +10,7 @@ import dev.onnxsteer.BadInputException;
 import dev.onnxsteer.BadVectorException;
 import dev.onnxsteer.io.FileProblem;
 import dev.onnxsteer.io.JsonFiles;
-import dev.onnxsteer.gguf.Dequantise;
+import dev.onnxsteer.ir.HalfFloats;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
@@ -156,8 +156,8 @@ public final class SafetensorsVectors {
                     values[i] = switch (dtype) {
                         case "F32" -> data.getFloat(4 * i);
                         case "F64" -> (float) data.getDouble(8 * i);
-                        case "BF16" -> Float.intBitsToFloat((data.getShort(2 * i) & 0xffff) << 16);
-                        default -> Dequantise.halfToFloat(data.getShort(2 * i));
+                        case "BF16" -> HalfFloats.fromBfloat16(data.getShort(2 * i));
+                        default -> HalfFloats.fromFloat16(data.getShort(2 * i));
                     };
                 }
                 SteeringVectors.checkFinite(values, file, layer);

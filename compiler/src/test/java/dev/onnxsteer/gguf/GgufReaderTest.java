@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.onnxsteer.BadModelException;
 import dev.onnxsteer.TestPaths;
+import dev.onnxsteer.ir.HalfFloats;
 import java.io.RandomAccessFile;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -130,7 +131,7 @@ class GgufReaderTest {
             assertEquals(68, gguf.tensor("q8").byteSize());
         }
         for (short s : f16) {
-            assertEquals(s, Dequantise.floatToHalf(Dequantise.halfToFloat(s)));
+            assertEquals(s, HalfFloats.toFloat16(HalfFloats.fromFloat16(s)));
         }
     }
 

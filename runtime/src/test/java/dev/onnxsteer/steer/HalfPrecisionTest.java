@@ -1,4 +1,4 @@
-package dev.onnxsteer.precision;
+package dev.onnxsteer.steer;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -39,13 +39,13 @@ import dev.onnxsteer.session.Ort;
 import dev.onnxsteer.session.SessionConfig;
 import dev.onnxsteer.session.SessionFactory;
 import dev.onnxsteer.sites.SiteKind;
+import dev.onnxsteer.steer.OperationsTest.Case;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
-import java.util.Random;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -66,63 +66,58 @@ class HalfPrecisionTest {
     @TempDir
     Path temp;
 
-    record Case(String label, SteerOptions options, Mode mode, SiteKind kind) {
-        @Override
-        public String toString() {
-            return label;
-        }
-    }
-
-    static List<Case> cases() {
+    /** Every mode and op (OperationsTest's cases, coefficient 3), each with the site kind it steers at layer 1. */
+    static List<Arguments> cases() {
         SteerOptions add = SteerOptions.ADD;
-        return List.of(
-                new Case("add", add, Mode.ADD, SiteKind.RESID_POST),
-                new Case("input", add, Mode.INPUT, SiteKind.RESID_POST),
-                new Case("bank", add.withBank(true), Mode.INPUT, SiteKind.RESID_POST),
-                new Case("positions prompt", add.withPositions(Positions.parse("prompt")), Mode.ADD, SiteKind.RESID_POST),
-                new Case("positions from:2 input", add.withPositions(Positions.from(2)), Mode.INPUT, SiteKind.RESID_POST),
-                new Case("ablate", SteerOptions.of(SteerOp.ABLATE), Mode.ADD, SiteKind.RESID_POST),
-                new Case("ablate input", SteerOptions.of(SteerOp.ABLATE), Mode.INPUT, SiteKind.RESID_POST),
-                new Case("ablate-add", SteerOptions.of(SteerOp.ABLATE_ADD), Mode.ADD, SiteKind.RESID_POST),
-                new Case("clamp", SteerOptions.of(SteerOp.CLAMP), Mode.ADD, SiteKind.RESID_POST),
-                new Case("clamp input", SteerOptions.of(SteerOp.CLAMP), Mode.INPUT, SiteKind.RESID_POST),
-                new Case("preserve-norm", add.withPreserveNorm(true), Mode.ADD, SiteKind.RESID_POST),
-                new Case("bias create-bias attn_in", add.withCreateBias(true), Mode.BIAS, SiteKind.ATTN_IN),
-                new Case("bias create-bias mlp_in", add.withCreateBias(true), Mode.BIAS, SiteKind.MLP_IN),
-                new Case("orthogonalize", SteerOptions.of(SteerOp.ORTHOGONALIZE), Mode.ADD, SiteKind.RESID_POST));
+        List<Arguments> cases = new ArrayList<>();
+        for (Case c : List.of(
+                new Case("add", add, Mode.ADD, 3f),
+                new Case("input", add, Mode.INPUT, 3f),
+                new Case("bank", add.withBank(true), Mode.INPUT, 3f),
+                new Case("positions prompt", add.withPositions(Positions.parse("prompt")), Mode.ADD, 3f),
+                new Case("positions from:2 input", add.withPositions(Positions.from(2)), Mode.INPUT, 3f),
+                new Case("ablate", SteerOptions.of(SteerOp.ABLATE), Mode.ADD, 3f),
+                new Case("ablate input", SteerOptions.of(SteerOp.ABLATE), Mode.INPUT, 3f),
+                new Case("ablate-add", SteerOptions.of(SteerOp.ABLATE_ADD), Mode.ADD, 3f),
+                new Case("clamp", SteerOptions.of(SteerOp.CLAMP), Mode.ADD, 3f),
+                new Case("clamp input", SteerOptions.of(SteerOp.CLAMP), Mode.INPUT, 3f),
+                new Case("preserve-norm", add.withPreserveNorm(true), Mode.ADD, 3f),
+                new Case("orthogonalize", SteerOptions.of(SteerOp.ORTHOGONALIZE), Mode.ADD, 3f))) {
+            cases.add(Arguments.of(c, SiteKind.RESID_POST));
+        }
+        for (SiteKind input : List.of(SiteKind.ATTN_IN, SiteKind.MLP_IN)) {
+            cases.add(Arguments.of(new Case("bias create-bias", add.withCreateBias(true), Mode.BIAS, 3f), input));
+        }
+        return cases;
     }
 
     static Stream<Arguments> everyCaseInBothTypes() {
         List<Arguments> args = new ArrayList<>();
         for (String fixture : List.of(Fixtures.LLAMA_TINY_FP16, Fixtures.LLAMA_TINY_BF16)) {
-            for (Case c : cases()) {
-                args.add(Arguments.of(fixture, c));
+            for (Arguments c : cases()) {
+                args.add(Arguments.of(fixture, c.get()[0], c.get()[1]));
             }
         }
         return args.stream();
     }
 
     static float[] randomVector(long seed) {
-        Random random = new Random(seed);
-        float[] v = new float[Fixtures.LLAMA_HIDDEN];
-        for (int i = 0; i < v.length; i++) {
-            v[i] = (float) random.nextGaussian();
-        }
-        return v;
+        return OperationsTest.randomVector(Fixtures.LLAMA_HIDDEN, seed);
     }
 
     static DataType typeOf(String fixture) {
         return fixture.equals(Fixtures.LLAMA_TINY_FP16) ? DataType.FLOAT16 : DataType.BFLOAT16;
     }
 
-    @ParameterizedTest(name = "{0}: {1}")
+    @ParameterizedTest(name = "{0}: {1} at {2}")
     @MethodSource("everyCaseInBothTypes")
-    void everyOperationWritesAModelOfTheSiteTypeThatOnnxRuntimeLoads(String fixture, Case c) throws Exception {
+    void everyOperationWritesAModelOfTheSiteTypeThatOnnxRuntimeLoads(String fixture, Case c, SiteKind kind)
+            throws Exception {
         ModelFiles source = ModelFiles.locate(Fixtures.dir(fixture), null);
         DataType type = typeOf(fixture);
         Path out = temp.resolve("steered");
         Compilation.Result result = Compilation.compileTo(source,
-                List.of(new Steering(c.kind(), 1, randomVector(1), 3f)), c.mode(), c.options(), out);
+                List.of(new Steering(kind, 1, randomVector(1), c.coefficient())), c.mode(), c.options(), out);
         Model compiled = ModelReader.read(out.resolve(ModelFiles.MODEL_FILE));
         ElementTypes types = new ElementTypes();
         if (c.options().op() == SteerOp.ORTHOGONALIZE) {
@@ -167,12 +162,12 @@ class HalfPrecisionTest {
     }
 
     /** fp16: every case passes the parity harness (the independent cut check at fp16 tolerance, KV cache = recompute). */
-    @ParameterizedTest(name = "{0}")
+    @ParameterizedTest(name = "{0} at {1}")
     @MethodSource("cases")
-    void everyOperationPassesParityOnFloat16(Case c) {
+    void everyOperationPassesParityOnFloat16(Case c, SiteKind kind) {
         ModelFiles source = ModelFiles.locate(Fixtures.dir(Fixtures.LLAMA_TINY_FP16), null);
         Path out = temp.resolve("steered");
-        Compilation.compileTo(source, List.of(new Steering(c.kind(), 1, randomVector(1), 3f)), c.mode(), c.options(), out);
+        Compilation.compileTo(source, List.of(new Steering(kind, 1, randomVector(1), c.coefficient())), c.mode(), c.options(), out);
         ParityReport report = new ParityHarness(source, out.resolve(ModelFiles.MODEL_FILE), SessionConfig.cpu(), 6)
                 .run(List.of(new long[] {5, 17, 30, 42, 7, 9}, new long[] {99, 1, 2}));
         for (ParityCheck check : report.checks()) {
