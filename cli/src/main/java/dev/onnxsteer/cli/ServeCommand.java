@@ -19,7 +19,7 @@ import picocli.CommandLine.Spec;
 
 /** {@code onnx-steer serve MODEL --vectors DIR}: HTTP completions with steering chosen per request. */
 @Command(name = "serve", mixinStandardHelpOptions = true, versionProvider = Version.class,
-        description = {"Serve a model over HTTP: OpenAI-compatible POST /v1/completions with a per-request"
+        description = {"Serve a model over HTTP: OpenAI-compatible POST /v1/completions and /v1/chat/completions with a per-request"
                 + " `steering` list of vectors from --vectors DIR, GET /v1/vectors, /health, /metrics, and a"
                 + " playground page at /.",
                 "Runs until SIGTERM or Ctrl-C, then stops accepting and lets in-flight requests finish."})
@@ -76,6 +76,10 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--tokenizer", paramLabel = "PATH", description = "tokenizer.json (default: the one in the model directory).")
     Path tokenizerPath;
 
+    @Option(names = "--chat-template", paramLabel = "FILE",
+            description = "Jinja chat template for /v1/chat/completions (default: the model's chat_template).")
+    Path chatTemplate;
+
     @Override
     public Integer call() throws InterruptedException {
         PrintWriter err = spec.commandLine().getErr();
@@ -88,7 +92,7 @@ final class ServeCommand implements Callable<Integer> {
         CountDownLatch stop = new CountDownLatch(1);
         CountDownLatch done = new CountDownLatch(1);
         stopSignal = stop;
-        try (ServedModel served = ServedModel.open(files, vectors, sessionConfig)) {
+        try (ServedModel served = ServedModel.open(files, vectors, sessionConfig, chatTemplate)) {
             SteerServer server = SteerServer.start(served, config);
             Thread hook = new Thread(() -> {
                 stop.countDown();
@@ -100,7 +104,8 @@ final class ServeCommand implements Callable<Integer> {
             }, "onnx-steer-shutdown");
             Runtime.getRuntime().addShutdownHook(hook);
             err.println("onnx-steer: serving " + served.name() + " on " + served.session().device() + " at " + server.uri()
-                    + " with vectors " + served.vectors().names() + (key != null ? " (API key required)" : ""));
+                    + " with vectors " + served.vectors().names() + (key != null ? " (API key required)" : "")
+                    + (served.chat().isPresent() ? "; chat template " + served.chat().get().origin() : "; no chat template"));
             err.flush();
             try {
                 stop.await();

@@ -1,5 +1,6 @@
 package dev.onnxsteer.server;
 
+import dev.onnxsteer.chat.ChatFormat;
 import dev.onnxsteer.generate.Generator;
 import dev.onnxsteer.generate.ModelConfig;
 import dev.onnxsteer.generate.Tokenizer;
@@ -11,6 +12,7 @@ import dev.onnxsteer.session.SessionConfig;
 import dev.onnxsteer.session.SessionFactory;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
@@ -26,10 +28,12 @@ public final class ServedModel implements AutoCloseable {
     private final Generator generator;
     private final VectorRegistry vectors;
     private final RowSteering steering;
+    private final Optional<ChatFormat> chat;
 
     private ServedModel(String name, ModelSession session, Tokenizer tokenizer, ModelConfig config,
-            VectorRegistry vectors, RowSteering steering) {
+            VectorRegistry vectors, RowSteering steering, Optional<ChatFormat> chat) {
         this.name = name;
+        this.chat = chat;
         this.session = session;
         this.tokenizer = tokenizer;
         this.config = config;
@@ -45,6 +49,14 @@ public final class ServedModel implements AutoCloseable {
      * @throws IllegalArgumentException when the model has no tokenizer
      */
     public static ServedModel open(ModelFiles files, Path vectorsDir, SessionConfig sessionConfig) {
+        return open(files, vectorsDir, sessionConfig, null);
+    }
+
+    /**
+     * Like {@link #open(ModelFiles, Path, SessionConfig)}, with the chat template in {@code chatTemplate}
+     * (null: the model's own {@code chat_template}, if it has one).
+     */
+    public static ServedModel open(ModelFiles files, Path vectorsDir, SessionConfig sessionConfig, Path chatTemplate) {
         if (files.tokenizer() == null) {
             throw new IllegalArgumentException("no tokenizer.json next to " + files.onnx() + "; serve needs one");
         }
@@ -60,7 +72,8 @@ public final class ServedModel implements AutoCloseable {
         Tokenizer tokenizer = null;
         try {
             tokenizer = Tokenizer.load(files.tokenizer(), config);
-            return new ServedModel(modelName(files), session, tokenizer, config, registry.get(), steering);
+            Optional<ChatFormat> chat = ChatFormat.load(tokenizer, chatTemplate);
+            return new ServedModel(modelName(files), session, tokenizer, config, registry.get(), steering, chat);
         } catch (RuntimeException e) {
             if (tokenizer != null) {
                 tokenizer.close();
@@ -104,6 +117,11 @@ public final class ServedModel implements AutoCloseable {
 
     public RowSteering steering() {
         return steering;
+    }
+
+    /** How conversations become prompts; empty when the model has no chat template and none was given. */
+    public Optional<ChatFormat> chat() {
+        return chat;
     }
 
     @Override
