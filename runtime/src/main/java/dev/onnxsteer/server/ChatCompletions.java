@@ -42,7 +42,7 @@ final class ChatCompletions {
                 + " has no chat template (no chat_template in tokenizer_config.json); start serve with"
                 + " --chat-template FILE, or use /v1/completions"));
         ChatRequest request = ChatRequest.parse(server.readBody(ctx), server.config().maxTokensLimit());
-        server.validateSteering(request.steering());
+        BoundSteering steering = server.bindSteering(request.steering());
         long[] ids;
         try {
             ids = format.encode(request.messages());
@@ -52,7 +52,7 @@ final class ChatCompletions {
         server.checkContext(ids, "messages");
         GenerationConfig generation = request.generation().withEosTokenIds(format.stopIds());
         String prompt = format.render(request.messages());
-        CompletionJob job = new CompletionJob(prompt, ids, generation, request.steering(),
+        CompletionJob job = new CompletionJob(prompt, ids, generation, steering,
                 server.config().requestTimeout().toNanos());
         server.admit(ctx, job);
         String id = server.nextId("chatcmpl");

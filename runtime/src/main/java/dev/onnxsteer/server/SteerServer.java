@@ -54,6 +54,7 @@ public final class SteerServer implements AutoCloseable {
     private final AtomicLong ids = new AtomicLong();
     private final byte[] playground;
     private final ChatCompletions chat = new ChatCompletions(this);
+    private final VectorsEndpoint vectors = new VectorsEndpoint(this);
     private volatile boolean draining;
     private volatile boolean stopped;
     private volatile int port;
@@ -72,7 +73,9 @@ public final class SteerServer implements AutoCloseable {
             c.routes.get("/", ctx -> ctx.contentType("text/html; charset=utf-8").result(playground));
             c.routes.get("/health", this::health);
             c.routes.get("/metrics", ctx -> ctx.contentType("text/plain; version=0.0.4; charset=utf-8").result(metrics.render()));
-            c.routes.get("/v1/vectors", this::vectors);
+            c.routes.get("/v1/vectors", vectors::list);
+            c.routes.post("/v1/vectors", vectors::upload);
+            c.routes.delete("/v1/vectors/{name}", vectors::delete);
             c.routes.get("/v1/models", this::models);
             c.routes.post("/v1/completions", this::completions);
             c.routes.after("/v1/completions", ctx -> metrics.request(ctx.statusCode()));
@@ -81,7 +84,7 @@ public final class SteerServer implements AutoCloseable {
             c.routes.exception(ApiError.class, (e, ctx) -> error(ctx, e));
             c.routes.exception(HttpResponseException.class, (e, ctx) -> error(ctx, e.getStatus() == 404
                     ? new ApiError(404, "not_found_error", null, "no endpoint " + ctx.method() + " " + ctx.path()
-                            + "; endpoints: POST /v1/completions, POST /v1/chat/completions, GET /v1/vectors, GET /v1/models, GET /health,"
+                            + "; endpoints: POST /v1/completions, POST /v1/chat/completions, GET|POST /v1/vectors, DELETE /v1/vectors/NAME, GET /v1/models, GET /health,"
                             + " GET /metrics, GET /")
                     : new ApiError(e.getStatus(), "invalid_request_error", null, e.getMessage())));
             c.routes.exception(Exception.class, (e, ctx) ->
@@ -164,34 +167,14 @@ public final class SteerServer implements AutoCloseable {
         ctx.contentType("application/json").result(root.toString());
     }
 
-    private void vectors(Context ctx) {
-        ObjectNode root = JSON.createObjectNode();
-        root.put("object", "list");
-        ArrayNode data = root.putArray("data");
-        for (VectorRegistry.Entry e : model.vectors().entries()) {
-            ObjectNode v = data.addObject();
-            v.put("name", e.name());
-            v.put("site", e.kind().label());
-            ArrayNode layers = v.putArray("layers");
-            e.vectors().layerIndices().forEach(layers::add);
-            v.put("hidden_size", e.vectors().hiddenSize());
-            v.put("method", e.vectors().metadata().method());
-            ObjectNode norms = v.putObject("norms");
-            e.norms().forEach((layer, norm) -> norms.put(Integer.toString(layer), norm));
-            ObjectNode extra = v.putObject("metadata");
-            e.vectors().metadata().extra().forEach(extra::put);
-        }
-        ctx.contentType("application/json").result(root.toString());
-    }
-
     private void completions(Context ctx) throws IOException {
         inFlight.incrementAndGet();
         try {
             refuseWhileDraining(ctx);
             CompletionRequest request = CompletionRequest.parse(readBody(ctx), config.maxTokensLimit());
-            validateSteering(request.steering());
+            BoundSteering steering = bindSteering(request.steering());
             long[] ids = encode(request.prompt());
-            CompletionJob job = new CompletionJob(request.prompt(), ids, request.generation(), request.steering(),
+            CompletionJob job = new CompletionJob(request.prompt(), ids, request.generation(), steering,
                     config.requestTimeout().toNanos());
             admit(ctx, job);
             String id = "cmpl-" + Long.toHexString(System.currentTimeMillis()) + "-" + this.ids.incrementAndGet();
@@ -238,12 +221,15 @@ public final class SteerServer implements AutoCloseable {
         }
     }
 
-    void validateSteering(List<SteeringTerm> steering) {
+    /** Binds a request's steering to the vectors registered now (it keeps them) and checks it. */
+    BoundSteering bindSteering(List<SteeringTerm> terms) {
+        BoundSteering steering = new BoundSteering(terms, model.vectors());
         try {
             model.steering().validate(steering);
         } catch (IllegalArgumentException e) {
             throw ApiError.badRequest("steering", e.getMessage());
         }
+        return steering;
     }
 
     /** Queues {@code job}, or answers 429 / 503. */
@@ -283,7 +269,22 @@ public final class SteerServer implements AutoCloseable {
 
     /** Reads the body, refusing more than the limit; the rest of an oversized body is drained (up to a bound) so the client sees the answer. */
     JsonNode readBody(Context ctx) throws IOException {
-        int limit = config.maxBodyBytes();
+        byte[] body = readBytes(ctx, config.maxBodyBytes(), 400);
+        if (body.length == 0) {
+            throw ApiError.badRequest(null, "the request body is empty; expected a JSON object");
+        }
+        try {
+            return JSON.readTree(body);
+        } catch (JsonProcessingException e) {
+            throw ApiError.badRequest(null, "the request body is not valid JSON: " + e.getOriginalMessage());
+        }
+    }
+
+    /**
+     * The request body, at most {@code limit} bytes; a larger one is answered {@code status} after
+     * draining up to 16 times the limit plus 1 MiB of it, so the client reads the answer.
+     */
+    static byte[] readBytes(Context ctx, int limit, int status) throws IOException {
         long declared = ctx.req().getContentLengthLong();
         InputStream in = ctx.req().getInputStream();
         ByteArrayOutputStream buffer = new ByteArrayOutputStream();
@@ -297,21 +298,18 @@ public final class SteerServer implements AutoCloseable {
                 while (drained < 16L * limit + (1 << 20) && (n = in.read(chunk)) >= 0) {
                     drained += n;
                 }
-                throw ApiError.badRequest(null, "the request body is larger than " + limit + " bytes");
+                throw tooLarge(limit, status);
             }
             buffer.write(chunk, 0, n);
         }
         if (declared > limit) {
-            throw ApiError.badRequest(null, "the request body is larger than " + limit + " bytes");
+            throw tooLarge(limit, status);
         }
-        if (buffer.size() == 0) {
-            throw ApiError.badRequest(null, "the request body is empty; expected a JSON object");
-        }
-        try {
-            return JSON.readTree(buffer.toByteArray());
-        } catch (JsonProcessingException e) {
-            throw ApiError.badRequest(null, "the request body is not valid JSON: " + e.getOriginalMessage());
-        }
+        return buffer.toByteArray();
+    }
+
+    private static ApiError tooLarge(int limit, int status) {
+        return new ApiError(status, "invalid_request_error", null, "the request body is larger than " + limit + " bytes");
     }
 
     private long[] encode(String prompt) {

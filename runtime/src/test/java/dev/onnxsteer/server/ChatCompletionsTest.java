@@ -32,7 +32,8 @@ class ChatCompletionsTest {
 
     @BeforeAll
     static void start() {
-        model = ServedModel.open(Stories.files(), Stories.vectors(), SessionConfig.cpu(), TEMPLATE);
+        model = ServedModel.open(Stories.files(), Stories.vectors(), SessionConfig.cpu(),
+                ServeOptions.DEFAULTS.withChatTemplate(TEMPLATE));
         server = SteerServer.start(model, ServerConfig.defaults().withPort(0));
         base = server.uri();
         plain = ServedModel.open(Stories.files(), Stories.vectors(), SessionConfig.cpu());
