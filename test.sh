@@ -6,3 +6,5 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 mvn -B verify
 (cd playground-test && npm ci --no-audit --no-fund --loglevel=error)
 node playground-test/run.mjs
+(cd clients/openai-node && npm ci --no-audit --no-fund --loglevel=error)
+node --test clients/openai-node/
