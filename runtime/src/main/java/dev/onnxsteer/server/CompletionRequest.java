@@ -170,8 +170,9 @@ public record CompletionRequest(String prompt, int maxTokens, double temperature
             }
             for (Iterator<Map.Entry<String, JsonNode>> it = item.fields(); it.hasNext(); ) {
                 String key = it.next().getKey();
-                if (!key.equals("vector") && !key.equals("scale")) {
-                    throw ApiError.badRequest("steering", "unknown steering field '" + key + "'; expected vector and scale");
+                if (!SteeringRange.FIELDS.contains(key)) {
+                    throw ApiError.badRequest("steering", "unknown steering field '" + key + "'; expected "
+                            + String.join(", ", SteeringRange.FIELDS));
                 }
             }
             JsonNode vector = item.get("vector");
@@ -191,7 +192,7 @@ public record CompletionRequest(String prompt, int maxTokens, double temperature
                             + scale);
                 }
             }
-            terms.add(new SteeringTerm(vector.textValue(), c));
+            terms.add(SteeringRange.term(vector.textValue(), c, item));
         }
         return terms;
     }

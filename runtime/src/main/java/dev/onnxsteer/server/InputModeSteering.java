@@ -109,10 +109,32 @@ public final class InputModeSteering implements RowSteering {
     @Override
     public void validate(BoundSteering steering) {
         for (SteeringTerm term : steering.terms()) {
-            if (steering.vectors().find(term.vector()).isEmpty()) {
-                throw new IllegalArgumentException("unknown vector '" + term.vector() + "'; known vectors: "
-                        + steering.vectors().names());
+            VectorRegistry.Entry entry = steering.vectors().find(term.vector()).orElseThrow(() ->
+                    new IllegalArgumentException("unknown vector '" + term.vector() + "'; known vectors: "
+                            + steering.vectors().names()));
+            if (term.hasRange()) {
+                checkRange(term, entry);
             }
+        }
+    }
+
+    /** A range must select at least one layer of the vector, and only layers this model steers. */
+    private void checkRange(SteeringTerm term, VectorRegistry.Entry entry) {
+        SortedSet<Integer> steered = steerable.getOrDefault(entry.kind(), java.util.Collections.emptySortedSet());
+        boolean any = false;
+        for (int layer = term.fromLayer(); layer <= term.toLayer(); layer++) {
+            if (term.vectorAt(entry, layer) == null) {
+                continue;
+            }
+            if (!steered.contains(layer)) {
+                throw new IllegalArgumentException("layers [" + term.fromLayer() + ", " + term.toLayer() + "] of "
+                        + term.vector() + ": this server steers " + entry.kind().label() + " only at layers " + steered);
+            }
+            any = true;
+        }
+        if (!any) {
+            throw new IllegalArgumentException("layers [" + term.fromLayer() + ", " + term.toLayer() + "] leave nothing of "
+                    + term.vector() + ", which has layers " + entry.vectors().layerIndices());
         }
     }
 
@@ -128,10 +150,10 @@ public final class InputModeSteering implements RowSteering {
                 for (int r = 0; r < batch; r++) {
                     for (SteeringTerm term : rows.get(r).terms()) {
                         VectorRegistry.Entry entry = rows.get(r).vectors().find(term.vector()).orElseThrow();
-                        if (entry.kind() != input.kind() || !entry.vectors().hasLayer(input.layer())) {
+                        float[] v = entry.kind() == input.kind() ? term.vectorAt(entry, input.layer()) : null;
+                        if (v == null) {
                             continue;
                         }
-                        float[] v = entry.vectors().layer(input.layer());
                         int base = r * input.hidden();
                         for (int i = 0; i < v.length; i++) {
                             values[base + i] += term.scale() * v[i];
