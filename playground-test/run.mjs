@@ -7,12 +7,13 @@
 //
 // Usage (after `mvn -B verify` has built cli/target/onnx-steer.jar): node playground-test/run.mjs
 
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { startServe, stopServe } from "../clients/serve-process.mjs";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const launcher = join(root, "onnx-steer");
@@ -47,39 +48,16 @@ function writeVector(path, layer, hidden, norm, seed) {
   writeFileSync(path, Buffer.concat([length, headerBytes, Buffer.from(values.buffer)]));
 }
 
-/** Starts `onnx-steer serve` and resolves with its base URL once it prints the line saying where it listens. */
 function startServer(model, vectors) {
-  return new Promise((resolvePromise, reject) => {
-    server = spawn(launcher, ["serve", model, "--vectors", vectors, "--port", "0", "--device", "cpu"],
-      { cwd: root, stdio: ["ignore", "inherit", "pipe"] });
-    let seen = "";
-    const timer = setTimeout(() => reject(new Error("server did not start within 120 s:\n" + seen)), 120_000);
-    server.stderr.on("data", (chunk) => {
-      const text = chunk.toString();
-      process.stderr.write(text);
-      seen += text;
-      const m = seen.match(/ at (http:\/\/127\.0\.0\.1:\d+)/);
-      if (m) {
-        clearTimeout(timer);
-        resolvePromise(m[1]);
-      }
+  return startServe(launcher, [model, "--vectors", vectors, "--port", "0", "--device", "cpu"], { cwd: root, echo: true })
+    .then(({ child, base }) => {
+      server = child;
+      return base;
     });
-    server.on("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error("server exited with " + code + " before it listened:\n" + seen));
-    });
-  });
 }
 
 async function stopServer() {
-  if (!server || server.exitCode !== null) return;
-  const exited = new Promise((r) => server.once("exit", r));
-  server.kill("SIGTERM");
-  const timeout = new Promise((r) => setTimeout(r, 40_000, "timeout"));
-  if ((await Promise.race([exited, timeout])) === "timeout") {
-    log("server did not stop after SIGTERM; killing it");
-    server.kill("SIGKILL");
-  }
+  if (await stopServe(server)) log("server did not stop after SIGTERM; killed it");
 }
 
 async function main() {

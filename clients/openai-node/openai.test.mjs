@@ -11,7 +11,8 @@
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
+import { startServe, stopServe } from "../serve-process.mjs";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -63,25 +64,11 @@ function generateChat(...options) {
   return generate("--chat-template", template, "--system", SYSTEM, "--prompt", USER, ...options);
 }
 
-function startServer(vectors) {
-  return new Promise((resolvePromise, reject) => {
-    server = spawn(launcher, ["serve", model, "--vectors", vectors, "--port", "0", "--device", "cpu",
-      "--api-key", KEY, "--chat-template", template], { cwd: root, stdio: ["ignore", "ignore", "pipe"] });
-    let seen = "";
-    const timer = setTimeout(() => reject(new Error("serve did not start within 120 s:\n" + seen)), 120_000);
-    server.stderr.on("data", (chunk) => {
-      seen += chunk.toString();
-      const m = seen.match(/ at (http:\/\/127\.0\.0\.1:\d+)/);
-      if (m) {
-        clearTimeout(timer);
-        resolvePromise(m[1]);
-      }
-    });
-    server.on("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error("serve exited with " + code + " before it listened:\n" + seen));
-    });
-  });
+async function startServer(vectors) {
+  const started = await startServe(launcher, [model, "--vectors", vectors, "--port", "0", "--device", "cpu",
+    "--api-key", KEY, "--chat-template", template], { cwd: root });
+  server = started.child;
+  return started.base;
 }
 
 before(async () => {
@@ -99,11 +86,7 @@ before(async () => {
 });
 
 after(async () => {
-  if (server && server.exitCode === null) {
-    const exited = new Promise((r) => server.once("exit", r));
-    server.kill("SIGTERM");
-    await exited;
-  }
+  await stopServe(server);
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
