@@ -49,7 +49,8 @@ function writeVector(path, layer, hidden, norm, seed) {
 }
 
 function startServer(model, vectors) {
-  return startServe(launcher, [model, "--vectors", vectors, "--port", "0", "--device", "cpu"], { cwd: root, echo: true })
+  return startServe(launcher, [model, "--vectors", vectors, "--port", "0", "--device", "cpu",
+    "--chat-template", join(root, "testdata", "chat-templates", "llama2.jinja")], { cwd: root, echo: true })
     .then(({ child, base }) => {
       server = child;
       return base;
@@ -93,15 +94,53 @@ async function main() {
     { timeout: 60_000 });
   await Promise.all([done("plain"), done("steered")]);
   const plain = await page.locator("#plain").textContent();
-  const steered = await page.locator("#steered").textContent();
+  const steeredHard = await page.locator("#steered").textContent();
   const label = await page.locator("#steer-label").textContent();
   log("unsteered: " + JSON.stringify(plain));
-  log("steered " + label + ": " + JSON.stringify(steered));
+  log("steered " + label + ": " + JSON.stringify(steeredHard));
   if (!plain || plain.trim().length === 0) throw new Error("the unsteered pane is empty");
-  if (!steered || steered.trim().length === 0) throw new Error("the steered pane is empty");
-  if (plain === steered) throw new Error("the steered pane equals the unsteered pane");
+  if (!steeredHard || steeredHard.trim().length === 0) throw new Error("the steered pane is empty");
+  if (plain === steeredHard) throw new Error("the steered pane equals the unsteered pane");
   if (!label.includes("brave") || !label.includes("8")) throw new Error("the steered pane does not name brave x 8: " + label);
   log("ok: both panes filled and differ");
+
+  // at a gentler scale: the first difference is marked in both panes, and the text before it is shared
+  await page.locator("#scale").fill("0.5");
+  await page.waitForFunction(() => document.getElementById("steered").dataset.compared === "true", null,
+    { timeout: 60_000 });
+  const steered = await page.locator("#steered").textContent();
+  const plainAgain = await page.locator("#plain").textContent();
+  if (plainAgain !== plain) throw new Error("the unsteered pane changed with the scale");
+  const marked = await page.locator("#steered mark.diff").textContent();
+  const shared = steered.slice(0, steered.length - marked.length);
+  if (!marked || !steered.endsWith(marked)) throw new Error("no highlighted tail in the steered pane: " + marked);
+  log("steered × 0.5: " + JSON.stringify(steered));
+  if (!plain.startsWith(shared) || plain[shared.length] === steered[shared.length]) {
+    throw new Error("the highlight does not start at the first difference (" + shared.length + ")");
+  }
+  const diffStatus = await page.locator("#diff-status").textContent();
+  if (diffStatus !== "first difference at character " + shared.length) throw new Error("diff status: " + diffStatus);
+  log("ok: first difference at character " + shared.length + " highlighted");
+
+  // chat mode: the prompt goes to /v1/chat/completions as one user message
+  await page.locator("#prompt").fill("Tell me about a dog.");
+  await page.locator("#chat").check(); // fires change, which generates
+  await page.waitForFunction(() => document.getElementById("steered").dataset.compared === "true", null,
+    { timeout: 60_000 });
+  const chatPlain = await page.locator("#plain").textContent();
+  const chatSteered = await page.locator("#steered").textContent();
+  const chatStatus = await page.locator("#plain-status").textContent();
+  log("chat unsteered: " + JSON.stringify(chatPlain));
+  if (!chatPlain || chatPlain.trim().length === 0 || !chatStatus.startsWith("finished")) {
+    throw new Error("chat mode gave no reply: " + chatStatus);
+  }
+  if (chatPlain === plain) throw new Error("chat mode answered like plain completion");
+  if (chatPlain === chatSteered) throw new Error("chat: the steered reply equals the unsteered one");
+  if (process.env.PLAYGROUND_SCREENSHOT) {
+    await page.screenshot({ path: process.env.PLAYGROUND_SCREENSHOT, fullPage: true });
+    log("wrote " + process.env.PLAYGROUND_SCREENSHOT);
+  }
+  log("ok: chat mode replies, steered and unsteered differ");
 }
 
 let failed = false;

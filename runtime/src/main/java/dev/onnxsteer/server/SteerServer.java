@@ -35,8 +35,11 @@ import org.eclipse.jetty.server.NetworkConnector;
  *   <li>{@code POST /v1/completions}: OpenAI completions ({@code prompt}, {@code max_tokens},
  *       {@code temperature}, {@code top_p}, {@code seed}, {@code stop}, {@code stream} as server-sent
  *       events, {@code usage}) plus {@code steering: [{"vector": NAME, "scale": C}]};</li>
- *   <li>{@code GET /v1/vectors}, {@code GET /v1/models}, {@code GET /health}, {@code GET /metrics}
- *       (Prometheus text), and the playground page at {@code GET /}.</li>
+ *   <li>{@code POST /v1/chat/completions}: the same with {@code messages} rendered by the model's chat
+ *       template ({@link ChatCompletions});</li>
+ *   <li>{@code GET|POST /v1/vectors}, {@code DELETE /v1/vectors/NAME} ({@link VectorsEndpoint});</li>
+ *   <li>{@code GET /v1/models}, {@code GET /health}, {@code GET /metrics} (Prometheus text), and the
+ *       playground page at {@code GET /}.</li>
  * </ul>
  * Requests are batched by a {@link BatchScheduler}. Errors are JSON {@code {"error": {...}}} bodies.
  * The server does not own the {@link ServedModel}; {@link #stop} drains in-flight requests first.
