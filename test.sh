@@ -40,7 +40,7 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   echo "test.sh: installing Debian nodejs and npm (the peers and the playground test)" >&2
   apt_install nodejs npm
 fi
-for dir in peers/llamacpp peers/transformersjs playground-test; do
+for dir in peers/llamacpp peers/transformersjs playground-test clients/openai-node; do
   # npm ci records what it installed in node_modules/.package-lock.json; reinstall when the lockfile is newer
   if [ ! -f "$dir/node_modules/.package-lock.json" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
     echo "test.sh: installing npm packages of $dir (npm ci)" >&2
@@ -51,6 +51,7 @@ done
 
 mvn -B verify
 node playground-test/run.mjs
+node --test clients/openai-node/
 
 # Documentation is tested: every ```sh and ```console block of README.md and docs/*.md runs as
 # pasted, each page in a fresh copy of the repository, and must print what the page shows

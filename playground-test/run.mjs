@@ -7,12 +7,13 @@
 //
 // Usage (after `mvn -B verify` has built cli/target/onnx-steer.jar): node playground-test/run.mjs
 
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { startServe, stopServe } from "../clients/serve-process.mjs";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const launcher = join(root, "onnx-steer");
@@ -47,39 +48,17 @@ function writeVector(path, layer, hidden, norm, seed) {
   writeFileSync(path, Buffer.concat([length, headerBytes, Buffer.from(values.buffer)]));
 }
 
-/** Starts `onnx-steer serve` and resolves with its base URL once it prints the line saying where it listens. */
 function startServer(model, vectors) {
-  return new Promise((resolvePromise, reject) => {
-    server = spawn(launcher, ["serve", model, "--vectors", vectors, "--port", "0", "--device", "cpu"],
-      { cwd: root, stdio: ["ignore", "inherit", "pipe"] });
-    let seen = "";
-    const timer = setTimeout(() => reject(new Error("server did not start within 120 s:\n" + seen)), 120_000);
-    server.stderr.on("data", (chunk) => {
-      const text = chunk.toString();
-      process.stderr.write(text);
-      seen += text;
-      const m = seen.match(/ at (http:\/\/127\.0\.0\.1:\d+)/);
-      if (m) {
-        clearTimeout(timer);
-        resolvePromise(m[1]);
-      }
+  return startServe(launcher, [model, "--vectors", vectors, "--port", "0", "--device", "cpu",
+    "--chat-template", join(root, "testdata", "chat-templates", "llama2.jinja")], { cwd: root, echo: true })
+    .then(({ child, base }) => {
+      server = child;
+      return base;
     });
-    server.on("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error("server exited with " + code + " before it listened:\n" + seen));
-    });
-  });
 }
 
 async function stopServer() {
-  if (!server || server.exitCode !== null) return;
-  const exited = new Promise((r) => server.once("exit", r));
-  server.kill("SIGTERM");
-  const timeout = new Promise((r) => setTimeout(r, 40_000, "timeout"));
-  if ((await Promise.race([exited, timeout])) === "timeout") {
-    log("server did not stop after SIGTERM; killing it");
-    server.kill("SIGKILL");
-  }
+  if (await stopServe(server)) log("server did not stop after SIGTERM; killed it");
 }
 
 async function main() {
@@ -115,15 +94,53 @@ async function main() {
     { timeout: 60_000 });
   await Promise.all([done("plain"), done("steered")]);
   const plain = await page.locator("#plain").textContent();
-  const steered = await page.locator("#steered").textContent();
+  const steeredHard = await page.locator("#steered").textContent();
   const label = await page.locator("#steer-label").textContent();
   log("unsteered: " + JSON.stringify(plain));
-  log("steered " + label + ": " + JSON.stringify(steered));
+  log("steered " + label + ": " + JSON.stringify(steeredHard));
   if (!plain || plain.trim().length === 0) throw new Error("the unsteered pane is empty");
-  if (!steered || steered.trim().length === 0) throw new Error("the steered pane is empty");
-  if (plain === steered) throw new Error("the steered pane equals the unsteered pane");
+  if (!steeredHard || steeredHard.trim().length === 0) throw new Error("the steered pane is empty");
+  if (plain === steeredHard) throw new Error("the steered pane equals the unsteered pane");
   if (!label.includes("brave") || !label.includes("8")) throw new Error("the steered pane does not name brave x 8: " + label);
   log("ok: both panes filled and differ");
+
+  // at a gentler scale: the first difference is marked in both panes, and the text before it is shared
+  await page.locator("#scale").fill("0.5");
+  await page.waitForFunction(() => document.getElementById("steered").dataset.compared === "true", null,
+    { timeout: 60_000 });
+  const steered = await page.locator("#steered").textContent();
+  const plainAgain = await page.locator("#plain").textContent();
+  if (plainAgain !== plain) throw new Error("the unsteered pane changed with the scale");
+  const marked = await page.locator("#steered mark.diff").textContent();
+  const shared = steered.slice(0, steered.length - marked.length);
+  if (!marked || !steered.endsWith(marked)) throw new Error("no highlighted tail in the steered pane: " + marked);
+  log("steered × 0.5: " + JSON.stringify(steered));
+  if (!plain.startsWith(shared) || plain[shared.length] === steered[shared.length]) {
+    throw new Error("the highlight does not start at the first difference (" + shared.length + ")");
+  }
+  const diffStatus = await page.locator("#diff-status").textContent();
+  if (diffStatus !== "first difference at character " + shared.length) throw new Error("diff status: " + diffStatus);
+  log("ok: first difference at character " + shared.length + " highlighted");
+
+  // chat mode: the prompt goes to /v1/chat/completions as one user message
+  await page.locator("#prompt").fill("Tell me about a dog.");
+  await page.locator("#chat").check(); // fires change, which generates
+  await page.waitForFunction(() => document.getElementById("steered").dataset.compared === "true", null,
+    { timeout: 60_000 });
+  const chatPlain = await page.locator("#plain").textContent();
+  const chatSteered = await page.locator("#steered").textContent();
+  const chatStatus = await page.locator("#plain-status").textContent();
+  log("chat unsteered: " + JSON.stringify(chatPlain));
+  if (!chatPlain || chatPlain.trim().length === 0 || !chatStatus.startsWith("finished")) {
+    throw new Error("chat mode gave no reply: " + chatStatus);
+  }
+  if (chatPlain === plain) throw new Error("chat mode answered like plain completion");
+  if (chatPlain === chatSteered) throw new Error("chat: the steered reply equals the unsteered one");
+  if (process.env.PLAYGROUND_SCREENSHOT) {
+    await page.screenshot({ path: process.env.PLAYGROUND_SCREENSHOT, fullPage: true });
+    log("wrote " + process.env.PLAYGROUND_SCREENSHOT);
+  }
+  log("ok: chat mode replies, steered and unsteered differ");
 }
 
 let failed = false;

@@ -5,12 +5,15 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.onnxsteer.io.ModelFiles;
 import dev.onnxsteer.passes.Compilation;
+import dev.onnxsteer.chat.ChatFormat;
+import dev.onnxsteer.chat.ChatMessage;
 import dev.onnxsteer.generate.ExtraInputs;
 import dev.onnxsteer.generate.Generation;
 import dev.onnxsteer.generate.GenerationConfig;
 import dev.onnxsteer.generate.Generator;
 import dev.onnxsteer.generate.ModelConfig;
 import dev.onnxsteer.generate.SamplingConfig;
+import dev.onnxsteer.generate.TokenListener;
 import dev.onnxsteer.generate.Tokenizer;
 import dev.onnxsteer.session.ModelSession;
 import dev.onnxsteer.session.SessionConfig;
@@ -83,6 +86,17 @@ final class GenerateCommand implements Callable<Integer> {
     @Mixin
     SteeringOptions steering;
 
+    @Option(names = "--chat", description = "Treat each prompt as a user message: render it with the model's chat"
+            + " template (or --chat-template) and generate the assistant's reply up to its end-of-turn token.")
+    boolean chat;
+
+    @Option(names = "--chat-template", paramLabel = "FILE",
+            description = "A Jinja chat template to use instead of the model's chat_template (implies --chat).")
+    Path chatTemplate;
+
+    @Option(names = "--system", paramLabel = "TEXT", description = "With --chat: a system message before each prompt.")
+    String system;
+
     @Option(names = "--compare", description = "With --vector: print the unsteered and steered continuations of each "
             + "prompt (same seed) one under the other.")
     boolean compare;
@@ -102,14 +116,16 @@ final class GenerateCommand implements Callable<Integer> {
         ModelConfig config = ModelConfig.load(files.directory());
         SessionConfig sessionConfig = devices.sessionConfig(err);
         try (Tokenizer tokenizer = Tokenizer.load(files.tokenizer(), config)) {
+            Conversation conversation = conversation(tokenizer);
+            generation = conversation.generation(generation);
             if (!steering.present()) {
                 try (ModelSession session = SessionFactory.open(files.onnx(), sessionConfig)) {
                     verbose(err, session, files);
                     Generator generator = Generator.create(session, tokenizer, config);
                     if (json) {
-                        printJson(out, generator.generate(prompts, generation), null);
+                        printJson(out, conversation.generate(generator, prompts, generation, TokenListener.NONE), null);
                     } else {
-                        stream(out, generator, prompts, generation);
+                        stream(out, generator, conversation, prompts, generation);
                     }
                 }
                 return Main.OK;
@@ -121,24 +137,26 @@ final class GenerateCommand implements Callable<Integer> {
                 Generator generator = Generator.create(session, tokenizer, config);
                 if (!compare) {
                     if (json) {
-                        printJson(out, generator.generate(prompts, generation), null);
+                        printJson(out, conversation.generate(generator, prompts, generation, TokenListener.NONE), null);
                     } else {
-                        stream(out, generator, prompts, generation);
+                        stream(out, generator, conversation, prompts, generation);
                     }
                     return Main.OK;
                 }
-                List<Generation> withSteering = generator.generate(prompts, generation);
+                List<Generation> withSteering = conversation.generate(generator, prompts, generation, TokenListener.NONE);
                 List<Generation> without;
                 try (ModelSession plain = SessionFactory.open(files.onnx(), sessionConfig)) {
-                    without = Generator.create(plain, tokenizer, config).generate(prompts, generation);
+                    without = conversation.generate(Generator.create(plain, tokenizer, config), prompts, generation,
+                            TokenListener.NONE);
                 }
                 if (json) {
                     printJson(out, without, withSteering);
                 } else {
                     for (int i = 0; i < prompts.size(); i++) {
+                        String echo = conversation.chat() ? "" : prompts.get(i);
                         out.println(labelled("prompt:   ", prompts.get(i)));
-                        out.println(labelled("original: ", prompts.get(i) + without.get(i).text()));
-                        out.println(labelled("steered:  ", prompts.get(i) + withSteering.get(i).text()));
+                        out.println(labelled("original: ", echo + without.get(i).text()));
+                        out.println(labelled("steered:  ", echo + withSteering.get(i).text()));
                         if (i + 1 < prompts.size()) {
                             out.println();
                         }
@@ -165,11 +183,15 @@ final class GenerateCommand implements Callable<Integer> {
         }
     }
 
-    private static void stream(PrintWriter out, Generator generator, List<String> prompts, GenerationConfig generation) {
+    /** Streams each prompt and its continuation; in chat mode only the assistant's reply. */
+    private static void stream(PrintWriter out, Generator generator, Conversation conversation, List<String> prompts,
+            GenerationConfig generation) {
         for (String text : prompts) {
-            out.print(text);
-            out.flush();
-            generator.generate(List.of(text), generation, ExtraInputs.NONE, (row, tokenId, piece) -> {
+            if (!conversation.chat()) {
+                out.print(text);
+                out.flush();
+            }
+            conversation.generate(generator, List.of(text), generation, (row, tokenId, piece) -> {
                 if (!piece.isEmpty()) {
                     out.print(piece);
                     out.flush();
@@ -178,6 +200,47 @@ final class GenerateCommand implements Callable<Integer> {
             out.println();
             out.flush();
         }
+    }
+
+    /** Plain prompts, or with --chat each prompt as a user message (after --system) rendered by the chat template. */
+    private record Conversation(ChatFormat format, String system) {
+        boolean chat() {
+            return format != null;
+        }
+
+        GenerationConfig generation(GenerationConfig generation) {
+            return chat() ? generation.withEosTokenIds(format.stopIds()) : generation;
+        }
+
+        List<Generation> generate(Generator generator, List<String> prompts, GenerationConfig generation,
+                TokenListener listener) {
+            if (!chat()) {
+                return generator.generate(prompts, generation, ExtraInputs.NONE, listener);
+            }
+            List<long[]> ids = new ArrayList<>();
+            for (String prompt : prompts) {
+                List<ChatMessage> messages = new ArrayList<>();
+                if (system != null) {
+                    messages.add(new ChatMessage("system", system));
+                }
+                messages.add(new ChatMessage("user", prompt));
+                ids.add(format.encode(messages));
+            }
+            return generator.generateIds(ids, generation, ExtraInputs.NONE, listener);
+        }
+    }
+
+    private Conversation conversation(Tokenizer tokenizer) {
+        if (!chat && chatTemplate == null) {
+            if (system != null) {
+                throw new IllegalArgumentException("--system needs --chat: it is the system message of a conversation");
+            }
+            return new Conversation(null, null);
+        }
+        ChatFormat format = ChatFormat.load(tokenizer, chatTemplate).orElseThrow(() -> new IllegalArgumentException(
+                "--chat: " + model + " has no chat template (no chat_template in tokenizer_config.json);"
+                        + " give one with --chat-template FILE"));
+        return new Conversation(format, system);
     }
 
     /** One JSON object per prompt; with {@code steered}, the object holds both continuations. */

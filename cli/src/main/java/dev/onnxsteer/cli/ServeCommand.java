@@ -1,6 +1,7 @@
 package dev.onnxsteer.cli;
 
 import dev.onnxsteer.io.ModelFiles;
+import dev.onnxsteer.server.ServeOptions;
 import dev.onnxsteer.server.ServedModel;
 import dev.onnxsteer.server.ServerConfig;
 import dev.onnxsteer.server.SteerServer;
@@ -19,7 +20,7 @@ import picocli.CommandLine.Spec;
 
 /** {@code onnx-steer serve MODEL --vectors DIR}: HTTP completions with steering chosen per request. */
 @Command(name = "serve", mixinStandardHelpOptions = true, versionProvider = Version.class,
-        description = {"Serve a model over HTTP: OpenAI-compatible POST /v1/completions with a per-request"
+        description = {"Serve a model over HTTP: OpenAI-compatible POST /v1/completions and /v1/chat/completions with a per-request"
                 + " `steering` list of vectors from --vectors DIR, GET /v1/vectors, /health, /metrics, and a"
                 + " playground page at /.",
                 "Runs until SIGTERM or Ctrl-C, then stops accepting and lets in-flight requests finish."})
@@ -76,6 +77,18 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--tokenizer", paramLabel = "PATH", description = "tokenizer.json (default: the one in the model directory).")
     Path tokenizerPath;
 
+    @Option(names = "--chat-template", paramLabel = "FILE",
+            description = "Jinja chat template for /v1/chat/completions (default: the model's chat_template).")
+    Path chatTemplate;
+
+    @Option(names = "--read-only-vectors", description = "Refuse POST and DELETE /v1/vectors: serve only the"
+            + " vectors in --vectors DIR, steering only the sites they use.")
+    boolean readOnlyVectors;
+
+    @Option(names = "--max-vector-bytes", paramLabel = "N", defaultValue = "16777216",
+            description = "Largest vector file POST /v1/vectors accepts (default ${DEFAULT-VALUE}).")
+    int maxVectorBytes;
+
     @Override
     public Integer call() throws InterruptedException {
         PrintWriter err = spec.commandLine().getErr();
@@ -88,7 +101,8 @@ final class ServeCommand implements Callable<Integer> {
         CountDownLatch stop = new CountDownLatch(1);
         CountDownLatch done = new CountDownLatch(1);
         stopSignal = stop;
-        try (ServedModel served = ServedModel.open(files, vectors, sessionConfig)) {
+        try (ServedModel served = ServedModel.open(files, vectors, sessionConfig,
+                new ServeOptions(chatTemplate, readOnlyVectors, maxVectorBytes))) {
             SteerServer server = SteerServer.start(served, config);
             Thread hook = new Thread(() -> {
                 stop.countDown();
@@ -100,7 +114,9 @@ final class ServeCommand implements Callable<Integer> {
             }, "onnx-steer-shutdown");
             Runtime.getRuntime().addShutdownHook(hook);
             err.println("onnx-steer: serving " + served.name() + " on " + served.session().device() + " at " + server.uri()
-                    + " with vectors " + served.vectors().names() + (key != null ? " (API key required)" : ""));
+                    + " with vectors " + served.vectors().names() + (key != null ? " (API key required)" : "")
+                    + (served.chat().isPresent() ? "; chat template " + served.chat().get().origin() : "; no chat template")
+                    + (readOnlyVectors ? "; vectors read-only" : ""));
             err.flush();
             try {
                 stop.await();

@@ -9,8 +9,6 @@ import dev.onnxsteer.TestPaths;
 import dev.onnxsteer.vectors.SteeringVectors;
 import dev.onnxsteer.vectors.VectorFiles;
 import dev.onnxsteer.vectors.VectorMetadata;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -18,10 +16,6 @@ import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -48,19 +42,11 @@ class ServeCommandTest {
 
     @Test
     void servesUntilStoppedWithSteeringFromTheVectorsDirectory() throws Exception {
-        StringWriter err = new StringWriter();
-        StringWriter out = new StringWriter();
-        CompletableFuture<Integer> code = CompletableFuture.supplyAsync(() -> Main.run(new PrintWriter(out, true),
-                new PrintWriter(err, true), "serve", model.toString(), "--vectors", vectors.toString(), "--port", "0",
-                "--device", "cpu", "--api-key", "k"));
-        Pattern serving = Pattern.compile("serving stories on cpu at (http://127\\.0\\.0\\.1:\\d+) with vectors \\[wave\\]");
-        Matcher m = serving.matcher("");
-        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        while (!(m = serving.matcher(err.toString())).find()) {
-            assertTrue(System.nanoTime() < until && !code.isDone(), "no start line: " + err);
-            Thread.sleep(20);
-        }
-        URI base = URI.create(m.group(1));
+        RunningServe serve = new RunningServe(model.toString(), "--vectors", vectors.toString(), "--port", "0",
+                "--device", "cpu", "--api-key", "k");
+        assertTrue(serve.err.toString().contains("serving stories on cpu at http://127.0.0.1:"), serve.err.toString());
+        assertTrue(serve.err.toString().contains("with vectors [wave] (API key required)"), serve.err.toString());
+        URI base = serve.base;
         HttpClient client = HttpClient.newHttpClient();
         HttpResponse<String> reply = client.send(HttpRequest.newBuilder(base.resolve("/v1/completions"))
                 .header("Authorization", "Bearer k").POST(HttpRequest.BodyPublishers.ofString(
@@ -73,9 +59,8 @@ class ServeCommandTest {
         assertEquals(401, client.send(HttpRequest.newBuilder(base.resolve("/v1/vectors")).build(),
                 HttpResponse.BodyHandlers.ofString()).statusCode());
 
-        ServeCommand.stopSignal.countDown();
-        assertEquals(Main.OK, code.get(60, TimeUnit.SECONDS), err.toString());
-        assertTrue(err.toString().contains("onnx-steer: stopped"), err.toString());
+        assertEquals(Main.OK, serve.stop(), serve.err.toString());
+        assertTrue(serve.err.toString().contains("onnx-steer: stopped"), serve.err.toString());
     }
 
     @Test

@@ -135,7 +135,7 @@ public final class BatchScheduler implements AutoCloseable {
             return;
         }
         List<Generator.RowRequest> rows = new ArrayList<>();
-        List<List<SteeringTerm>> steering = new ArrayList<>();
+        List<BoundSteering> steering = new ArrayList<>();
         for (CompletionJob job : batch) {
             job.started();
             metrics.queueWait((job.startedNanos() - job.arrivedNanos()) / 1e9);

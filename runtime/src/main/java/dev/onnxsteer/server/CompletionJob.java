@@ -18,7 +18,7 @@ public final class CompletionJob {
     private final String prompt;
     private final long[] promptIds;
     private final GenerationConfig generation;
-    private final List<SteeringTerm> steering;
+    private final BoundSteering steering;
     private final long arrivedNanos;
     private final long deadlineNanos;
     private final AtomicBoolean cancelled = new AtomicBoolean();
@@ -30,12 +30,12 @@ public final class CompletionJob {
      * @param timeoutNanos how long the job may take from now, queueing included; after that it stops
      *                     and its result is a {@link DeadlineExceeded}
      */
-    public CompletionJob(String prompt, long[] promptIds, GenerationConfig generation, List<SteeringTerm> steering,
+    public CompletionJob(String prompt, long[] promptIds, GenerationConfig generation, BoundSteering steering,
             long timeoutNanos) {
         this.prompt = Objects.requireNonNull(prompt, "prompt");
         this.promptIds = promptIds.clone();
         this.generation = Objects.requireNonNull(generation, "generation");
-        this.steering = List.copyOf(steering);
+        this.steering = Objects.requireNonNull(steering, "steering");
         this.arrivedNanos = System.nanoTime();
         this.deadlineNanos = arrivedNanos + timeoutNanos;
     }
@@ -63,7 +63,8 @@ public final class CompletionJob {
         return generation;
     }
 
-    public List<SteeringTerm> steering() {
+    /** Its steering and the vectors it was admitted with. */
+    public BoundSteering steering() {
         return steering;
     }
 

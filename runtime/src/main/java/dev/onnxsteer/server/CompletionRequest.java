@@ -103,9 +103,9 @@ public record CompletionRequest(String prompt, int maxTokens, double temperature
             }
             for (Iterator<Map.Entry<String, JsonNode>> it = item.fields(); it.hasNext(); ) {
                 String key = it.next().getKey();
-                if (!key.equals("vector") && !key.equals("scale")) {
+                if (!SteeringRange.FIELDS.contains(key)) {
                     throw ApiError.badRequest("steering", "unknown steering field '" + FileProblem.printable(key)
-                            + "'; expected vector and scale");
+                            + "'; expected " + String.join(", ", SteeringRange.FIELDS));
                 }
             }
             JsonNode vector = item.get("vector");
@@ -125,7 +125,7 @@ public record CompletionRequest(String prompt, int maxTokens, double temperature
                             + RequestFields.shown(scale));
                 }
             }
-            terms.add(new SteeringTerm(RequestFields.checkedText("steering", vector.textValue()), c));
+            terms.add(SteeringRange.term(RequestFields.checkedText("steering", vector.textValue()), c, item));
         }
         return terms;
     }

@@ -25,7 +25,7 @@ import java.util.SortedSet;
 /**
  * Per-row steering through the inputs of an {@link Mode#INPUT} compile: the model gets one {@code
  * steer.SITE.vector [batch, hidden]} input (and a scalar {@code steer.SITE.coefficient}) at every
- * site any registered vector uses, and row {@code r} of a batch is fed {@code sum(scale_t *
+ * site it is prepared for (those the registered vectors use, and those uploads may use), and row {@code r} of a batch is fed {@code sum(scale_t *
  * vector_t[layer])} over its request's terms (zeros when unsteered, which adds exactly nothing).
  * Any mix of vectors per row works, with exactly the arithmetic of a compile with the same
  * vectors and coefficients.
@@ -37,22 +37,24 @@ public final class InputModeSteering implements RowSteering {
     /** One steered site: its input names, its hidden size, and which layer of which kind it is. */
     private record SiteInput(SiteKind kind, int layer, String vectorInput, String coefficientInput, int hidden) {}
 
-    private final VectorRegistry registry;
     private final List<SiteInput> inputs;
+    private final Map<SiteKind, SortedSet<Integer>> steerable;
 
-    private InputModeSteering(VectorRegistry registry, List<SiteInput> inputs) {
-        this.registry = registry;
+    private InputModeSteering(List<SiteInput> inputs, Map<SiteKind, SortedSet<Integer>> steerable) {
         this.inputs = List.copyOf(inputs);
+        this.steerable = steerable;
     }
 
     /**
-     * Rewrites {@code model} (found to have {@code sites}) so every site a registered vector uses takes
-     * a per-row vector input, and returns the steering that feeds them. With no vectors registered the
-     * model is left alone.
+     * Rewrites {@code model} (found to have {@code sites}) so every site in {@code steerable} (site kind
+     * to layers) takes a per-row vector input, and returns the steering that feeds them. With nothing
+     * steerable the model is left alone.
      */
-    public static InputModeSteering prepare(Model model, SiteMap sites, VectorRegistry registry) {
+    public static InputModeSteering prepare(Model model, SiteMap sites, Map<SiteKind, SortedSet<Integer>> steerable) {
+        Map<SiteKind, SortedSet<Integer>> copy = new LinkedHashMap<>();
+        steerable.forEach((kind, layers) -> copy.put(kind, java.util.Collections.unmodifiableSortedSet(new java.util.TreeSet<>(layers))));
         List<Steering> zero = new ArrayList<>();
-        for (Map.Entry<SiteKind, SortedSet<Integer>> used : registry.sitesUsed().entrySet()) {
+        for (Map.Entry<SiteKind, SortedSet<Integer>> used : copy.entrySet()) {
             for (int layer : used.getValue()) {
                 int hidden = (int) sites.find(used.getKey(), layer).get(0).hiddenSize();
                 zero.add(new Steering(used.getKey(), layer, new float[hidden], 1f));
@@ -60,7 +62,7 @@ public final class InputModeSteering implements RowSteering {
         }
         List<SiteInput> inputs = new ArrayList<>();
         if (zero.isEmpty()) {
-            return new InputModeSteering(registry, inputs);
+            return new InputModeSteering(inputs, Map.of());
         }
         SteerPass pass = new SteerPass(sites, zero, Mode.INPUT);
         pass.apply(model);
@@ -76,7 +78,12 @@ public final class InputModeSteering implements RowSteering {
             lift(model.graph(), input.coefficientInput(), ValueType.Tensor.of(DataType.FLOAT));
             inputs.add(input);
         }
-        return new InputModeSteering(registry, inputs);
+        return new InputModeSteering(inputs, java.util.Collections.unmodifiableMap(copy));
+    }
+
+    /** The sites this steering has inputs for: site kind to layers. */
+    public Map<SiteKind, SortedSet<Integer>> steerable() {
+        return steerable;
     }
 
     /** Makes the initializer-backed input {@code name} a plain required input of the same name, declared {@code type}. */
@@ -100,17 +107,39 @@ public final class InputModeSteering implements RowSteering {
     }
 
     @Override
-    public void validate(List<SteeringTerm> terms) {
-        for (SteeringTerm term : terms) {
-            if (registry.find(term.vector()).isEmpty()) {
-                throw new IllegalArgumentException("unknown vector '" + term.vector() + "'; known vectors: "
-                        + registry.names());
+    public void validate(BoundSteering steering) {
+        for (SteeringTerm term : steering.terms()) {
+            VectorRegistry.Entry entry = steering.vectors().find(term.vector()).orElseThrow(() ->
+                    new IllegalArgumentException("unknown vector '" + term.vector() + "'; known vectors: "
+                            + steering.vectors().names()));
+            if (term.hasRange()) {
+                checkRange(term, entry);
             }
         }
     }
 
+    /** A range must select at least one layer of the vector, and only layers this model steers. */
+    private void checkRange(SteeringTerm term, VectorRegistry.Entry entry) {
+        SortedSet<Integer> steered = steerable.getOrDefault(entry.kind(), java.util.Collections.emptySortedSet());
+        boolean any = false;
+        for (int layer = term.fromLayer(); layer <= term.toLayer(); layer++) {
+            if (term.vectorAt(entry, layer) == null) {
+                continue;
+            }
+            if (!steered.contains(layer)) {
+                throw new IllegalArgumentException("layers [" + term.fromLayer() + ", " + term.toLayer() + "] of "
+                        + term.vector() + ": this server steers " + entry.kind().label() + " only at layers " + steered);
+            }
+            any = true;
+        }
+        if (!any) {
+            throw new IllegalArgumentException("layers [" + term.fromLayer() + ", " + term.toLayer() + "] leave nothing of "
+                    + term.vector() + ", which has layers " + entry.vectors().layerIndices());
+        }
+    }
+
     @Override
-    public BatchInputs inputsFor(List<List<SteeringTerm>> rows) {
+    public BatchInputs inputsFor(List<BoundSteering> rows) {
         rows.forEach(this::validate);
         int batch = rows.size();
         List<OnnxTensor> created = new ArrayList<>();
@@ -119,12 +148,12 @@ public final class InputModeSteering implements RowSteering {
             for (SiteInput input : inputs) {
                 float[] values = new float[batch * input.hidden()];
                 for (int r = 0; r < batch; r++) {
-                    for (SteeringTerm term : rows.get(r)) {
-                        VectorRegistry.Entry entry = registry.find(term.vector()).orElseThrow();
-                        if (entry.kind() != input.kind() || !entry.vectors().hasLayer(input.layer())) {
+                    for (SteeringTerm term : rows.get(r).terms()) {
+                        VectorRegistry.Entry entry = rows.get(r).vectors().find(term.vector()).orElseThrow();
+                        float[] v = entry.kind() == input.kind() ? term.vectorAt(entry, input.layer()) : null;
+                        if (v == null) {
                             continue;
                         }
-                        float[] v = entry.vectors().layer(input.layer());
                         int base = r * input.hidden();
                         for (int i = 0; i < v.length; i++) {
                             values[base + i] += term.scale() * v[i];

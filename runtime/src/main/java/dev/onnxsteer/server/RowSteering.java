@@ -3,6 +3,7 @@ package dev.onnxsteer.server;
 import dev.onnxsteer.generate.ExtraInputs;
 import java.util.List;
 
+
 /**
  * How a served model takes steering that differs from row to row of one batch: it turns each row's
  * {@code steering} list into the extra input tensors of the batch's runs. Implementations: {@link
@@ -12,17 +13,17 @@ import java.util.List;
  */
 public interface RowSteering extends AutoCloseable {
     /**
-     * Checks one request's steering before it is queued.
+     * Checks one request's steering (against the vectors it is bound to) before it is queued.
      *
      * @throws IllegalArgumentException naming the problem (e.g. an unknown vector, with the known names)
      */
-    void validate(List<SteeringTerm> terms);
+    void validate(BoundSteering steering);
 
     /**
-     * The extra inputs of a batch whose row {@code r} is steered by {@code rows.get(r)} (an empty
-     * list leaves the row unsteered). The caller closes the result after the batch's generation.
+     * The extra inputs of a batch whose row {@code r} is steered by {@code rows.get(r)} (no terms
+     * leave the row unsteered). The caller closes the result after the batch's generation.
      */
-    BatchInputs inputsFor(List<List<SteeringTerm>> rows);
+    BatchInputs inputsFor(List<BoundSteering> rows);
 
     /** Releases anything held; the default holds nothing. */
     @Override

@@ -1,5 +1,6 @@
 package dev.onnxsteer.server;
 
+import dev.onnxsteer.chat.ChatFormat;
 import dev.onnxsteer.generate.Generator;
 import dev.onnxsteer.generate.ModelConfig;
 import dev.onnxsteer.generate.Tokenizer;
@@ -10,7 +11,13 @@ import dev.onnxsteer.session.ModelSession;
 import dev.onnxsteer.session.SessionConfig;
 import dev.onnxsteer.session.SessionFactory;
 import java.nio.file.Path;
+import dev.onnxsteer.sites.SiteKind;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.SortedSet;
+import java.util.TreeSet;
+import java.util.Optional;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
@@ -24,12 +31,16 @@ public final class ServedModel implements AutoCloseable {
     private final Tokenizer tokenizer;
     private final ModelConfig config;
     private final Generator generator;
-    private final VectorRegistry vectors;
+    private final VectorStore vectors;
     private final RowSteering steering;
+    private final Optional<ChatFormat> chat;
+    private final Map<SiteKind, SortedSet<Integer>> steeringSites;
 
     private ServedModel(String name, ModelSession session, Tokenizer tokenizer, ModelConfig config,
-            VectorRegistry vectors, RowSteering steering) {
+            VectorStore vectors, InputModeSteering steering, Optional<ChatFormat> chat) {
+        this.steeringSites = steering.steerable();
         this.name = name;
+        this.chat = chat;
         this.session = session;
         this.tokenizer = tokenizer;
         this.config = config;
@@ -45,6 +56,15 @@ public final class ServedModel implements AutoCloseable {
      * @throws IllegalArgumentException when the model has no tokenizer
      */
     public static ServedModel open(ModelFiles files, Path vectorsDir, SessionConfig sessionConfig) {
+        return open(files, vectorsDir, sessionConfig, ServeOptions.DEFAULTS);
+    }
+
+    /**
+     * Like {@link #open(ModelFiles, Path, SessionConfig)} with {@code options}. Unless vectors are
+     * read-only, the served model also takes steering at {@code resid_post} of every layer, so vectors
+     * uploaded there later can be served without a restart.
+     */
+    public static ServedModel open(ModelFiles files, Path vectorsDir, SessionConfig sessionConfig, ServeOptions options) {
         if (files.tokenizer() == null) {
             throw new IllegalArgumentException("no tokenizer.json next to " + files.onnx() + "; serve needs one");
         }
@@ -53,14 +73,29 @@ public final class ServedModel implements AutoCloseable {
             registry.set(VectorRegistry.load(vectorsDir, sites));
             return List.of();
         }, Mode.INPUT);
-        InputModeSteering steering = InputModeSteering.prepare(compiled.model(), compiled.sites(), registry.get());
+        Map<SiteKind, SortedSet<Integer>> steerable = new LinkedHashMap<>();
+        if (!options.readOnlyVectors()) {
+            SortedSet<Integer> all = new TreeSet<>();
+            for (int layer = 0; layer < compiled.sites().layerCount(); layer++) {
+                if (!compiled.sites().find(SiteKind.RESID_POST, layer).isEmpty()) {
+                    all.add(layer);
+                }
+            }
+            steerable.put(SiteKind.RESID_POST, all);
+        }
+        registry.get().sitesUsed().forEach((kind, layers) ->
+                steerable.computeIfAbsent(kind, k -> new TreeSet<>()).addAll(layers));
+        InputModeSteering steering = InputModeSteering.prepare(compiled.model(), compiled.sites(), steerable);
+        VectorStore store = new VectorStore(vectorsDir, compiled.sites(), steering.steerable(), registry.get(),
+                options.readOnlyVectors(), options.maxVectorBytes());
         ModelConfig config = ModelConfig.load(files.directory());
         String label = files.onnx() + " (served)";
         ModelSession session = SessionFactory.open(compiled.model(), label, sessionConfig);
         Tokenizer tokenizer = null;
         try {
             tokenizer = Tokenizer.load(files.tokenizer(), config);
-            return new ServedModel(modelName(files), session, tokenizer, config, registry.get(), steering);
+            Optional<ChatFormat> chat = ChatFormat.load(tokenizer, options.chatTemplate());
+            return new ServedModel(modelName(files), session, tokenizer, config, store, steering, chat);
         } catch (RuntimeException e) {
             if (tokenizer != null) {
                 tokenizer.close();
@@ -98,12 +133,28 @@ public final class ServedModel implements AutoCloseable {
         return generator;
     }
 
+    /** The vectors now (a request takes this once and keeps it). */
     public VectorRegistry vectors() {
+        return vectors.current();
+    }
+
+    /** The sites the served model takes steering at: site kind to layers. */
+    public Map<SiteKind, SortedSet<Integer>> steeringSites() {
+        return steeringSites;
+    }
+
+    /** Uploads and deletes at run time. */
+    public VectorStore vectorStore() {
         return vectors;
     }
 
     public RowSteering steering() {
         return steering;
+    }
+
+    /** How conversations become prompts; empty when the model has no chat template and none was given. */
+    public Optional<ChatFormat> chat() {
+        return chat;
     }
 
     @Override
@@ -118,6 +169,6 @@ public final class ServedModel implements AutoCloseable {
 
     @Override
     public String toString() {
-        return name + " on " + session.device() + " with vectors " + vectors.names();
+        return name + " on " + session.device() + " with vectors " + vectors().names();
     }
 }

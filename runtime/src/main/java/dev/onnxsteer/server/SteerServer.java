@@ -34,14 +34,17 @@ import org.eclipse.jetty.server.NetworkConnector;
  *   <li>{@code POST /v1/completions}: OpenAI completions ({@code prompt}, {@code max_tokens},
  *       {@code temperature}, {@code top_p}, {@code seed}, {@code stop}, {@code stream} as server-sent
  *       events, {@code usage}) plus {@code steering: [{"vector": NAME, "scale": C}]};</li>
- *   <li>{@code GET /v1/vectors}, {@code GET /v1/models}, {@code GET /health}, {@code GET /metrics}
- *       (Prometheus text), and the playground page at {@code GET /}.</li>
+ *   <li>{@code POST /v1/chat/completions}: the same with {@code messages} rendered by the model's chat
+ *       template ({@link ChatCompletions});</li>
+ *   <li>{@code GET|POST /v1/vectors}, {@code DELETE /v1/vectors/NAME} ({@link VectorsEndpoint});</li>
+ *   <li>{@code GET /v1/models}, {@code GET /health}, {@code GET /metrics} (Prometheus text), and the
+ *       playground page at {@code GET /}.</li>
  * </ul>
  * Requests are batched by a {@link BatchScheduler}. Errors are JSON {@code {"error": {...}}} bodies.
  * The server does not own the {@link ServedModel}; {@link #stop} drains in-flight requests first.
  */
 public final class SteerServer implements AutoCloseable {
-    private static final ObjectMapper JSON = new ObjectMapper();
+    static final ObjectMapper JSON = new ObjectMapper();
     private static final long HEARTBEAT_MS = 500;
 
     private final ServedModel model;
@@ -52,6 +55,8 @@ public final class SteerServer implements AutoCloseable {
     private final AtomicInteger inFlight = new AtomicInteger();
     private final AtomicLong ids = new AtomicLong();
     private final byte[] playground;
+    private final ChatCompletions chat = new ChatCompletions(this);
+    private final VectorsEndpoint vectors = new VectorsEndpoint(this);
     private volatile boolean draining;
     private volatile boolean stopped;
     private volatile int port;
@@ -70,14 +75,18 @@ public final class SteerServer implements AutoCloseable {
             c.routes.get("/", ctx -> ctx.contentType("text/html; charset=utf-8").result(playground));
             c.routes.get("/health", this::health);
             c.routes.get("/metrics", ctx -> ctx.contentType("text/plain; version=0.0.4; charset=utf-8").result(metrics.render()));
-            c.routes.get("/v1/vectors", this::vectors);
+            c.routes.get("/v1/vectors", vectors::list);
+            c.routes.post("/v1/vectors", vectors::upload);
+            c.routes.delete("/v1/vectors/{name}", vectors::delete);
             c.routes.get("/v1/models", this::models);
             c.routes.post("/v1/completions", this::completions);
             c.routes.after("/v1/completions", ctx -> metrics.request(ctx.statusCode()));
+            c.routes.post("/v1/chat/completions", chat::handle);
+            c.routes.after("/v1/chat/completions", ctx -> metrics.request(ctx.statusCode()));
             c.routes.exception(ApiError.class, (e, ctx) -> error(ctx, e));
             c.routes.exception(HttpResponseException.class, (e, ctx) -> error(ctx, e.getStatus() == 404
                     ? new ApiError(404, "not_found_error", null, "no endpoint " + ctx.method() + " " + ctx.path()
-                            + "; endpoints: POST /v1/completions, GET /v1/vectors, GET /v1/models, GET /health,"
+                            + "; endpoints: POST /v1/completions, POST /v1/chat/completions, GET|POST /v1/vectors, DELETE /v1/vectors/NAME, GET /v1/models, GET /health,"
                             + " GET /metrics, GET /")
                     : new ApiError(e.getStatus(), "invalid_request_error", null, e.getMessage())));
             c.routes.exception(Exception.class, (e, ctx) ->
@@ -160,61 +169,34 @@ public final class SteerServer implements AutoCloseable {
         ctx.contentType("application/json").result(root.toString());
     }
 
-    private void vectors(Context ctx) {
-        ObjectNode root = JSON.createObjectNode();
-        root.put("object", "list");
-        ArrayNode data = root.putArray("data");
-        for (VectorRegistry.Entry e : model.vectors().entries()) {
-            ObjectNode v = data.addObject();
-            v.put("name", e.name());
-            v.put("site", e.kind().label());
-            ArrayNode layers = v.putArray("layers");
-            e.vectors().layerIndices().forEach(layers::add);
-            v.put("hidden_size", e.vectors().hiddenSize());
-            v.put("method", e.vectors().metadata().method());
-            ObjectNode norms = v.putObject("norms");
-            e.norms().forEach((layer, norm) -> norms.put(Integer.toString(layer), norm));
-            ObjectNode extra = v.putObject("metadata");
-            e.vectors().metadata().extra().forEach(extra::put);
-        }
-        ctx.contentType("application/json").result(root.toString());
-    }
-
     private void completions(Context ctx) throws IOException {
         inFlight.incrementAndGet();
         try {
-            if (draining) {
-                ctx.header("Retry-After", "5");
-                throw new ApiError(503, "server_shutting_down", null, "the server is shutting down");
-            }
+            refuseWhileDraining(ctx);
             CompletionRequest request = CompletionRequest.parse(readBody(ctx), config.maxTokensLimit());
-            try {
-                model.steering().validate(request.steering());
-            } catch (IllegalArgumentException e) {
-                throw ApiError.badRequest("steering", e.getMessage());
-            }
+            BoundSteering steering = bindSteering(request.steering());
             long[] ids = encode(request.prompt());
-            CompletionJob job = new CompletionJob(request.prompt(), ids, request.generation(), request.steering(),
+            CompletionJob job = new CompletionJob(request.prompt(), ids, request.generation(), steering,
                     config.requestTimeout().toNanos());
-            switch (scheduler.submit(job)) {
-                case QUEUE_FULL -> {
-                    ctx.header("Retry-After", "1");
-                    throw new ApiError(429, "rate_limit_error", null, "the queue is full (" + config.maxQueue()
-                            + " requests waiting); retry later");
-                }
-                case SHUTTING_DOWN -> {
-                    ctx.header("Retry-After", "5");
-                    throw new ApiError(503, "server_shutting_down", null, "the server is shutting down");
-                }
-                case ACCEPTED -> { }
-            }
+            admit(ctx, job);
             String id = "cmpl-" + Long.toHexString(System.currentTimeMillis()) + "-" + this.ids.incrementAndGet();
             long created = System.currentTimeMillis() / 1000;
             if (request.stream()) {
-                stream(ctx, job, id, created);
+                stream(ctx, job, new StreamFormat() {
+                    @Override
+                    public String piece(String text) {
+                        return chunk(id, created, text, null).toString();
+                    }
+
+                    @Override
+                    public List<String> closing(Generation g) {
+                        ObjectNode last = chunk(id, created, "", finishReason(g.finishReason()));
+                        last.set("usage", usage(g));
+                        return List.of(last.toString());
+                    }
+                });
             } else {
-                onClientGone(ctx, job::cancel);
-                Generation g = await(job, ClientProbe.of(ctx));
+                Generation g = awaitAnswer(ctx, job);
                 ObjectNode root = chunk(id, created, g.text(), finishReason(g.finishReason()));
                 root.set("usage", usage(g));
                 ctx.contentType("application/json").result(root.toString());
@@ -224,9 +206,83 @@ public final class SteerServer implements AutoCloseable {
         }
     }
 
+    /** Counts a request as in flight while {@code handler} runs, so a graceful stop waits for it. */
+    void inFlight(Runnable handler) {
+        inFlight.incrementAndGet();
+        try {
+            handler.run();
+        } finally {
+            inFlight.decrementAndGet();
+        }
+    }
+
+    void refuseWhileDraining(Context ctx) {
+        if (draining) {
+            ctx.header("Retry-After", "5");
+            throw new ApiError(503, "server_shutting_down", null, "the server is shutting down");
+        }
+    }
+
+    /** Binds a request's steering to the vectors registered now (it keeps them) and checks it. */
+    BoundSteering bindSteering(List<SteeringTerm> terms) {
+        BoundSteering steering = new BoundSteering(terms, model.vectors());
+        try {
+            model.steering().validate(steering);
+        } catch (IllegalArgumentException e) {
+            throw ApiError.badRequest("steering", e.getMessage());
+        }
+        return steering;
+    }
+
+    /** Queues {@code job}, or answers 429 / 503. */
+    void admit(Context ctx, CompletionJob job) {
+        switch (scheduler.submit(job)) {
+            case QUEUE_FULL -> {
+                ctx.header("Retry-After", "1");
+                throw new ApiError(429, "rate_limit_error", null, "the queue is full (" + config.maxQueue()
+                        + " requests waiting); retry later");
+            }
+            case SHUTTING_DOWN -> {
+                ctx.header("Retry-After", "5");
+                throw new ApiError(503, "server_shutting_down", null, "the server is shutting down");
+            }
+            case ACCEPTED -> { }
+        }
+    }
+
+    /** A fresh response id with the given prefix ({@code cmpl}, {@code chatcmpl}). */
+    String nextId(String prefix) {
+        return prefix + "-" + Long.toHexString(System.currentTimeMillis()) + "-" + ids.incrementAndGet();
+    }
+
+    /** Waits for a non-streaming job's generation, stopping it if its client goes away. */
+    Generation awaitAnswer(Context ctx, CompletionJob job) {
+        onClientGone(ctx, job::cancel);
+        return await(job, ClientProbe.of(ctx));
+    }
+
+    ServedModel model() {
+        return model;
+    }
+
+    ServerConfig config() {
+        return config;
+    }
+
     /** Reads the body, refusing more than the limit; the rest of an oversized body is drained (up to a bound) so the client sees the answer. */
-    private JsonNode readBody(Context ctx) throws IOException {
-        int limit = config.maxBodyBytes();
+    JsonNode readBody(Context ctx) throws IOException {
+        byte[] body = readBytes(ctx, config.maxBodyBytes(), 400);
+        if (body.length == 0) {
+            throw ApiError.badRequest(null, "the request body is empty; expected a JSON object");
+        }
+        return RequestFields.parse(body).node();
+    }
+
+    /**
+     * The request body, at most {@code limit} bytes; a larger one is answered {@code status} after
+     * draining up to 16 times the limit plus 1 MiB of it, so the client reads the answer.
+     */
+    static byte[] readBytes(Context ctx, int limit, int status) throws IOException {
         long declared = ctx.req().getContentLengthLong();
         InputStream in = ctx.req().getInputStream();
         ByteArrayOutputStream buffer = new ByteArrayOutputStream();
@@ -240,17 +296,18 @@ public final class SteerServer implements AutoCloseable {
                 while (drained < 16L * limit + (1 << 20) && (n = in.read(chunk)) >= 0) {
                     drained += n;
                 }
-                throw ApiError.badRequest(null, "the request body is larger than " + limit + " bytes");
+                throw tooLarge(limit, status);
             }
             buffer.write(chunk, 0, n);
         }
         if (declared > limit) {
-            throw ApiError.badRequest(null, "the request body is larger than " + limit + " bytes");
+            throw tooLarge(limit, status);
         }
-        if (buffer.size() == 0) {
-            throw ApiError.badRequest(null, "the request body is empty; expected a JSON object");
-        }
-        return RequestFields.parse(buffer.toByteArray()).node();
+        return buffer.toByteArray();
+    }
+
+    private static ApiError tooLarge(int limit, int status) {
+        return new ApiError(status, "invalid_request_error", null, "the request body is larger than " + limit + " bytes");
     }
 
     private long[] encode(String prompt) {
@@ -264,11 +321,16 @@ public final class SteerServer implements AutoCloseable {
             }
             ids = new long[] {model.tokenizer().bosTokenId().getAsLong()};
         }
+        checkContext(ids, "prompt");
+        return ids;
+    }
+
+    /** Refuses a prompt of {@code ids} that leaves no room in the model's context. */
+    void checkContext(long[] ids, String param) {
         if (model.config().maxPositions().isPresent() && ids.length >= model.config().maxPositions().getAsInt()) {
-            throw ApiError.badRequest("prompt", "the prompt has " + ids.length + " tokens but the context of "
+            throw ApiError.badRequest(param, "the prompt has " + ids.length + " tokens but the context of "
                     + model.name() + " is " + model.config().maxPositions().getAsInt() + " tokens");
         }
-        return ids;
     }
 
     /** Runs {@code action} if Jetty reports that this request failed (a failed write, for one). */
@@ -396,8 +458,19 @@ public final class SteerServer implements AutoCloseable {
         return new ApiError(500, "server_error", null, "generation failed: " + cause.getMessage());
     }
 
-    /** Server-sent events: one {@code data:} chunk per text piece, a final chunk with finish reason and usage, then {@code [DONE]}. */
-    private void stream(Context ctx, CompletionJob job, String id, long created) {
+    /** How a streamed answer is framed: the events before the first piece, one per piece, and the last ones. */
+    interface StreamFormat {
+        default List<String> opening() {
+            return List.of();
+        }
+
+        String piece(String text);
+
+        List<String> closing(Generation g);
+    }
+
+    /** Server-sent events: {@code format}'s opening events, one per text piece, its closing events, then {@code [DONE]}. */
+    void stream(Context ctx, CompletionJob job, StreamFormat format) {
         var res = ctx.res();
         res.setStatus(200);
         res.setContentType("text/event-stream; charset=utf-8");
@@ -406,18 +479,21 @@ public final class SteerServer implements AutoCloseable {
         try {
             OutputStream out = res.getOutputStream();
             out.flush();
+            for (String opening : format.opening()) {
+                event(out, opening);
+            }
             long lastWrite = System.nanoTime();
             while (true) {
                 String piece = job.nextPiece(100);
                 if (piece != null) {
-                    event(out, chunk(id, created, piece, null).toString());
+                    event(out, format.piece(piece));
                     lastWrite = System.nanoTime();
                     continue;
                 }
                 if (job.result().isDone()) {
                     String rest;
                     while ((rest = job.pollPiece()) != null) {
-                        event(out, chunk(id, created, rest, null).toString());
+                        event(out, format.piece(rest));
                     }
                     break;
                 }
@@ -430,9 +506,9 @@ public final class SteerServer implements AutoCloseable {
             }
             try {
                 Generation g = job.result().get();
-                ObjectNode last = chunk(id, created, "", finishReason(g.finishReason()));
-                last.set("usage", usage(g));
-                event(out, last.toString());
+                for (String closing : format.closing(g)) {
+                    event(out, closing);
+                }
             } catch (ExecutionException e) {
                 ApiError error = failure(e.getCause());
                 event(out, errorBody(error).toString());
@@ -469,7 +545,7 @@ public final class SteerServer implements AutoCloseable {
         return root;
     }
 
-    private static ObjectNode usage(Generation g) {
+    static ObjectNode usage(Generation g) {
         ObjectNode usage = JSON.createObjectNode();
         usage.put("prompt_tokens", g.promptTokens());
         usage.put("completion_tokens", g.generatedTokens());

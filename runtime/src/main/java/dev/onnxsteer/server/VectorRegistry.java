@@ -1,6 +1,7 @@
 package dev.onnxsteer.server;
 
 import dev.onnxsteer.BadVectorException;
+import dev.onnxsteer.passes.Provenance;
 import dev.onnxsteer.sites.SiteKind;
 import dev.onnxsteer.sites.SiteMap;
 import dev.onnxsteer.vectors.SteeringVectors;
@@ -24,7 +25,8 @@ import java.util.stream.Stream;
  * The steering vectors a server offers, by name: every {@code .gguf} and {@code .safetensors} file
  * directly inside one directory, named by its file name without the extension. Read once at
  * start-up and checked against the model's sites; requests can only name these, never a path.
- * Immutable.
+ * Immutable: a {@link VectorStore} replaces the whole registry when a vector is uploaded or deleted,
+ * so a request keeps the registry (and the vectors) it was admitted with.
  */
 public final class VectorRegistry {
     /**
@@ -34,8 +36,10 @@ public final class VectorRegistry {
      * @param file    where it was read from (never shown to clients)
      * @param vectors its contents
      * @param kind    the site kind it steers (from its metadata)
+     * @param origin  {@link #STARTUP} or {@link #UPLOAD}
+     * @param sha256  of the file's bytes
      */
-    public record Entry(String name, Path file, SteeringVectors vectors, SiteKind kind) {
+    public record Entry(String name, Path file, SteeringVectors vectors, SiteKind kind, String origin, String sha256) {
         /** The L2 norm of each layer's vector, by layer. */
         public Map<Integer, Double> norms() {
             Map<Integer, Double> norms = new TreeMap<>();
@@ -49,6 +53,10 @@ public final class VectorRegistry {
             return norms;
         }
     }
+
+    /** Entry origins: read from the vectors directory at start-up, or uploaded through the API. */
+    public static final String STARTUP = "startup";
+    public static final String UPLOAD = "upload";
 
     private final Map<String, Entry> entries;
 
@@ -94,8 +102,8 @@ public final class VectorRegistry {
             } catch (IllegalArgumentException e) {
                 throw new BadVectorException("vector file " + file + ": " + e.getMessage());
             }
-            check(file, vectors, kind, sites);
-            Entry previous = map.put(name, new Entry(name, file, vectors, kind));
+            checkFits("vector file " + file, vectors, kind, sites);
+            Entry previous = map.put(name, new Entry(name, file, vectors, kind, STARTUP, Provenance.sha256(file)));
             if (previous != null) {
                 throw new BadVectorException("vector files " + previous.file() + " and " + file
                         + " both register the name " + name + "; rename one");
@@ -104,21 +112,38 @@ public final class VectorRegistry {
         return new VectorRegistry(map);
     }
 
-    private static boolean isVectorFile(Path p) {
+    /** This registry plus {@code entry} (whose name must be new). */
+    VectorRegistry with(Entry entry) {
+        Map<String, Entry> map = new TreeMap<>(entries);
+        if (map.put(entry.name(), entry) != null) {
+            throw new IllegalArgumentException("a vector named " + entry.name() + " is already registered");
+        }
+        return new VectorRegistry(map);
+    }
+
+    /** This registry without the vector {@code name}. */
+    VectorRegistry without(String name) {
+        Map<String, Entry> map = new TreeMap<>(entries);
+        map.remove(name);
+        return new VectorRegistry(map);
+    }
+
+    static boolean isVectorFile(Path p) {
         String n = p.getFileName().toString().toLowerCase(Locale.ROOT);
         return n.endsWith(".gguf") || n.endsWith(".safetensors");
     }
 
-    private static void check(Path file, SteeringVectors vectors, SiteKind kind, SiteMap sites) {
+    /** @param file how messages name the vectors (a file path, or "the uploaded vector NAME") */
+    static void checkFits(String file, SteeringVectors vectors, SiteKind kind, SiteMap sites) {
         for (int layer : vectors.layerIndices()) {
             var found = sites.find(kind, layer);
             if (found.isEmpty()) {
-                throw new BadVectorException("vector file " + file + " steers " + kind.label() + "." + layer
+                throw new BadVectorException(file + " steers " + kind.label() + "." + layer
                         + " but the model has no such site (it has " + sites.layerCount() + " layers)");
             }
             long hidden = found.get(0).hiddenSize();
             if (hidden != vectors.hiddenSize()) {
-                throw new BadVectorException("vector file " + file + " has " + vectors.hiddenSize()
+                throw new BadVectorException(file + " has " + vectors.hiddenSize()
                         + " values per layer but " + kind.label() + "." + layer + " of the model has hidden size " + hidden);
             }
         }

@@ -1,9 +1,13 @@
 package dev.onnxsteer.server;
 
+import dev.onnxsteer.chat.ChatFormat;
+import dev.onnxsteer.chat.ChatMessage;
+import dev.onnxsteer.generate.ExtraInputs;
 import dev.onnxsteer.generate.Generation;
 import dev.onnxsteer.generate.GenerationConfig;
 import dev.onnxsteer.generate.Generator;
 import dev.onnxsteer.generate.ModelConfig;
+import dev.onnxsteer.generate.TokenListener;
 import dev.onnxsteer.generate.Tokenizer;
 import dev.onnxsteer.io.ModelFiles;
 import dev.onnxsteer.passes.Compilation;
@@ -18,6 +22,7 @@ import dev.onnxsteer.vectors.VectorFiles;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.BiFunction;
 
 /**
  * What {@code generate} produces for a prompt: the plain model, or the model compiled (mode add,
@@ -27,12 +32,25 @@ final class Reference {
     private Reference() {}
 
     static Generation generate(String prompt, GenerationConfig config, List<SteeringTerm> steering) {
+        return run(steering, (generator, tokenizer) -> generator.generate(List.of(prompt), config).get(0));
+    }
+
+    /** What {@code generate --chat --chat-template TEMPLATE} produces for {@code messages}. */
+    static Generation chat(List<ChatMessage> messages, Path template, GenerationConfig config, List<SteeringTerm> steering) {
+        return run(steering, (generator, tokenizer) -> {
+            ChatFormat format = ChatFormat.load(tokenizer, template).orElseThrow();
+            return generator.generateIds(List.of(format.encode(messages)), config.withEosTokenIds(format.stopIds()),
+                    ExtraInputs.NONE, TokenListener.NONE).get(0);
+        });
+    }
+
+    private static Generation run(List<SteeringTerm> steering, BiFunction<Generator, Tokenizer, Generation> generate) {
         ModelFiles files = Stories.files();
         ModelConfig modelConfig = ModelConfig.load(files.directory());
         try (Tokenizer tokenizer = Tokenizer.load(files.tokenizer(), modelConfig)) {
             if (steering.isEmpty()) {
                 try (ModelSession session = SessionFactory.open(files.onnx(), SessionConfig.cpu())) {
-                    return Generator.create(session, tokenizer, modelConfig).generate(List.of(prompt), config).get(0);
+                    return generate.apply(Generator.create(session, tokenizer, modelConfig), tokenizer);
                 }
             }
             List<Steering> steerings = new ArrayList<>();
@@ -46,7 +64,7 @@ final class Reference {
             }
             Compilation.Result compiled = Compilation.compile(files, steerings, Mode.ADD);
             try (ModelSession session = SessionFactory.open(compiled.model(), "reference", SessionConfig.cpu())) {
-                return Generator.create(session, tokenizer, modelConfig).generate(List.of(prompt), config).get(0);
+                return generate.apply(Generator.create(session, tokenizer, modelConfig), tokenizer);
             }
         }
     }

@@ -1,0 +1,37 @@
+package dev.onnxsteer.server;
+
+import java.nio.file.Path;
+
+/**
+ * How {@link ServedModel#open} prepares a model beyond its files.
+ *
+ * @param chatTemplate    a Jinja chat template file, or null for the model's own {@code chat_template}
+ * @param readOnlyVectors refuse uploads and deletes of vectors; the served model then takes steering
+ *                        only at the sites the start-up vectors use
+ * @param maxVectorBytes  the largest vector file an upload may send
+ */
+public record ServeOptions(Path chatTemplate, boolean readOnlyVectors, int maxVectorBytes) {
+    /** 16 MiB: a float32 vector for each of 128 layers of hidden size 32768. */
+    public static final int DEFAULT_MAX_VECTOR_BYTES = 16 << 20;
+
+    /** The model's own template, vectors manageable at run time, uploads up to 16 MiB. */
+    public static final ServeOptions DEFAULTS = new ServeOptions(null, false, DEFAULT_MAX_VECTOR_BYTES);
+
+    public ServeOptions {
+        if (maxVectorBytes < 1) {
+            throw new IllegalArgumentException("the vector upload limit must be >= 1 byte, got " + maxVectorBytes);
+        }
+    }
+
+    public ServeOptions withChatTemplate(Path value) {
+        return new ServeOptions(value, readOnlyVectors, maxVectorBytes);
+    }
+
+    public ServeOptions withReadOnlyVectors(boolean value) {
+        return new ServeOptions(chatTemplate, value, maxVectorBytes);
+    }
+
+    public ServeOptions withMaxVectorBytes(int value) {
+        return new ServeOptions(chatTemplate, readOnlyVectors, value);
+    }
+}
