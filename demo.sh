@@ -2,7 +2,7 @@
 # Builds onnx-steer and runs the main demo on the real stories260K llama:
 # import from GGUF, inspect, extract a happy-minus-sad vector, compile it in,
 # generate with and without it, and prove the rewrite with parity.
-# Usage: ./demo.sh [OUTPUT_DIR]   (default: demo-out/, replaced on each run)
+# Usage: ./demo.sh [OUTPUT_DIR]   (default: demo-out/; replaced on each run, but only if the demo made it)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$root"
@@ -11,6 +11,11 @@ gguf="../shared/models/stories260K/stories260K.gguf"
 if [ ! -f "$gguf" ]; then
   echo "demo: $gguf is missing; the demo needs ../shared/models beside the repository" >&2
   exit 3
+fi
+# the demo replaces only a directory it made itself (it leaves a marker file there)
+if [ -e "$out" ] && [ ! -e "$out/.onnx-steer-demo" ] && [ -n "$(ls -A "$out" 2>/dev/null || echo file)" ]; then
+  echo "demo: $out exists and was not made by the demo; remove it or pass another OUTPUT_DIR" >&2
+  exit 2
 fi
 step() {
   local shown=()
@@ -24,7 +29,7 @@ step() {
 echo "building onnx-steer..." >&2
 # Maven 3.8 prints colour resets (ESC[0m) even with -B -q; they are noise in the demo's output
 mvn -B -q -DskipTests package 2>&1 | sed 's/\x1b\[[0-9;]*m//g' >&2
-rm -rf "$out" && mkdir -p "$out"
+rm -rf "$out" && mkdir -p "$out" && touch "$out/.onnx-steer-demo"
 
 step ./onnx-steer import "$gguf" -o "$out/stories"
 step ./onnx-steer inspect "$out/stories"

@@ -70,12 +70,22 @@ class OutputSafetyTest {
         assertTrue(Files.isRegularFile(model.resolve("tokenizer.json")));
     }
 
-    /** The scratch directory now holds only the command's output, and nothing is left beside it. */
-    private static void assertReplaced(CliRun forced, Path dir, String written) throws IOException {
+    /**
+     * Without {@code --force} the command is refused in one line and the scratch directory is kept as it was;
+     * with it, the directory holds only the command's output, and nothing is left beside it.
+     */
+    private static void assertRefusedThenReplaced(Path dir, String written, String... args) throws IOException {
+        assertRefused(run(args), "output directory " + dir + " exists and is not empty (keep.txt, sub)", "--force");
+        assertScratchIntact(dir);
+        CliRun forced = run(withForce(args));
         assertEquals(Main.OK, forced.code(), forced.err());
         assertTrue(Files.isRegularFile(dir.resolve(written)));
         assertFalse(Files.exists(dir.resolve("keep.txt")), "replaced, not merged");
         assertNoLeftovers(dir.getParent());
+    }
+
+    private static String[] withForce(String... args) {
+        return Stream.concat(Stream.of(args), Stream.of("--force")).toArray(String[]::new);
     }
 
     /** No staging or moved-aside directory is left beside the output. */
@@ -87,18 +97,10 @@ class OutputSafetyTest {
     }
 
     @Test
-    void compileRefusesAScratchDirectoryAndLeavesItAsItWas() throws IOException {
+    void compileRefusesAScratchDirectoryAndWithForceReplacesItAtomically() throws IOException {
         Path out = scratch("scratch");
-        CliRun refused = run("compile", model.toString(), "--vector", vector.toString(), "-o", out.toString());
-        assertRefused(refused, "output directory " + out + " exists and is not empty (keep.txt, sub)", "--force");
-        assertScratchIntact(out);
-    }
-
-    @Test
-    void compileWithForceReplacesTheDirectoryAtomically() throws IOException {
-        Path out = scratch("scratch");
-        assertReplaced(run("compile", model.toString(), "--vector", vector.toString(), "-o", out.toString(), "--force"),
-                out, "model.onnx");
+        assertRefusedThenReplaced(out, "model.onnx", "compile", model.toString(), "--vector", vector.toString(),
+                "-o", out.toString());
     }
 
     @Test
@@ -143,8 +145,7 @@ class OutputSafetyTest {
         assertRefused(run(extract), "output " + out + " exists; pass --force to replace it");
         assertArrayEquals(before, Files.readAllBytes(out));
 
-        String[] forced = Stream.concat(Stream.of(extract), Stream.of("--force")).toArray(String[]::new);
-        CliRun replaced = run(forced);
+        CliRun replaced = run(withForce(extract));
         assertEquals(Main.OK, replaced.code(), replaced.err());
         assertEquals(List.of(1, 2), List.copyOf(VectorFiles.read(out).layerIndices()), "the new two-layer vector");
         assertNoLeftovers(tmp);
@@ -164,24 +165,19 @@ class OutputSafetyTest {
     void importRefusesANonEmptyDirectoryAndNeverOneHoldingTheGguf() throws IOException {
         Path gguf = TestPaths.sharedModel("stories260K/stories260K.gguf");
         Path out = scratch("imported");
-        assertRefused(run("import", gguf.toString(), "-o", out.toString()), "exists and is not empty", "--force");
-        assertScratchIntact(out);
-
         Path held = out.resolve("stories.gguf");
         Files.copy(gguf, held);
         assertRefused(run("import", held.toString(), "-o", out.toString(), "--force"), "contains the input " + held);
         assertScratchIntact(out);
 
         Files.delete(held);
-        assertReplaced(run("import", gguf.toString(), "-o", out.toString(), "--force"), out, "model.onnx");
+        assertRefusedThenReplaced(out, "model.onnx", "import", gguf.toString(), "-o", out.toString());
     }
 
     @Test
     void exportTritonRefusesANonEmptyEntryUnlessForced() throws IOException {
         Path repo = tmp.resolve("repo");
         Path entry = scratch("repo/stories");
-        assertRefused(run("export-triton", model.toString(), "-o", repo.toString()), "exists and is not empty", "--force");
-        assertScratchIntact(entry);
-        assertReplaced(run("export-triton", model.toString(), "-o", repo.toString(), "--force"), entry, "config.pbtxt");
+        assertRefusedThenReplaced(entry, "config.pbtxt", "export-triton", model.toString(), "-o", repo.toString());
     }
 }
