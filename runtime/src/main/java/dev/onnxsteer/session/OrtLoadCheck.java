@@ -1,5 +1,6 @@
 package dev.onnxsteer.session;
 
+import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import dev.onnxsteer.InvalidModelException;
@@ -39,9 +40,10 @@ public final class OrtLoadCheck implements LoadCheck {
 
     /** Null when a CPU session opens; else ONNX Runtime's message, prefixed when only a kernel is missing. */
     private static String refusal(Path model) {
+        OrtEnvironment env = Ort.env(); // first: SessionOptions would load the native library from a fresh temp dir
         try (OrtSession.SessionOptions options = new OrtSession.SessionOptions()) {
             options.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.NO_OPT);
-            try (OrtSession session = Ort.env().createSession(model.toAbsolutePath().toString(), options)) {
+            try (OrtSession session = env.createSession(model.toAbsolutePath().toString(), options)) {
                 return null;
             }
         } catch (OrtException e) {
