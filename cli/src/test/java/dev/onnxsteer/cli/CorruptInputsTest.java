@@ -181,7 +181,7 @@ class CorruptInputsTest {
         withBinary[json.length + 3] = ' ';
         Path binary = tmp.resolve("binary-header.safetensors");
         Files.write(binary, safetensors(withBinary, floats(LLAMA_HIDDEN)));
-        assertBadFile(compileWith(binary), binary, "not valid JSON");
+        assertBadFile(compileWith(binary), binary, "header: is not UTF-8 text (expected UTF-8, found byte 0x9b at offset");
 
         Path metadata = tmp.resolve("metadata-string.safetensors");
         Files.write(metadata, safetensors(tensorHeader("\"__metadata__\":\"x\",").getBytes(StandardCharsets.UTF_8),
