@@ -2,6 +2,7 @@ package dev.onnxsteer.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.onnxsteer.gguf.GgmlType;
 import dev.onnxsteer.importer.GgufImporter;
 import dev.onnxsteer.importer.LlamaConfig;
 import java.io.PrintWriter;
@@ -18,7 +19,7 @@ import picocli.CommandLine.Spec;
 @Command(name = "import", mixinStandardHelpOptions = true, versionProvider = Version.class,
         description = {"Import a llama GGUF into a model directory (model.onnx with KV cache, config.json,"
                 + " generation_config.json, tokenizer.json) that every other command reads.",
-                "Weights are dequantised to float32 (GGUF types F32, F16, BF16, Q8_0)."})
+                "Weights are dequantised to float32 (GGUF types " + GgmlType.SUPPORTED + ")."})
 final class ImportCommand implements Callable<Integer> {
     @Mixin
     CommonOptions common;
