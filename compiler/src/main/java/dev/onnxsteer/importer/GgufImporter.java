@@ -28,8 +28,17 @@ public final class GgufImporter {
     /** Above this many bytes of weights the model is written with external data. */
     public static final long EXTERNAL_DATA_THRESHOLD = 1L << 30;
 
-    /** What an import produced. */
-    public record Result(Path directory, LlamaConfig config, int nodes, long weightBytes, boolean externalData) {}
+    /**
+     * What an import produced.
+     *
+     * @param weightBytes bytes of all initializers as written
+     * @param quantisedProjections linear projections stored as {@code com.microsoft.MatMulNBits}
+     * @param requantised how many of those were requantised rather than copied bit for bit from the GGUF blocks
+     * @param worstRequantisationError the largest relative RMS error of a requantised projection against its
+     *     dequantised GGUF values (0 when none was requantised)
+     */
+    public record Result(Path directory, LlamaConfig config, WeightFormat weights, int nodes, long weightBytes,
+            boolean externalData, int quantisedProjections, int requantised, double worstRequantisationError) {}
 
     private GgufImporter() {}
 
@@ -40,16 +49,22 @@ public final class GgufImporter {
      * @throws IllegalArgumentException when {@code outputDirectory} exists and is not empty
      */
     public static Result importModel(Path gguf, Path outputDirectory) {
+        return importModel(gguf, outputDirectory, WeightFormat.F32);
+    }
+
+    /** As {@link #importModel(Path, Path)}, with the linear projections stored as {@code weights} says. */
+    public static Result importModel(Path gguf, Path outputDirectory, WeightFormat weights) {
         Path target = outputDirectory.toAbsolutePath().normalize();
         checkTarget(target);
         try (GgufFile file = GgufFile.open(gguf)) {
             LlamaConfig config = LlamaConfig.from(file);
             ObjectNode tokenizer = TokenizerJson.build(file.metadata(), gguf.toString());
-            Model model = LlamaGraph.build(file, config);
+            LlamaGraph.Built built = LlamaGraph.build(file, config, weights);
+            Model model = built.model();
             model.metadata().put("onnx_steer.version", OnnxSteer.VERSION);
             model.metadata().put("onnx_steer.imported_from", gguf.getFileName().toString());
             model.metadata().put("onnx_steer.imported_sha256", Provenance.sha256(gguf));
-            long weightBytes = config.weightBytes();
+            long weightBytes = model.graph().initializers().stream().mapToLong(v -> v.initializer().byteSize()).sum();
             boolean external = weightBytes > EXTERNAL_DATA_THRESHOLD;
 
             Path parent = target.getParent();
@@ -69,7 +84,8 @@ public final class GgufImporter {
                     AtomicFiles.deleteTree(temp);
                 }
             }
-            return new Result(target, config, model.graph().nodes().size(), weightBytes, external);
+            return new Result(target, config, weights, model.graph().nodes().size(), weightBytes, external,
+                    built.quantisedProjections(), built.requantised(), built.worstRequantisationError());
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write " + target + ": " + e.getMessage(), e);
         }
