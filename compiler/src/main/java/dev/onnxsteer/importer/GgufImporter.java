@@ -54,24 +54,39 @@ public final class GgufImporter {
 
     /** As {@link #importModel(Path, Path)}, with the linear projections stored as {@code weights} says. */
     public static Result importModel(Path gguf, Path outputDirectory, WeightFormat weights) {
+        return importModel(gguf, outputDirectory, weights, EXTERNAL_DATA_THRESHOLD);
+    }
+
+    /**
+     * As {@link #importModel(Path, Path, WeightFormat)}; weights go to external data, streamed there tensor by
+     * tensor, when their float32 size exceeds {@code externalDataThreshold} bytes.
+     */
+    public static Result importModel(Path gguf, Path outputDirectory, WeightFormat weights, long externalDataThreshold) {
         Path target = outputDirectory.toAbsolutePath().normalize();
         checkTarget(target);
         try (GgufFile file = GgufFile.open(gguf)) {
             LlamaConfig config = LlamaConfig.from(file);
             ObjectNode tokenizer = TokenizerJson.build(file.metadata(), gguf.toString());
-            LlamaGraph.Built built = LlamaGraph.build(file, config, weights);
-            Model model = built.model();
-            model.metadata().put("onnx_steer.version", OnnxSteer.VERSION);
-            model.metadata().put("onnx_steer.imported_from", gguf.getFileName().toString());
-            model.metadata().put("onnx_steer.imported_sha256", Provenance.sha256(gguf));
-            long weightBytes = model.graph().initializers().stream().mapToLong(v -> v.initializer().byteSize()).sum();
-            boolean external = weightBytes > EXTERNAL_DATA_THRESHOLD;
+            long floatBytes = config.weightBytes();
+            boolean external = floatBytes > externalDataThreshold;
 
             Path parent = target.getParent();
             Files.createDirectories(parent);
             Path temp = AtomicFiles.stagingDirectory(target);
             try {
-                ModelWriter.write(model, temp.resolve(ModelFiles.MODEL_FILE), external);
+                Path onnx = temp.resolve(ModelFiles.MODEL_FILE);
+                LlamaGraph.Built built;
+                // external weights stream into the data file tensor by tensor: the heap holds one tensor at a time
+                try (WeightSink sink = external ? WeightSink.external(temp.resolve(onnx.getFileName() + ".data")) : WeightSink.inline()) {
+                    built = LlamaGraph.build(file, config, weights, sink);
+                }
+                Model model = built.model();
+                model.metadata().put("onnx_steer.version", OnnxSteer.VERSION);
+                model.metadata().put("onnx_steer.imported_from", gguf.getFileName().toString());
+                model.metadata().put("onnx_steer.imported_sha256", Provenance.sha256(gguf));
+                model.metadata().put("onnx_steer.imported_weights", weights.label());
+                long weightBytes = model.graph().initializers().stream().mapToLong(v -> v.initializer().byteSize()).sum();
+                ModelWriter.write(model, onnx, false);
                 Files.write(temp.resolve(ModelFiles.CONFIG_FILE), json(configJson(config)));
                 Files.write(temp.resolve("generation_config.json"), json(generationConfig(config)));
                 Files.write(temp.resolve(ModelFiles.TOKENIZER_FILE), TokenizerJson.toBytes(tokenizer));
@@ -79,13 +94,13 @@ public final class GgufImporter {
                 Files.deleteIfExists(target); // an empty directory
                 AtomicFiles.moveIntoPlace(temp, target);
                 temp = null;
+                return new Result(target, config, weights, model.graph().nodes().size(), weightBytes, external,
+                        built.quantisedProjections(), built.requantised(), built.worstRequantisationError());
             } finally {
                 if (temp != null) {
                     AtomicFiles.deleteTree(temp);
                 }
             }
-            return new Result(target, config, weights, model.graph().nodes().size(), weightBytes, external,
-                    built.quantisedProjections(), built.requantised(), built.worstRequantisationError());
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write " + target + ": " + e.getMessage(), e);
         }

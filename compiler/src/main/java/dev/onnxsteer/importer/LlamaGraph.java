@@ -12,7 +12,6 @@ import dev.onnxsteer.ir.Model;
 import dev.onnxsteer.ir.Tensor;
 import dev.onnxsteer.ir.Value;
 import dev.onnxsteer.ir.ValueType;
-import java.nio.ByteBuffer;
 import java.util.Arrays;
 
 /**
@@ -39,6 +38,7 @@ final class LlamaGraph {
     private final GgufFile gguf;
     private final LlamaConfig c;
     private final WeightFormat format;
+    private final WeightSink sink;
     private final Graph g = new Graph("main_graph");
     private int quantisedProjections;
     private int requantised;
@@ -54,18 +54,20 @@ final class LlamaGraph {
      */
     record Built(Model model, int quantisedProjections, int requantised, double worstRequantisationError) {}
 
-    private LlamaGraph(GgufFile gguf, LlamaConfig config, WeightFormat format) {
+    private LlamaGraph(GgufFile gguf, LlamaConfig config, WeightFormat format, WeightSink sink) {
         this.gguf = gguf;
         this.c = config;
         this.format = format;
+        this.sink = sink;
     }
 
     static Model build(GgufFile gguf, LlamaConfig config) {
-        return build(gguf, config, WeightFormat.F32).model();
+        return build(gguf, config, WeightFormat.F32, WeightSink.inline()).model();
     }
 
-    static Built build(GgufFile gguf, LlamaConfig config, WeightFormat format) {
-        LlamaGraph graph = new LlamaGraph(gguf, config, format);
+    /** Builds the graph, handing each weight tensor to {@code sink} as soon as it is made. */
+    static Built build(GgufFile gguf, LlamaConfig config, WeightFormat format, WeightSink sink) {
+        LlamaGraph graph = new LlamaGraph(gguf, config, format, sink);
         Model model = graph.build();
         return new Built(model, graph.quantisedProjections, graph.requantised, graph.worstRequantisationError);
     }
@@ -88,7 +90,7 @@ final class LlamaGraph {
         }
 
         Value embedWeight = g.addInitializer("model.embed_tokens.weight",
-                Tensor.ofFloats(new long[] {c.vocabSize(), c.hiddenSize()}, floats("token_embd.weight", c.vocabSize(), c.hiddenSize())));
+                sink.floats(new long[] {c.vocabSize(), c.hiddenSize()}, floats("token_embd.weight", c.vocabSize(), c.hiddenSize())));
         Value x = op("Gather", "/model/embed_tokens/Gather", embedWeight, inputIds);
 
         Value mask = causalMask(inputIds, attentionMask);
@@ -281,16 +283,15 @@ final class LlamaGraph {
             blocks = blocks.permuteRows(ggufRows(out, ropeHeads));
         }
         quantisedProjections++;
-        Value packed = g.addInitializer(name + ".packed", new Tensor(DataType.UINT8,
-                new long[] {out, blocks.blocksPerRow(), BlockQuantised.BLOCK * blocks.bits() / 8},
-                new Tensor.Inline(ByteBuffer.wrap(blocks.packed()))));
-        Value scales = g.addInitializer(name + ".scales", Tensor.ofFloats(new long[] {(long) out * blocks.blocksPerRow()}, blocks.scales()));
+        Value packed = g.addInitializer(name + ".packed", sink.bytes(DataType.UINT8,
+                new long[] {out, blocks.blocksPerRow(), BlockQuantised.BLOCK * blocks.bits() / 8}, blocks.packed()));
+        Value scales = g.addInitializer(name + ".scales", sink.floats(new long[] {(long) out * blocks.blocksPerRow()}, blocks.scales()));
         var node = g.op("MatMulNBits").domain(MS_DOMAIN).name(prefix + "/MatMulNBits")
                 .attr("K", (long) in).attr("N", (long) out).attr("bits", (long) blocks.bits())
                 .attr("block_size", (long) BlockQuantised.BLOCK);
         if (blocks.zeroPoints() != null) {
-            Value zeroPoints = g.addInitializer(name + ".zero_points", new Tensor(DataType.UINT8,
-                    new long[] {(long) out * blocks.zeroPointBytesPerRow()}, new Tensor.Inline(ByteBuffer.wrap(blocks.zeroPoints()))));
+            Value zeroPoints = g.addInitializer(name + ".zero_points", sink.bytes(DataType.UINT8,
+                    new long[] {(long) out * blocks.zeroPointBytesPerRow()}, blocks.zeroPoints()));
             node.inputs(x, packed, scales, zeroPoints);
         } else {
             node.inputs(x, packed, scales);
@@ -354,7 +355,7 @@ final class LlamaGraph {
         if (ropeHeads > 0) {
             data = unpermute(data, out, in, ropeHeads);
         }
-        return g.addInitializer(name, Tensor.ofFloats(new long[] {in, out}, transpose(data, out, in)));
+        return g.addInitializer(name, sink.floats(new long[] {in, out}, transpose(data, out, in)));
     }
 
     private Value vector(String name, String tensor) {
@@ -363,7 +364,7 @@ final class LlamaGraph {
             throw new BadModelException("tensor " + tensor + " in " + gguf.path() + " has shape " + Arrays.toString(info.shape())
                     + "; expected [" + c.hiddenSize() + "]");
         }
-        return g.addInitializer(name, Tensor.ofFloats(new long[] {c.hiddenSize()}, gguf.readFloats(info)));
+        return g.addInitializer(name, sink.floats(new long[] {c.hiddenSize()}, gguf.readFloats(info)));
     }
 
     /** The tensor as float32 in torch layout [rows, cols] (ggml dims [cols, rows]), checking its shape. */
