@@ -19,12 +19,15 @@ import java.util.stream.Stream;
 /**
  * Imports a llama GGUF into a model directory shaped like an Optimum export: {@code model.onnx} (with
  * KV cache inputs and outputs, see {@link LlamaGraph}), {@code config.json} in Hugging Face format,
- * {@code generation_config.json} and {@code tokenizer.json} (see {@link TokenizerJson}). Weights are
+ * {@code generation_config.json}, {@code tokenizer.json} (see {@link TokenizerJson}) and
+ * {@code tokenizer_config.json} (see {@link TokenizerConfig}). Weights are
  * dequantised to float32; models with more than 1 GiB of weights get their weights in external data
  * ({@code model.onnx.data}). The directory is written under a temporary name beside the target and
  * renamed into place, so a failed import leaves nothing behind.
  */
 public final class GgufImporter {
+    public static final String TOKENIZER_CONFIG_FILE = "tokenizer_config.json";
+
     /** Above this many bytes of weights the model is written with external data. */
     public static final long EXTERNAL_DATA_THRESHOLD = 1L << 30;
 
@@ -90,6 +93,7 @@ public final class GgufImporter {
                 Files.write(temp.resolve(ModelFiles.CONFIG_FILE), json(configJson(config)));
                 Files.write(temp.resolve("generation_config.json"), json(generationConfig(config)));
                 Files.write(temp.resolve(ModelFiles.TOKENIZER_FILE), TokenizerJson.toBytes(tokenizer));
+                Files.write(temp.resolve(TOKENIZER_CONFIG_FILE), json(TokenizerConfig.build(file.metadata(), config.contextLength())));
                 checkTarget(target);
                 Files.deleteIfExists(target); // an empty directory
                 AtomicFiles.moveIntoPlace(temp, target);

@@ -77,7 +77,7 @@ class LlamaImportTest {
     @Test
     void writesAnOptimumShapedDirectory() throws Exception {
         try (var files = Files.list(dir)) {
-            assertEquals(Set.of("model.onnx", "config.json", "generation_config.json", "tokenizer.json"),
+            assertEquals(Set.of("model.onnx", "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json"),
                     files.map(p -> p.getFileName().toString()).collect(Collectors.toSet()));
         }
         JsonNode config = new ObjectMapper().readTree(dir.resolve("config.json").toFile());
