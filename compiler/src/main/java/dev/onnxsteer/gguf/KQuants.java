@@ -88,25 +88,17 @@ final class KQuants {
 
     /** block_q4_K: fp16 d, fp16 dmin, 12 bytes of eight 6-bit scale/min pairs, 128 bytes of nibbles. */
     static int q4_K(ByteBuffer in, int blocks, float[] out, int pos) {
-        int[] sm = new int[2];
+        float[] dm = new float[4];
         for (int b = 0; b < blocks; b++) {
             int base = b * 144;
-            float d = halfToFloat(in.getShort(base));
-            float min = halfToFloat(in.getShort(base + 2));
-            int scales = base + 4;
             int q = base + 16;
             for (int is = 0; is < 8; is += 2) {
-                scaleMinK4(in, scales, is, sm);
-                float d1 = d * sm[0];
-                float m1 = min * sm[1];
-                scaleMinK4(in, scales, is + 1, sm);
-                float d2 = d * sm[0];
-                float m2 = min * sm[1];
+                subBlockPair(in, base, is, dm);
                 for (int l = 0; l < 32; l++) {
-                    out[pos++] = d1 * (in.get(q + l) & 0x0f) - m1;
+                    out[pos++] = dm[0] * (in.get(q + l) & 0x0f) - dm[1];
                 }
                 for (int l = 0; l < 32; l++) {
-                    out[pos++] = d2 * ((in.get(q + l) & 0xff) >>> 4) - m2;
+                    out[pos++] = dm[2] * ((in.get(q + l) & 0xff) >>> 4) - dm[3];
                 }
                 q += 32;
             }
@@ -116,30 +108,22 @@ final class KQuants {
 
     /** block_q5_K: fp16 d, fp16 dmin, 12 scale bytes as Q4_K, 32 bytes of fifth bits, 128 bytes of nibbles. */
     static int q5_K(ByteBuffer in, int blocks, float[] out, int pos) {
-        int[] sm = new int[2];
+        float[] dm = new float[4];
         for (int b = 0; b < blocks; b++) {
             int base = b * 176;
-            float d = halfToFloat(in.getShort(base));
-            float min = halfToFloat(in.getShort(base + 2));
-            int scales = base + 4;
             int qh = base + 16;
             int ql = base + 48;
             int u1 = 1;
             int u2 = 2;
             for (int is = 0; is < 8; is += 2) {
-                scaleMinK4(in, scales, is, sm);
-                float d1 = d * sm[0];
-                float m1 = min * sm[1];
-                scaleMinK4(in, scales, is + 1, sm);
-                float d2 = d * sm[0];
-                float m2 = min * sm[1];
+                subBlockPair(in, base, is, dm);
                 for (int l = 0; l < 32; l++) {
                     int high = (in.get(qh + l) & u1) != 0 ? 16 : 0;
-                    out[pos++] = d1 * ((in.get(ql + l) & 0x0f) + high) - m1;
+                    out[pos++] = dm[0] * ((in.get(ql + l) & 0x0f) + high) - dm[1];
                 }
                 for (int l = 0; l < 32; l++) {
                     int high = (in.get(qh + l) & u2) != 0 ? 16 : 0;
-                    out[pos++] = d2 * (((in.get(ql + l) & 0xff) >>> 4) + high) - m2;
+                    out[pos++] = dm[2] * (((in.get(ql + l) & 0xff) >>> 4) + high) - dm[3];
                 }
                 ql += 32;
                 u1 <<= 2;
@@ -147,6 +131,22 @@ final class KQuants {
             }
         }
         return pos;
+    }
+
+    /**
+     * The scale and min of sub-blocks {@code is} and {@code is + 1} of the Q4_K/Q5_K super-block at {@code
+     * base} (fp16 d and dmin, then the 12 packed scale bytes), as {d1, m1, d2, m2} = {d * scale, dmin * min}.
+     */
+    private static void subBlockPair(ByteBuffer in, int base, int is, float[] dm) {
+        float d = halfToFloat(in.getShort(base));
+        float min = halfToFloat(in.getShort(base + 2));
+        int[] sm = new int[2];
+        scaleMinK4(in, base + 4, is, sm);
+        dm[0] = d * sm[0];
+        dm[1] = min * sm[1];
+        scaleMinK4(in, base + 4, is + 1, sm);
+        dm[2] = d * sm[0];
+        dm[3] = min * sm[1];
     }
 
     /**

@@ -5,6 +5,7 @@ import dev.onnxsteer.OnnxSteer;
 import dev.onnxsteer.gguf.GgmlType;
 import dev.onnxsteer.gguf.GgufFile;
 import dev.onnxsteer.gguf.GgufTensorInfo;
+import dev.onnxsteer.gguf.QuantisationError;
 import dev.onnxsteer.ir.DataType;
 import dev.onnxsteer.ir.Dim;
 import dev.onnxsteer.ir.Graph;
@@ -322,7 +323,7 @@ final class LlamaGraph {
         float[] values = gguf.readFloats(info);
         BlockQuantised blocks = bitsFor(type) == 8 ? BlockQuantised.int8(values, rows, cols) : BlockQuantised.int4(values, rows, cols);
         requantised++;
-        worstRequantisationError = Math.max(worstRequantisationError, relativeRms(values, blocks.dequantise()));
+        worstRequantisationError = Math.max(worstRequantisationError, QuantisationError.relativeRms(values, blocks.dequantise()));
         return blocks;
     }
 
@@ -336,17 +337,6 @@ final class LlamaGraph {
                 default -> 4;
             };
         };
-    }
-
-    private static double relativeRms(float[] exact, float[] approx) {
-        double err = 0;
-        double norm = 0;
-        for (int i = 0; i < exact.length; i++) {
-            double d = (double) approx[i] - exact[i];
-            err += d * d;
-            norm += (double) exact[i] * exact[i];
-        }
-        return norm == 0 ? 0 : Math.sqrt(err / norm);
     }
 
     /** A linear layer's weight as MatMul wants it, [in, out]: rows un-permuted, then transposed. */

@@ -77,7 +77,7 @@ class QuantisedFilesTest {
                     for (GgufTensorInfo info : gguf.tensors()) {
                         float[] exact = original.readFloats(info.name());
                         float[] decoded = gguf.readFloats(info);
-                        double error = relativeRms(exact, decoded);
+                        double error = QuantisationError.relativeRms(exact, decoded);
                         if (info.type() == GgmlType.F32) {
                             assertEquals(0.0, error, name + " " + info);
                             continue;
@@ -93,18 +93,6 @@ class QuantisedFilesTest {
             }
         }
         assertEquals(MAX_RELATIVE_RMS.size(), worst.size(), "types seen: " + worst);
-    }
-
-    static double relativeRms(float[] exact, float[] decoded) {
-        assertEquals(exact.length, decoded.length);
-        double err = 0;
-        double norm = 0;
-        for (int i = 0; i < exact.length; i++) {
-            double d = (double) decoded[i] - exact[i];
-            err += d * d;
-            norm += (double) exact[i] * exact[i];
-        }
-        return Math.sqrt(err / norm);
     }
 
     static void assertBitIdentical(String what, float[] expected, float[] actual) {

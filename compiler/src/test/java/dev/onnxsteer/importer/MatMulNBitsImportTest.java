@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 import dev.onnxsteer.TestPaths;
 import dev.onnxsteer.gguf.GgmlType;
 import dev.onnxsteer.gguf.GgufFile;
+import dev.onnxsteer.gguf.QuantisationError;
 import dev.onnxsteer.io.ModelReader;
 import dev.onnxsteer.ir.Model;
 import dev.onnxsteer.ir.Node;
@@ -171,16 +172,15 @@ class MatMulNBitsImportTest {
     }
 
     static double relativeRms(float[][] exact, float[][] approx) {
-        double err = 0;
-        double norm = 0;
-        for (int r = 0; r < exact.length; r++) {
-            for (int c = 0; c < exact[r].length; c++) {
-                double d = (double) approx[r][c] - exact[r][c];
-                err += d * d;
-                norm += (double) exact[r][c] * exact[r][c];
-            }
+        return QuantisationError.relativeRms(flat(exact), flat(approx));
+    }
+
+    private static float[] flat(float[][] rows) {
+        float[] out = new float[rows.length * rows[0].length];
+        for (int r = 0; r < rows.length; r++) {
+            System.arraycopy(rows[r], 0, out, r * rows[r].length, rows[r].length);
         }
-        return Math.sqrt(err / norm);
+        return out;
     }
 
     private static void assertBitIdentical(String what, float[][] expected, float[][] actual) {
