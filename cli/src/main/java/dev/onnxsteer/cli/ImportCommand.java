@@ -19,7 +19,7 @@ import picocli.CommandLine.Spec;
 /** {@code onnx-steer import FILE.gguf -o DIR}: a llama GGUF to an Optimum-shaped ONNX model directory. */
 @Command(name = "import", mixinStandardHelpOptions = true, versionProvider = Version.class,
         description = {"Import a llama GGUF into a model directory (model.onnx with KV cache, config.json,"
-                + " generation_config.json, tokenizer.json) that every other command reads.",
+                + " generation_config.json, tokenizer.json, tokenizer_config.json) that every other command reads.",
                 "GGUF tensor types read: " + GgmlType.SUPPORTED + "."})
 final class ImportCommand implements Callable<Integer> {
     @Mixin

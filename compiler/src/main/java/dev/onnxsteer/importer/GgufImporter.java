@@ -20,9 +20,10 @@ import java.util.stream.Stream;
  * Imports a llama GGUF into a model directory shaped like an Optimum export: {@code model.onnx} (with
  * KV cache inputs and outputs, see {@link LlamaGraph}), {@code config.json} in Hugging Face format,
  * {@code generation_config.json}, {@code tokenizer.json} (see {@link TokenizerJson}) and
- * {@code tokenizer_config.json} (see {@link TokenizerConfig}). Weights are
- * dequantised to float32; models with more than 1 GiB of weights get their weights in external data
- * ({@code model.onnx.data}). The directory is written under a temporary name beside the target and
+ * {@code tokenizer_config.json} (see {@link TokenizerConfig}). Linear projections are float32 MatMul
+ * weights or MatMulNBits blocks as the {@link WeightFormat} says; models whose float32 weights would pass
+ * 1 GiB get their weights in external data ({@code model.onnx.data}), streamed there tensor by tensor
+ * (see {@link WeightSink}). The directory is written under a temporary name beside the target and
  * renamed into place, so a failed import leaves nothing behind.
  */
 public final class GgufImporter {

@@ -5,10 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.onnxsteer.TestPaths;
-import dev.onnxsteer.parity.Forward;
-import dev.onnxsteer.session.ModelSession;
-import dev.onnxsteer.session.SessionConfig;
-import dev.onnxsteer.session.SessionFactory;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
@@ -16,7 +12,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
@@ -65,14 +60,7 @@ class LlamaCppLogitsTest {
     private float[][] ours(Path gguf, WeightFormat format, long[] tokens) {
         Path dir = tmp.resolve("import-" + runs++);
         GgufImporter.importModel(gguf, dir, format);
-        try (ModelSession session = SessionFactory.open(dir.resolve("model.onnx"), SessionConfig.cpu())) {
-            Forward.Output out = Forward.run(session, tokens, Map.of(), List.of("logits")).get("logits");
-            float[][] rows = new float[out.rows()][];
-            for (int i = 0; i < rows.length; i++) {
-                rows[i] = out.row(i);
-            }
-            return rows;
-        }
+        return QuantisedImportRunTest.logitRows(dir, tokens);
     }
 
     private static Path quants(String name) {

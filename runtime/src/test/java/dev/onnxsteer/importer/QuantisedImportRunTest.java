@@ -40,6 +40,11 @@ class QuantisedImportRunTest {
         for (int i = 1; i < POSITIONS; i++) {
             tokens[i] = 3 + random.nextInt(500);
         }
+        return logitRows(dir, tokens);
+    }
+
+    /** The logits of {@code tokens} (one sequence, empty cache) through the model in {@code dir}, one row per position. */
+    static float[][] logitRows(Path dir, long[] tokens) {
         try (ModelSession session = SessionFactory.open(dir.resolve("model.onnx"), SessionConfig.cpu())) {
             Forward.Output out = Forward.run(session, tokens, Map.of(), List.of("logits")).get("logits");
             float[][] rows = new float[out.rows()][];
