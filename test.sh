@@ -40,7 +40,7 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   echo "test.sh: installing Debian nodejs and npm (the peers and the playground test)" >&2
   apt_install nodejs npm
 fi
-for dir in peers/llamacpp peers/transformersjs playground-test clients/openai-node; do
+for dir in peers/llamacpp peers/transformersjs peers/gguf-dequant playground-test clients/openai-node; do
   # npm ci records what it installed in node_modules/.package-lock.json; reinstall when the lockfile is newer
   if [ ! -f "$dir/node_modules/.package-lock.json" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
     echo "test.sh: installing npm packages of $dir (npm ci)" >&2

@@ -2,10 +2,12 @@ package dev.onnxsteer.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.onnxsteer.gguf.GgmlType;
 import dev.onnxsteer.importer.GgufImporter;
 import dev.onnxsteer.importer.LlamaConfig;
 import dev.onnxsteer.io.AtomicFiles;
 import dev.onnxsteer.io.OutputTarget;
+import dev.onnxsteer.importer.WeightFormat;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
@@ -20,7 +22,7 @@ import picocli.CommandLine.Spec;
 @Command(name = "import", mixinStandardHelpOptions = true, versionProvider = Version.class,
         description = {"Import a llama GGUF into a model directory (model.onnx with KV cache, config.json,"
                 + " generation_config.json, tokenizer.json, tokenizer_config.json) that every other command reads.",
-                "Weights are dequantised to float32 (GGUF types F32, F16, BF16, Q8_0)."})
+                "GGUF tensor types read: " + GgmlType.SUPPORTED + "."})
 final class ImportCommand implements Callable<Integer> {
     @Mixin
     CommonOptions common;
@@ -38,6 +40,13 @@ final class ImportCommand implements Callable<Integer> {
             description = "Output model directory; must not exist or be empty (unless --force).")
     Path output;
 
+    @Option(names = "--weights", paramLabel = "FORMAT", defaultValue = "f32", converter = WeightFormatConverter.class,
+            description = {"How linear projections are stored: f32 (dequantised MatMul, the default), int8 or int4"
+                    + " (com.microsoft.MatMulNBits, block 32; Q8_0 resp. Q4_0 blocks copied bit for bit, other types"
+                    + " requantised), keep (Q4_0 and Q8_0 copied bit for bit; 2-4 bit types requantised to int4, 5-6 bit"
+                    + " types to int8; float types as f32). Embeddings and norms are float32."})
+    WeightFormat weights;
+
     @Option(names = "--json", description = "Print a JSON summary instead of text.")
     boolean json;
 
@@ -53,7 +62,8 @@ final class ImportCommand implements Callable<Integer> {
         AtomicFiles.checkDirectoryTarget(target); // refused before the progress line, so a refusal is one line
         err.println("importing " + gguf + " ...");
         err.flush();
-        GgufImporter.Result result = GgufImporter.importModel(gguf, target, allowNonfinite);
+        GgufImporter.Options options = new GgufImporter.Options(weights, allowNonfinite, GgufImporter.EXTERNAL_DATA_THRESHOLD);
+        GgufImporter.Result result = GgufImporter.importModel(gguf, target, options);
         LlamaConfig c = result.config();
         if (json) {
             ObjectMapper mapper = new ObjectMapper();
@@ -69,15 +79,37 @@ final class ImportCommand implements Callable<Integer> {
             node.put("nodes", result.nodes());
             node.put("weight_bytes", result.weightBytes());
             node.put("external_data", result.externalData());
+            node.put("weights", result.weights().label());
+            node.put("quantised_projections", result.quantisedProjections());
+            node.put("requantised_projections", result.requantised());
+            node.put("worst_requantisation_error", result.worstRequantisationError());
             out.println(mapper.writeValueAsString(node));
         } else {
             out.println(result.directory());
             err.println(String.format("llama: %d layers, hidden %d, %d heads (%d kv), ffn %d, vocab %d; %d nodes, %.1f MiB of weights%s",
                     c.layers(), c.hiddenSize(), c.heads(), c.kvHeads(), c.intermediateSize(), c.vocabSize(), result.nodes(),
                     result.weightBytes() / 1048576.0, result.externalData() ? " in model.onnx.data" : ""));
+            if (result.quantisedProjections() > 0) {
+                err.println(String.format("weights %s: %d projections as MatMulNBits, %d requantised (worst relative RMS error %.4f)",
+                        result.weights().label(), result.quantisedProjections(), result.requantised(),
+                        result.worstRequantisationError()));
+            }
         }
         out.flush();
         err.flush();
         return Main.OK;
+    }
+
+    /** Parses f32|int8|int4|keep, naming the choices when the value is none of them. */
+    static final class WeightFormatConverter implements picocli.CommandLine.ITypeConverter<WeightFormat> {
+        @Override
+        public WeightFormat convert(String value) {
+            for (WeightFormat f : WeightFormat.values()) {
+                if (f.label().equals(value)) {
+                    return f;
+                }
+            }
+            throw new picocli.CommandLine.TypeConversionException("expected one of f32, int8, int4, keep but found '" + value + "'");
+        }
     }
 }

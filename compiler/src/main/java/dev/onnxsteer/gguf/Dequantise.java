@@ -37,6 +37,39 @@ public final class Dequantise {
                 }
                 return pos;
             }
+            case Q4_0 -> {
+                return LegacyQuants.q4_0(in, blocks, out, pos);
+            }
+            case Q4_1 -> {
+                return LegacyQuants.q4_1(in, blocks, out, pos);
+            }
+            case Q5_0 -> {
+                return LegacyQuants.q5_0(in, blocks, out, pos);
+            }
+            case Q5_1 -> {
+                return LegacyQuants.q5_1(in, blocks, out, pos);
+            }
+            case Q2_K -> {
+                return KQuants.q2_K(in, blocks, out, pos);
+            }
+            case Q3_K -> {
+                return KQuants.q3_K(in, blocks, out, pos);
+            }
+            case Q4_K -> {
+                return KQuants.q4_K(in, blocks, out, pos);
+            }
+            case Q5_K -> {
+                return KQuants.q5_K(in, blocks, out, pos);
+            }
+            case Q6_K -> {
+                return KQuants.q6_K(in, blocks, out, pos);
+            }
+            case IQ4_NL -> {
+                return IQuants.iq4_nl(in, blocks, out, pos);
+            }
+            case IQ4_XS -> {
+                return IQuants.iq4_xs(in, blocks, out, pos);
+            }
             default -> throw new IllegalArgumentException("no decoder for " + type);
         }
     }

@@ -40,7 +40,8 @@ public enum GgmlType {
     MXFP4(39, 32, 17);
 
     /** The types {@link GgufFile#readFloats} turns into float32, as named in error messages. */
-    public static final String SUPPORTED = "F32, F16, BF16, Q8_0";
+    public static final String SUPPORTED =
+            "F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS";
 
     private final int id;
     private final int blockSize;
@@ -65,7 +66,10 @@ public enum GgmlType {
     }
 
     public boolean isDequantisable() {
-        return this == F32 || this == F16 || this == BF16 || this == Q8_0;
+        return switch (this) {
+            case F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS -> true;
+            default -> false;
+        };
     }
 
     /** Bytes taken by {@code elements} values; {@code elements} must be a whole number of blocks. */

@@ -354,7 +354,7 @@ public final class GgufFile implements AutoCloseable {
         return fileSize;
     }
 
-    /** The named tensor's values as float32, dequantised from F32, F16, BF16 or Q8_0; in ggml order. */
+    /** The named tensor's values as float32, dequantised from any {@link GgmlType#isDequantisable()} type; in ggml order. */
     public float[] readFloats(String name) {
         return readFloats(tensor(name));
     }

@@ -25,7 +25,14 @@ public final class GgufWriter {
     private final Map<String, GgufValue> metadata = new LinkedHashMap<>();
     private final List<Tensor> tensors = new ArrayList<>();
 
-    private record Tensor(String name, long[] dims, float[] data) {}
+    /** A tensor's data, written when the file is: lets a caller stream tensors that never sit in memory together. */
+    @FunctionalInterface
+    public interface TensorData {
+        /** Writes exactly the tensor's {@code type.byteSize(elements)} bytes. */
+        void writeTo(OutputStream out) throws IOException;
+    }
+
+    private record Tensor(String name, long[] dims, GgmlType type, long bytes, TensorData data) {}
 
     /** Sets a metadata value; a key put twice keeps its first position and its last value. */
     public GgufWriter put(String key, GgufValue value) {
@@ -43,6 +50,38 @@ public final class GgufWriter {
      * @param data the values, copied
      */
     public GgufWriter addTensor(String name, long[] dims, float[] data) {
+        long n = checkDims(name, dims);
+        if (n != data.length) {
+            throw new IllegalArgumentException("tensor " + name + " has " + data.length + " values but dims give " + n);
+        }
+        float[] copy = data.clone();
+        return add(new Tensor(name, dims.clone(), GgmlType.F32, 4L * n, out -> writeFloats(out, copy)));
+    }
+
+    /**
+     * Adds a tensor of any type whose bytes {@code data} writes when the file is written (for quantised test
+     * data and synthetic benchmark models too large to hold).
+     */
+    public GgufWriter addTensor(String name, long[] dims, GgmlType type, TensorData data) {
+        long n = checkDims(name, dims);
+        if (dims[0] % type.blockSize() != 0) {
+            throw new IllegalArgumentException("tensor " + name + " has row length " + dims[0] + ", not a multiple of "
+                    + type + "'s block size " + type.blockSize());
+        }
+        return add(new Tensor(name, dims.clone(), type, type.byteSize(n), data));
+    }
+
+    private GgufWriter add(Tensor tensor) {
+        for (Tensor t : tensors) {
+            if (t.name.equals(tensor.name)) {
+                throw new IllegalArgumentException("tensor " + tensor.name + " added twice");
+            }
+        }
+        tensors.add(tensor);
+        return this;
+    }
+
+    private static long checkDims(String name, long[] dims) {
         long n = 1;
         for (long d : dims) {
             if (d <= 0) {
@@ -50,19 +89,22 @@ public final class GgufWriter {
             }
             n *= d;
         }
-        if (n != data.length) {
-            throw new IllegalArgumentException("tensor " + name + " has " + data.length + " values but dims give " + n);
-        }
         if (dims.length == 0 || dims.length > 4) {
             throw new IllegalArgumentException("tensor " + name + " has " + dims.length + " dimensions; GGUF allows 1..4");
         }
-        for (Tensor t : tensors) {
-            if (t.name.equals(name)) {
-                throw new IllegalArgumentException("tensor " + name + " added twice");
+        return n;
+    }
+
+    private static void writeFloats(OutputStream out, float[] data) throws IOException {
+        ByteBuffer chunk = ByteBuffer.allocate(1 << 16).order(ByteOrder.LITTLE_ENDIAN);
+        for (float v : data) {
+            if (!chunk.hasRemaining()) {
+                out.write(chunk.array(), 0, chunk.position());
+                chunk.clear();
             }
+            chunk.putFloat(v);
         }
-        tensors.add(new Tensor(name, dims.clone(), data.clone()));
-        return this;
+        out.write(chunk.array(), 0, chunk.position());
     }
 
     /** Writes the file: a temporary file in the target's directory, renamed onto {@code target}. */
@@ -94,22 +136,18 @@ public final class GgufWriter {
             for (long d : t.dims) {
                 out.i64(d);
             }
-            out.i32(GgmlType.F32.id());
+            out.i32(t.type.id());
             out.i64(offset);
-            offset = GgufFile.align(offset + 4L * t.data.length, alignment);
+            offset = GgufFile.align(offset + t.bytes, alignment);
         }
         out.pad(alignment);
-        ByteBuffer chunk = ByteBuffer.allocate(1 << 16).order(ByteOrder.LITTLE_ENDIAN);
         for (Tensor t : tensors) {
-            for (float v : t.data) {
-                if (!chunk.hasRemaining()) {
-                    out.bytes(chunk.array(), chunk.position());
-                    chunk.clear();
-                }
-                chunk.putFloat(v);
+            long before = out.position();
+            t.data.writeTo(out.stream());
+            if (out.position() - before != t.bytes) {
+                throw new IllegalStateException("tensor " + t.name + " wrote " + (out.position() - before)
+                        + " bytes; its type and dims need " + t.bytes);
             }
-            out.bytes(chunk.array(), chunk.position());
-            chunk.clear();
             out.pad(alignment);
         }
         out.flush();
@@ -209,6 +247,26 @@ public final class GgufWriter {
 
         void flush() throws IOException {
             out.flush();
+        }
+
+        long position() {
+            return position;
+        }
+
+        /** The underlying stream, counting what is written through it. */
+        OutputStream stream() {
+            return new OutputStream() {
+                @Override
+                public void write(int b) throws IOException {
+                    i8(b);
+                }
+
+                @Override
+                public void write(byte[] b, int off, int len) throws IOException {
+                    out.write(b, off, len);
+                    position += len;
+                }
+            };
         }
     }
 }

@@ -20,25 +20,58 @@ import java.util.List;
 /**
  * Imports a llama GGUF into a model directory shaped like an Optimum export: {@code model.onnx} (with
  * KV cache inputs and outputs, see {@link LlamaGraph}), {@code config.json} in Hugging Face format,
- * {@code generation_config.json}, {@code tokenizer.json} (see {@link TokenizerJson}) and {@code
- * tokenizer_config.json} (the special tokens by name, which transformers.js and Hugging Face
- * transformers need before they load a tokenizer). Weights are
- * dequantised to float32; models with more than 1 GiB of weights get their weights in external data
- * ({@code model.onnx.data}). The directory is written under a temporary name beside the target and
+    public static Result importModel(Path gguf, OutputTarget output, Options options) {
+        OutputTarget checked = output.withInputs(List.of(gguf));
+        AtomicFiles.checkDirectoryTarget(checked);
+        Path target = checked.absolute();
+        try (GgufFile file = GgufFile.open(gguf, options.allowNonfinite())) {
  * renamed into place, so a failed import leaves nothing behind.
  */
 public final class GgufImporter {
+    public static final String TOKENIZER_CONFIG_FILE = "tokenizer_config.json";
+
     /** Above this many bytes of weights the model is written with external data. */
     public static final long EXTERNAL_DATA_THRESHOLD = 1L << 30;
 
-    /** What an import produced. */
-    public record Result(Path directory, LlamaConfig config, int nodes, long weightBytes, boolean externalData) {}
+    /**
+     * What an import produced.
+     *
+     * @param weightBytes bytes of all initializers as written
+     * @param quantisedProjections linear projections stored as {@code com.microsoft.MatMulNBits}
+     * @param requantised how many of those were requantised rather than copied bit for bit from the GGUF blocks
+     * @param worstRequantisationError the largest relative RMS error of a requantised projection against its
+     *     dequantised GGUF values (0 when none was requantised)
+     */
+    public record Result(Path directory, LlamaConfig config, WeightFormat weights, int nodes, long weightBytes,
+            boolean externalData, int quantisedProjections, int requantised, double worstRequantisationError) {}
 
     private GgufImporter() {}
 
+    /**
+     * How to import.
+     *
+     * @param weights how linear projections are stored
+     * @param allowNonfinite import weights that are NaN or infinite instead of refusing the file (see
+     *     {@link GgufFile#open(Path, boolean)})
+     * @param externalDataThreshold weights go to external data, streamed there tensor by tensor, when their
+     *     float32 size exceeds this many bytes
+     */
+    public record Options(WeightFormat weights, boolean allowNonfinite, long externalDataThreshold) {
+        public static final Options DEFAULT = new Options(WeightFormat.F32, false, EXTERNAL_DATA_THRESHOLD);
+
+        public Options withWeights(WeightFormat format) {
+            return new Options(format, allowNonfinite, externalDataThreshold);
+        }
+    }
+
     /** Imports {@code gguf} into {@code outputDirectory}, which must not exist or be empty. */
     public static Result importModel(Path gguf, Path outputDirectory) {
-        return importModel(gguf, OutputTarget.refuseExisting(outputDirectory), false);
+        return importModel(gguf, outputDirectory, WeightFormat.F32);
+    }
+
+    /** As {@link #importModel(Path, Path)}, with the linear projections stored as {@code weights} says. */
+    public static Result importModel(Path gguf, Path outputDirectory, WeightFormat weights) {
+        return importModel(gguf, OutputTarget.refuseExisting(outputDirectory), Options.DEFAULT.withWeights(weights));
     }
 
     /**
@@ -47,41 +80,41 @@ public final class GgufImporter {
      * @throws dev.onnxsteer.BadModelException when the file is not a llama GGUF the importer can reproduce
      * @throws IllegalArgumentException when the output may not be written (see {@link AtomicFiles#checkDirectoryTarget})
      */
-    /**
-     * As {@link #importModel(Path, Path)}; {@code allowNonfinite} imports weights that are NaN or infinite
-     * instead of refusing the file (see {@link GgufFile#open(Path, boolean)}).
-     */
-    public static Result importModel(Path gguf, OutputTarget output, boolean allowNonfinite) {
-        OutputTarget checked = output.withInputs(List.of(gguf));
-        AtomicFiles.checkDirectoryTarget(checked);
-        Path target = checked.absolute();
-        try (GgufFile file = GgufFile.open(gguf, allowNonfinite)) {
+                Files.write(temp.resolve(TOKENIZER_CONFIG_FILE), json(TokenizerConfig.build(file.metadata(), config.contextLength())));
+                AtomicFiles.replaceDirectory(temp, checked);
             LlamaConfig config = LlamaConfig.from(file);
             ObjectNode tokenizer = TokenizerJson.build(file.metadata(), gguf.toString());
-            Model model = LlamaGraph.build(file, config);
-            model.metadata().put("onnx_steer.version", OnnxSteer.VERSION);
-            model.metadata().put("onnx_steer.imported_from", gguf.getFileName().toString());
-            model.metadata().put("onnx_steer.imported_sha256", Provenance.sha256(gguf));
-            long weightBytes = config.weightBytes();
-            boolean external = weightBytes > EXTERNAL_DATA_THRESHOLD;
+            long floatBytes = config.weightBytes();
+            boolean external = floatBytes > options.externalDataThreshold();
 
             Path parent = target.getParent();
             Files.createDirectories(parent);
             Path temp = AtomicFiles.stagingDirectory(target);
             try {
-                ModelWriter.write(model, temp.resolve(ModelFiles.MODEL_FILE), external);
+                Path onnx = temp.resolve(ModelFiles.MODEL_FILE);
+                LlamaGraph.Built built;
+                // external weights stream into the data file tensor by tensor: the heap holds one tensor at a time
+                try (WeightSink sink = external ? WeightSink.external(temp.resolve(onnx.getFileName() + ".data")) : WeightSink.inline()) {
+                    built = LlamaGraph.build(file, config, options.weights(), sink);
+                }
+                Model model = built.model();
+                model.metadata().put("onnx_steer.version", OnnxSteer.VERSION);
+                model.metadata().put("onnx_steer.imported_from", gguf.getFileName().toString());
+                model.metadata().put("onnx_steer.imported_sha256", Provenance.sha256(gguf));
+                model.metadata().put("onnx_steer.imported_weights", options.weights().label());
+                long weightBytes = model.graph().initializers().stream().mapToLong(v -> v.initializer().byteSize()).sum();
+                ModelWriter.write(model, onnx, false);
                 Files.write(temp.resolve(ModelFiles.CONFIG_FILE), json(configJson(config)));
                 Files.write(temp.resolve("generation_config.json"), json(generationConfig(config)));
                 Files.write(temp.resolve(ModelFiles.TOKENIZER_FILE), TokenizerJson.toBytes(tokenizer));
-                Files.write(temp.resolve("tokenizer_config.json"), json(tokenizerConfig(config, tokenizer)));
-                AtomicFiles.replaceDirectory(temp, checked);
                 temp = null;
+                return new Result(target, config, options.weights(), model.graph().nodes().size(), weightBytes, external,
+                        built.quantisedProjections(), built.requantised(), built.worstRequantisationError());
             } finally {
                 if (temp != null) {
                     AtomicFiles.deleteTree(temp);
                 }
             }
-            return new Result(target, config, model.graph().nodes().size(), weightBytes, external);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write " + target + ": " + e.getMessage(), e);
         }
@@ -130,32 +163,6 @@ public final class GgufImporter {
             n.put("pad_token_id", c.padTokenId());
         }
         return n;
-    }
-
-    /**
-     * tokenizer_config.json for a fast tokenizer: {@code tokenizer.json} already holds the
-     * vocabulary, the BOS post-processor and the decoder; this names the special tokens and turns
-     * off the decode-time clean-up of spaces before punctuation, which the GGUF tokenizer never does.
-     */
-    static ObjectNode tokenizerConfig(LlamaConfig c, ObjectNode tokenizer) {
-        ObjectNode n = JsonNodeFactory.instance.objectNode();
-        n.put("tokenizer_class", "PreTrainedTokenizerFast");
-        putToken(n, "bos_token", tokenizer, c.bosTokenId());
-        putToken(n, "eos_token", tokenizer, c.eosTokenId());
-        putToken(n, "pad_token", tokenizer, c.padTokenId());
-        n.put("model_max_length", c.contextLength());
-        n.put("clean_up_tokenization_spaces", false);
-        return n;
-    }
-
-    /** Puts the added token {@code id}'s content under {@code key}; nothing when the id is negative or not an added token. */
-    private static void putToken(ObjectNode config, String key, ObjectNode tokenizer, long id) {
-        for (com.fasterxml.jackson.databind.JsonNode added : tokenizer.path("added_tokens")) {
-            if (id >= 0 && added.path("id").asLong() == id) {
-                config.put(key, added.path("content").asText());
-                return;
-            }
-        }
     }
 
     private static byte[] json(ObjectNode node) throws IOException {

@@ -2,8 +2,10 @@ package dev.onnxsteer.importer;
 
 import dev.onnxsteer.BadModelException;
 import dev.onnxsteer.OnnxSteer;
+import dev.onnxsteer.gguf.GgmlType;
 import dev.onnxsteer.gguf.GgufFile;
 import dev.onnxsteer.gguf.GgufTensorInfo;
+import dev.onnxsteer.gguf.QuantisationError;
 import dev.onnxsteer.ir.DataType;
 import dev.onnxsteer.ir.Dim;
 import dev.onnxsteer.ir.Graph;
@@ -31,19 +33,44 @@ import java.util.Arrays;
  */
 final class LlamaGraph {
     static final long OPSET = 17;
+    static final String MS_DOMAIN = "com.microsoft";
     private static final float MASK_MIN = -3.4028234663852886e38f; // torch.finfo(float32).min, as HF masks
 
     private final GgufFile gguf;
     private final LlamaConfig c;
+    private final WeightFormat format;
+    private final WeightSink sink;
     private final Graph g = new Graph("main_graph");
+    private int quantisedProjections;
+    private int requantised;
+    private double worstRequantisationError;
 
-    private LlamaGraph(GgufFile gguf, LlamaConfig config) {
+    /**
+     * The graph and what became of its projections.
+     *
+     * @param quantisedProjections linear projections stored as MatMulNBits
+     * @param requantised how many of those were requantised rather than copied bit for bit
+     * @param worstRequantisationError the largest relative RMS error ||requantised - dequantised|| / ||dequantised||
+     *     over the requantised projections (0 when none)
+     */
+    record Built(Model model, int quantisedProjections, int requantised, double worstRequantisationError) {}
+
+    private LlamaGraph(GgufFile gguf, LlamaConfig config, WeightFormat format, WeightSink sink) {
         this.gguf = gguf;
         this.c = config;
+        this.format = format;
+        this.sink = sink;
     }
 
     static Model build(GgufFile gguf, LlamaConfig config) {
-        return new LlamaGraph(gguf, config).build();
+        return build(gguf, config, WeightFormat.F32, WeightSink.inline()).model();
+    }
+
+    /** Builds the graph, handing each weight tensor to {@code sink} as soon as it is made. */
+    static Built build(GgufFile gguf, LlamaConfig config, WeightFormat format, WeightSink sink) {
+        LlamaGraph graph = new LlamaGraph(gguf, config, format, sink);
+        Model model = graph.build();
+        return new Built(model, graph.quantisedProjections, graph.requantised, graph.worstRequantisationError);
     }
 
     private Model build() {
@@ -64,7 +91,7 @@ final class LlamaGraph {
         }
 
         Value embedWeight = g.addInitializer("model.embed_tokens.weight",
-                Tensor.ofFloats(new long[] {c.vocabSize(), c.hiddenSize()}, floats("token_embd.weight", c.vocabSize(), c.hiddenSize())));
+                sink.floats(new long[] {c.vocabSize(), c.hiddenSize()}, floats("token_embd.weight", c.vocabSize(), c.hiddenSize())));
         Value x = op("Gather", "/model/embed_tokens/Gather", embedWeight, inputIds);
 
         Value mask = causalMask(inputIds, attentionMask);
@@ -84,9 +111,7 @@ final class LlamaGraph {
         }
         Value normed = rmsNorm("/model/norm", x, vector("model.norm.weight", "output_norm.weight"));
         String head = c.tiedEmbeddings() ? "token_embd.weight" : "output.weight";
-        Value lmHead = g.addInitializer("lm_head.weight", Tensor.ofFloats(new long[] {c.hiddenSize(), c.vocabSize()},
-                transpose(floats(head, c.vocabSize(), c.hiddenSize()), c.vocabSize(), c.hiddenSize())));
-        Value logits = g.op("MatMul").name("/lm_head/MatMul").inputs(normed, lmHead).outputs("logits").value();
+        Value logits = linear("/lm_head", normed, "lm_head.weight", head, c.vocabSize(), c.hiddenSize(), 0, "logits");
         logits.setType(ValueType.Tensor.of(DataType.FLOAT, batch, seq, Dim.of(c.vocabSize())));
         g.addOutput(logits);
         for (Value present : presents) {
@@ -96,6 +121,9 @@ final class LlamaGraph {
 
         Model model = new Model(g);
         model.opsets().put("", OPSET);
+        if (quantisedProjections > 0) {
+            model.opsets().put(MS_DOMAIN, 1L);
+        }
         model.setIrVersion(8);
         model.setProducer("onnx-steer", OnnxSteer.VERSION);
         model.setDocString("LlamaForCausalLM imported from " + gguf.path().getFileName());
@@ -158,9 +186,9 @@ final class LlamaGraph {
         String w = "model.layers." + l + ".self_attn.";
         int qOut = c.heads() * c.headDim();
         int kvOut = c.kvHeads() * c.headDim();
-        Value q = op("MatMul", p + "/q_proj/MatMul", h, weight(w + "q_proj.weight", "blk." + l + ".attn_q.weight", qOut, c.hiddenSize(), c.heads()));
-        Value k = op("MatMul", p + "/k_proj/MatMul", h, weight(w + "k_proj.weight", "blk." + l + ".attn_k.weight", kvOut, c.hiddenSize(), c.kvHeads()));
-        Value v = op("MatMul", p + "/v_proj/MatMul", h, weight(w + "v_proj.weight", "blk." + l + ".attn_v.weight", kvOut, c.hiddenSize(), 0));
+        Value q = linear(p + "/q_proj", h, w + "q_proj.weight", "blk." + l + ".attn_q.weight", qOut, c.hiddenSize(), c.heads(), null);
+        Value k = linear(p + "/k_proj", h, w + "k_proj.weight", "blk." + l + ".attn_k.weight", kvOut, c.hiddenSize(), c.kvHeads(), null);
+        Value v = linear(p + "/v_proj", h, w + "v_proj.weight", "blk." + l + ".attn_v.weight", kvOut, c.hiddenSize(), 0, null);
         q = heads(p, "", q, c.heads());
         k = heads(p, "_1", k, c.kvHeads());
         v = heads(p, "_2", v, c.kvHeads());
@@ -180,8 +208,7 @@ final class LlamaGraph {
         Value out = op("MatMul", p + "/MatMul_1", probs, values);
         out = g.op("Transpose").name(p + "/Transpose_4").inputs(out).attr("perm", new long[] {0, 2, 1, 3}).value();
         out = op("Reshape", p + "/Reshape_3", out, constLongs("const.shape.attn_out", 0, 0, qOut));
-        Value o = op("MatMul", p + "/o_proj/MatMul", out, weight(w + "o_proj.weight", "blk." + l + ".attn_output.weight",
-                c.hiddenSize(), qOut, 0));
+        Value o = linear(p + "/o_proj", out, w + "o_proj.weight", "blk." + l + ".attn_output.weight", c.hiddenSize(), qOut, 0, null);
         return new Value[] {o, presentKey, presentValue};
     }
 
@@ -218,14 +245,14 @@ final class LlamaGraph {
     private Value mlp(int l, Value h) {
         String p = "/model/layers." + l + "/mlp";
         String w = "model.layers." + l + ".mlp.";
-        Value gate = op("MatMul", p + "/gate_proj/MatMul", h, weight(w + "gate_proj.weight", "blk." + l + ".ffn_gate.weight",
-                c.intermediateSize(), c.hiddenSize(), 0));
+        Value gate = linear(p + "/gate_proj", h, w + "gate_proj.weight", "blk." + l + ".ffn_gate.weight",
+                c.intermediateSize(), c.hiddenSize(), 0, null);
         Value silu = op("Mul", p + "/act_fn/Mul", gate, op("Sigmoid", p + "/act_fn/Sigmoid", gate));
-        Value up = op("MatMul", p + "/up_proj/MatMul", h, weight(w + "up_proj.weight", "blk." + l + ".ffn_up.weight",
-                c.intermediateSize(), c.hiddenSize(), 0));
+        Value up = linear(p + "/up_proj", h, w + "up_proj.weight", "blk." + l + ".ffn_up.weight",
+                c.intermediateSize(), c.hiddenSize(), 0, null);
         Value product = op("Mul", p + "/Mul", silu, up);
-        return op("MatMul", p + "/down_proj/MatMul", product, weight(w + "down_proj.weight", "blk." + l + ".ffn_down.weight",
-                c.hiddenSize(), c.intermediateSize(), 0));
+        return linear(p + "/down_proj", product, w + "down_proj.weight", "blk." + l + ".ffn_down.weight",
+                c.hiddenSize(), c.intermediateSize(), 0, null);
     }
 
     /** LlamaRMSNorm as torch.onnx exports it: weight * (x / sqrt(mean(x^2) + eps)). */
@@ -241,15 +268,84 @@ final class LlamaGraph {
     }
 
     /**
-     * A linear layer's weight as MatMul wants it, [in, out]: the GGUF tensor (torch layout [out, in]), with
-     * rows un-permuted from the GGUF rotary layout when {@code ropeHeads > 0}, then transposed.
+     * {@code x} times the transpose of GGUF tensor {@code tensor} (torch layout [out, in]), with rows
+     * un-permuted from the GGUF rotary layout when {@code ropeHeads > 0}: a MatMul of a float32 [in, out]
+     * initializer, or a MatMulNBits when the weight format asks for one (see {@link #quantised}). The node is
+     * named {@code prefix/MatMul} or {@code prefix/MatMulNBits}; {@code output} names its output (null: the
+     * graph picks a name).
      */
+    private Value linear(String prefix, Value x, String name, String tensor, int out, int in, int ropeHeads, String output) {
+        BlockQuantised blocks = quantised(tensor, out, in);
+        if (blocks == null) {
+            var node = g.op("MatMul").name(prefix + "/MatMul").inputs(x, weight(name, tensor, out, in, ropeHeads));
+            return output == null ? node.value() : node.outputs(output).value();
+        }
+        if (ropeHeads > 0) {
+            blocks = blocks.permuteRows(ggufRows(out, ropeHeads));
+        }
+        quantisedProjections++;
+        Value packed = g.addInitializer(name + ".packed", sink.bytes(DataType.UINT8,
+                new long[] {out, blocks.blocksPerRow(), BlockQuantised.BLOCK * blocks.bits() / 8}, blocks.packed()));
+        Value scales = g.addInitializer(name + ".scales", sink.floats(new long[] {(long) out * blocks.blocksPerRow()}, blocks.scales()));
+        var node = g.op("MatMulNBits").domain(MS_DOMAIN).name(prefix + "/MatMulNBits")
+                .attr("K", (long) in).attr("N", (long) out).attr("bits", (long) blocks.bits())
+                .attr("block_size", (long) BlockQuantised.BLOCK);
+        if (blocks.zeroPoints() != null) {
+            Value zeroPoints = g.addInitializer(name + ".zero_points", sink.bytes(DataType.UINT8,
+                    new long[] {(long) out * blocks.zeroPointBytesPerRow()}, blocks.zeroPoints()));
+            node.inputs(x, packed, scales, zeroPoints);
+        } else {
+            node.inputs(x, packed, scales);
+        }
+        return output == null ? node.value() : node.outputs(output).value();
+    }
+
+    /**
+     * The tensor as MatMulNBits blocks, or null where it stays a float32 MatMul: format F32, a float tensor
+     * under KEEP, or a row length that is not a whole number of 32-element blocks. Q4_0 (to 4 bits) and Q8_0
+     * (to 8 bits) are copied bit for bit; everything else is requantised from its dequantised values (see
+     * {@link #bitsFor}) and the error is recorded.
+     */
+    private BlockQuantised quantised(String tensor, int rows, int cols) {
+        GgufTensorInfo info = gguf.tensor(tensor);
+        GgmlType type = info.type();
+        boolean floatType = type == GgmlType.F32 || type == GgmlType.F16 || type == GgmlType.BF16;
+        if (format == WeightFormat.F32 || (format == WeightFormat.KEEP && floatType) || cols % BlockQuantised.BLOCK != 0) {
+            return null;
+        }
+        checkMatrix(info, rows, cols);
+        if (type == GgmlType.Q4_0 && format != WeightFormat.INT8) {
+            return BlockQuantised.fromQ4_0(gguf.rawData(info), rows, cols);
+        }
+        if (type == GgmlType.Q8_0 && format != WeightFormat.INT4) {
+            return BlockQuantised.fromQ8_0(gguf.rawData(info), rows, cols);
+        }
+        float[] values = gguf.readFloats(info);
+        BlockQuantised blocks = bitsFor(type) == 8 ? BlockQuantised.int8(values, rows, cols) : BlockQuantised.int4(values, rows, cols);
+        requantised++;
+        worstRequantisationError = Math.max(worstRequantisationError, QuantisationError.relativeRms(values, blocks.dequantise()));
+        return blocks;
+    }
+
+    /** MatMulNBits width for a requantised tensor: the format's, or under KEEP the narrowest that holds the type's bits. */
+    private int bitsFor(GgmlType type) {
+        return switch (format) {
+            case INT8 -> 8;
+            case INT4 -> 4;
+            default -> switch (type) {
+                case Q5_0, Q5_1, Q5_K, Q6_K, Q8_1, Q8_K -> 8;
+                default -> 4;
+            };
+        };
+    }
+
+    /** A linear layer's weight as MatMul wants it, [in, out]: rows un-permuted, then transposed. */
     private Value weight(String name, String tensor, int out, int in, int ropeHeads) {
         float[] data = floats(tensor, out, in);
         if (ropeHeads > 0) {
             data = unpermute(data, out, in, ropeHeads);
         }
-        return g.addInitializer(name, Tensor.ofFloats(new long[] {in, out}, transpose(data, out, in)));
+        return g.addInitializer(name, sink.floats(new long[] {in, out}, transpose(data, out, in)));
     }
 
     private Value vector(String name, String tensor) {
@@ -258,35 +354,47 @@ final class LlamaGraph {
             throw new BadModelException("tensor " + tensor + " in " + gguf.path() + " has shape " + Arrays.toString(info.shape())
                     + "; expected [" + c.hiddenSize() + "]");
         }
-        return g.addInitializer(name, Tensor.ofFloats(new long[] {c.hiddenSize()}, gguf.readFloats(info)));
+        return g.addInitializer(name, sink.floats(new long[] {c.hiddenSize()}, gguf.readFloats(info)));
     }
 
     /** The tensor as float32 in torch layout [rows, cols] (ggml dims [cols, rows]), checking its shape. */
     private float[] floats(String tensor, int rows, int cols) {
         GgufTensorInfo info = gguf.tensor(tensor);
-        long[] dims = info.dims();
-        if (dims.length != 2 || dims[0] != cols || dims[1] != rows) {
-            throw new BadModelException("tensor " + tensor + " in " + gguf.path() + " has shape " + Arrays.toString(info.shape())
-                    + "; expected [" + rows + ", " + cols + "]");
-        }
+        checkMatrix(info, rows, cols);
         return gguf.readFloats(info);
     }
 
-    /** HF row h*D + s*D/2 + j takes GGUF row h*D + 2j + s (inverse of llama.cpp's permute). */
+    private void checkMatrix(GgufTensorInfo info, int rows, int cols) {
+        long[] dims = info.dims();
+        if (dims.length != 2 || dims[0] != cols || dims[1] != rows) {
+            throw new BadModelException("tensor " + info.name() + " in " + gguf.path() + " has shape " + Arrays.toString(info.shape())
+                    + "; expected [" + rows + ", " + cols + "]");
+        }
+    }
+
+    /** Rows in HF order taken from the GGUF rows: see {@link #ggufRows}. */
     static float[] unpermute(float[] data, int rows, int cols, int heads) {
+        int[] from = ggufRows(rows, heads);
+        float[] out = new float[data.length];
+        for (int r = 0; r < rows; r++) {
+            System.arraycopy(data, from[r] * cols, out, r * cols, cols);
+        }
+        return out;
+    }
+
+    /** For each HF row, the GGUF row it takes: HF row h*D + s*D/2 + j is GGUF row h*D + 2j + s (inverse of llama.cpp's permute). */
+    static int[] ggufRows(int rows, int heads) {
         int headDim = rows / heads;
         int half = headDim / 2;
-        float[] out = new float[data.length];
+        int[] from = new int[rows];
         for (int h = 0; h < heads; h++) {
             for (int s = 0; s < 2; s++) {
                 for (int j = 0; j < half; j++) {
-                    int hfRow = h * headDim + s * half + j;
-                    int ggufRow = h * headDim + 2 * j + s;
-                    System.arraycopy(data, ggufRow * cols, out, hfRow * cols, cols);
+                    from[h * headDim + s * half + j] = h * headDim + 2 * j + s;
                 }
             }
         }
-        return out;
+        return from;
     }
 
     static float[] transpose(float[] data, int rows, int cols) {

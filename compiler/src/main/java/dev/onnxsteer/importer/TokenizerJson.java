@@ -67,7 +67,7 @@ final class TokenizerJson {
         normalizers.add(replace(" ", SPACE));
         root.set("normalizer", F.objectNode().put("type", "Sequence").set("normalizers", normalizers));
         root.putNull("pre_tokenizer");
-        root.set("post_processor", template(md, tokens));
+        root.set("post_processor", template(md, tokens, true));
         ArrayNode decoders = F.arrayNode();
         decoders.add(replace(SPACE, " "));
         decoders.add(F.objectNode().put("type", "ByteFallback"));
@@ -154,7 +154,7 @@ final class TokenizerJson {
             root.set("pre_tokenizer", byteLevelNode(true));
         }
         if (md.findBool("tokenizer.ggml.add_bos_token").orElse(false) || md.findBool("tokenizer.ggml.add_eos_token").orElse(false)) {
-            root.set("post_processor", template(md, tokens));
+            root.set("post_processor", template(md, tokens, false));
         } else {
             root.set("post_processor", byteLevelNode(false));
         }
@@ -239,8 +239,9 @@ final class TokenizerJson {
     }
 
     /** BOS (and EOS) around each sequence, as HF's LlamaTokenizerFast sets up its TemplateProcessing. */
-    private static ObjectNode template(GgufMetadata md, List<String> tokens) {
-        boolean addBos = md.findBool("tokenizer.ggml.add_bos_token").orElse(true);
+    /** BOS/EOS added as the GGUF says; {@code bosByDefault} where it does not say (llama.cpp: true for SentencePiece, false for byte-level). */
+    private static ObjectNode template(GgufMetadata md, List<String> tokens, boolean bosByDefault) {
+        boolean addBos = md.findBool("tokenizer.ggml.add_bos_token").orElse(bosByDefault);
         boolean addEos = md.findBool("tokenizer.ggml.add_eos_token").orElse(false);
         int bos = (int) md.findLong("tokenizer.ggml.bos_token_id").orElse(1);
         int eos = (int) md.findLong("tokenizer.ggml.eos_token_id").orElse(2);

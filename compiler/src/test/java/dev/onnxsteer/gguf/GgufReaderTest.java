@@ -279,11 +279,12 @@ class GgufReaderTest {
         BadModelException unknown = assertThrows(BadModelException.class, () -> GgufFile.open(p));
         assertEquals("tensor weird in " + p + " has unknown ggml type 99", unknown.getMessage());
 
-        Path q4k = file("q4k-only.gguf", new GgufBytes().tensor("blk.0.attn_q.weight", new long[] {256, 1}, 12, new byte[144]).build());
+        Path q4k = file("iq2-only.gguf", new GgufBytes().tensor("blk.0.attn_q.weight", new long[] {256, 1}, 16, new byte[66]).build());
         try (GgufFile gguf = GgufFile.open(q4k)) {
-            assertEquals(GgmlType.Q4_K, gguf.tensor("blk.0.attn_q.weight").type());
+            assertEquals(GgmlType.IQ2_XXS, gguf.tensor("blk.0.attn_q.weight").type());
             BadModelException e = assertThrows(BadModelException.class, () -> gguf.readFloats("blk.0.attn_q.weight"));
-            assertEquals("tensor blk.0.attn_q.weight in " + q4k + " has type Q4_K; supported: F32, F16, BF16, Q8_0", e.getMessage());
+            assertEquals("tensor blk.0.attn_q.weight in " + q4k + " has type IQ2_XXS; supported: F32, F16, BF16, Q4_0, Q4_1,"
+                    + " Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS", e.getMessage());
             assertEquals("missing tensor nope in " + q4k, assertThrows(BadModelException.class, () -> gguf.tensor("nope")).getMessage());
         }
         GgufFile closed = GgufFile.open(q4k);
