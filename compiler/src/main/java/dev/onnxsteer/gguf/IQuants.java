@@ -1,6 +1,6 @@
 package dev.onnxsteer.gguf;
 
-import static dev.onnxsteer.gguf.Dequantise.halfToFloat;
+import static dev.onnxsteer.ir.HalfFloats.fromFloat16;
 
 import java.nio.ByteBuffer;
 
@@ -19,7 +19,7 @@ final class IQuants {
     static int iq4_nl(ByteBuffer in, int blocks, float[] out, int pos) {
         for (int b = 0; b < blocks; b++) {
             int base = b * 18;
-            float d = halfToFloat(in.getShort(base));
+            float d = fromFloat16(in.getShort(base));
             pos = levels(in, base + 2, d, out, pos);
         }
         return pos;
@@ -32,7 +32,7 @@ final class IQuants {
     static int iq4_xs(ByteBuffer in, int blocks, float[] out, int pos) {
         for (int b = 0; b < blocks; b++) {
             int base = b * 136;
-            float d = halfToFloat(in.getShort(base));
+            float d = fromFloat16(in.getShort(base));
             int scalesHigh = in.getShort(base + 2) & 0xffff;
             for (int ib = 0; ib < 8; ib++) {
                 int low = ((in.get(base + 4 + ib / 2) & 0xff) >>> (4 * (ib % 2))) & 0x0f;

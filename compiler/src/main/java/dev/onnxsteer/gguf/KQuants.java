@@ -1,6 +1,6 @@
 package dev.onnxsteer.gguf;
 
-import static dev.onnxsteer.gguf.Dequantise.halfToFloat;
+import static dev.onnxsteer.ir.HalfFloats.fromFloat16;
 
 import java.nio.ByteBuffer;
 
@@ -19,8 +19,8 @@ final class KQuants {
             int base = b * 84;
             int scales = base;
             int qs = base + 16;
-            float d = halfToFloat(in.getShort(base + 80));
-            float min = halfToFloat(in.getShort(base + 82));
+            float d = fromFloat16(in.getShort(base + 80));
+            float min = fromFloat16(in.getShort(base + 82));
             int is = 0;
             for (int half = 0; half < 2; half++) {
                 int q = qs + 32 * half;
@@ -51,7 +51,7 @@ final class KQuants {
             int hmask = base;
             int qs = base + 32;
             unpackQ3Scales(in, base + 96, scale);
-            float dAll = halfToFloat(in.getShort(base + 108));
+            float dAll = fromFloat16(in.getShort(base + 108));
             int is = 0;
             int m = 1;
             for (int half = 0; half < 2; half++) {
@@ -138,8 +138,8 @@ final class KQuants {
      * base} (fp16 d and dmin, then the 12 packed scale bytes), as {d1, m1, d2, m2} = {d * scale, dmin * min}.
      */
     private static void subBlockPair(ByteBuffer in, int base, int is, float[] dm) {
-        float d = halfToFloat(in.getShort(base));
-        float min = halfToFloat(in.getShort(base + 2));
+        float d = fromFloat16(in.getShort(base));
+        float min = fromFloat16(in.getShort(base + 2));
         int[] sm = new int[2];
         scaleMinK4(in, base + 4, is, sm);
         dm[0] = d * sm[0];
@@ -169,7 +169,7 @@ final class KQuants {
     static int q6_K(ByteBuffer in, int blocks, float[] out, int pos) {
         for (int b = 0; b < blocks; b++) {
             int base = b * 210;
-            float d = halfToFloat(in.getShort(base + 208));
+            float d = fromFloat16(in.getShort(base + 208));
             for (int half = 0; half < 2; half++) {
                 int ql = base + 64 * half;
                 int qh = base + 128 + 32 * half;

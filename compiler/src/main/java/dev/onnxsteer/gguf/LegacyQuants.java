@@ -1,6 +1,6 @@
 package dev.onnxsteer.gguf;
 
-import static dev.onnxsteer.gguf.Dequantise.halfToFloat;
+import static dev.onnxsteer.ir.HalfFloats.fromFloat16;
 
 import java.nio.ByteBuffer;
 
@@ -18,7 +18,7 @@ final class LegacyQuants {
     static int q4_0(ByteBuffer in, int blocks, float[] out, int pos) {
         for (int b = 0; b < blocks; b++) {
             int base = b * 18;
-            float d = halfToFloat(in.getShort(base));
+            float d = fromFloat16(in.getShort(base));
             for (int j = 0; j < 16; j++) {
                 int q = in.get(base + 2 + j) & 0xff;
                 out[pos + j] = ((q & 0x0f) - 8) * d;
@@ -33,8 +33,8 @@ final class LegacyQuants {
     static int q4_1(ByteBuffer in, int blocks, float[] out, int pos) {
         for (int b = 0; b < blocks; b++) {
             int base = b * 20;
-            float d = halfToFloat(in.getShort(base));
-            float m = halfToFloat(in.getShort(base + 2));
+            float d = fromFloat16(in.getShort(base));
+            float m = fromFloat16(in.getShort(base + 2));
             for (int j = 0; j < 16; j++) {
                 int q = in.get(base + 4 + j) & 0xff;
                 out[pos + j] = (q & 0x0f) * d + m;
@@ -49,7 +49,7 @@ final class LegacyQuants {
     static int q5_0(ByteBuffer in, int blocks, float[] out, int pos) {
         for (int b = 0; b < blocks; b++) {
             int base = b * 22;
-            float d = halfToFloat(in.getShort(base));
+            float d = fromFloat16(in.getShort(base));
             int qh = in.getInt(base + 2);
             for (int j = 0; j < 16; j++) {
                 int q = in.get(base + 6 + j) & 0xff;
@@ -67,8 +67,8 @@ final class LegacyQuants {
     static int q5_1(ByteBuffer in, int blocks, float[] out, int pos) {
         for (int b = 0; b < blocks; b++) {
             int base = b * 24;
-            float d = halfToFloat(in.getShort(base));
-            float m = halfToFloat(in.getShort(base + 2));
+            float d = fromFloat16(in.getShort(base));
+            float m = fromFloat16(in.getShort(base + 2));
             int qh = in.getInt(base + 4);
             for (int j = 0; j < 16; j++) {
                 int q = in.get(base + 8 + j) & 0xff;

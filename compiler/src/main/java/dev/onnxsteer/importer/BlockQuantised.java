@@ -1,6 +1,6 @@
 package dev.onnxsteer.importer;
 
-import dev.onnxsteer.gguf.Dequantise;
+import dev.onnxsteer.ir.HalfFloats;
 import java.nio.ByteBuffer;
 
 /**
@@ -32,7 +32,7 @@ record BlockQuantised(int rows, int cols, int bits, byte[] packed, float[] scale
         float[] scales = new float[blocks];
         for (int b = 0; b < blocks; b++) {
             int base = b * 18;
-            scales[b] = Dequantise.halfToFloat(raw.getShort(base));
+            scales[b] = HalfFloats.fromFloat16(raw.getShort(base));
             for (int i = 0; i < 16; i++) {
                 int lo = code4(raw, base + 2, 2 * i);
                 int hi = code4(raw, base + 2, 2 * i + 1);
@@ -55,7 +55,7 @@ record BlockQuantised(int rows, int cols, int bits, byte[] packed, float[] scale
         float[] scales = new float[blocks];
         for (int b = 0; b < blocks; b++) {
             int base = b * 34;
-            scales[b] = Dequantise.halfToFloat(raw.getShort(base));
+            scales[b] = HalfFloats.fromFloat16(raw.getShort(base));
             for (int i = 0; i < 32; i++) {
                 packed[b * 32 + i] = (byte) (raw.get(base + 2 + i) + 128);
             }

@@ -20,11 +20,11 @@ import java.util.List;
 /**
  * Imports a llama GGUF into a model directory shaped like an Optimum export: {@code model.onnx} (with
  * KV cache inputs and outputs, see {@link LlamaGraph}), {@code config.json} in Hugging Face format,
-    public static Result importModel(Path gguf, OutputTarget output, Options options) {
-        OutputTarget checked = output.withInputs(List.of(gguf));
-        AtomicFiles.checkDirectoryTarget(checked);
-        Path target = checked.absolute();
-        try (GgufFile file = GgufFile.open(gguf, options.allowNonfinite())) {
+ * {@code generation_config.json}, {@code tokenizer.json} (see {@link TokenizerJson}) and
+ * {@code tokenizer_config.json} (see {@link TokenizerConfig}). Linear projections are float32 MatMul
+ * weights or MatMulNBits blocks as the {@link WeightFormat} says; models whose float32 weights would pass
+ * 1 GiB get their weights in external data ({@code model.onnx.data}), streamed there tensor by tensor
+ * (see {@link WeightSink}). The directory is written under a temporary name beside the target and
  * renamed into place, so a failed import leaves nothing behind.
  */
 public final class GgufImporter {
@@ -80,8 +80,11 @@ public final class GgufImporter {
      * @throws dev.onnxsteer.BadModelException when the file is not a llama GGUF the importer can reproduce
      * @throws IllegalArgumentException when the output may not be written (see {@link AtomicFiles#checkDirectoryTarget})
      */
-                Files.write(temp.resolve(TOKENIZER_CONFIG_FILE), json(TokenizerConfig.build(file.metadata(), config.contextLength())));
-                AtomicFiles.replaceDirectory(temp, checked);
+    public static Result importModel(Path gguf, OutputTarget output, Options options) {
+        OutputTarget checked = output.withInputs(List.of(gguf));
+        AtomicFiles.checkDirectoryTarget(checked);
+        Path target = checked.absolute();
+        try (GgufFile file = GgufFile.open(gguf, options.allowNonfinite())) {
             LlamaConfig config = LlamaConfig.from(file);
             ObjectNode tokenizer = TokenizerJson.build(file.metadata(), gguf.toString());
             long floatBytes = config.weightBytes();
@@ -107,6 +110,8 @@ public final class GgufImporter {
                 Files.write(temp.resolve(ModelFiles.CONFIG_FILE), json(configJson(config)));
                 Files.write(temp.resolve("generation_config.json"), json(generationConfig(config)));
                 Files.write(temp.resolve(ModelFiles.TOKENIZER_FILE), TokenizerJson.toBytes(tokenizer));
+                Files.write(temp.resolve(TOKENIZER_CONFIG_FILE), json(TokenizerConfig.build(file.metadata(), config.contextLength())));
+                AtomicFiles.replaceDirectory(temp, checked);
                 temp = null;
                 return new Result(target, config, options.weights(), model.graph().nodes().size(), weightBytes, external,
                         built.quantisedProjections(), built.requantised(), built.worstRequantisationError());
