@@ -114,6 +114,16 @@ final class PageRun {
         Path builtCli = Files.createDirectories(work.resolve("cli/target"));
         Files.createSymbolicLink(builtCli.resolve("onnx-steer.jar"), root.resolve("cli/target/onnx-steer.jar"));
         Files.createSymbolicLink(builtCli.resolve("lib"), root.resolve("cli/target/lib"));
+        // npm packages that ./test.sh installed beside each package.json, linked as the built CLI is
+        for (Path file : files) {
+            if (file.getFileName().toString().equals("package.json")) {
+                Path parent = file.getParent() == null ? Path.of("") : file.getParent();
+                Path modules = root.resolve(parent.toString()).resolve("node_modules");
+                if (Files.isDirectory(modules)) {
+                    Files.createSymbolicLink(work.resolve(parent.toString()).resolve("node_modules"), modules.toRealPath());
+                }
+            }
+        }
         Path shared = root.resolve("../shared").normalize();
         if (Files.isDirectory(shared)) {
             Files.createSymbolicLink(temp.resolve("shared"), shared.toRealPath());
