@@ -1,9 +1,7 @@
 package dev.onnxsteer.sites;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
 import dev.onnxsteer.passes.Provenance;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.onnxsteer.ir.Dim;
@@ -28,7 +26,7 @@ import java.util.stream.Collectors;
 /**
  * What {@code inspect} shows about a model: header, inputs and outputs, weights, operators, the
  * steering sites discovery found and the {@code onnx_steer.*} metadata of a compiled model. Plain
- * data; {@link #toJson()} and {@link #toTable()} render it.
+ * data; {@link #toJsonTree()} and {@link #toTable()} render it.
  *
  * @param opsets    domain ("ai.onnx" for the default domain) to version, in file order
  * @param ops       node count per operator over all graphs, "domain.Op" outside the default domain,
@@ -162,7 +160,7 @@ public record ModelSummary(String file, long irVersion, Map<String, Long> opsets
     // ---------------------------------------------------------------------------------------------
     // JSON
 
-    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+    private static final ObjectMapper JSON = new ObjectMapper();
 
     /** The summary as a JSON tree with a fixed field order. */
     public ObjectNode toJsonTree() {
@@ -226,15 +224,6 @@ public record ModelSummary(String file, long irVersion, Map<String, Long> opsets
                     }
                 }
             }
-        }
-    }
-
-    /** Pretty-printed JSON, ending with a newline. */
-    public String toJson() {
-        try {
-            return JSON.writeValueAsString(toJsonTree()) + System.lineSeparator();
-        } catch (JsonProcessingException e) {
-            throw new IllegalStateException("a JSON tree failed to serialize", e);
         }
     }
 
