@@ -329,8 +329,12 @@ public final class SteerPass implements Pass {
             addend = Unsqueeze.axis(model, graph, scope + "Unsqueeze", scaledVector, 1);
         }
         if (op.usesDirection()) {
+            // a row fed zeros (an unsteered row of a mixed batch) must be the identity, not 0/0 = NaN:
+            // dividing by max(|v|, the smallest normal float) gives r = 0 there and is |v| for any real vector
             Value length = norm(model, graph, scope + "vector_norm/", vector, site.hiddenSize());
-            Value r = graph.op("Div").name(scope + "direction/Div").inputs(vector, length).value();
+            Value floor = root.addInitializer(root.names().fresh(base + ".norm_floor"), Tensor.scalar(Float.MIN_NORMAL));
+            Value safeLength = graph.op("Max").name(scope + "vector_norm/Max").inputs(length, floor).value();
+            Value r = graph.op("Div").name(scope + "direction/Div").inputs(vector, safeLength).value();
             direction = Unsqueeze.axis(model, graph, scope + "direction/Unsqueeze", r, 1);
             if (op == SteerOp.CLAMP) {
                 clamp = graph.op("Mul").name(scope + "clamp/Mul").inputs(direction, coefficient).value();

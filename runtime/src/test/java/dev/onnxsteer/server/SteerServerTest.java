@@ -72,7 +72,8 @@ class SteerServerTest {
         assertEquals("stories", Http.get(base, "/v1/models").json().get("data").get(0).get("id").asText());
         Http.Reply page = Http.get(base, "/");
         assertEquals(200, page.status());
-        assertTrue(page.body().contains("id=\"vector\"") && page.body().contains("id=\"scale\""), page.body());
+        assertTrue(page.body().contains("id=\"steer-rows\"") && page.body().contains("id=\"add-vector\"")
+                && page.body().contains("id=\"sweep\""), page.body());
     }
 
     @Test
