@@ -344,8 +344,8 @@ public final class GgufFile implements AutoCloseable {
     public GgufTensorInfo tensor(String name) {
         GgufTensorInfo info = byName.get(name);
         if (info == null) {
-            throw new BadModelException(FileProblem.message(path, "has no tensor " + q(name), "a tensor " + q(name),
-                    byName.size() + " tensors without it"));
+            throw new BadModelException(FileProblem.message(path, "tensor " + q(name) + " is missing", "a tensor of that name",
+                    "none among " + byName.size() + " tensors"));
         }
         return info;
     }
@@ -499,7 +499,7 @@ public final class GgufFile implements AutoCloseable {
             if (bytes < 0 || bytes > buf.remaining()) {
                 throw new BadModelException(FileProblem.message(file, "truncated GGUF " + section + " at offset " + buf.position(),
                         (bytes < 0 || bytes == Long.MAX_VALUE ? "too many" : String.valueOf(bytes)) + " more bytes",
-                        buf.remaining() + " of a file of " + fileSize + " bytes"));
+                        buf.remaining() + " (the file has " + fileSize + " bytes)"));
             }
         }
 

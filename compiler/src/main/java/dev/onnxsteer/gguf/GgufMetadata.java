@@ -47,7 +47,7 @@ public final class GgufMetadata {
         GgufValue value = values.get(key);
         if (value == null) {
             throw new BadModelException(FileProblem.message(source, "GGUF key " + FileProblem.printable(key) + " is missing",
-                    "a value for " + FileProblem.printable(key), values.size() + " keys without it"));
+                    "a key of that name", "none among " + values.size() + " keys"));
         }
         return value;
     }
