@@ -224,7 +224,7 @@ final class GenerateCommand implements Callable<Integer> {
                     messages.add(new ChatMessage("system", system));
                 }
                 messages.add(new ChatMessage("user", prompt));
-                ids.add(format.encode(messages));
+                ids.add(generator.requireEmbeddable(format.encode(messages)));
             }
             return generator.generateIds(ids, generation, ExtraInputs.NONE, listener);
         }

@@ -34,6 +34,9 @@ final class ServeCommand implements Callable<Integer> {
     @Mixin
     DeviceOptions devices;
 
+    @Mixin
+    LargeVectorOption largeVectors;
+
     @Spec
     CommandSpec spec;
 
@@ -102,7 +105,7 @@ final class ServeCommand implements Callable<Integer> {
         CountDownLatch done = new CountDownLatch(1);
         stopSignal = stop;
         try (ServedModel served = ServedModel.open(files, vectors, sessionConfig,
-                new ServeOptions(chatTemplate, readOnlyVectors, maxVectorBytes))) {
+                new ServeOptions(chatTemplate, readOnlyVectors, maxVectorBytes, largeVectors.allowLargeVectors))) {
             SteerServer server = SteerServer.start(served, config);
             Thread hook = new Thread(() -> {
                 stop.countDown();

@@ -17,6 +17,7 @@ import java.util.List;
 import java.util.Set;
 import java.util.SortedSet;
 import java.util.TreeSet;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** The options that say what to steer with; shared by compile and generate. */
@@ -75,10 +76,8 @@ final class SteeringOptions {
                     + "steer_index, steer_scale) instead of being summed, so each row of a batch picks its own.")
     boolean bank;
 
-    @Option(names = "--allow-large-vectors",
-            description = "Use vectors larger than a file can plausibly hold (L2 norm above 1000 x the recorded "
-                    + "activation norm, or above 1e5) instead of refusing the file as corrupted (exit 3).")
-    boolean allowLargeVectors;
+    @Mixin
+    LargeVectorOption largeVectors = new LargeVectorOption();
 
     boolean present() {
         return !vectors.isEmpty();
@@ -136,8 +135,8 @@ final class SteeringOptions {
         // One file keeps its raw vector so the recorded coefficient is the one the user chose;
         // several are summed with their own coefficients first, as llama.cpp does.
         boolean single = paths.size() == 1;
-        SteeringVectors combined = single ? VectorFiles.read(paths.get(0), allowLargeVectors)
-                : VectorFiles.readCombined(paths, coefficients, allowLargeVectors);
+        SteeringVectors combined = single ? VectorFiles.read(paths.get(0), largeVectors.allowLargeVectors)
+                : VectorFiles.readCombined(paths, coefficients, largeVectors.allowLargeVectors);
         float scale = clampValue != null ? clampValue : single ? coefficients.get(0) * coefficientValue() : coefficientValue();
         Target target = target(sites, combined);
         List<Steering> steerings = new ArrayList<>();
@@ -181,7 +180,7 @@ final class SteeringOptions {
     private List<Steering> bankSteerings(SiteMap sites, List<Path> paths, List<Float> coefficients) {
         List<SteeringVectors> files = new ArrayList<>();
         for (int i = 0; i < paths.size(); i++) {
-            SteeringVectors read = VectorFiles.read(paths.get(i), allowLargeVectors);
+            SteeringVectors read = VectorFiles.read(paths.get(i), largeVectors.allowLargeVectors);
             files.add(SteeringVectors.combine(List.of(new SteeringVectors.Term(read, coefficients.get(i)))));
         }
         Target target = target(sites, files.get(0));

@@ -241,6 +241,45 @@ class CorruptInputsTest {
         assertBadFile(generate(broken), broken.resolve("config.json"), "not valid JSON at line");
     }
 
+    /**
+     * No config.json key is needed to generate: sizes come from the graph, BOS/EOS from the tokenizer. A missing
+     * key takes its documented default (docs/hostile-inputs.md) and the greedy continuation does not change.
+     */
+    @Test
+    void configJsonKeysThatAreMissingTakeTheirDefaults() throws IOException {
+        String good = Files.readString(LLAMA.resolve("config.json"));
+        CliRun reference = generate(LLAMA);
+        assertEquals(Main.OK, reference.code(), reference.err());
+        for (String key : List.of("vocab_size", "max_position_embeddings", "hidden_size", "num_hidden_layers",
+                "rms_norm_eps", "eos_token_id", "bos_token_id")) {
+            String without = good.replaceFirst("\\s*\"" + key + "\" : [^,\\n]+,", "");
+            assertFalse(without.contains("\"" + key + "\""), key + " removed");
+            CliRun run = generate(modelWith("config.json", without));
+            assertEquals(Main.OK, run.code(), key + ": " + run.err());
+            assertEquals(reference.out(), run.out(), "same continuation without " + key);
+        }
+        CliRun empty = generate(modelWith("config.json", "{}"));
+        assertEquals(Main.OK, empty.code(), empty.err());
+        assertEquals(reference.out(), empty.out(), "same continuation from an empty config");
+    }
+
+    @Test
+    void configJsonKeysOfTheWrongTypeAreRefusedNamingTheKey() throws IOException {
+        String good = Files.readString(LLAMA.resolve("config.json"));
+        Map<String, String[]> mutants = Map.of(
+                "\"vocab_size\" : 256", new String[] {"\"vocab_size\" : \"256\"", "\"vocab_size\"", "expected a positive integer", "found \"256\""},
+                "\"num_hidden_layers\" : 4", new String[] {"\"num_hidden_layers\" : 4.5", "\"num_hidden_layers\"", "expected a positive integer", "found 4.5"},
+                "\"rms_norm_eps\" : 1.0E-5", new String[] {"\"rms_norm_eps\" : [1e-5]", "\"rms_norm_eps\"", "expected a positive finite number", "found [1.0E-5]"},
+                "\"bos_token_id\" : 1", new String[] {"\"bos_token_id\" : true", "\"bos_token_id\"", "expected a token id from 0 to 255", "found true"},
+                "\"eos_token_id\" : 2", new String[] {"\"eos_token_id\" : [2, \"x\"]", "\"eos_token_id\"", "expected a token id from 0 to 255", "found \"x\""});
+        for (Map.Entry<String, String[]> mutant : mutants.entrySet()) {
+            String[] change = mutant.getValue();
+            assertTrue(good.contains(mutant.getKey()), mutant.getKey());
+            Path model = modelWith("config.json", good.replace(mutant.getKey(), change[0]));
+            assertBadFile(generate(model), model.resolve("config.json"), Arrays.copyOfRange(change, 1, change.length));
+        }
+    }
+
     @Test
     void tokenizerIdsMustFitTheModel() throws IOException {
         String good = Files.readString(LLAMA.resolve("tokenizer.json"));
@@ -254,6 +293,20 @@ class CorruptInputsTest {
         Path unembeddable = modelWith("tokenizer.json", beyond);
         assertBadFile(generate(unembeddable), unembeddable.resolve("tokenizer.json"), "has 301 tokens",
                 "vocabulary of 256", "does not belong to this model");
+    }
+
+    /** A post-processor may add ids the vocabulary does not count: reported against the tokenizer, not the prompt. */
+    @Test
+    void aPromptTheTokenizerEncodesBeyondTheVocabularyNamesTheTokenizer() throws IOException {
+        String good = Files.readString(LLAMA.resolve("tokenizer.json"));
+        assertTrue(good.contains("\"post_processor\" : null"), "the fixture tokenizer has no post-processor yet");
+        String template = "{\"type\": \"TemplateProcessing\", \"single\": [{\"SpecialToken\": {\"id\": \"<x>\", \"type_id\": 0}}, "
+                + "{\"Sequence\": {\"id\": \"A\", \"type_id\": 0}}], \"pair\": [{\"Sequence\": {\"id\": \"A\", \"type_id\": 0}}, "
+                + "{\"Sequence\": {\"id\": \"B\", \"type_id\": 1}}], "
+                + "\"special_tokens\": {\"<x>\": {\"id\": \"<x>\", \"ids\": [300], \"tokens\": [\"<x>\"]}}}";
+        Path model = modelWith("tokenizer.json", good.replace("\"post_processor\" : null", "\"post_processor\" : " + template));
+        assertBadFile(generate(model), model.resolve("tokenizer.json"), "cannot embed",
+                "expected ids from 0 to 255, the model's vocabulary of 256", "found 300");
     }
 
     private static String withAddedToken(String tokenizer, long id) {

@@ -148,7 +148,7 @@ class InspectCommandTest {
     @Test
     void unsupportedIrVersion() throws Exception {
         byte[] bytes = tinyModel(null).toBuilder().setIrVersion(99).build().toByteArray();
-        assertBadInput(write("ir99.onnx", bytes), "unsupported IR version 99");
+        assertBadInput(write("ir99.onnx", bytes), "unsupported IR version (expected IR version 3 to 12, found 99)");
     }
 
     @Test

@@ -75,6 +75,24 @@ class ServeCommandTest {
     }
 
     @Test
+    void largeVectorsAreRefusedUnlessAllowed() throws Exception {
+        Path huge = Files.createDirectories(tmp.resolve("huge-vectors"));
+        float[] v = new float[64];
+        v[5] = 3.9e23f;
+        VectorFiles.write(SteeringVectors.of(Map.of(2, v), VectorMetadata.defaults()), huge.resolve("huge.gguf"));
+        CliRun refused = CliRun.run("serve", model.toString(), "--vectors", huge.toString(), "--port", "0", "--device", "cpu");
+        assertEquals(Main.BAD_INPUT, refused.code(), refused.err());
+        assertTrue(refused.err().contains("huge.gguf: layer 2 vector is implausibly large (expected an L2 norm of at most "
+                + "1.000e+05, the bound for a file that records no activation norm, found 3.900e+23); --allow-large-vectors "
+                + "uses it anyway"), refused.err());
+
+        RunningServe serve = new RunningServe(model.toString(), "--vectors", huge.toString(), "--port", "0",
+                "--device", "cpu", "--allow-large-vectors");
+        assertTrue(serve.err.toString().contains("with vectors [huge]"), serve.err.toString());
+        assertEquals(Main.OK, serve.stop(), serve.err.toString());
+    }
+
+    @Test
     void exportTritonWritesARepository() throws Exception {
         Path compiled = tmp.resolve("stories-input");
         CliRun compile = CliRun.run("compile", model.toString(), "--vector",

@@ -85,9 +85,9 @@ public final class GgufFile implements AutoCloseable {
         try {
             channel = FileChannel.open(path, StandardOpenOption.READ);
         } catch (NoSuchFileException e) {
-            throw new BadModelException("GGUF file " + path + " does not exist");
+            throw new BadModelException(FileProblem.message(path, "does not exist", "a GGUF file", "nothing at that path"));
         } catch (IOException e) {
-            throw new BadModelException("cannot open GGUF file " + path + ": " + e.getMessage(), e);
+            throw new BadModelException(FileProblem.message(path, "cannot be opened", "a readable GGUF file", e.getMessage()), e);
         }
         try {
             return parse(path, channel, allowNonfinite);
@@ -96,7 +96,7 @@ public final class GgufFile implements AutoCloseable {
             throw e;
         } catch (IOException e) {
             closeQuietly(channel);
-            throw new BadModelException("cannot read GGUF file " + path + ": " + e.getMessage(), e);
+            throw new BadModelException(FileProblem.message(path, "cannot be read", "a readable GGUF file", e.getMessage()), e);
         }
     }
 
@@ -104,7 +104,7 @@ public final class GgufFile implements AutoCloseable {
         long size = channel.size();
         String file = path.toString();
         if (size < 4) {
-            throw new BadModelException(file + " is not a GGUF file: expected magic GGUF, found a file of " + size + " bytes");
+            throw new BadModelException(FileProblem.message(file, "not a GGUF file", "magic GGUF", "a file of " + size + " bytes"));
         }
         MappedByteBuffer map = channel.map(FileChannel.MapMode.READ_ONLY, 0, Math.min(size, Integer.MAX_VALUE));
         map.order(ByteOrder.LITTLE_ENDIAN);
@@ -121,10 +121,11 @@ public final class GgufFile implements AutoCloseable {
         if (version != 2 && version != 3) {
             int swapped = Integer.reverseBytes(version);
             if (swapped >= 1 && swapped <= 3) {
-                throw new BadModelException(file + " is a big-endian GGUF file; only little-endian GGUF is supported");
+                throw new BadModelException(FileProblem.message(file, "is a big-endian GGUF file", "little-endian GGUF",
+                        "version " + swapped + " byte-swapped"));
             }
-            throw new BadModelException(file + " has GGUF version " + Integer.toUnsignedString(version)
-                    + "; supported versions: 2, 3");
+            throw new BadModelException(FileProblem.message(file, "unsupported GGUF version", "version 2 or 3",
+                    Integer.toUnsignedString(version)));
         }
         long tensorCount = in.u64("header");
         long kvCount = in.u64("header");
@@ -137,11 +138,13 @@ public final class GgufFile implements AutoCloseable {
             long typeId = in.u32("metadata");
             GgufValueType type = GgufValueType.byId(typeId);
             if (type == null) {
-                throw new BadModelException("GGUF key " + q(key) + " in " + file + " has unknown value type " + typeId);
+                throw new BadModelException(FileProblem.message(file, "GGUF key " + q(key) + " has an unknown value type",
+                        "a type id from 0 to 12", "unknown value type " + typeId));
             }
             GgufValue value = readValue(in, type, key);
             if (values.putIfAbsent(key, value) != null) {
-                throw new BadModelException("GGUF key " + q(key) + " appears twice in " + file);
+                throw new BadModelException(FileProblem.message(file, "GGUF key " + q(key) + " appears twice", "unique keys",
+                        "a second " + q(key)));
             }
         }
         GgufMetadata metadata = new GgufMetadata(values, file);
@@ -150,7 +153,8 @@ public final class GgufFile implements AutoCloseable {
         if (metadata.contains(ALIGNMENT_KEY)) {
             long a = metadata.getLong(ALIGNMENT_KEY);
             if (a <= 0 || a > (1 << 30) || Long.bitCount(a) != 1) {
-                throw new BadModelException(ALIGNMENT_KEY + " in " + file + " is " + a + "; expected a power of two");
+                throw new BadModelException(FileProblem.message(file, ALIGNMENT_KEY + " is not a usable alignment",
+                        "a power of two up to 2^30", a));
             }
             alignment = (int) a;
         }
@@ -174,21 +178,22 @@ public final class GgufFile implements AutoCloseable {
             }
             long nDims = in.u32("tensor info");
             if (nDims > MAX_DIMS) {
-                throw new BadModelException("tensor " + q(name) + " in " + file + " has " + nDims
-                        + " dimensions; GGUF allows at most " + MAX_DIMS);
+                throw new BadModelException(FileProblem.message(file, "tensor " + q(name) + " has too many dimensions",
+                        "at most " + MAX_DIMS, nDims));
             }
             long[] dims = new long[(int) nDims];
             for (int d = 0; d < nDims; d++) {
                 dims[d] = in.u64("tensor info");
                 if (dims[d] < 0) {
-                    throw new BadModelException("tensor " + q(name) + " in " + file + " has dimension "
-                            + Long.toUnsignedString(dims[d]) + ", too large");
+                    throw new BadModelException(FileProblem.message(file, "tensor " + q(name) + " has a dimension too large",
+                            "at most 2^63-1", Long.toUnsignedString(dims[d])));
                 }
             }
             long typeId = in.u32("tensor info");
             GgmlType type = GgmlType.byId(typeId);
             if (type == null) {
-                throw new BadModelException("tensor " + q(name) + " in " + file + " has unknown ggml type " + typeId);
+                throw new BadModelException(FileProblem.message(file, "tensor " + q(name) + " has an unknown ggml type",
+                        "a known ggml type id", "type id " + typeId));
             }
             long offset = in.u64("tensor info");
             names.add(name);
@@ -203,7 +208,8 @@ public final class GgufFile implements AutoCloseable {
         for (int i = 0; i < names.size(); i++) {
             String name = names.get(i);
             if (!seen.add(name)) {
-                throw new BadModelException("tensor " + q(name) + " appears twice in " + file);
+                throw new BadModelException(FileProblem.message(file, "tensor " + q(name) + " appears twice", "unique tensor names",
+                        "a second " + q(name)));
             }
             long[] dims = allDims.get(i);
             GgmlType type = types.get(i);
@@ -212,22 +218,24 @@ public final class GgufFile implements AutoCloseable {
             for (long d : dims) {
                 elements = timesOrMax(elements, d);
                 if (elements == Long.MAX_VALUE) {
-                    throw new BadModelException("tensor " + q(name) + " in " + file + " has too many elements");
+                    throw new BadModelException(FileProblem.message(file, "tensor " + q(name) + " has too many elements",
+                            "at most 2^63-1 elements", java.util.Arrays.toString(dims)));
                 }
             }
             if (dims.length > 0 && dims[0] % type.blockSize() != 0) {
-                throw new BadModelException("tensor " + q(name) + " in " + file + " has row length " + dims[0]
-                        + ", not a multiple of the " + type + " block size " + type.blockSize());
+                throw new BadModelException(FileProblem.message(file, "tensor " + q(name) + " has a row length that is not whole "
+                        + type + " blocks", "a multiple of " + type.blockSize(), dims[0]));
             }
             if (offset < 0 || offset % alignment != 0) {
-                throw new BadModelException("tensor " + q(name) + " in " + file + " has data offset "
-                        + Long.toUnsignedString(offset) + ", not a multiple of the alignment " + alignment);
+                throw new BadModelException(FileProblem.message(file, "tensor " + q(name) + " has a misaligned data offset",
+                        "a multiple of the alignment " + alignment, Long.toUnsignedString(offset)));
             }
             GgufTensorInfo info = new GgufTensorInfo(name, dims, type, offset, dataOffset + offset);
             long end = info.fileOffset() + info.byteSize();
             if (info.fileOffset() < 0 || end < 0 || end > size) {
-                throw new BadModelException("truncated tensor data in " + file + ": tensor " + q(name) + " needs bytes "
-                        + info.fileOffset() + ".." + end + " but the file has " + size + " bytes");
+                throw new BadModelException(FileProblem.message(file, "truncated tensor data: tensor " + q(name)
+                        + " needs bytes " + info.fileOffset() + ".." + end, "a file of at least " + end + " bytes",
+                        size + " bytes"));
             }
             tensors.add(info);
         }
@@ -284,8 +292,8 @@ public final class GgufFile implements AutoCloseable {
             case BOOL -> {
                 int b = in.u8("metadata");
                 if (b > 1) {
-                    throw new BadModelException("GGUF key " + q(key) + " in " + in.file + " holds bool byte " + b
-                            + "; expected 0 or 1");
+                    throw new BadModelException(FileProblem.message(in.file, "GGUF key " + q(key) + " is not a bool",
+                            "byte 0 or 1", "byte " + b));
                 }
                 yield new GgufValue.Bool(b == 1);
             }
@@ -294,13 +302,13 @@ public final class GgufFile implements AutoCloseable {
                 long elementTypeId = in.u32("metadata");
                 GgufValueType elementType = GgufValueType.byId(elementTypeId);
                 if (elementType == null) {
-                    throw new BadModelException("GGUF key " + q(key) + " in " + in.file
-                            + " is an array of unknown value type " + elementTypeId);
+                    throw new BadModelException(FileProblem.message(in.file, "GGUF key " + q(key) + " is an array of an unknown value type",
+                            "a type id from 0 to 12", "unknown value type " + elementTypeId));
                 }
                 long length = in.u64("metadata");
                 if (length < 0 || length > Integer.MAX_VALUE - 8) {
-                    throw new BadModelException("GGUF key " + q(key) + " in " + in.file + " is an array of "
-                            + Long.toUnsignedString(length) + " elements, too many");
+                    throw new BadModelException(FileProblem.message(in.file, "GGUF key " + q(key) + " is an array too long",
+                            "at most " + (Integer.MAX_VALUE - 8) + " elements", Long.toUnsignedString(length)));
                 }
                 in.require(length * elementType.minBytes(), "metadata");
                 List<GgufValue> elements = new ArrayList<>((int) length);
@@ -336,7 +344,8 @@ public final class GgufFile implements AutoCloseable {
     public GgufTensorInfo tensor(String name) {
         GgufTensorInfo info = byName.get(name);
         if (info == null) {
-            throw new BadModelException("missing tensor " + q(name) + " in " + path);
+            throw new BadModelException(FileProblem.message(path, "tensor " + q(name) + " is missing", "a tensor of that name",
+                    "none among " + byName.size() + " tensors"));
         }
         return info;
     }
@@ -366,13 +375,13 @@ public final class GgufFile implements AutoCloseable {
     public float[] readFloats(GgufTensorInfo info) {
         checkOpen();
         if (!info.type().isDequantisable()) {
-            throw new BadModelException("tensor " + q(info.name()) + " in " + path + " has type " + info.type()
-                    + "; supported: " + GgmlType.SUPPORTED);
+            throw new BadModelException(FileProblem.message(path, "tensor " + q(info.name()) + " has a type onnx-steer cannot read",
+                    "one of " + GgmlType.SUPPORTED, info.type()));
         }
         long elements = info.elementCount();
         if (elements > Integer.MAX_VALUE - 8) {
-            throw new BadModelException("tensor " + q(info.name()) + " in " + path + " has " + elements
-                    + " elements, more than a Java array holds");
+            throw new BadModelException(FileProblem.message(path, "tensor " + q(info.name()) + " is too large to read",
+                    "at most " + (Integer.MAX_VALUE - 8) + " elements", elements));
         }
         float[] out = new float[(int) elements];
         GgmlType type = info.type();
@@ -410,8 +419,8 @@ public final class GgufFile implements AutoCloseable {
     public ByteBuffer rawData(GgufTensorInfo info) {
         checkOpen();
         if (info.byteSize() > Integer.MAX_VALUE) {
-            throw new BadModelException("tensor " + q(info.name()) + " in " + path + " has " + info.byteSize()
-                    + " bytes, too many for one buffer");
+            throw new BadModelException(FileProblem.message(path, "tensor " + q(info.name()) + " is too large for one buffer",
+                    "at most " + Integer.MAX_VALUE + " bytes", info.byteSize()));
         }
         return map(info.fileOffset(), info.byteSize());
     }
@@ -488,10 +497,9 @@ public final class GgufFile implements AutoCloseable {
 
         void require(long bytes, String section) {
             if (bytes < 0 || bytes > buf.remaining()) {
-                throw new BadModelException("truncated GGUF " + section + " in " + file + ": needs "
-                        + (bytes < 0 || bytes == Long.MAX_VALUE ? "too many" : String.valueOf(bytes))
-                        + " bytes at offset " + buf.position()
-                        + ", file has " + fileSize + " bytes");
+                throw new BadModelException(FileProblem.message(file, "truncated GGUF " + section + " at offset " + buf.position(),
+                        (bytes < 0 || bytes == Long.MAX_VALUE ? "too many" : String.valueOf(bytes)) + " more bytes",
+                        buf.remaining() + " (the file has " + fileSize + " bytes)"));
             }
         }
 

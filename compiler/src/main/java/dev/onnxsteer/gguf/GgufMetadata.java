@@ -1,6 +1,7 @@
 package dev.onnxsteer.gguf;
 
 import dev.onnxsteer.BadModelException;
+import dev.onnxsteer.io.FileProblem;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
@@ -45,7 +46,8 @@ public final class GgufMetadata {
     public GgufValue get(String key) {
         GgufValue value = values.get(key);
         if (value == null) {
-            throw new BadModelException("missing GGUF key " + key + " in " + source);
+            throw new BadModelException(FileProblem.message(source, "GGUF key " + FileProblem.printable(key) + " is missing",
+                    "a key of that name", "none among " + values.size() + " keys"));
         }
         return value;
     }
@@ -72,7 +74,8 @@ public final class GgufMetadata {
     public int getInt(String key) {
         long value = getLong(key);
         if (value < Integer.MIN_VALUE || value > Integer.MAX_VALUE) {
-            throw new BadModelException("GGUF key " + key + " in " + source + " is " + value + "; expected a 32-bit integer");
+            throw new BadModelException(FileProblem.message(source, "GGUF key " + FileProblem.printable(key) + " is out of range",
+                    "a 32-bit integer", value));
         }
         return (int) value;
     }
@@ -128,8 +131,8 @@ public final class GgufMetadata {
         for (int i = 0; i < out.length; i++) {
             long value = integer(key, array.elements().get(i));
             if (value < Integer.MIN_VALUE || value > Integer.MAX_VALUE) {
-                throw new BadModelException("GGUF key " + key + " in " + source + " holds " + value
-                        + " at index " + i + "; expected 32-bit integers");
+                throw new BadModelException(FileProblem.message(source, "GGUF key " + FileProblem.printable(key)
+                        + " is out of range at index " + i, "32-bit integers", value));
             }
             out[i] = (int) value;
         }
@@ -146,8 +149,8 @@ public final class GgufMetadata {
     private long integer(String key, GgufValue value) {
         if (value instanceof GgufValue.Int i) {
             if (i.type() == GgufValueType.UINT64 && i.value() < 0) {
-                throw new BadModelException("GGUF key " + key + " in " + source + " is "
-                        + Long.toUnsignedString(i.value()) + ", too large for this reader");
+                throw new BadModelException(FileProblem.message(source, "GGUF key " + FileProblem.printable(key) + " is too large",
+                        "at most " + Long.MAX_VALUE, Long.toUnsignedString(i.value())));
             }
             return i.value();
         }
@@ -173,6 +176,7 @@ public final class GgufMetadata {
 
     private BadModelException wrongType(String key, GgufValue value, String expected) {
         String found = value instanceof GgufValue.Array a ? "an array of " + a.elementType() : "a " + value.type();
-        return new BadModelException("GGUF key " + key + " in " + source + " is " + found + "; expected " + expected);
+        return new BadModelException(FileProblem.message(source, "GGUF key " + FileProblem.printable(key) + " has the wrong type",
+                expected, found));
     }
 }

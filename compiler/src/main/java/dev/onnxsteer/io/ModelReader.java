@@ -87,14 +87,14 @@ public final class ModelReader {
         try {
             size = Files.size(file);
         } catch (IOException e) {
-            throw bad(file + ": cannot read: " + e.getMessage());
+            throw bad("cannot be read", "a readable ONNX model", e.getMessage());
         }
         if (size == 0) {
-            throw bad(file + ": empty file, expected an ONNX model");
+            throw bad("empty file", "an ONNX model", "0 bytes");
         }
         if (size > Integer.MAX_VALUE) {
-            throw bad(file + ": " + size + " bytes; an ONNX protobuf is at most 2 GiB "
-                    + "(larger models keep weights in external data files)");
+            throw bad("too large for one protobuf (larger models keep weights in external data files)",
+                    "at most 2 GiB", size + " bytes");
         }
         ModelProto proto;
         try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
@@ -105,20 +105,20 @@ public final class ModelReader {
             input.setRecursionLimit(1000);
             proto = ModelProto.parseFrom(input);
         } catch (InvalidProtocolBufferException e) {
-            throw bad(file + ": not an ONNX model (truncated or corrupt protobuf: " + e.getMessage() + ")");
+            throw bad("not an ONNX model (truncated or corrupt protobuf)", "an ONNX ModelProto", e.getMessage());
         } catch (IOException e) {
-            throw bad(file + ": cannot read: " + e.getMessage());
+            throw bad("cannot be read", "a readable ONNX model", e.getMessage());
         }
         if (!proto.getUnknownFields().asMap().isEmpty()) {
-            throw bad(file + ": a protobuf message but not an ONNX ModelProto (it has fields "
-                    + proto.getUnknownFields().asMap().keySet() + " that a model does not have)");
+            throw bad("a protobuf message but not an ONNX ModelProto", "only ModelProto fields",
+                    "fields " + proto.getUnknownFields().asMap().keySet() + " that a model does not have");
         }
         if (!proto.hasGraph()) {
-            throw bad(file + ": not an ONNX model (no graph)");
+            throw bad("not an ONNX model", "a graph", "no graph");
         }
         if (proto.getIrVersion() < MIN_IR_VERSION || proto.getIrVersion() > MAX_IR_VERSION) {
-            throw bad(file + ": unsupported IR version " + proto.getIrVersion() + ", expected "
-                    + MIN_IR_VERSION + " to " + MAX_IR_VERSION);
+            throw bad("unsupported IR version", "IR version " + MIN_IR_VERSION + " to " + MAX_IR_VERSION,
+                    proto.getIrVersion());
         }
         return proto;
     }
@@ -218,8 +218,8 @@ public final class ModelReader {
     /** A new value in {@code scope}; ONNX forbids defining a name twice in one scope or shadowing an outer one. */
     private Value define(Graph graph, Scope scope, String name, ValueType type, String what) {
         if (scope.find(name) != null) {
-            throw bad(file + ": value '" + name + "' is defined twice (again as " + what
-                    + "); ONNX requires each name to be assigned once");
+            throw bad("value '" + FileProblem.printable(name) + "' is defined twice", "each name assigned once",
+                    "it again as " + what);
         }
         Value value = graph.readValue(name, type);
         scope.values().put(name, value);
@@ -237,8 +237,8 @@ public final class ModelReader {
     private Value lookup(Scope scope, String name, String reader) {
         Value value = scope.find(name);
         if (value == null) {
-            throw bad(file + ": " + reader + " reads '" + name
-                    + "', which no node, graph input or initializer in scope defines");
+            throw bad(reader + " reads an undefined value", "a node, graph input or initializer in scope defining it",
+                    "'" + name + "' defined nowhere");
         }
         return value;
     }
@@ -309,13 +309,15 @@ public final class ModelReader {
         try {
             type = DataType.fromCode(proto.getDataType());
         } catch (IllegalArgumentException e) {
-            throw bad(file + ": tensor '" + proto.getName() + "' has " + e.getMessage());
+            throw bad("tensor '" + FileProblem.printable(proto.getName()) + "' has an unknown data type", "an ONNX data type code",
+                    proto.getDataType());
         }
         long[] dims = proto.getDimsList().stream().mapToLong(Long::longValue).toArray();
         try {
             return new Tensor(type, dims, storage(proto, type, dims));
         } catch (IllegalArgumentException e) {
-            throw bad(file + ": tensor '" + proto.getName() + "': " + e.getMessage());
+            throw bad("tensor '" + FileProblem.printable(proto.getName()) + "' does not hold its shape", "data for dims "
+                    + java.util.Arrays.toString(dims), e.getMessage());
         }
     }
 
@@ -348,13 +350,14 @@ public final class ModelReader {
         try {
             return Long.parseLong(text);
         } catch (NumberFormatException e) {
-            throw bad(file + ": external data " + key + " of tensor '" + proto.getName()
-                    + "' is '" + text + "', expected a number");
+            throw bad("external data " + key + " of tensor '" + FileProblem.printable(proto.getName()) + "' is not a number",
+                    "a number", "'" + text + "'");
         }
     }
 
     /** A refusal whose names and values, read from a possibly corrupted protobuf, are escaped and cut. */
-    private static BadModelException bad(String message) {
-        return new BadModelException(FileProblem.printable(message, FileProblem.MAX_MESSAGE_CHARS));
+    private BadModelException bad(String what, Object expected, Object found) {
+        return new BadModelException(FileProblem.printable(FileProblem.message(file, what, expected, found),
+                FileProblem.MAX_MESSAGE_CHARS));
     }
 }

@@ -81,9 +81,11 @@ class GgufReaderTest {
                 }
             }
             BadModelException missing = assertThrows(BadModelException.class, () -> md.getLong("llama.rope.freq_base"));
-            assertEquals("missing GGUF key llama.rope.freq_base in " + path, missing.getMessage());
+            assertTrue(missing.getMessage().matches(java.util.regex.Pattern.quote(path + ": GGUF key llama.rope.freq_base is missing "
+                    + "(expected a key of that name, found none among ") + "\\d+ keys\\)"), missing.getMessage());
             BadModelException wrong = assertThrows(BadModelException.class, () -> md.getString("llama.block_count"));
-            assertEquals("GGUF key llama.block_count in " + path + " is a UINT32; expected a string", wrong.getMessage());
+            assertEquals(path + ": GGUF key llama.block_count has the wrong type (expected a string, found a UINT32)",
+                    wrong.getMessage());
         }
     }
 
@@ -230,18 +232,19 @@ class GgufReaderTest {
 
         Path v1 = file("v1.gguf", new GgufBytes().version(1).build());
         e = assertThrows(BadModelException.class, () -> GgufFile.open(v1));
-        assertEquals(v1 + " has GGUF version 1; supported versions: 2, 3", e.getMessage());
+        assertEquals(v1 + ": unsupported GGUF version (expected version 2 or 3, found 1)", e.getMessage());
 
         Path big = file("be.gguf", new GgufBytes().version(0x03000000).build());
         e = assertThrows(BadModelException.class, () -> GgufFile.open(big));
-        assertTrue(e.getMessage().contains("big-endian"), e.getMessage());
+        assertEquals(big + ": is a big-endian GGUF file (expected little-endian GGUF, found version 3 byte-swapped)",
+                e.getMessage());
 
         try (GgufFile v2 = GgufFile.open(file("v2.gguf", new GgufBytes().version(2).kvU32("a.b", 1).build()))) {
             assertEquals(2, v2.version());
         }
         Path missing = tmp.resolve("missing.gguf");
         e = assertThrows(BadModelException.class, () -> GgufFile.open(missing));
-        assertEquals("GGUF file " + missing + " does not exist", e.getMessage());
+        assertEquals(missing + ": does not exist (expected a GGUF file, found nothing at that path)", e.getMessage());
     }
 
     @Test
@@ -262,11 +265,11 @@ class GgufReaderTest {
             assertTrue(e.getMessage().contains(p.toString()), e.getMessage());
         }
         Path header = file("h.gguf", Arrays.copyOf(full, 20));
-        assertEquals("truncated GGUF header in " + header + ": needs 8 bytes at offset 16, file has 20 bytes",
+        assertEquals(header + ": truncated GGUF header at offset 16 (expected 8 more bytes, found 4 (the file has 20 bytes))",
                 assertThrows(BadModelException.class, () -> GgufFile.open(header)).getMessage());
         Path data = file("d.gguf", Arrays.copyOf(full, dataEnd - 1));
         String message = assertThrows(BadModelException.class, () -> GgufFile.open(data)).getMessage();
-        assertTrue(message.startsWith("truncated tensor data in " + data + ": tensor t1 needs bytes "), message);
+        assertTrue(message.startsWith(data + ": truncated tensor data: tensor t1 needs bytes "), message);
     }
 
     @Test
@@ -277,15 +280,17 @@ class GgufReaderTest {
                 .build();
         Path p = file("q4k.gguf", bytes);
         BadModelException unknown = assertThrows(BadModelException.class, () -> GgufFile.open(p));
-        assertEquals("tensor weird in " + p + " has unknown ggml type 99", unknown.getMessage());
+        assertEquals(p + ": tensor weird has an unknown ggml type (expected a known ggml type id, found type id 99)",
+                unknown.getMessage());
 
         Path q4k = file("iq2-only.gguf", new GgufBytes().tensor("blk.0.attn_q.weight", new long[] {256, 1}, 16, new byte[66]).build());
         try (GgufFile gguf = GgufFile.open(q4k)) {
             assertEquals(GgmlType.IQ2_XXS, gguf.tensor("blk.0.attn_q.weight").type());
             BadModelException e = assertThrows(BadModelException.class, () -> gguf.readFloats("blk.0.attn_q.weight"));
-            assertEquals("tensor blk.0.attn_q.weight in " + q4k + " has type IQ2_XXS; supported: F32, F16, BF16, Q4_0, Q4_1,"
-                    + " Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS", e.getMessage());
-            assertEquals("missing tensor nope in " + q4k, assertThrows(BadModelException.class, () -> gguf.tensor("nope")).getMessage());
+            assertEquals(q4k + ": tensor blk.0.attn_q.weight has a type onnx-steer cannot read (expected one of F32, F16, BF16,"
+                    + " Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, found IQ2_XXS)", e.getMessage());
+            assertEquals(q4k + ": tensor nope is missing (expected a tensor of that name, found none among 1 tensors)",
+                    assertThrows(BadModelException.class, () -> gguf.tensor("nope")).getMessage());
         }
         GgufFile closed = GgufFile.open(q4k);
         closed.close();

@@ -184,7 +184,8 @@ class LlamaImportTest {
         Path llama = tmp.resolve("nokeys.gguf");
         Files.write(llama, new GgufBytes().kvString("general.architecture", "llama").build());
         e = assertThrows(BadModelException.class, () -> GgufImporter.importModel(llama, tmp.resolve("out")));
-        assertEquals("missing GGUF key llama.embedding_length in " + llama, e.getMessage());
+        assertEquals(llama + ": GGUF key llama.embedding_length is missing (expected a key of that name, found none among 1 keys)",
+                e.getMessage());
 
         Path busy = tmp.resolve("busy");
         Files.createDirectories(busy);

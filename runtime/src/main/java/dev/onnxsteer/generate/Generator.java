@@ -139,9 +139,30 @@ public final class Generator {
                 }
                 encoded = new long[] {tok.bosTokenId().getAsLong()};
             }
-            ids.add(encoded);
+            ids.add(requireEmbeddable(encoded));
         }
         return run(List.copyOf(prompts), ids, sameForAll(generation, ids.size()), extras, listener);
+    }
+
+    /**
+     * {@code ids}, as the tokenizer encoded a prompt, when the model can embed every one; a tokenizer whose
+     * post-processor or merges yield an id at or beyond the vocabulary is a bad tokenizer file, not a bad prompt.
+     *
+     * @throws BadModelException naming the tokenizer file, the id and the model's vocabulary size
+     */
+    public long[] requireEmbeddable(long[] ids) {
+        if (vocabSize.isEmpty()) {
+            return ids;
+        }
+        int vocab = vocabSize.getAsInt();
+        for (long id : ids) {
+            if (id < 0 || id >= vocab) {
+                String file = tokenizer != null ? tokenizer.file().toString() : "the tokenizer";
+                throw new BadModelException(FileProblem.message(file, "encodes the prompt to a token id model " + source
+                        + " cannot embed", "ids from 0 to " + (vocab - 1) + ", the model's vocabulary of " + vocab, id));
+            }
+        }
+        return ids;
     }
 
     /**

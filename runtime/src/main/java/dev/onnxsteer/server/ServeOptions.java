@@ -9,13 +9,15 @@ import java.nio.file.Path;
  * @param readOnlyVectors refuse uploads and deletes of vectors; the served model then takes steering
  *                        only at the sites the start-up vectors use
  * @param maxVectorBytes  the largest vector file an upload may send
+ * @param allowLargeVectors accept vectors beyond {@code VectorBounds}' plausible norm, at start-up and in uploads,
+ *                        instead of refusing the file as corrupted
  */
-public record ServeOptions(Path chatTemplate, boolean readOnlyVectors, int maxVectorBytes) {
+public record ServeOptions(Path chatTemplate, boolean readOnlyVectors, int maxVectorBytes, boolean allowLargeVectors) {
     /** 16 MiB: a float32 vector for each of 128 layers of hidden size 32768. */
     public static final int DEFAULT_MAX_VECTOR_BYTES = 16 << 20;
 
     /** The model's own template, vectors manageable at run time, uploads up to 16 MiB. */
-    public static final ServeOptions DEFAULTS = new ServeOptions(null, false, DEFAULT_MAX_VECTOR_BYTES);
+    public static final ServeOptions DEFAULTS = new ServeOptions(null, false, DEFAULT_MAX_VECTOR_BYTES, false);
 
     public ServeOptions {
         if (maxVectorBytes < 1) {
@@ -24,14 +26,18 @@ public record ServeOptions(Path chatTemplate, boolean readOnlyVectors, int maxVe
     }
 
     public ServeOptions withChatTemplate(Path value) {
-        return new ServeOptions(value, readOnlyVectors, maxVectorBytes);
+        return new ServeOptions(value, readOnlyVectors, maxVectorBytes, allowLargeVectors);
     }
 
     public ServeOptions withReadOnlyVectors(boolean value) {
-        return new ServeOptions(chatTemplate, value, maxVectorBytes);
+        return new ServeOptions(chatTemplate, value, maxVectorBytes, allowLargeVectors);
     }
 
     public ServeOptions withMaxVectorBytes(int value) {
-        return new ServeOptions(chatTemplate, readOnlyVectors, value);
+        return new ServeOptions(chatTemplate, readOnlyVectors, value, allowLargeVectors);
+    }
+
+    public ServeOptions withAllowLargeVectors(boolean value) {
+        return new ServeOptions(chatTemplate, readOnlyVectors, maxVectorBytes, value);
     }
 }

@@ -70,7 +70,7 @@ public final class ServedModel implements AutoCloseable {
         }
         AtomicReference<VectorRegistry> registry = new AtomicReference<>();
         Compilation.Result compiled = Compilation.compile(files, sites -> {
-            registry.set(VectorRegistry.load(vectorsDir, sites));
+            registry.set(VectorRegistry.load(vectorsDir, sites, options.allowLargeVectors()));
             return List.of();
         }, Mode.INPUT);
         Map<SiteKind, SortedSet<Integer>> steerable = new LinkedHashMap<>();
@@ -87,7 +87,7 @@ public final class ServedModel implements AutoCloseable {
                 steerable.computeIfAbsent(kind, k -> new TreeSet<>()).addAll(layers));
         InputModeSteering steering = InputModeSteering.prepare(compiled.model(), compiled.sites(), steerable);
         VectorStore store = new VectorStore(vectorsDir, compiled.sites(), steering.steerable(), registry.get(),
-                options.readOnlyVectors(), options.maxVectorBytes());
+                options.readOnlyVectors(), options.maxVectorBytes(), options.allowLargeVectors());
         ModelConfig config = ModelConfig.load(files.directory());
         String label = files.onnx() + " (served)";
         ModelSession session = SessionFactory.open(compiled.model(), label, sessionConfig);

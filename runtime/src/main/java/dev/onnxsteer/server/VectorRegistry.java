@@ -79,9 +79,10 @@ public final class VectorRegistry {
      * Reads every vector file in {@code dir} and checks it against {@code sites}: hidden size, site
      * kind and layers must exist in the model.
      *
+     * @param allowLarge accept vectors beyond the plausible norm ({@code VectorBounds}) instead of refusing the file
      * @throws BadVectorException when a file cannot be read, two files share a name, or a vector does not fit
      */
-    public static VectorRegistry load(Path dir, SiteMap sites) {
+    public static VectorRegistry load(Path dir, SiteMap sites, boolean allowLarge) {
         if (!Files.isDirectory(dir)) {
             throw new BadVectorException("vectors directory " + dir + " does not exist or is not a directory");
         }
@@ -95,7 +96,7 @@ public final class VectorRegistry {
         for (Path file : files) {
             String fileName = file.getFileName().toString();
             String name = fileName.substring(0, fileName.lastIndexOf('.'));
-            SteeringVectors vectors = VectorFiles.read(file);
+            SteeringVectors vectors = VectorFiles.read(file, allowLarge);
             SiteKind kind;
             try {
                 kind = SiteKind.parse(vectors.metadata().site());

@@ -50,16 +50,19 @@ public final class VectorStore {
     private final Map<SiteKind, SortedSet<Integer>> steerable;
     private final boolean readOnly;
     private final int maxBytes;
+    private final boolean allowLarge;
     private volatile VectorRegistry current;
 
     /**
      * @param steerable the sites the served model has steering inputs at (site kind to layers)
      * @param readOnly  refuse every upload and delete
      * @param maxBytes  the largest file an upload may bring
+     * @param allowLarge accept uploads whose vectors are beyond the plausible norm ({@code VectorBounds})
      */
     public VectorStore(Path dir, SiteMap sites, Map<SiteKind, SortedSet<Integer>> steerable, VectorRegistry initial,
-            boolean readOnly, int maxBytes) {
+            boolean readOnly, int maxBytes, boolean allowLarge) {
         this.maxBytes = maxBytes;
+        this.allowLarge = allowLarge;
         this.dir = dir;
         this.sites = sites;
         this.steerable = steerable;
@@ -106,7 +109,7 @@ public final class VectorStore {
             staging = AtomicFiles.stagingDirectory(target);
             Path file = staging.resolve(name + extension);
             Files.write(file, bytes);
-            SteeringVectors vectors = read(file, name);
+            SteeringVectors vectors = read(file, name, allowLarge);
             SiteKind kind;
             try {
                 kind = SiteKind.parse(vectors.metadata().site());
@@ -166,9 +169,9 @@ public final class VectorStore {
         }
     }
 
-    private static SteeringVectors read(Path file, String name) {
+    private static SteeringVectors read(Path file, String name, boolean allowLarge) {
         try {
-            return VectorFiles.read(file);
+            return VectorFiles.read(file, allowLarge);
         } catch (BadVectorException | UncheckedIOException e) {
             throw new Refusal(Reason.BAD_FILE, "the uploaded vector " + name + " is not a readable "
                     + file.getFileName().toString().replaceFirst("^.*\\.", ".") + " file: " + e.getMessage());
