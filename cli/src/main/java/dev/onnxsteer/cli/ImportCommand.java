@@ -33,7 +33,7 @@ final class ImportCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Parameters(index = "0", paramLabel = "FILE", description = "The .gguf file (general.architecture llama).")
+    @Parameters(index = "0", paramLabel = "FILE", description = "The .gguf file (general.architecture llama, qwen2 or phi3).")
     Path gguf;
 
     @Option(names = {"-o", "--output"}, paramLabel = "DIR", required = true,
@@ -69,7 +69,7 @@ final class ImportCommand implements Callable<Integer> {
             ObjectMapper mapper = new ObjectMapper();
             ObjectNode node = mapper.createObjectNode();
             node.put("directory", result.directory().toString());
-            node.put("architecture", LlamaConfig.ARCHITECTURE);
+            node.put("architecture", c.architecture());
             node.put("layers", c.layers());
             node.put("hidden_size", c.hiddenSize());
             node.put("heads", c.heads());

@@ -153,4 +153,16 @@ record BlockQuantised(int rows, int cols, int bits, byte[] packed, float[] scale
         }
         return new BlockQuantised(rows, cols, bits, p, s, z);
     }
+
+    /** Rows {@code first .. first+count-1}: one projection of a fused GGUF tensor (phi3's attn_qkv, ffn_up). */
+    BlockQuantised rows(int first, int count) {
+        if (first == 0 && count == rows) {
+            return this;
+        }
+        int[] from = new int[count];
+        for (int r = 0; r < count; r++) {
+            from[r] = first + r;
+        }
+        return new BlockQuantised(count, cols, bits, packed, scales, zeroPoints).permuteRows(from);
+    }
 }

@@ -112,4 +112,23 @@ class LlamaCppLogitsTest {
                 ours(quants("Q4_0"), WeightFormat.F32, tokens));
         assertTrue(fileNoise.maxRelativeDiff() > 0.1, "the quantisation noise the bounds above are set against: " + fileNoise);
     }
+
+    /**
+     * qwen2 (q/k/v biases, NEOX rope) and phi3 (fused attn_qkv and gate|up ffn_up) fixtures written by
+     * {@link ArchitectureFixtures}: llama.cpp's 32 greedy tokens from BOS, and ours teacher-forced on them pick
+     * the same next token with logits within 2e-3 of llama.cpp's largest |logit|.
+     */
+    @Test
+    void qwen2AndPhi3ImportsEqualLlamaCpp() throws Exception {
+        for (String arch : List.of(LlamaConfig.QWEN2, LlamaConfig.PHI3)) {
+            Path gguf = ArchitectureFixtures.write(arch, tmp.resolve("tiny-" + arch + ".gguf"));
+            Run reference = llamaCpp(gguf, new long[] {1}, 32);
+            float[][] logits = ours(gguf, WeightFormat.F32, reference.tokens());
+            QuantisedImportRunTest.Agreement a = QuantisedImportRunTest.compare(reference.logits(), logits);
+            assertTrue(a.maxRelativeDiff() < 2e-3, arch + " " + a); // measured 1.1e-3 (qwen2), 1.4e-3 (phi3)
+            for (int i = 0; i + 1 < reference.tokens().length; i++) {
+                assertEquals(reference.tokens()[i + 1], QuantisedImportRunTest.argmax(logits[i]), arch + " position " + i);
+            }
+        }
+    }
 }
