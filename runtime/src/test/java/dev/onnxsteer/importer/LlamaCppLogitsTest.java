@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.onnxsteer.TestPaths;
+import dev.onnxsteer.gguf.GgmlType;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
@@ -129,6 +130,35 @@ class LlamaCppLogitsTest {
             for (int i = 0; i + 1 < reference.tokens().length; i++) {
                 assertEquals(reference.tokens()[i + 1], QuantisedImportRunTest.argmax(logits[i]), arch + " position " + i);
             }
+        }
+    }
+
+    /**
+     * The Q8_0 qwen2 and phi3 fixtures under {@code --weights keep}: every projection (phi3's fused ones split
+     * block for block) is copied bit for bit into MatMulNBits, so the logits equal the f32 import of the same
+     * file up to float rounding, and stay within llama.cpp's quantisation noise (it also quantises activations
+     * to 8 bits) on 64 teacher-forced positions.
+     */
+    @Test
+    void q8_0Qwen2AndPhi3KeepImportsAreBitExactProjections() throws Exception {
+        long[] tokens = new long[64];
+        Random random = new Random(64);
+        tokens[0] = 1;
+        for (int i = 1; i < tokens.length; i++) {
+            tokens[i] = 3 + random.nextInt(500);
+        }
+        for (String arch : List.of(LlamaConfig.QWEN2, LlamaConfig.PHI3)) {
+            Path gguf = ArchitectureFixtures.write(arch, tmp.resolve("tiny-" + arch + "-Q8_0.gguf"), GgmlType.Q8_0);
+            Path dir = tmp.resolve("keep-" + arch);
+            GgufImporter.Result keep = GgufImporter.importModel(gguf, dir, WeightFormat.KEEP);
+            assertEquals(7 * ArchitectureFixtures.LAYERS + 1, keep.quantisedProjections(), arch);
+            assertEquals(0, keep.requantised(), arch);
+            float[][] ours = QuantisedImportRunTest.logitRows(dir, tokens);
+            QuantisedImportRunTest.Agreement exact = QuantisedImportRunTest.compare(ours(gguf, WeightFormat.F32, tokens), ours);
+            assertTrue(exact.top1() == 64 && exact.maxRelativeDiff() < 1e-4, arch + " keep vs f32 " + exact);
+            QuantisedImportRunTest.Agreement peer = QuantisedImportRunTest.compare(llamaCpp(gguf, tokens, 0).logits(), ours);
+            // measured: keep = f32 exactly; against llama.cpp 60/64 top-1, 2.1% (qwen2) and 3.4% (phi3)
+            assertTrue(peer.top1() >= 56 && peer.maxRelativeDiff() < 0.05, arch + " keep vs llama.cpp " + peer);
         }
     }
 }
