@@ -86,8 +86,8 @@ final class ImportCommand implements Callable<Integer> {
             out.println(mapper.writeValueAsString(node));
         } else {
             out.println(result.directory());
-            err.println(String.format("llama: %d layers, hidden %d, %d heads (%d kv), ffn %d, vocab %d; %d nodes, %.1f MiB of weights%s",
-                    c.layers(), c.hiddenSize(), c.heads(), c.kvHeads(), c.intermediateSize(), c.vocabSize(), result.nodes(),
+            err.println(String.format("%s: %d layers, hidden %d, %d heads (%d kv), ffn %d, vocab %d; %d nodes, %.1f MiB of weights%s",
+                    c.architecture(), c.layers(), c.hiddenSize(), c.heads(), c.kvHeads(), c.intermediateSize(), c.vocabSize(), result.nodes(),
                     result.weightBytes() / 1048576.0, result.externalData() ? " in model.onnx.data" : ""));
             if (result.quantisedProjections() > 0) {
                 err.println(String.format("weights %s: %d projections as MatMulNBits, %d requantised (worst relative RMS error %.4f)",
