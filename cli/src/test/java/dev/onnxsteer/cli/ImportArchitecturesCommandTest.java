@@ -14,14 +14,14 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** qwen2 and phi3 GGUFs through the whole CLI: import, inspect, extract, compile, parity, generate. */
+/** qwen2, phi3 and gemma GGUFs through the whole CLI: import, inspect, extract, compile, parity, generate. */
 class ImportArchitecturesCommandTest {
     @TempDir
     Path tmp;
 
     @Test
-    void importedQwen2AndPhi3AreSteerable() throws Exception {
-        for (String arch : List.of(LlamaConfig.QWEN2, LlamaConfig.PHI3)) {
+    void importedQwen2Phi3AndGemmaAreSteerable() throws Exception {
+        for (String arch : List.of(LlamaConfig.QWEN2, LlamaConfig.PHI3, LlamaConfig.GEMMA)) {
             Path gguf = ArchitectureFixtures.write(arch, tmp.resolve(arch + ".gguf"));
             Path dir = tmp.resolve(arch);
             CliRun imported = run("import", gguf.toString(), "-o", dir.toString(), "--json");
@@ -37,7 +37,8 @@ class ImportArchitecturesCommandTest {
                     "--method", "mean", "--layers", "1", "--quiet", "--device", "cpu", "-o", vector.toString());
             assertEquals(Main.OK, extract.code(), extract.err());
             Path steered = tmp.resolve(arch + "-steered");
-            CliRun compile = run("compile", dir.toString(), "--vector", vector.toString(), "--coeff", "8", "-o", steered.toString());
+            // 64: gemma scales its embeddings by sqrt(64) = 8, so its residual stream is that much larger
+            CliRun compile = run("compile", dir.toString(), "--vector", vector.toString(), "--coeff", "64", "-o", steered.toString());
             assertEquals(Main.OK, compile.code(), compile.err());
             CliRun parity = run("parity", dir.toString(), steered.toString(), "--tokens", "4");
             assertEquals(Main.OK, parity.code(), parity.out() + parity.err());
@@ -47,7 +48,7 @@ class ImportArchitecturesCommandTest {
             assertEquals(Main.OK, base.code(), base.err());
             assertEquals(Main.OK, moved.code(), moved.err());
             assertTrue(base.out().startsWith("Once upon a time"), base.out());
-            assertNotEquals(base.out(), moved.out(), arch + ": coefficient 8 changes the greedy continuation");
+            assertNotEquals(base.out(), moved.out(), arch + ": coefficient 64 changes the greedy continuation");
         }
     }
 }

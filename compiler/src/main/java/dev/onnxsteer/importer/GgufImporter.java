@@ -18,7 +18,7 @@ import java.nio.file.Path;
 import java.util.List;
 
 /**
- * Imports a llama, qwen2 or phi3 GGUF (see {@link LlamaConfig}) into a model directory shaped like an Optimum export: {@code model.onnx} (with
+ * Imports a llama, qwen2, phi3 or gemma GGUF (see {@link LlamaConfig}) into a model directory shaped like an Optimum export: {@code model.onnx} (with
  * KV cache inputs and outputs, see {@link LlamaGraph}), {@code config.json} in Hugging Face format,
  * {@code generation_config.json}, {@code tokenizer.json} (see {@link TokenizerJson}) and
  * {@code tokenizer_config.json} (see {@link TokenizerConfig}). Linear projections are float32 MatMul
@@ -130,6 +130,7 @@ public final class GgufImporter {
         return switch (architecture) {
             case LlamaConfig.QWEN2 -> "Qwen2ForCausalLM";
             case LlamaConfig.PHI3 -> "Phi3ForCausalLM";
+            case LlamaConfig.GEMMA -> "GemmaForCausalLM";
             default -> "LlamaForCausalLM";
         };
     }
@@ -145,7 +146,7 @@ public final class GgufImporter {
         n.put("num_attention_heads", c.heads());
         n.put("num_key_value_heads", c.kvHeads());
         n.put("head_dim", c.headDim());
-        n.put("hidden_act", "silu");
+        n.put("hidden_act", c.gemma() ? "gelu_pytorch_tanh" : "silu");
         n.put("rms_norm_eps", c.rmsNormEps());
         n.put("rope_theta", c.ropeTheta());
         if (c.ropeLinearFactor() != 1f) {

@@ -10,11 +10,13 @@ import java.util.OptionalLong;
 
 /**
  * The hyperparameters of a llama-family GGUF, read from its {@code ARCH.*} keys (ARCH is
- * {@code general.architecture}: {@code llama}, {@code qwen2} or {@code phi3}, which llama.cpp names with the
- * same suffixes) and its {@code tokenizer.ggml.*} keys. The three share one decoder shape (RMSNorm, rotary
+ * {@code general.architecture}: {@code llama}, {@code qwen2}, {@code phi3} or {@code gemma}, which llama.cpp names with the
+ * same suffixes) and its {@code tokenizer.ggml.*} keys. The four share one decoder shape (RMSNorm, rotary
  * attention with grouped KV heads, SwiGLU MLP); they differ in what {@link LlamaGraph} reads: qwen2 adds q/k/v
  * biases, phi3 fuses q|k|v into {@code attn_qkv} and gate|up into {@code ffn_up}, and both keep q/k rows in
  * Hugging Face order because llama.cpp turns them with its NEOX rope (halves), not llama's adjacent pairs.
+ * gemma (NEOX rope too) scales the embeddings by sqrt(hidden), uses GELU (tanh approximation) in its MLP
+ * and ties the LM head to the embedding; its GGUF norm weights already hold Hugging Face's {@code 1 + w}.
  *
  * @param architecture {@code general.architecture}
  *
@@ -46,7 +48,8 @@ public record LlamaConfig(
     public static final String LLAMA = "llama";
     public static final String QWEN2 = "qwen2";
     public static final String PHI3 = "phi3";
-    public static final List<String> SUPPORTED_ARCHITECTURES = List.of(LLAMA, QWEN2, PHI3);
+    public static final String GEMMA = "gemma";
+    public static final List<String> SUPPORTED_ARCHITECTURES = List.of(LLAMA, QWEN2, PHI3, GEMMA);
 
     /** Reads the config; refuses architectures not in {@link #SUPPORTED_ARCHITECTURES} and settings the importer cannot reproduce. */
     public static LlamaConfig from(GgufFile gguf) {
@@ -155,6 +158,11 @@ public record LlamaConfig(
      */
     public boolean rotaryRowsPermuted() {
         return architecture.equals(LLAMA);
+    }
+
+    /** gemma: embeddings times sqrt(hidden size), GELU (tanh) in place of SiLU. */
+    public boolean gemma() {
+        return architecture.equals(GEMMA);
     }
 
     /** Bytes of float32 weights the imported model holds (embedding and LM head counted separately). */

@@ -93,6 +93,10 @@ final class LlamaGraph {
         Value embedWeight = g.addInitializer("model.embed_tokens.weight",
                 sink.floats(new long[] {c.vocabSize(), c.hiddenSize()}, floats("token_embd.weight", c.vocabSize(), c.hiddenSize())));
         Value x = op("Gather", "/model/embed_tokens/Gather", embedWeight, inputIds);
+        if (c.gemma()) {
+            // GemmaModel: hidden_states * normalizer, normalizer = sqrt(hidden_size)
+            x = op("Mul", "/model/Mul", x, constFloat("const.embed_scale", (float) Math.sqrt(c.hiddenSize())));
+        }
 
         Value mask = causalMask(inputIds, attentionMask);
         Value[] cosSin = rotary(positionIds);
@@ -276,7 +280,7 @@ final class LlamaGraph {
             upRows = fused.slice(ffn, ffn);
         }
         Value gate = linear(p + "/gate_proj", h, w + "gate_proj.weight", gateRows, c.hiddenSize(), 0, null);
-        Value silu = op("Mul", p + "/act_fn/Mul", gate, op("Sigmoid", p + "/act_fn/Sigmoid", gate));
+        Value silu = c.gemma() ? geluTanh(p + "/act_fn", gate) : op("Mul", p + "/act_fn/Mul", gate, op("Sigmoid", p + "/act_fn/Sigmoid", gate));
         Value up = linear(p + "/up_proj", h, w + "up_proj.weight", upRows, c.hiddenSize(), 0, null);
         Value product = op("Mul", p + "/Mul", silu, up);
         return linear(p + "/down_proj", product, w + "down_proj.weight", Rows.all(b + "ffn_down.weight", c.hiddenSize()),
@@ -324,6 +328,15 @@ final class LlamaGraph {
             data = unpermute(data, size, 1, ropeHeads);
         }
         return op("Add", prefix + "/Add", x, g.addInitializer(name, sink.floats(new long[] {size}, data)));
+    }
+
+    /** GELU, tanh approximation (gelu_pytorch_tanh, ggml_gelu): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
+    private Value geluTanh(String p, Value x) {
+        Value cube = op("Mul", p + "/Mul", op("Mul", p + "/Mul_1", x, x), x);
+        Value inner = op("Add", p + "/Add", x, op("Mul", p + "/Mul_2", cube, constFloat("const.gelu.0_044715", 0.044715f)));
+        Value t = op("Tanh", p + "/Tanh", op("Mul", p + "/Mul_3", inner, constFloat("const.gelu.sqrt_2_over_pi", (float) Math.sqrt(2 / Math.PI))));
+        Value onePlus = op("Add", p + "/Add_1", t, constFloat("const.float.1", 1f));
+        return op("Mul", p + "/Mul_5", op("Mul", p + "/Mul_4", x, constFloat("const.float.0_5", 0.5f)), onePlus);
     }
 
     /** LlamaRMSNorm as torch.onnx exports it: weight * (x / sqrt(mean(x^2) + eps)). */

@@ -14,7 +14,7 @@ import java.util.Random;
  * Tiny seeded F32 GGUFs of the non-llama architectures, tensors named and shaped as llama.cpp's loader wants
  * them ({@code qwen2}: separate q/k/v with biases; {@code phi3}: fused {@code attn_qkv} and {@code ffn_up}
  * holding gate|up), with stories260K's SentencePiece vocabulary (512 tokens), which llama.cpp accepts for any
- * architecture. 2 layers, hidden 64, 4 heads of 16, 2 KV heads, FFN 96.
+ * architecture. gemma: no biases, no output.weight. 2 layers, hidden 64, 4 heads of 16, 2 KV heads, FFN 96.
  */
 public final class ArchitectureFixtures {
     public static final int LAYERS = 2;
@@ -27,7 +27,7 @@ public final class ArchitectureFixtures {
 
     private ArchitectureFixtures() {}
 
-    /** Writes the F32 fixture of {@code architecture} ({@code qwen2} or {@code phi3}) to {@code target}. */
+    /** Writes the F32 fixture of {@code architecture} ({@code qwen2} or {@code phi3} or {@code gemma}) to {@code target}. */
     public static Path write(String architecture, Path target) {
         return write(architecture, target, GgmlType.F32);
     }
@@ -67,7 +67,9 @@ public final class ArchitectureFixtures {
         int kv = KV_HEADS * HEAD_DIM;
         matrix(w, random, "token_embd.weight", HIDDEN, VOCAB, 1.0f, GgmlType.F32);
         norm(w, random, "output_norm.weight");
-        matrix(w, random, "output.weight", HIDDEN, VOCAB, 0.3f, type);
+        if (!architecture.equals(LlamaConfig.GEMMA)) { // gemma ties its LM head to the embedding
+            matrix(w, random, "output.weight", HIDDEN, VOCAB, 0.3f, type);
+        }
         for (int l = 0; l < LAYERS; l++) {
             String b = "blk." + l + ".";
             norm(w, random, b + "attn_norm.weight");
@@ -79,9 +81,11 @@ public final class ArchitectureFixtures {
                 matrix(w, random, b + "attn_q.weight", HIDDEN, HIDDEN, 0.3f, type);
                 matrix(w, random, b + "attn_k.weight", HIDDEN, kv, 0.3f, type);
                 matrix(w, random, b + "attn_v.weight", HIDDEN, kv, 0.3f, type);
-                vector(w, random, b + "attn_q.bias", HIDDEN, 0.5f);
-                vector(w, random, b + "attn_k.bias", kv, 0.5f);
-                vector(w, random, b + "attn_v.bias", kv, 0.5f);
+                if (architecture.equals(LlamaConfig.QWEN2)) {
+                    vector(w, random, b + "attn_q.bias", HIDDEN, 0.5f);
+                    vector(w, random, b + "attn_k.bias", kv, 0.5f);
+                    vector(w, random, b + "attn_v.bias", kv, 0.5f);
+                }
                 matrix(w, random, b + "ffn_gate.weight", HIDDEN, FFN, 0.3f, type);
                 matrix(w, random, b + "ffn_up.weight", HIDDEN, FFN, 0.3f, type);
             }

@@ -16,7 +16,7 @@ import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** Site discovery on GGUF imports (torch.onnx-style llama names): stories260K, and the qwen2 and phi3 fixtures. */
+/** Site discovery on GGUF imports (torch.onnx-style llama names): stories260K, and the qwen2, phi3 and gemma fixtures. */
 class ImportedSitesTest {
     @TempDir
     Path temp;
@@ -49,10 +49,10 @@ class ImportedSitesTest {
         SiteChecks.assertSitesAddUp(dir.resolve("model.onnx"), temp, 512, 0);
     }
 
-    /** qwen2's biased q/k/v and phi3's split fused projections leave the llama sites where they were. */
+    /** qwen2's biased q/k/v, phi3's split fused projections and gemma's scaled embedding and GELU leave the llama sites where they were. */
     @Test
-    void importedQwen2AndPhi3HaveTheLlamaSites() {
-        for (String arch : List.of(LlamaConfig.QWEN2, LlamaConfig.PHI3)) {
+    void importedQwen2Phi3AndGemmaHaveTheLlamaSites() {
+        for (String arch : List.of(LlamaConfig.QWEN2, LlamaConfig.PHI3, LlamaConfig.GEMMA)) {
             Path gguf = ArchitectureFixtures.write(arch, temp.resolve(arch + ".gguf"));
             Path dir = GgufImporter.importModel(gguf, temp.resolve(arch)).directory();
             Model model = ModelReader.read(dir);
