@@ -33,7 +33,7 @@ final class ImportCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Parameters(index = "0", paramLabel = "FILE", description = "The .gguf file (general.architecture llama).")
+    @Parameters(index = "0", paramLabel = "FILE", description = "The .gguf file (general.architecture llama, qwen2, phi3 or gemma).")
     Path gguf;
 
     @Option(names = {"-o", "--output"}, paramLabel = "DIR", required = true,
@@ -69,7 +69,7 @@ final class ImportCommand implements Callable<Integer> {
             ObjectMapper mapper = new ObjectMapper();
             ObjectNode node = mapper.createObjectNode();
             node.put("directory", result.directory().toString());
-            node.put("architecture", LlamaConfig.ARCHITECTURE);
+            node.put("architecture", c.architecture());
             node.put("layers", c.layers());
             node.put("hidden_size", c.hiddenSize());
             node.put("heads", c.heads());
@@ -86,8 +86,8 @@ final class ImportCommand implements Callable<Integer> {
             out.println(mapper.writeValueAsString(node));
         } else {
             out.println(result.directory());
-            err.println(String.format("llama: %d layers, hidden %d, %d heads (%d kv), ffn %d, vocab %d; %d nodes, %.1f MiB of weights%s",
-                    c.layers(), c.hiddenSize(), c.heads(), c.kvHeads(), c.intermediateSize(), c.vocabSize(), result.nodes(),
+            err.println(String.format("%s: %d layers, hidden %d, %d heads (%d kv), ffn %d, vocab %d; %d nodes, %.1f MiB of weights%s",
+                    c.architecture(), c.layers(), c.hiddenSize(), c.heads(), c.kvHeads(), c.intermediateSize(), c.vocabSize(), result.nodes(),
                     result.weightBytes() / 1048576.0, result.externalData() ? " in model.onnx.data" : ""));
             if (result.quantisedProjections() > 0) {
                 err.println(String.format("weights %s: %d projections as MatMulNBits, %d requantised (worst relative RMS error %.4f)",

@@ -141,9 +141,10 @@ record BlockQuantised(int rows, int cols, int bits, byte[] packed, float[] scale
     /** The same matrix with its rows reordered: row r of the result is row {@code from[r]} of this one. */
     BlockQuantised permuteRows(int[] from) {
         int blobRow = blocksPerRow() * BLOCK * bits / 8;
-        byte[] p = new byte[packed.length];
-        float[] s = new float[scales.length];
-        byte[] z = zeroPoints == null ? null : new byte[zeroPoints.length];
+        // sized by this.rows, which may be fewer than the source holds (see rows(first, count))
+        byte[] p = new byte[rows * blobRow];
+        float[] s = new float[rows * blocksPerRow()];
+        byte[] z = zeroPoints == null ? null : new byte[rows * zeroPointBytesPerRow()];
         for (int r = 0; r < rows; r++) {
             System.arraycopy(packed, from[r] * blobRow, p, r * blobRow, blobRow);
             System.arraycopy(scales, from[r] * blocksPerRow(), s, r * blocksPerRow(), blocksPerRow());
@@ -152,5 +153,17 @@ record BlockQuantised(int rows, int cols, int bits, byte[] packed, float[] scale
             }
         }
         return new BlockQuantised(rows, cols, bits, p, s, z);
+    }
+
+    /** Rows {@code first .. first+count-1}: one projection of a fused GGUF tensor (phi3's attn_qkv, ffn_up). */
+    BlockQuantised rows(int first, int count) {
+        if (first == 0 && count == rows) {
+            return this;
+        }
+        int[] from = new int[count];
+        for (int r = 0; r < count; r++) {
+            from[r] = first + r;
+        }
+        return new BlockQuantised(count, cols, bits, packed, scales, zeroPoints).permuteRows(from);
     }
 }

@@ -18,7 +18,7 @@ import java.nio.file.Path;
 import java.util.List;
 
 /**
- * Imports a llama GGUF into a model directory shaped like an Optimum export: {@code model.onnx} (with
+ * Imports a llama, qwen2, phi3 or gemma GGUF (see {@link LlamaConfig}) into a model directory shaped like an Optimum export: {@code model.onnx} (with
  * KV cache inputs and outputs, see {@link LlamaGraph}), {@code config.json} in Hugging Face format,
  * {@code generation_config.json}, {@code tokenizer.json} (see {@link TokenizerJson}) and
  * {@code tokenizer_config.json} (see {@link TokenizerConfig}). Linear projections are float32 MatMul
@@ -125,18 +125,28 @@ public final class GgufImporter {
         }
     }
 
-    /** config.json as Hugging Face writes it for LlamaForCausalLM. */
+    /** The Hugging Face class of each supported architecture. */
+    static String hfClass(String architecture) {
+        return switch (architecture) {
+            case LlamaConfig.QWEN2 -> "Qwen2ForCausalLM";
+            case LlamaConfig.PHI3 -> "Phi3ForCausalLM";
+            case LlamaConfig.GEMMA -> "GemmaForCausalLM";
+            default -> "LlamaForCausalLM";
+        };
+    }
+
+    /** config.json as Hugging Face writes it for the architecture's ForCausalLM class. */
     static ObjectNode configJson(LlamaConfig c) {
         ObjectNode n = JsonNodeFactory.instance.objectNode();
-        n.putArray("architectures").add("LlamaForCausalLM");
-        n.put("model_type", "llama");
+        n.putArray("architectures").add(hfClass(c.architecture()));
+        n.put("model_type", c.architecture());
         n.put("hidden_size", c.hiddenSize());
         n.put("intermediate_size", c.intermediateSize());
         n.put("num_hidden_layers", c.layers());
         n.put("num_attention_heads", c.heads());
         n.put("num_key_value_heads", c.kvHeads());
         n.put("head_dim", c.headDim());
-        n.put("hidden_act", "silu");
+        n.put("hidden_act", c.gemma() ? "gelu_pytorch_tanh" : "silu");
         n.put("rms_norm_eps", c.rmsNormEps());
         n.put("rope_theta", c.ropeTheta());
         if (c.ropeLinearFactor() != 1f) {
@@ -152,7 +162,7 @@ public final class GgufImporter {
             n.put("pad_token_id", c.padTokenId());
         }
         n.put("tie_word_embeddings", c.tiedEmbeddings());
-        n.put("attention_bias", false);
+        n.put("attention_bias", c.architecture().equals(LlamaConfig.QWEN2));
         n.put("mlp_bias", false);
         n.put("use_cache", true);
         n.put("torch_dtype", "float32");

@@ -9,15 +9,25 @@ import java.util.List;
 import java.util.OptionalLong;
 
 /**
- * The hyperparameters of a llama GGUF, read from its {@code llama.*} and {@code tokenizer.ggml.*} keys.
+ * The hyperparameters of a llama-family GGUF, read from its {@code ARCH.*} keys (ARCH is
+ * {@code general.architecture}: {@code llama}, {@code qwen2}, {@code phi3} or {@code gemma}, which llama.cpp names with the
+ * same suffixes) and its {@code tokenizer.ggml.*} keys. The four share one decoder shape (RMSNorm, rotary
+ * attention with grouped KV heads, SwiGLU MLP); they differ in what {@link LlamaGraph} reads: qwen2 adds q/k/v
+ * biases, phi3 fuses q|k|v into {@code attn_qkv} and gate|up into {@code ffn_up}, and both keep q/k rows in
+ * Hugging Face order because llama.cpp turns them with its NEOX rope (halves), not llama's adjacent pairs.
+ * gemma (NEOX rope too) scales the embeddings by sqrt(hidden), uses GELU (tanh approximation) in its MLP
+ * and ties the LM head to the embedding; its GGUF norm weights already hold Hugging Face's {@code 1 + w}.
+ *
+ * @param architecture {@code general.architecture}
  *
  * @param vocabSize rows of {@code token_embd.weight}
- * @param ropeTheta {@code llama.rope.freq_base}, 10000 when absent
- * @param ropeLinearFactor {@code llama.rope.scaling.factor} when the scaling type is linear, else 1
+ * @param ropeTheta {@code ARCH.rope.freq_base}, 10000 when absent
+ * @param ropeLinearFactor {@code ARCH.rope.scaling.factor} when the scaling type is linear, else 1
  * @param tiedEmbeddings true when the file has no {@code output.weight}, so the LM head reuses the embedding
  * @param padTokenId -1 when the file names none
  */
 public record LlamaConfig(
+        String architecture,
         String name,
         int hiddenSize,
         int layers,
@@ -35,10 +45,13 @@ public record LlamaConfig(
         int padTokenId,
         boolean tiedEmbeddings) {
 
-    public static final String ARCHITECTURE = "llama";
-    public static final List<String> SUPPORTED_ARCHITECTURES = List.of(ARCHITECTURE);
+    public static final String LLAMA = "llama";
+    public static final String QWEN2 = "qwen2";
+    public static final String PHI3 = "phi3";
+    public static final String GEMMA = "gemma";
+    public static final List<String> SUPPORTED_ARCHITECTURES = List.of(LLAMA, QWEN2, PHI3, GEMMA);
 
-    /** Reads the config; refuses architectures other than llama and settings the importer cannot reproduce. */
+    /** Reads the config; refuses architectures not in {@link #SUPPORTED_ARCHITECTURES} and settings the importer cannot reproduce. */
     public static LlamaConfig from(GgufFile gguf) {
         GgufMetadata md = gguf.metadata();
         String file = gguf.path().toString();
@@ -47,45 +60,45 @@ public record LlamaConfig(
             throw new BadModelException(file + " has general.architecture " + arch + "; supported: "
                     + String.join(", ", SUPPORTED_ARCHITECTURES));
         }
-        int hidden = md.getInt("llama.embedding_length");
-        int layers = md.getInt("llama.block_count");
-        int heads = md.getInt("llama.attention.head_count");
-        int kvHeads = md.findLong("llama.attention.head_count_kv").isPresent() ? md.getInt("llama.attention.head_count_kv") : heads;
-        int ffn = md.getInt("llama.feed_forward_length");
-        float eps = (float) md.getDouble("llama.attention.layer_norm_rms_epsilon");
-        float theta = (float) md.findDouble("llama.rope.freq_base").orElse(10000.0);
-        int context = md.getInt("llama.context_length");
+        int hidden = md.getInt(arch + ".embedding_length");
+        int layers = md.getInt(arch + ".block_count");
+        int heads = md.getInt(arch + ".attention.head_count");
+        int kvHeads = md.findLong(arch + ".attention.head_count_kv").isPresent() ? md.getInt(arch + ".attention.head_count_kv") : heads;
+        int ffn = md.getInt(arch + ".feed_forward_length");
+        float eps = (float) md.getDouble(arch + ".attention.layer_norm_rms_epsilon");
+        float theta = (float) md.findDouble(arch + ".rope.freq_base").orElse(10000.0);
+        int context = md.getInt(arch + ".context_length");
         if (hidden <= 0 || heads <= 0 || kvHeads <= 0 || layers <= 0 || hidden % heads != 0 || heads % kvHeads != 0) {
             throw new BadModelException(file + " has embedding_length " + hidden + ", head_count " + heads
                     + ", head_count_kv " + kvHeads + "; expected head_count to divide embedding_length and head_count_kv to divide head_count");
         }
         int headDim = hidden / heads;
-        OptionalLong keyLength = md.findLong("llama.attention.key_length");
+        OptionalLong keyLength = md.findLong(arch + ".attention.key_length");
         if (keyLength.isPresent() && keyLength.getAsLong() != headDim) {
-            throw new BadModelException(file + " has llama.attention.key_length " + keyLength.getAsLong()
+            throw new BadModelException(file + " has " + arch + ".attention.key_length " + keyLength.getAsLong()
                     + "; the importer supports only head size embedding_length / head_count = " + headDim);
         }
-        OptionalLong ropeDims = md.findLong("llama.rope.dimension_count");
+        OptionalLong ropeDims = md.findLong(arch + ".rope.dimension_count");
         if (ropeDims.isPresent() && ropeDims.getAsLong() != headDim) {
-            throw new BadModelException(file + " has llama.rope.dimension_count " + ropeDims.getAsLong()
+            throw new BadModelException(file + " has " + arch + ".rope.dimension_count " + ropeDims.getAsLong()
                     + "; the importer supports only rotary embedding over the whole head (" + headDim + ")");
         }
         if (headDim % 2 != 0) {
             throw new BadModelException(file + " has head size " + headDim + "; rotary embedding needs an even head size");
         }
         float linear = 1f;
-        String scaling = md.findString("llama.rope.scaling.type").orElse("none");
+        String scaling = md.findString(arch + ".rope.scaling.type").orElse("none");
         if (scaling.equals("linear")) {
-            linear = (float) md.getDouble("llama.rope.scaling.factor");
+            linear = (float) md.getDouble(arch + ".rope.scaling.factor");
         } else if (!scaling.equals("none")) {
-            throw new BadModelException(file + " has llama.rope.scaling.type " + scaling + "; supported: none, linear");
+            throw new BadModelException(file + " has " + arch + ".rope.scaling.type " + scaling + "; supported: none, linear");
         }
-        if (md.contains("llama.rope.scale_linear")) {
-            linear = (float) md.getDouble("llama.rope.scale_linear");
+        if (md.contains(arch + ".rope.scale_linear")) {
+            linear = (float) md.getDouble(arch + ".rope.scale_linear");
         }
-        if (md.contains("llama.expert_count") && md.getLong("llama.expert_count") > 0) {
-            throw new BadModelException(file + " is a mixture-of-experts llama (llama.expert_count "
-                    + md.getLong("llama.expert_count") + "); the importer supports dense llama models only");
+        if (md.contains(arch + ".expert_count") && md.getLong(arch + ".expert_count") > 0) {
+            throw new BadModelException(file + " is a mixture-of-experts llama (" + arch + ".expert_count "
+                    + md.getLong(arch + ".expert_count") + "); the importer supports dense models only");
         }
         GgufTensorInfo embd = gguf.tensor("token_embd.weight");
         long[] dims = embd.dims();
@@ -98,11 +111,11 @@ public record LlamaConfig(
                     "1 to " + Integer.MAX_VALUE + " rows", dims[1]));
         }
         int vocab = (int) dims[1];
-        requirePositive(file, "llama.feed_forward_length", ffn);
-        requirePositive(file, "llama.context_length", context);
-        requirePositive(file, "llama.attention.layer_norm_rms_epsilon", eps);
-        requirePositive(file, "llama.rope.freq_base", theta);
-        requirePositive(file, "llama.rope.scaling.factor", linear);
+        requirePositive(file, arch + ".feed_forward_length", ffn);
+        requirePositive(file, arch + ".context_length", context);
+        requirePositive(file, arch + ".attention.layer_norm_rms_epsilon", eps);
+        requirePositive(file, arch + ".rope.freq_base", theta);
+        requirePositive(file, arch + ".rope.scaling.factor", linear);
         int tokens = md.find("tokenizer.ggml.tokens").isPresent() ? md.getStringArray("tokenizer.ggml.tokens").size() : vocab;
         if (tokens != vocab) {
             throw new BadModelException(FileProblem.message(file, "tokenizer.ggml.tokens does not match token_embd.weight",
@@ -112,9 +125,13 @@ public record LlamaConfig(
         int eos = tokenId(md, file, "tokenizer.ggml.eos_token_id", 2, vocab);
         long pad = md.findLong("tokenizer.ggml.padding_token_id").orElse(-1);
         int padId = pad >= 0 && pad < vocab ? (int) pad : -1;
+        if (arch.equals(PHI3) && gguf.findTensor("rope_factors_long.weight").isPresent()) {
+            throw new BadModelException(file + " is a phi3 with LongRoPE (tensor rope_factors_long.weight); the importer supports"
+                    + " phi3 with plain rotary embedding only (the 4k-context models)");
+        }
         boolean tied = gguf.findTensor("output.weight").isEmpty();
         String name = md.findString("general.name").orElse(gguf.path().getFileName().toString());
-        return new LlamaConfig(name, hidden, layers, heads, kvHeads, headDim, ffn, vocab, eps, theta, linear, context,
+        return new LlamaConfig(arch, name, hidden, layers, heads, kvHeads, headDim, ffn, vocab, eps, theta, linear, context,
                 bos, eos, padId, tied);
     }
 
@@ -133,6 +150,19 @@ public record LlamaConfig(
                     "an id from 0 to " + (vocab - 1), id));
         }
         return (int) id;
+    }
+
+    /**
+     * Whether q/k rows are in llama's GGUF order (rotary over adjacent pairs, permuted by llama.cpp's converter),
+     * rather than Hugging Face's (rotary over halves: llama.cpp's NEOX rope, used for qwen2 and phi3).
+     */
+    public boolean rotaryRowsPermuted() {
+        return architecture.equals(LLAMA);
+    }
+
+    /** gemma: embeddings times sqrt(hidden size), GELU (tanh) in place of SiLU. */
+    public boolean gemma() {
+        return architecture.equals(GEMMA);
     }
 
     /** Bytes of float32 weights the imported model holds (embedding and LM head counted separately). */

@@ -93,6 +93,10 @@ final class LlamaGraph {
         Value embedWeight = g.addInitializer("model.embed_tokens.weight",
                 sink.floats(new long[] {c.vocabSize(), c.hiddenSize()}, floats("token_embd.weight", c.vocabSize(), c.hiddenSize())));
         Value x = op("Gather", "/model/embed_tokens/Gather", embedWeight, inputIds);
+        if (c.gemma()) {
+            // GemmaModel: hidden_states * normalizer, normalizer = sqrt(hidden_size)
+            x = op("Mul", "/model/Mul", x, constFloat("const.embed_scale", (float) Math.sqrt(c.hiddenSize())));
+        }
 
         Value mask = causalMask(inputIds, attentionMask);
         Value[] cosSin = rotary(positionIds);
@@ -111,7 +115,7 @@ final class LlamaGraph {
         }
         Value normed = rmsNorm("/model/norm", x, vector("model.norm.weight", "output_norm.weight"));
         String head = c.tiedEmbeddings() ? "token_embd.weight" : "output.weight";
-        Value logits = linear("/lm_head", normed, "lm_head.weight", head, c.vocabSize(), c.hiddenSize(), 0, "logits");
+        Value logits = linear("/lm_head", normed, "lm_head.weight", Rows.all(head, c.vocabSize()), c.hiddenSize(), 0, "logits");
         logits.setType(ValueType.Tensor.of(DataType.FLOAT, batch, seq, Dim.of(c.vocabSize())));
         g.addOutput(logits);
         for (Value present : presents) {
@@ -126,7 +130,7 @@ final class LlamaGraph {
         }
         model.setIrVersion(8);
         model.setProducer("onnx-steer", OnnxSteer.VERSION);
-        model.setDocString("LlamaForCausalLM imported from " + gguf.path().getFileName());
+        model.setDocString(GgufImporter.hfClass(c.architecture()) + " imported from " + gguf.path().getFileName());
         return model;
     }
 
@@ -186,9 +190,26 @@ final class LlamaGraph {
         String w = "model.layers." + l + ".self_attn.";
         int qOut = c.heads() * c.headDim();
         int kvOut = c.kvHeads() * c.headDim();
-        Value q = linear(p + "/q_proj", h, w + "q_proj.weight", "blk." + l + ".attn_q.weight", qOut, c.hiddenSize(), c.heads(), null);
-        Value k = linear(p + "/k_proj", h, w + "k_proj.weight", "blk." + l + ".attn_k.weight", kvOut, c.hiddenSize(), c.kvHeads(), null);
-        Value v = linear(p + "/v_proj", h, w + "v_proj.weight", "blk." + l + ".attn_v.weight", kvOut, c.hiddenSize(), 0, null);
+        int qRope = c.rotaryRowsPermuted() ? c.heads() : 0;
+        int kRope = c.rotaryRowsPermuted() ? c.kvHeads() : 0;
+        String b = "blk." + l + ".";
+        Value q;
+        Value k;
+        Value v;
+        if (gguf.findTensor(b + "attn_qkv.weight").isPresent()) {
+            // phi3: one [q | k | v] tensor; split into the three projections an unfused export has
+            Rows qkv = new Rows(b + "attn_qkv.weight", qOut + 2 * kvOut);
+            q = linear(p + "/q_proj", h, w + "q_proj.weight", qkv.slice(0, qOut), c.hiddenSize(), qRope, null);
+            k = linear(p + "/k_proj", h, w + "k_proj.weight", qkv.slice(qOut, kvOut), c.hiddenSize(), kRope, null);
+            v = linear(p + "/v_proj", h, w + "v_proj.weight", qkv.slice(qOut + kvOut, kvOut), c.hiddenSize(), 0, null);
+        } else {
+            q = linear(p + "/q_proj", h, w + "q_proj.weight", Rows.all(b + "attn_q.weight", qOut), c.hiddenSize(), qRope, null);
+            k = linear(p + "/k_proj", h, w + "k_proj.weight", Rows.all(b + "attn_k.weight", kvOut), c.hiddenSize(), kRope, null);
+            v = linear(p + "/v_proj", h, w + "v_proj.weight", Rows.all(b + "attn_v.weight", kvOut), c.hiddenSize(), 0, null);
+        }
+        q = bias(p + "/q_proj", q, w + "q_proj.bias", b + "attn_q.bias", qOut, qRope);
+        k = bias(p + "/k_proj", k, w + "k_proj.bias", b + "attn_k.bias", kvOut, kRope);
+        v = bias(p + "/v_proj", v, w + "v_proj.bias", b + "attn_v.bias", kvOut, 0);
         q = heads(p, "", q, c.heads());
         k = heads(p, "_1", k, c.kvHeads());
         v = heads(p, "_2", v, c.kvHeads());
@@ -208,7 +229,7 @@ final class LlamaGraph {
         Value out = op("MatMul", p + "/MatMul_1", probs, values);
         out = g.op("Transpose").name(p + "/Transpose_4").inputs(out).attr("perm", new long[] {0, 2, 1, 3}).value();
         out = op("Reshape", p + "/Reshape_3", out, constLongs("const.shape.attn_out", 0, 0, qOut));
-        Value o = linear(p + "/o_proj", out, w + "o_proj.weight", "blk." + l + ".attn_output.weight", c.hiddenSize(), qOut, 0, null);
+        Value o = linear(p + "/o_proj", out, w + "o_proj.weight", Rows.all(b + "attn_output.weight", c.hiddenSize()), qOut, 0, null);
         return new Value[] {o, presentKey, presentValue};
     }
 
@@ -245,14 +266,77 @@ final class LlamaGraph {
     private Value mlp(int l, Value h) {
         String p = "/model/layers." + l + "/mlp";
         String w = "model.layers." + l + ".mlp.";
-        Value gate = linear(p + "/gate_proj", h, w + "gate_proj.weight", "blk." + l + ".ffn_gate.weight",
-                c.intermediateSize(), c.hiddenSize(), 0, null);
-        Value silu = op("Mul", p + "/act_fn/Mul", gate, op("Sigmoid", p + "/act_fn/Sigmoid", gate));
-        Value up = linear(p + "/up_proj", h, w + "up_proj.weight", "blk." + l + ".ffn_up.weight",
-                c.intermediateSize(), c.hiddenSize(), 0, null);
+        String b = "blk." + l + ".";
+        int ffn = c.intermediateSize();
+        Rows gateRows;
+        Rows upRows;
+        if (gguf.findTensor(b + "ffn_gate.weight").isPresent()) {
+            gateRows = Rows.all(b + "ffn_gate.weight", ffn);
+            upRows = Rows.all(b + "ffn_up.weight", ffn);
+        } else {
+            // phi3: ffn_up holds [gate | up] (llama.cpp's fused SwiGLU: silu of the first half times the second)
+            Rows fused = new Rows(b + "ffn_up.weight", 2 * ffn);
+            gateRows = fused.slice(0, ffn);
+            upRows = fused.slice(ffn, ffn);
+        }
+        Value gate = linear(p + "/gate_proj", h, w + "gate_proj.weight", gateRows, c.hiddenSize(), 0, null);
+        Value silu = c.gemma() ? geluTanh(p + "/act_fn", gate) : op("Mul", p + "/act_fn/Mul", gate, op("Sigmoid", p + "/act_fn/Sigmoid", gate));
+        Value up = linear(p + "/up_proj", h, w + "up_proj.weight", upRows, c.hiddenSize(), 0, null);
         Value product = op("Mul", p + "/Mul", silu, up);
-        return linear(p + "/down_proj", product, w + "down_proj.weight", "blk." + l + ".ffn_down.weight",
-                c.hiddenSize(), c.intermediateSize(), 0, null);
+        return linear(p + "/down_proj", product, w + "down_proj.weight", Rows.all(b + "ffn_down.weight", c.hiddenSize()),
+                ffn, 0, null);
+    }
+
+    /**
+     * Rows {@code first .. first+count-1} of GGUF matrix {@code tensor}, which has {@code tensorRows} rows (torch
+     * layout [rows, cols]): a whole tensor, or one projection of a fused one.
+     */
+    record Rows(String tensor, int tensorRows, int first, int count) {
+        Rows(String tensor, int tensorRows) {
+            this(tensor, tensorRows, 0, tensorRows);
+        }
+
+        static Rows all(String tensor, int rows) {
+            return new Rows(tensor, rows);
+        }
+
+        Rows slice(int from, int n) {
+            return new Rows(tensor, tensorRows, first + from, n);
+        }
+
+        boolean whole() {
+            return first == 0 && count == tensorRows;
+        }
+
+        float[] of(float[] data, int cols) {
+            return whole() ? data : Arrays.copyOfRange(data, first * cols, (first + count) * cols);
+        }
+    }
+
+    /** {@code x + bias} when the GGUF has the bias tensor (qwen2's q/k/v), else {@code x}; q/k rows un-permuted as their weights are. */
+    private Value bias(String prefix, Value x, String name, String tensor, int size, int ropeHeads) {
+        if (gguf.findTensor(tensor).isEmpty()) {
+            return x;
+        }
+        GgufTensorInfo info = gguf.tensor(tensor);
+        if (info.elementCount() != size || info.dims().length != 1) {
+            throw new BadModelException("tensor " + tensor + " in " + gguf.path() + " has shape " + Arrays.toString(info.shape())
+                    + "; expected [" + size + "]");
+        }
+        float[] data = gguf.readFloats(info);
+        if (ropeHeads > 0) {
+            data = unpermute(data, size, 1, ropeHeads);
+        }
+        return op("Add", prefix + "/Add", x, g.addInitializer(name, sink.floats(new long[] {size}, data)));
+    }
+
+    /** GELU, tanh approximation (gelu_pytorch_tanh, ggml_gelu): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
+    private Value geluTanh(String p, Value x) {
+        Value cube = op("Mul", p + "/Mul", op("Mul", p + "/Mul_1", x, x), x);
+        Value inner = op("Add", p + "/Add", x, op("Mul", p + "/Mul_2", cube, constFloat("const.gelu.0_044715", 0.044715f)));
+        Value t = op("Tanh", p + "/Tanh", op("Mul", p + "/Mul_3", inner, constFloat("const.gelu.sqrt_2_over_pi", (float) Math.sqrt(2 / Math.PI))));
+        Value onePlus = op("Add", p + "/Add_1", t, constFloat("const.float.1", 1f));
+        return op("Mul", p + "/Mul_5", op("Mul", p + "/Mul_4", x, constFloat("const.float.0_5", 0.5f)), onePlus);
     }
 
     /** LlamaRMSNorm as torch.onnx exports it: weight * (x / sqrt(mean(x^2) + eps)). */
@@ -274,10 +358,11 @@ final class LlamaGraph {
      * named {@code prefix/MatMul} or {@code prefix/MatMulNBits}; {@code output} names its output (null: the
      * graph picks a name).
      */
-    private Value linear(String prefix, Value x, String name, String tensor, int out, int in, int ropeHeads, String output) {
-        BlockQuantised blocks = quantised(tensor, out, in);
+    private Value linear(String prefix, Value x, String name, Rows rows, int in, int ropeHeads, String output) {
+        int out = rows.count();
+        BlockQuantised blocks = quantised(rows, in);
         if (blocks == null) {
-            var node = g.op("MatMul").name(prefix + "/MatMul").inputs(x, weight(name, tensor, out, in, ropeHeads));
+            var node = g.op("MatMul").name(prefix + "/MatMul").inputs(x, weight(name, rows, in, ropeHeads));
             return output == null ? node.value() : node.outputs(output).value();
         }
         if (ropeHeads > 0) {
@@ -306,22 +391,23 @@ final class LlamaGraph {
      * (to 8 bits) are copied bit for bit; everything else is requantised from its dequantised values (see
      * {@link #bitsFor}) and the error is recorded.
      */
-    private BlockQuantised quantised(String tensor, int rows, int cols) {
-        GgufTensorInfo info = gguf.tensor(tensor);
+    private BlockQuantised quantised(Rows rows, int cols) {
+        GgufTensorInfo info = gguf.tensor(rows.tensor());
         GgmlType type = info.type();
         boolean floatType = type == GgmlType.F32 || type == GgmlType.F16 || type == GgmlType.BF16;
         if (format == WeightFormat.F32 || (format == WeightFormat.KEEP && floatType) || cols % BlockQuantised.BLOCK != 0) {
             return null;
         }
-        checkMatrix(info, rows, cols);
+        checkMatrix(info, rows.tensorRows(), cols);
         if (type == GgmlType.Q4_0 && format != WeightFormat.INT8) {
-            return BlockQuantised.fromQ4_0(gguf.rawData(info), rows, cols);
+            return BlockQuantised.fromQ4_0(gguf.rawData(info), rows.tensorRows(), cols).rows(rows.first(), rows.count());
         }
         if (type == GgmlType.Q8_0 && format != WeightFormat.INT4) {
-            return BlockQuantised.fromQ8_0(gguf.rawData(info), rows, cols);
+            return BlockQuantised.fromQ8_0(gguf.rawData(info), rows.tensorRows(), cols).rows(rows.first(), rows.count());
         }
-        float[] values = gguf.readFloats(info);
-        BlockQuantised blocks = bitsFor(type) == 8 ? BlockQuantised.int8(values, rows, cols) : BlockQuantised.int4(values, rows, cols);
+        float[] values = rows.of(gguf.readFloats(info), cols);
+        int n = rows.count();
+        BlockQuantised blocks = bitsFor(type) == 8 ? BlockQuantised.int8(values, n, cols) : BlockQuantised.int4(values, n, cols);
         requantised++;
         worstRequantisationError = Math.max(worstRequantisationError, QuantisationError.relativeRms(values, blocks.dequantise()));
         return blocks;
@@ -340,8 +426,9 @@ final class LlamaGraph {
     }
 
     /** A linear layer's weight as MatMul wants it, [in, out]: rows un-permuted, then transposed. */
-    private Value weight(String name, String tensor, int out, int in, int ropeHeads) {
-        float[] data = floats(tensor, out, in);
+    private Value weight(String name, Rows rows, int in, int ropeHeads) {
+        int out = rows.count();
+        float[] data = rows.of(floats(rows.tensor(), rows.tensorRows(), in), in);
         if (ropeHeads > 0) {
             data = unpermute(data, out, in, ropeHeads);
         }

@@ -4,7 +4,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.onnxsteer.TestPaths;
+import dev.onnxsteer.importer.ArchitectureFixtures;
 import dev.onnxsteer.importer.GgufImporter;
+import dev.onnxsteer.importer.LlamaConfig;
 import dev.onnxsteer.io.ModelReader;
 import dev.onnxsteer.ir.Model;
 import java.nio.file.Path;
@@ -14,7 +16,7 @@ import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** Site discovery on stories260K as our GGUF importer writes it (torch.onnx-style llama names). */
+/** Site discovery on GGUF imports (torch.onnx-style llama names): stories260K, and the qwen2, phi3 and gemma fixtures. */
 class ImportedSitesTest {
     @TempDir
     Path temp;
@@ -45,5 +47,31 @@ class ImportedSitesTest {
         assertTrue(map.sites().stream().noneMatch(Site::biasFoldable), "llama has no biases");
         SiteChecks.assertChained(map, model.graph());
         SiteChecks.assertSitesAddUp(dir.resolve("model.onnx"), temp, 512, 0);
+    }
+
+    /** qwen2's biased q/k/v, phi3's split fused projections and gemma's scaled embedding and GELU leave the llama sites where they were. */
+    @Test
+    void importedQwen2Phi3AndGemmaHaveTheLlamaSites() {
+        for (String arch : List.of(LlamaConfig.QWEN2, LlamaConfig.PHI3, LlamaConfig.GEMMA)) {
+            Path gguf = ArchitectureFixtures.write(arch, temp.resolve(arch + ".gguf"));
+            Path dir = GgufImporter.importModel(gguf, temp.resolve(arch)).directory();
+            Model model = ModelReader.read(dir);
+            SiteMap map = SiteFinder.find(model);
+            assertEquals("pre-norm decoder (llama)", map.layout(), arch);
+            assertEquals(ArchitectureFixtures.LAYERS, map.layerCount(), arch);
+            assertEquals(ArchitectureFixtures.HIDDEN, map.hiddenSize(), arch);
+            assertEquals(List.of(), map.notes(), arch);
+            for (int layer = 0; layer < ArchitectureFixtures.LAYERS; layer++) {
+                String p = "/model/layers." + layer;
+                Map<String, String> names = SiteChecks.tensorNames(map, model.graph());
+                assertEquals(p + "/self_attn/o_proj/MatMul_output_0", names.get("attn_out." + layer), arch);
+                assertEquals(p + "/mlp/down_proj/MatMul_output_0", names.get("mlp_out." + layer), arch);
+                assertEquals(p + "/Add_1_output_0", names.get("resid_post." + layer), arch);
+            }
+            boolean biased = model.graph().nodes().stream().anyMatch(n -> n.name().equals("/model/layers.0/self_attn/q_proj/Add"));
+            assertEquals(arch.equals(LlamaConfig.QWEN2), biased, arch + ": q_proj bias Add");
+            SiteChecks.assertChained(map, model.graph());
+            SiteChecks.assertSitesAddUp(dir.resolve("model.onnx"), temp, ArchitectureFixtures.VOCAB, 0);
+        }
     }
 }
