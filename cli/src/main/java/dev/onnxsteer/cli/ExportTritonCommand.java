@@ -50,7 +50,7 @@ final class ExportTritonCommand implements Callable<Integer> {
             err.println("note: " + model + " has no steering inputs; compile it with --mode input to steer per request on Triton");
         }
         out.println(result.directory());
-        out.println("  inputs:   " + result.config().getInputList().stream().map(i -> i.getName()).toList());
+        out.println("  inputs:   " + result.config().inputNames());
         out.println("  steering: " + result.steeringInputs());
         if (!result.bakedInputs().isEmpty()) {
             out.println("  constant: " + result.bakedInputs());

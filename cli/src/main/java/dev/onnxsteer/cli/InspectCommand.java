@@ -44,7 +44,7 @@ final class InspectCommand implements Callable<Integer> {
         if (json) {
             out.println(new ObjectMapper().writeValueAsString(summary.toJsonTree())); // one object per line, like every --json
         } else {
-            out.print(summary.toTable());
+            out.print(InspectTable.render(summary));
         }
         out.flush();
         return Main.OK;

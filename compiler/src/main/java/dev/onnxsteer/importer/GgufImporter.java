@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.onnxsteer.OnnxSteer;
 import dev.onnxsteer.gguf.GgufFile;
 import dev.onnxsteer.io.AtomicFiles;
+import dev.onnxsteer.io.CompiledModelAbi;
 import dev.onnxsteer.io.ModelFiles;
 import dev.onnxsteer.io.ModelWriter;
 import dev.onnxsteer.io.OutputTarget;
@@ -101,10 +102,10 @@ public final class GgufImporter {
                     built = LlamaGraph.build(file, config, options.weights(), sink);
                 }
                 Model model = built.model();
-                model.metadata().put("onnx_steer.version", OnnxSteer.VERSION);
-                model.metadata().put("onnx_steer.imported_from", gguf.getFileName().toString());
-                model.metadata().put("onnx_steer.imported_sha256", Provenance.sha256(gguf));
-                model.metadata().put("onnx_steer.imported_weights", options.weights().label());
+                model.metadata().put(CompiledModelAbi.VERSION, OnnxSteer.VERSION);
+                model.metadata().put(CompiledModelAbi.IMPORTED_FROM, gguf.getFileName().toString());
+                model.metadata().put(CompiledModelAbi.IMPORTED_SHA256, Provenance.sha256(gguf));
+                model.metadata().put(CompiledModelAbi.IMPORTED_WEIGHTS, options.weights().label());
                 long weightBytes = model.graph().initializers().stream().mapToLong(v -> v.initializer().byteSize()).sum();
                 ModelWriter.write(model, onnx, false);
                 Files.write(temp.resolve(ModelFiles.CONFIG_FILE), json(configJson(config)));

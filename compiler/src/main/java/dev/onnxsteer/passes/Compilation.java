@@ -12,10 +12,16 @@ import dev.onnxsteer.ir.TypeCheck;
 import dev.onnxsteer.sites.SiteFinder;
 import dev.onnxsteer.sites.SiteMap;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 
-/** Steering compilation from a source model: read, find sites, rewrite, record provenance. */
+/**
+ * Steering compilation from a source model: read, find sites, plan, then one list of passes (the
+ * steering or orthogonalisation, its {@link Provenance} record, a caller's extra rewrites) run by
+ * {@link PassRunner}, which ends with the type check; {@code compileTo} then writes the model through
+ * {@link ModelDirectoryWriter}, whose {@link LoadCheck} is the last check before the rename.
+ */
 public final class Compilation {
     /**
      * A compiled model in memory, what was done to it, and the sites it was done at. {@code applied}
@@ -67,29 +73,23 @@ public final class Compilation {
         SiteMap sites = SiteFinder.find(model);
         List<Steering> steerings = plan.steeringFor(sites);
         String sourceSha = Provenance.sha256(source.onnx());
-        Touched before = Touched.before(model);
-        Result result;
+        List<Pass> passes = new ArrayList<>();
+        SteerPass steer = null;
+        OrthogonalizePass orthogonalize = null;
         if (options.op() == SteerOp.ORTHOGONALIZE) {
             float[] direction = direction(steerings);
-            OrthogonalizePass pass = new OrthogonalizePass(sites, direction);
-            pass.apply(model);
-            Provenance.recordOrthogonalize(model, direction, pass.rewritten(), sourceSha);
-            result = new Result(model, List.of(), sites, pass.rewritten());
+            orthogonalize = new OrthogonalizePass(sites, direction);
+            passes.add(orthogonalize);
+            passes.add(Provenance.recordingOrthogonalize(orthogonalize, direction, sourceSha));
         } else {
-            SteerPass pass = new SteerPass(sites, steerings, mode, options);
-            pass.apply(model);
-            Provenance.record(model, pass.applied(), sourceSha);
-            result = new Result(model, pass.applied(), sites, List.of());
+            steer = new SteerPass(sites, steerings, mode, options);
+            passes.add(steer);
+            passes.add(Provenance.recording(steer, sourceSha));
         }
-        for (Pass extra : extraRewrites) {
-            extra.apply(model);
-        }
-        // in topological order, so the first problem reported is where the wrong type starts
-        model.graph().sortTopologically();
-        for (TypeCheck.Problem problem : TypeCheck.check(before.since(model))) {
-            throw new InvalidModelException(problem.node().name(), problem.reason());
-        }
-        return result;
+        passes.addAll(extraRewrites);
+        PassRunner.run(model, passes);
+        return steer != null ? new Result(model, steer.applied(), sites, List.of())
+                : new Result(model, List.of(), sites, orthogonalize.rewritten());
     }
 
     /**
@@ -101,13 +101,13 @@ public final class Compilation {
             throw new BadVectorException("orthogonalize needs a direction vector");
         }
         float[] first = steerings.get(0).vector();
-        double[] r = OrthogonalizePass.unit(first);
+        double[] r = VectorMath.unitExact(first);
         for (Steering s : steerings) {
-            if (s.vector().length != first.length || SteerPass.norm(s.vector()) == 0) {
+            if (s.vector().length != first.length || VectorMath.norm(s.vector()) == 0) {
                 throw new BadVectorException("orthogonalize uses one direction, but the vectors given differ in size "
                         + "or are zero; pass one layer with --layers L");
             }
-            double[] other = OrthogonalizePass.unit(s.vector());
+            double[] other = VectorMath.unitExact(s.vector());
             double dot = 0;
             for (int i = 0; i < r.length; i++) {
                 dot += r[i] * other[i];

@@ -52,8 +52,8 @@ public final class OrthogonalizePass implements Pass {
     }
 
     @Override
-    public boolean apply(Model model) {
-        double[] r = unit(direction);
+    public PassResult run(Model model) {
+        double[] r = VectorMath.unitExact(direction);
         List<Slot> slots = writers();
         Map<Value, List<Slot>> byTensor = new IdentityHashMap<>();
         Map<Value, Boolean> order = new LinkedHashMap<>();
@@ -91,7 +91,8 @@ public final class OrthogonalizePass implements Pass {
                 rewritten.add(new Rewritten(role, tensor.name(), copy.name()));
             }
         }
-        return !rewritten.isEmpty();
+        return rewritten.isEmpty() ? PassResult.unchanged("no residual write to orthogonalize")
+                : PassResult.changed(rewritten.size() + " weights orthogonalized");
     }
 
     /** Every writer slot; refuses, listing what was found, when any write into the stream is not understood. */
@@ -100,7 +101,7 @@ public final class OrthogonalizePass implements Pass {
             throw new BadVectorException("vector has " + direction.length + " values but this model has hidden size "
                     + sites.hiddenSize());
         }
-        if (SteerPass.norm(direction) == 0 || !allFinite(direction)) {
+        if (VectorMath.norm(direction) == 0 || !allFinite(direction)) {
             throw new BadVectorException("orthogonalize needs a finite, non-zero direction");
         }
         List<Slot> found = new ArrayList<>();
@@ -260,15 +261,6 @@ public final class OrthogonalizePass implements Pass {
             }
         }
         return true;
-    }
-
-    static double[] unit(float[] v) {
-        double n = SteerPass.norm(v);
-        double[] r = new double[v.length];
-        for (int i = 0; i < r.length; i++) {
-            r[i] = v[i] / n;
-        }
-        return r;
     }
 
     /** {@code W - (W r) r^T} along the hidden axis, computed from W widened to float32 and rounded once to its type. */

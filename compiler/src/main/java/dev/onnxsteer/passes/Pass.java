@@ -2,8 +2,18 @@ package dev.onnxsteer.passes;
 
 import dev.onnxsteer.ir.Model;
 
-/** A rewrite of a model in place. */
+/**
+ * A rewrite of a model in place. A pass checks everything it needs before its first edit, so a
+ * refused request leaves the model untouched; it says in its result whether it changed anything.
+ * Passes are chained by {@link PassRunner}, which ends with the validity check.
+ */
+@FunctionalInterface
 public interface Pass {
-    /** Applies the rewrite; returns whether the model changed. */
-    boolean apply(Model model);
+    PassResult run(Model model);
+
+    /** Kept for callers written before {@link #run}: whether the model changed. */
+    @Deprecated
+    default boolean apply(Model model) {
+        return run(model).modified();
+    }
 }

@@ -1,46 +1,48 @@
 package dev.onnxsteer.passes;
 
 import dev.onnxsteer.BadModelException;
+import dev.onnxsteer.io.CompiledModelAbi;
 import dev.onnxsteer.ir.DataType;
-import dev.onnxsteer.ir.Dim;
 import dev.onnxsteer.ir.Graph;
 import dev.onnxsteer.ir.Model;
 import dev.onnxsteer.ir.Tensor;
 import dev.onnxsteer.ir.Value;
-import dev.onnxsteer.ir.ValueType;
 import java.util.EnumMap;
-import java.util.HashMap;
 import java.util.Map;
 import java.util.Optional;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * Builds, once per model and rule, a {@code [batch, seq, 1]} bool tensor in the main graph saying which
- * positions a {@link Positions} rule steers. The position of a token is its {@code position_ids} entry,
- * else past length + its offset in the run (past length = attention mask length - input length, or
- * the past cache's length). See {@link Positions} for the prompt length input.
+ * Builds, once, a {@code [batch, seq, 1]} bool tensor in the main graph saying which positions a
+ * {@link Positions} rule steers; {@link SteerGraphs} reads it through {@link #mask()} (which runs this
+ * pass the first time). The position of a token is its {@code position_ids} entry, else past length +
+ * its offset in the run (past length = attention mask length - input length, or the past cache's
+ * length). A rule that needs the prompt length adds the {@value CompiledModelAbi#PROMPT_LENGTH_INPUT}
+ * input (see {@link Positions}).
  */
-final class PositionMask {
+final class PositionMask implements Pass {
     private static final Pattern OPTIMUM_PAST = Pattern.compile("past_key_values\\.\\d+\\.key");
     private static final Pattern COMBINED_PAST = Pattern.compile("past_\\d+");
     private static final String SCOPE = "/onnx_steer/positions/";
 
     private final Model model;
     private final Graph root;
-    private final Map<String, Value> masks = new HashMap<>();
+    private final Positions rule;
+    private Value mask;
     private final Map<Positions.Kind, Value> cache = new EnumMap<>(Positions.Kind.class);
     private Value positions;
     private Value pastLength;
     private Value seqLength;
 
-    PositionMask(Model model) {
+    PositionMask(Model model, Positions rule) {
         this.model = model;
         this.root = model.graph();
+        this.rule = rule;
     }
 
     /** Refuses a rule the model's inputs cannot support, before any edit. */
-    void check(Positions rule) {
+    void check() {
         if (rule.isAll()) {
             return;
         }
@@ -51,27 +53,41 @@ final class PositionMask {
         }
     }
 
-    /** The {@code [batch, seq, 1]} mask for {@code rule} (not ALL). */
-    Value mask(Positions rule) {
-        return masks.computeIfAbsent(rule.label(), key -> {
-            Value pos = positions();
-            Value steered = switch (rule.kind()) {
-                case FIRST -> less(pos, constant(rule.n()));
-                case FROM -> not(less(pos, constant(rule.n())));
-                case PROMPT -> isPrompt();
-                case GENERATED -> not(isPrompt());
-                case ALL -> throw new IllegalArgumentException("no mask for all positions");
-            };
-            return Unsqueeze.axis(model, root, SCOPE + rule.label().replace(':', '_') + "/Unsqueeze", steered, 2);
-        });
+    @Override
+    public PassResult run(Model target) {
+        if (target != model) {
+            throw new IllegalArgumentException("this position mask was made for another model");
+        }
+        if (mask != null) {
+            return PassResult.unchanged("the mask for positions " + rule + " exists");
+        }
+        check();
+        Value pos = positions();
+        Value steered = switch (rule.kind()) {
+            case FIRST -> less(pos, constant(rule.n()));
+            case FROM -> not(less(pos, constant(rule.n())));
+            case PROMPT -> isPrompt();
+            case GENERATED -> not(isPrompt());
+            case ALL -> throw new IllegalArgumentException("no mask for all positions");
+        };
+        mask = Unsqueeze.axis(model, root, SCOPE + rule.label().replace(':', '_') + "/Unsqueeze", steered, 2);
+        return PassResult.changed("mask of positions " + rule);
+    }
+
+    /** The {@code [batch, seq, 1]} mask for the rule (not ALL), built on first use. */
+    Value mask() {
+        if (mask == null) {
+            run(model);
+        }
+        return mask;
     }
 
     private Value isPrompt() {
         return cache.computeIfAbsent(Positions.Kind.PROMPT, k -> {
-            Value length = root.find(Positions.PROMPT_LENGTH_INPUT).orElse(null);
+            Value length = root.find(CompiledModelAbi.PROMPT_LENGTH_INPUT).orElse(null);
             if (length == null) {
-                length = root.addInitializer(Positions.PROMPT_LENGTH_INPUT, Tensor.ofLongs(new long[] {1}, -1L));
-                length.setType(ValueType.Tensor.of(DataType.INT64, Dim.param(SteerPass.BATCH_DIM)));
+                length = root.addInitializer(CompiledModelAbi.PROMPT_LENGTH_INPUT, Tensor.ofLongs(new long[] {1}, -1L));
+                length.setType(CompiledModelAbi.perRow(DataType.INT64));
                 root.addInput(length);
             }
             Value known = not(less(length, constant(0)));

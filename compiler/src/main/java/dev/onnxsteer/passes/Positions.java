@@ -13,7 +13,7 @@ package dev.onnxsteer.passes;
  * @param n    the N of {@code first:N} and {@code from:N}; 0 otherwise
  */
 public record Positions(Kind kind, long n) {
-    public static final String PROMPT_LENGTH_INPUT = "steer_prompt_length";
+    public static final String PROMPT_LENGTH_INPUT = dev.onnxsteer.io.CompiledModelAbi.PROMPT_LENGTH_INPUT;
     public static final Positions ALL = new Positions(Kind.ALL, 0);
 
     public enum Kind { ALL, PROMPT, GENERATED, FIRST, FROM }

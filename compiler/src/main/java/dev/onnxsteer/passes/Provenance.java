@@ -4,7 +4,9 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.onnxsteer.BadModelException;
 import dev.onnxsteer.OnnxSteer;
+import dev.onnxsteer.io.CompiledModelAbi;
 import dev.onnxsteer.ir.Model;
 import java.io.IOException;
 import java.io.InputStream;
@@ -24,12 +26,14 @@ import java.util.Set;
 
 /**
  * Records in a model's {@code metadata_props} what onnx-steer did to it: one JSON list of
- * operations ({@code onnx_steer.operations}) plus flat keys a person can read in any viewer.
- * Compiling a compiled model appends to the list.
+ * operations ({@value CompiledModelAbi#OPERATIONS}) plus flat keys a person can read in any viewer
+ * (the keys are {@link CompiledModelAbi}'s). Compiling a compiled model appends to the list; a list
+ * that cannot be read is refused ({@link BadModelException}), never silently replaced.
+ * {@link #recording} and {@link #recordingOrthogonalize} are the passes {@link Compilation} runs.
  */
 public final class Provenance {
-    public static final String PREFIX = "onnx_steer.";
-    public static final String OPERATIONS = PREFIX + "operations";
+    public static final String PREFIX = CompiledModelAbi.METADATA_PREFIX;
+    public static final String OPERATIONS = CompiledModelAbi.OPERATIONS;
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private Provenance() {}
@@ -60,6 +64,22 @@ public final class Provenance {
     /** The site label recorded for weight orthogonalisation, which acts on every write into the stream. */
     public static final String RESIDUAL_WRITES = "residual_writes";
 
+    /** The pass recording what {@code steering} applied (read when it runs, after {@code steering} ran). */
+    public static Pass recording(SteerPass steering, String sourceModelSha256) {
+        return model -> {
+            record(model, steering.applied(), sourceModelSha256);
+            return PassResult.changed("recorded " + steering.applied().size() + " operations in " + OPERATIONS);
+        };
+    }
+
+    /** The pass recording what {@code pass} rewrote along {@code vector}. */
+    public static Pass recordingOrthogonalize(OrthogonalizePass pass, float[] vector, String sourceModelSha256) {
+        return model -> {
+            recordOrthogonalize(model, vector, pass.rewritten(), sourceModelSha256);
+            return PassResult.changed("recorded orthogonalize in " + OPERATIONS);
+        };
+    }
+
     public static void record(Model model, List<SteerPass.Applied> applied, String sourceModelSha256) {
         ArrayNode operations = readOperations(model);
         for (SteerPass.Applied step : applied) {
@@ -88,7 +108,7 @@ public final class Provenance {
                 op.put("bank", true);
             }
             if (step.mode() == Mode.BIAS && step.site().kind().isSublayerInput()) {
-                float[] added = SteerPass.scaled(step.steering().vector(), step.steering().coefficient());
+                float[] added = VectorMath.scaled(step.steering().vector(), step.steering().coefficient());
                 op.put("added_f32le_base64", Base64.getEncoder().encodeToString(littleEndian(added)));
                 if (step.site().projections().stream().anyMatch(p -> !p.hasBias())) {
                     op.put("created_bias", true);
@@ -138,38 +158,51 @@ public final class Provenance {
             positions.add(op.path("positions").asText("all"));
         }
         var metadata = model.metadata();
-        metadata.put(PREFIX + "version", OnnxSteer.VERSION);
+        metadata.put(CompiledModelAbi.VERSION, OnnxSteer.VERSION);
         metadata.put(OPERATIONS, operations.toString());
-        metadata.put(PREFIX + "ops", String.join(",", ops));
-        metadata.put(PREFIX + "sites", String.join(",", sites));
-        metadata.put(PREFIX + "layers", String.join(",", layers));
-        metadata.put(PREFIX + "coefficients", String.join(",", coefficients));
-        metadata.put(PREFIX + "positions", String.join(",", positions));
-        metadata.put(PREFIX + "vector_sha256", String.join(",", hashes));
-        List<String> runtimeInputs = LiftInputDefaults.steeringInputs(model);
+        metadata.put(CompiledModelAbi.OPS, String.join(",", ops));
+        metadata.put(CompiledModelAbi.SITES, String.join(",", sites));
+        metadata.put(CompiledModelAbi.LAYERS, String.join(",", layers));
+        metadata.put(CompiledModelAbi.COEFFICIENTS, String.join(",", coefficients));
+        metadata.put(CompiledModelAbi.POSITIONS, String.join(",", positions));
+        metadata.put(CompiledModelAbi.VECTOR_SHA256, String.join(",", hashes));
+        List<String> runtimeInputs = CompiledModelAbi.overridableInputs(model);
         if (runtimeInputs.isEmpty()) {
             metadata.remove(RUNTIME_INPUTS);
         } else {
             metadata.put(RUNTIME_INPUTS, String.join(",", runtimeInputs));
         }
-        metadata.putIfAbsent(PREFIX + "source_model_sha256", sourceModelSha256);
+        metadata.putIfAbsent(CompiledModelAbi.SOURCE_MODEL_SHA256, sourceModelSha256);
     }
 
     /**
      * Metadata key listing the graph inputs with defaults that onnx-steer added and a runtime may
      * override per run (steering vectors, a bank's index and scale, the prompt length).
      */
-    public static final String RUNTIME_INPUTS = PREFIX + "runtime_inputs";
+    public static final String RUNTIME_INPUTS = CompiledModelAbi.RUNTIME_INPUTS;
 
-    /** The operations recorded in a model, oldest first; empty for a model onnx-steer never touched. */
+    /**
+     * The operations recorded in a model, oldest first; empty for a model onnx-steer never touched.
+     *
+     * @throws BadModelException when the record is there but is not a JSON list of operations
+     */
     public static List<Operation> operations(Model model) {
-        return operations(model.metadata().get(OPERATIONS));
+        return operations(model.metadata().get(OPERATIONS), where(model));
     }
 
-    /** The operations in an {@value #OPERATIONS} JSON value (null or unreadable: none). */
+    /** The operations in an {@value #OPERATIONS} JSON value (null: none) of an unnamed model. */
     public static List<Operation> operations(String json) {
+        return operations(json, "the model");
+    }
+
+    /**
+     * The operations in an {@value #OPERATIONS} JSON value (null: none) of the model {@code file}.
+     *
+     * @throws BadModelException naming the key and {@code file} when the value is not a JSON list of objects
+     */
+    public static List<Operation> operations(String json, String file) {
         List<Operation> operations = new ArrayList<>();
-        for (JsonNode op : parse(json)) {
+        for (JsonNode op : parse(json, file)) {
             operations.add(new Operation(op.path("op").asText("add"), op.path("site").asText(), op.path("mode").asText(),
                     (float) op.path("coefficient").asDouble(), op.path("vector_sha256").asText(), text(op, "tensor"),
                     text(op, "coefficient_tensor"), text(op, "original_bias"), op.path("positions").asText("all"),
@@ -210,18 +243,46 @@ public final class Provenance {
     }
 
     private static ArrayNode readOperations(Model model) {
-        return parse(model.metadata().get(OPERATIONS));
+        return parse(model.metadata().get(OPERATIONS), where(model));
     }
 
-    private static ArrayNode parse(String existing) {
+    /** The model file a model was read from, as far as the IR knows it (its directory). */
+    private static String where(Model model) {
+        return model.directory() == null ? "the model" : "the model in " + model.directory();
+    }
+
+    private static ArrayNode parse(String existing, String file) {
         if (existing == null) {
             return JSON.createArrayNode();
         }
+        JsonNode tree;
         try {
-            return (ArrayNode) JSON.readTree(existing);
-        } catch (IOException | ClassCastException e) {
-            return JSON.createArrayNode();
+            tree = JSON.readTree(existing);
+        } catch (IOException e) {
+            throw malformed(file, "is not JSON (" + e.getMessage().lines().findFirst().orElse("") + ")");
         }
+        if (!(tree instanceof ArrayNode array)) {
+            throw malformed(file, "is a JSON " + tree.getNodeType().toString().toLowerCase(java.util.Locale.ROOT)
+                    + ", expected a list of operations");
+        }
+        for (int i = 0; i < array.size(); i++) {
+            JsonNode op = array.get(i);
+            if (!op.isObject() || !op.path("site").isTextual() || !op.path("coefficient").isNumber()
+                    || !op.path("vector_sha256").isTextual()) {
+                throw malformed(file, "has entry " + i + " " + abbreviated(op.toString())
+                        + ", expected an object with site, coefficient and vector_sha256");
+            }
+        }
+        return array;
+    }
+
+    private static BadModelException malformed(String file, String problem) {
+        return new BadModelException("metadata " + OPERATIONS + " of " + file + " " + problem
+                + "; onnx-steer will not overwrite a steering record it cannot read (remove the key to start a new one)");
+    }
+
+    private static String abbreviated(String text) {
+        return text.length() <= 80 ? text : text.substring(0, 77) + "...";
     }
 
     public static String sha256(float[] vector) {

@@ -6,7 +6,6 @@ import dev.onnxsteer.ir.HalfFloats;
 import dev.onnxsteer.ir.Model;
 import dev.onnxsteer.ir.Node;
 import dev.onnxsteer.ir.Tensor;
-import dev.onnxsteer.ir.Use;
 import dev.onnxsteer.ir.Value;
 import dev.onnxsteer.sites.Projection;
 import dev.onnxsteer.sites.Projections;
@@ -25,8 +24,29 @@ import java.util.stream.Collectors;
  * refused unless {@code createBias}, which gives it one bias initializer (an {@code Add} after a
  * MatMul, Gemm's C, the fused Attention's bias input). A bias shared with other nodes is copied first.
  */
-final class SublayerInputBias {
-    private SublayerInputBias() {}
+final class SublayerInputBias implements Pass {
+    private final Steering steering;
+    private final Site site;
+    private final boolean createBias;
+    private SteerPass.Applied applied;
+
+    SublayerInputBias(Steering steering, Site site, boolean createBias) {
+        this.steering = steering;
+        this.site = site;
+        this.createBias = createBias;
+    }
+
+    @Override
+    public PassResult run(Model model) {
+        check(site, createBias);
+        SteerPass.Applied done = fold(model);
+        return PassResult.changed("folded c*v*W into " + done.tensor());
+    }
+
+    /** What the last {@link #run} or {@link #fold} did. */
+    SteerPass.Applied applied() {
+        return applied;
+    }
 
     /** Refuses, before any edit, a site whose readers cannot absorb the constant. */
     static void check(Site site, boolean createBias) {
@@ -63,22 +83,23 @@ final class SublayerInputBias {
         }
     }
 
-    /** Folds {@code c*v*W} into every projection reading the site; returns what was done. */
-    static SteerPass.Applied fold(Model model, Steering steering, Site site, boolean createBias) {
-        float[] cv = SteerPass.scaled(steering.vector(), steering.coefficient());
+    /** Folds {@code c*v*W} into every projection reading the site (checked by {@link #check}); returns what was done. */
+    SteerPass.Applied fold(Model model) {
+        float[] cv = VectorMath.scaled(steering.vector(), steering.coefficient());
         List<String> tensors = new ArrayList<>();
         List<String> originals = new ArrayList<>();
         for (Projection p : Projections.of(site.value(), site.hiddenSize()).projections()) {
             float[] delta = times(cv, p);
             if (p.hasBias()) {
                 originals.add(p.bias().initializer().name());
-                tensors.add(SteerPass.addToBias(p.bias(), delta));
+                tensors.add(BiasFold.addToBias(p.bias(), delta));
             } else if (createBias) {
                 tensors.add(createBias(model, p, delta));
             }
         }
-        return new SteerPass.Applied(steering, site, Mode.BIAS, String.join(",", tensors), null,
+        applied = new SteerPass.Applied(steering, site, Mode.BIAS, String.join(",", tensors), null,
                 originals.isEmpty() ? null : String.join(",", originals));
+        return applied;
     }
 
     /**
@@ -121,18 +142,12 @@ final class SublayerInputBias {
         Node node = p.node();
         if (node.is("MatMul")) {
             Value product = node.output(0);
-            List<Use> readers = product.uses();
-            Value sum = node.graph().op("Add").name(node.name() + "/onnx_steer_bias").inputs(product, bias)
-                    .outputs(product.name() + "_biased").value();
-            sum.setType(product.type());
-            for (Use use : readers) {
-                use.node().setInput(use.index(), sum);
-            }
-            for (int i = 0; i < node.graph().outputs().size(); i++) {
-                if (node.graph().outputs().get(i) == product) {
-                    node.graph().setOutput(i, sum);
-                }
-            }
+            Rewire.after(product, in -> {
+                Value sum = node.graph().op("Add").name(node.name() + "/onnx_steer_bias").inputs(in, bias)
+                        .outputs(product.name() + "_biased").value();
+                sum.setType(product.type());
+                return sum;
+            });
         } else if (node.inputCount() > 2) {
             node.setInput(2, bias);
         } else {

@@ -1,9 +1,9 @@
 package dev.onnxsteer.sites;
 
-import dev.onnxsteer.passes.Provenance;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.onnxsteer.io.CompiledModelAbi;
 import dev.onnxsteer.ir.Dim;
 import dev.onnxsteer.ir.Graph;
 import dev.onnxsteer.ir.Model;
@@ -18,7 +18,6 @@ import java.util.HashSet;
 import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.stream.Collectors;
@@ -26,7 +25,7 @@ import java.util.stream.Collectors;
 /**
  * What {@code inspect} shows about a model: header, inputs and outputs, weights, operators, the
  * steering sites discovery found and the {@code onnx_steer.*} metadata of a compiled model. Plain
- * data; {@link #toJsonTree()} and {@link #toTable()} render it.
+ * data; {@link #toJsonTree()} renders it as JSON, the CLI's {@code InspectTable} as text.
  *
  * @param opsets    domain ("ai.onnx" for the default domain) to version, in file order
  * @param ops       node count per operator over all graphs, "domain.Op" outside the default domain,
@@ -129,7 +128,7 @@ public record ModelSummary(String file, long irVersion, Map<String, Long> opsets
         }
         Map<String, String> steering = new LinkedHashMap<>();
         model.metadata().forEach((key, value) -> {
-            if (key.startsWith("onnx_steer.")) {
+            if (key.startsWith(CompiledModelAbi.METADATA_PREFIX)) {
                 steering.put(key, value);
             }
         });
@@ -225,118 +224,5 @@ public record ModelSummary(String file, long irVersion, Map<String, Long> opsets
                 }
             }
         }
-    }
-
-    // ---------------------------------------------------------------------------------------------
-    // Table
-
-    /** The human-readable form {@code inspect} prints. */
-    public String toTable() {
-        StringBuilder out = new StringBuilder();
-        row(out, "model", file);
-        row(out, "format", "IR " + irVersion + ", opsets " + opsets.entrySet().stream()
-                .map(e -> e.getKey() + " " + e.getValue()).collect(Collectors.joining(", ")));
-        row(out, "producer", producer.isEmpty() ? "-" : producer);
-        ports(out, "inputs", inputs);
-        ports(out, "outputs", outputs);
-        String ext = weights.externalCount() == 0 ? "none external"
-                : bytes(weights.externalBytes()) + " external (" + weights.externalCount() + " tensors in "
-                        + weights.externalFiles() + " file" + (weights.externalFiles() == 1 ? "" : "s") + ")";
-        row(out, "weights", weights.count() + " initializers: " + bytes(weights.inlineBytes()) + " inline, " + ext);
-        List<String> opList = ops.entrySet().stream().map(e -> e.getKey() + " " + e.getValue()).toList();
-        for (int i = 0; i < Math.max(1, opList.size()); i += 6) {
-            String chunk = String.join(", ", opList.subList(i, Math.min(opList.size(), i + 6)));
-            row(out, i == 0 ? "ops" : "", i == 0 ? nodes + " nodes: " + chunk : chunk);
-        }
-        row(out, "layout", layout);
-        row(out, "layers", layers + ", hidden size " + hiddenSize);
-        if (!sites.isEmpty()) {
-            boolean graphs = sites.stream().map(SiteInfo::graph).distinct().count() > 1;
-            List<String[]> rows = new ArrayList<>();
-            rows.add(graphs ? new String[] {"SITE", "GRAPH", "TENSOR", "HIDDEN", "BIAS-FOLDABLE", "ALIASES"}
-                    : new String[] {"SITE", "TENSOR", "HIDDEN", "BIAS-FOLDABLE", "ALIASES"});
-            for (SiteInfo s : sites) {
-                String bias = s.biasFoldable() ? "yes (" + s.bias() + ")" : "no";
-                String names = String.join(", ", s.aliases());
-                rows.add(graphs ? new String[] {s.name(), s.graph(), s.tensor(), Long.toString(s.hiddenSize()), bias, names}
-                        : new String[] {s.name(), s.tensor(), Long.toString(s.hiddenSize()), bias, names});
-            }
-            out.append(System.lineSeparator());
-            columns(out, rows);
-        }
-        if (!notes.isEmpty()) {
-            out.append(System.lineSeparator()).append("notes").append(System.lineSeparator());
-            notes.forEach(n -> out.append("  - ").append(n).append(System.lineSeparator()));
-        }
-        List<Provenance.Operation> operations = Provenance.operations(steering.get(Provenance.OPERATIONS));
-        if (!operations.isEmpty()) {
-            out.append(System.lineSeparator()).append("steering operations").append(System.lineSeparator());
-            List<String[]> rows = new ArrayList<>();
-            for (Provenance.Operation op : operations) {
-                boolean weights = op.op().equals("orthogonalize");
-                rows.add(new String[] {"  " + op.op(), op.site(), "mode " + op.mode(),
-                        weights ? op.tensors().size() + " weights rewritten" : "positions " + op.positions(),
-                        weights ? "" : (op.op().equals("ablate") ? "" : (op.op().equals("clamp") ? "value " : "coeff ")
-                                + op.coefficient()),
-                        (op.preserveNorm() ? "preserve-norm " : "") + (op.bank() ? "bank" : "")});
-            }
-            columns(out, rows);
-        }
-        if (!steering.isEmpty()) {
-            out.append(System.lineSeparator()).append("steering metadata").append(System.lineSeparator());
-            List<String[]> rows = new ArrayList<>();
-            steering.forEach((k, v) -> rows.add(new String[] {"  " + k, v}));
-            columns(out, rows);
-        }
-        return out.toString();
-    }
-
-    private static void row(StringBuilder out, String label, String text) {
-        out.append(String.format(Locale.ROOT, "%-10s %s", label, text).stripTrailing()).append(System.lineSeparator());
-    }
-
-    private static void ports(StringBuilder out, String label, List<Port> ports) {
-        if (ports.isEmpty()) {
-            row(out, label, "-");
-            return;
-        }
-        int nameWidth = ports.stream().mapToInt(p -> p.name().length()).max().orElse(0);
-        int typeWidth = ports.stream().mapToInt(p -> p.dtype().length()).max().orElse(0);
-        for (int i = 0; i < ports.size(); i++) {
-            Port p = ports.get(i);
-            row(out, i == 0 ? label : "", String.format(Locale.ROOT, "%-" + nameWidth + "s  %-" + typeWidth + "s  %s",
-                    p.name(), p.dtype(), p.shapeText()));
-        }
-    }
-
-    private static void columns(StringBuilder out, List<String[]> rows) {
-        int[] widths = new int[rows.get(0).length];
-        java.util.Arrays.fill(widths, 1);
-        for (String[] r : rows) {
-            for (int i = 0; i < r.length; i++) {
-                widths[i] = Math.max(widths[i], r[i].length());
-            }
-        }
-        for (String[] r : rows) {
-            StringBuilder line = new StringBuilder();
-            for (int i = 0; i < r.length; i++) {
-                line.append(i == 0 ? "" : "  ").append(String.format(Locale.ROOT, "%-" + widths[i] + "s", r[i]));
-            }
-            out.append(line.toString().stripTrailing()).append(System.lineSeparator());
-        }
-    }
-
-    static String bytes(long n) {
-        if (n < 1024) {
-            return n + " B";
-        }
-        String[] units = {"KiB", "MiB", "GiB", "TiB"};
-        double v = n;
-        int u = -1;
-        while (v >= 1024 && u < units.length - 1) {
-            v /= 1024;
-            u++;
-        }
-        return String.format(Locale.ROOT, "%.1f %s", v, units[u]);
     }
 }

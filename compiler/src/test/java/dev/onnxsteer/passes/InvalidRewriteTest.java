@@ -55,7 +55,7 @@ class InvalidRewriteTest {
         for (Use use : readers) {
             use.node().setInput(use.index(), sum);
         }
-        return true;
+        return PassResult.changed("a float32 constant added to float16 resid_post.1");
     };
 
     static List<Path> entries(Path dir) throws IOException {
@@ -98,7 +98,7 @@ class InvalidRewriteTest {
             for (Use use : readers) {
                 use.node().setInput(use.index(), cast);
             }
-            return true;
+            return PassResult.changed("resid_post.1 cast to float32 but declared float16");
         };
         InvalidModelException e = assertThrows(InvalidModelException.class, () -> Compilation.compile(
                 ModelFiles.locate(Fixtures.dir(Fixtures.LLAMA_TINY_FP16), null), sites -> STEERING, Mode.ADD,

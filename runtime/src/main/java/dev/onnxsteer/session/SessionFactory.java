@@ -5,17 +5,16 @@ import ai.onnxruntime.OrtSession;
 import dev.onnxsteer.BadModelException;
 import dev.onnxsteer.InferenceException;
 import dev.onnxsteer.io.AtomicFiles;
+import dev.onnxsteer.io.CompiledModelAbi;
 import dev.onnxsteer.io.ModelFiles;
 import dev.onnxsteer.io.ModelWriter;
 import dev.onnxsteer.io.ModelReader;
 import dev.onnxsteer.ir.Model;
 import dev.onnxsteer.ir.Tensor;
 import dev.onnxsteer.passes.LiftInputDefaults;
-import dev.onnxsteer.passes.Provenance;
 import ai.onnxruntime.OnnxJavaType;
 import ai.onnxruntime.OnnxTensor;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -41,7 +40,7 @@ public final class SessionFactory {
 
     /**
      * Opens a model file (external-data files are resolved next to it by ONNX Runtime). A compiled
-     * model whose metadata lists overridable steering inputs ({@link Provenance#RUNTIME_INPUTS}) is
+     * model whose metadata lists overridable steering inputs ({@link CompiledModelAbi#RUNTIME_INPUTS}) is
      * reopened from a copy in which those inputs are required, their defaults held by the session
      * (see {@link ModelSession#inputDefaults()}).
      */
@@ -51,7 +50,7 @@ public final class SessionFactory {
         }
         // the IR read maps the file without copying weights: far cheaper than a session to look at metadata
         Model ir = ModelReader.read(model);
-        if (ir.metadata().containsKey(Provenance.RUNTIME_INPUTS)) {
+        if (CompiledModelAbi.hasRuntimeInputs(ir)) {
             return openLifted(ir, model.toString(), config);
         }
         String path = model.toAbsolutePath().toString();
@@ -73,7 +72,7 @@ public final class SessionFactory {
      * (its weight files linked, not copied), opened, and the directory removed again.
      */
     public static ModelSession open(Model model, String label, SessionConfig config) {
-        if (model.metadata().containsKey(Provenance.RUNTIME_INPUTS)) {
+        if (CompiledModelAbi.hasRuntimeInputs(model)) {
             return openLifted(model, label, config);
         }
         return openAsIs(model, label, config);
@@ -81,15 +80,14 @@ public final class SessionFactory {
 
     /** Lifts the steering inputs' defaults, opens the lifted model, restores the defaults in {@code model}. */
     private static ModelSession openLifted(Model model, String label, SessionConfig config) {
-        List<String> names = LiftInputDefaults.steeringInputs(model);
-        Map<String, Tensor> defaults = LiftInputDefaults.lift(model, names);
+        LiftInputDefaults lift = LiftInputDefaults.of(CompiledModelAbi.overridableInputs(model));
+        lift.run(model);
+        Map<String, Tensor> defaults = lift.defaults();
         ModelSession session;
         try {
             session = openAsIs(model, label, config);
         } finally {
-            for (Map.Entry<String, Tensor> entry : defaults.entrySet()) {
-                model.graph().find(entry.getKey()).ifPresent(v -> model.graph().makeInitializer(v, entry.getValue()));
-            }
+            lift.restore(model);
         }
         Map<String, OnnxTensor> tensors = new LinkedHashMap<>();
         try {

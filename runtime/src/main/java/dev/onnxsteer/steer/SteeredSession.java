@@ -8,7 +8,7 @@ import dev.onnxsteer.generate.Generation;
 import dev.onnxsteer.generate.GenerationConfig;
 import dev.onnxsteer.generate.Generator;
 import dev.onnxsteer.generate.TokenListener;
-import dev.onnxsteer.passes.SteerPass;
+import dev.onnxsteer.io.CompiledModelAbi;
 import dev.onnxsteer.session.ModelSession;
 import dev.onnxsteer.session.SessionConfig;
 import dev.onnxsteer.session.SessionFactory;
@@ -62,13 +62,13 @@ public final class SteeredSession implements AutoCloseable {
         Map<String, OnnxTensor> defaults = session.inputDefaults();
         List<String> banks = new ArrayList<>();
         for (String name : defaults.keySet()) {
-            if (name.equals(SteerPass.BANK_INPUT) || name.startsWith(SteerPass.BANK_INPUT + ".")) {
+            if (name.equals(CompiledModelAbi.BANK_INPUT) || name.startsWith(CompiledModelAbi.BANK_INPUT + ".")) {
                 banks.add(name);
             }
         }
-        if (banks.isEmpty() || !defaults.containsKey(SteerPass.INDEX_INPUT) || !defaults.containsKey(SteerPass.SCALE_INPUT)) {
-            throw new BadModelException(session.source() + " has no vector bank (inputs " + SteerPass.BANK_INPUT + ", "
-                    + SteerPass.INDEX_INPUT + ", " + SteerPass.SCALE_INPUT + " with defaults); compile it with "
+        if (banks.isEmpty() || !defaults.containsKey(CompiledModelAbi.INDEX_INPUT) || !defaults.containsKey(CompiledModelAbi.SCALE_INPUT)) {
+            throw new BadModelException(session.source() + " has no vector bank (inputs " + CompiledModelAbi.BANK_INPUT + ", "
+                    + CompiledModelAbi.INDEX_INPUT + ", " + CompiledModelAbi.SCALE_INPUT + " with defaults); compile it with "
                     + "--mode input --bank; its overridable inputs are " + defaults.keySet());
         }
         long[] shape = defaults.get(banks.get(0)).getInfo().getShape();
@@ -194,8 +194,8 @@ public final class SteeredSession implements AutoCloseable {
             this.scale = scale;
             this.batch = batch;
             Map<String, OnnxTensor> map = new LinkedHashMap<>();
-            map.put(SteerPass.INDEX_INPUT, index);
-            map.put(SteerPass.SCALE_INPUT, scale);
+            map.put(CompiledModelAbi.INDEX_INPUT, index);
+            map.put(CompiledModelAbi.SCALE_INPUT, scale);
             this.tensors = Map.copyOf(map);
         }
 

@@ -62,7 +62,7 @@ class TritonExportTest {
         Builder parsed = dev.onnxsteer.proto.triton.ModelConfig.newBuilder();
         TextFormat.getParser().merge(Files.readString(dir.resolve("config.pbtxt"), StandardCharsets.UTF_8), parsed);
         dev.onnxsteer.proto.triton.ModelConfig config = parsed.build();
-        assertEquals(result.config(), config);
+        assertEquals(result.config().proto(), config);
         assertEquals("stories", config.getName());
         assertEquals("onnxruntime", config.getBackend());
         assertEquals(8, config.getMaxBatchSize());
@@ -123,7 +123,7 @@ class TritonExportTest {
         TritonExport.Result result = TritonExport.export(ModelFiles.locate(compiled, null), tmp.resolve("repo"), "bank", 4);
 
         Map<String, ModelInput> inputs = new java.util.HashMap<>();
-        result.config().getInputList().forEach(i -> inputs.put(i.getName(), i));
+        result.config().proto().getInputList().forEach(i -> inputs.put(i.getName(), i));
         assertEquals(List.of("steer_index", "steer_scale"), result.steeringInputs());
         assertEquals(List.of("steer_bank"), result.bakedInputs(), "[K, hidden] is not batch-first");
         assertTrue(!inputs.containsKey("steer_bank"), inputs.keySet().toString());
