@@ -94,6 +94,69 @@ class SublayerInputBiasTest {
         assertTrue(OrtRunner.maxAbsDiff(base, viaAdd) > 1e-3, "the vector changes the logits");
     }
 
+    /**
+     * {@code expected[j] = bias[j] + c * sum_i v[i] W[i][j]}, in double from the source model's own
+     * {@code [in, out]} MatMul weight: the arithmetic written out here, not the pass's.
+     */
+    static double[] foldedByHand(Model source, String weightName, String biasName, float[] v, float c) {
+        dev.onnxsteer.ir.Tensor weight = source.graph().find(weightName).orElseThrow().initializer();
+        int in = (int) weight.dims()[0];
+        int out = (int) weight.dims()[1];
+        assertEquals(v.length, in, weightName + " is [in, out]");
+        float[] w = weight.toFloats();
+        float[] bias = biasName == null ? new float[out] : source.graph().find(biasName).orElseThrow().initializer().toFloats();
+        double[] expected = new double[out];
+        for (int j = 0; j < out; j++) {
+            double dot = 0;
+            for (int i = 0; i < in; i++) {
+                dot += (double) v[i] * w[i * out + j];
+            }
+            expected[j] = bias[j] + c * dot;
+        }
+        return expected;
+    }
+
+    static void assertValues(double[] expected, String tensor, Model steered) {
+        float[] actual = steered.graph().find(tensor).orElseThrow().initializer().toFloats();
+        assertEquals(expected.length, actual.length, tensor);
+        for (int j = 0; j < expected.length; j++) {
+            assertEquals(expected[j], actual[j], 1e-5 * Math.max(1, Math.abs(expected[j])), tensor + "[" + j + "]");
+        }
+    }
+
+    @Test
+    void theFoldedBiasIsTheOriginalBiasPlusCTimesVW() {
+        Path source = Fixtures.dir(Fixtures.GPT2_TINY_NOPAST).resolve("model.onnx");
+        Model original = ModelReader.read(source);
+        Model model = ModelReader.read(source);
+        float[] v = vector(Fixtures.GPT2_HIDDEN, 21);
+        SteerPass pass = new SteerPass(SiteFinder.find(model), List.of(new Steering(SiteKind.MLP_IN, 0, v, 2.5f)),
+                Mode.BIAS);
+        assertTrue(pass.run(model).modified());
+        SteerPass.Applied applied = pass.applied().get(0);
+        assertEquals("transformer.h.0.mlp.c_fc.bias", applied.tensor());
+        assertValues(foldedByHand(original, "transformer.h.0.mlp.c_fc.weight", "transformer.h.0.mlp.c_fc.bias", v, 2.5f),
+                applied.tensor(), model);
+        assertEquals(original.graph().find("transformer.h.0.mlp.c_fc.weight").orElseThrow().initializer().bytes(),
+                model.graph().find("transformer.h.0.mlp.c_fc.weight").orElseThrow().initializer().bytes(),
+                "the weight itself is not changed");
+    }
+
+    @Test
+    void createdBiasesAreCTimesVWForEachProjection() {
+        Path source = Fixtures.dir(Fixtures.LLAMA_TINY_NOPAST).resolve("model.onnx");
+        Model original = ModelReader.read(source);
+        Model model = ModelReader.read(source);
+        float[] v = vector(Fixtures.LLAMA_HIDDEN, 22);
+        SteerPass pass = new SteerPass(SiteFinder.find(model), List.of(new Steering(SiteKind.ATTN_IN, 1, v, -1.5f)),
+                Mode.BIAS, SteerOptions.ADD.withCreateBias(true));
+        pass.run(model);
+        for (String projection : List.of("q_proj", "k_proj", "v_proj")) {
+            String prefix = "model.layers.1.self_attn." + projection;
+            assertValues(foldedByHand(original, prefix + ".weight", null, v, -1.5f), prefix + ".bias", model);
+        }
+    }
+
     @Test
     void aSharedBiasIsCopiedBeforeFolding() {
         // the fused graph's layers share one c_attn bias initializer; steering layer 2 must leave the others alone
