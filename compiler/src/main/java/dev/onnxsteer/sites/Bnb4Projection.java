@@ -14,7 +14,7 @@ final class Bnb4Projection implements ProjectionPattern {
     @Override
     public List<Projection> match(Use use, long hidden) {
         Node n = use.node();
-        if (use.index() != 0 || !n.opType().equals("MatMulBnb4") || !n.domain().equals(Projections.MS)) {
+        if (use.index() != 0 || !n.opType().equals("MatMulBnb4") || !n.domain().equals(Layouts.MS)) {
             return List.of();
         }
         long out = n.intAttribute("N", -1);

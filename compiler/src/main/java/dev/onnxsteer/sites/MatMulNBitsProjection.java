@@ -18,7 +18,7 @@ final class MatMulNBitsProjection implements ProjectionPattern {
     @Override
     public List<Projection> match(Use use, long hidden) {
         Node n = use.node();
-        if (use.index() != 0 || !n.opType().equals("MatMulNBits") || !n.domain().equals(Projections.MS)) {
+        if (use.index() != 0 || !n.opType().equals("MatMulNBits") || !n.domain().equals(Layouts.MS)) {
             return List.of();
         }
         long out = n.intAttribute("N", -1);
