@@ -12,6 +12,7 @@ import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.OptionalInt;
 import java.util.regex.Matcher;
@@ -43,11 +44,13 @@ import java.util.regex.Pattern;
  * @param vocabSize     the logits' last dimension when static
  * @param otherInputs   inputs generation does not feed (e.g. steering vectors without defaults);
  *                      callers supply them through {@link ExtraInputs}
+ * @param alignment     where a batch's shorter rows sit: {@link TokenGrid.Alignment#RIGHT} for graphs whose
+ *                      attention takes only each row's length from the mask (GroupQueryAttention)
  */
 public record ModelLayout(
         Kind kind, String inputIds, OnnxJavaType idType, Optional<String> attentionMask, OnnxJavaType maskType,
         Optional<String> positionIds, OnnxJavaType positionType, Optional<String> useCacheBranch, List<CacheSlot> cache,
-        String logits, OptionalInt vocabSize, List<String> otherInputs) {
+        String logits, OptionalInt vocabSize, List<String> otherInputs, TokenGrid.Alignment alignment) {
 
     /** The layout families generation understands. */
     public enum Kind { OPTIMUM, COMBINED, NO_CACHE }
@@ -92,6 +95,16 @@ public record ModelLayout(
     public ModelLayout {
         cache = List.copyOf(cache);
         otherInputs = List.copyOf(otherInputs);
+        Objects.requireNonNull(alignment, "alignment");
+    }
+
+    /** A layout whose batches are left-padded. */
+    public ModelLayout(
+            Kind kind, String inputIds, OnnxJavaType idType, Optional<String> attentionMask, OnnxJavaType maskType,
+            Optional<String> positionIds, OnnxJavaType positionType, Optional<String> useCacheBranch,
+            List<CacheSlot> cache, String logits, OptionalInt vocabSize, List<String> otherInputs) {
+        this(kind, inputIds, idType, attentionMask, maskType, positionIds, positionType, useCacheBranch, cache, logits,
+                vocabSize, otherInputs, TokenGrid.Alignment.LEFT);
     }
 
     public boolean hasCache() {
@@ -170,7 +183,7 @@ public record ModelLayout(
         }
         long vocab = logitsShape[2];
         return new ModelLayout(kind, "input_ids", idType, mask, maskType, positions, positionType, useCache, sorted,
-                "logits", vocab > 0 ? OptionalInt.of((int) vocab) : OptionalInt.empty(), others);
+                "logits", vocab > 0 ? OptionalInt.of((int) vocab) : OptionalInt.empty(), others, TokenGrid.Alignment.LEFT);
     }
 
     private static Kind merge(Kind current, Kind found, String source) {
