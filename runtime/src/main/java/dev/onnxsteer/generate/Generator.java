@@ -86,7 +86,7 @@ public final class Generator {
 
     /** Detects the layout of {@code session} and builds a generator over it. */
     public static Generator create(ModelSession session, Tokenizer tokenizer, ModelConfig config) {
-        return new Generator(session.ort(), session.source(), ModelLayout.detect(session.ort(), session.source()),
+        return new Generator(session.ort(), session.source(), ModelLayout.detect(session, config.decoder()),
                 tokenizer, config, session.inputDefaults());
     }
 
