@@ -9,7 +9,9 @@ import dev.onnxsteer.io.CompiledModelAbi;
 import dev.onnxsteer.io.ModelFiles;
 import dev.onnxsteer.io.ModelWriter;
 import dev.onnxsteer.io.ModelReader;
+import dev.onnxsteer.ir.Graph;
 import dev.onnxsteer.ir.Model;
+import dev.onnxsteer.ir.Node;
 import dev.onnxsteer.ir.Tensor;
 import dev.onnxsteer.passes.LiftInputDefaults;
 import ai.onnxruntime.OnnxJavaType;
@@ -21,6 +23,8 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Optional;
+import java.util.Set;
+import java.util.TreeSet;
 
 /**
  * Opens {@link ModelSession}s from a model file or from serialized model bytes with the
@@ -51,10 +55,23 @@ public final class SessionFactory {
         // the IR read maps the file without copying weights: far cheaper than a session to look at metadata
         Model ir = ModelReader.read(model);
         if (CompiledModelAbi.hasRuntimeInputs(ir)) {
-            return openLifted(ir, model.toString(), config);
+            return openLifted(ir, model.toString(), config).withOperators(operators(ir));
         }
         String path = model.toAbsolutePath().toString();
-        return open(model.toString(), config, options -> Ort.env().createSession(path, options));
+        return open(model.toString(), config, options -> Ort.env().createSession(path, options))
+                .withOperators(operators(ir));
+    }
+
+    /** What {@link ModelSession#operators()} reports for {@code model}. */
+    static Set<String> operators(Model model) {
+        Set<String> operators = new TreeSet<>();
+        for (Graph graph : model.graph().allGraphs()) {
+            for (Node node : graph.nodes()) {
+                boolean standard = node.domain().isEmpty() || node.domain().equals("ai.onnx");
+                operators.add(standard ? node.opType() : node.domain() + "." + node.opType());
+            }
+        }
+        return operators;
     }
 
     /**
@@ -73,9 +90,9 @@ public final class SessionFactory {
      */
     public static ModelSession open(Model model, String label, SessionConfig config) {
         if (CompiledModelAbi.hasRuntimeInputs(model)) {
-            return openLifted(model, label, config);
+            return openLifted(model, label, config).withOperators(operators(model));
         }
-        return openAsIs(model, label, config);
+        return openAsIs(model, label, config).withOperators(operators(model));
     }
 
     /** Lifts the steering inputs' defaults, opens the lifted model, restores the defaults in {@code model}. */
