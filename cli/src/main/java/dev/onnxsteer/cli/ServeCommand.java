@@ -88,6 +88,11 @@ final class ServeCommand implements Callable<Integer> {
             + " vectors in --vectors DIR, steering only the sites they use.")
     boolean readOnlyVectors;
 
+    @Option(names = "--allow-ablate-clamp", description = "Also take steering entries with \"op\": \"ablate\" or"
+            + " \"clamp\" per request: every steerable site gets a per-row direction stage (a projection per site and"
+            + " token).")
+    boolean ablateClamp;
+
     @Option(names = "--max-vector-bytes", paramLabel = "N", defaultValue = "16777216",
             description = "Largest vector file POST /v1/vectors accepts (default ${DEFAULT-VALUE}).")
     int maxVectorBytes;
@@ -105,7 +110,8 @@ final class ServeCommand implements Callable<Integer> {
         CountDownLatch done = new CountDownLatch(1);
         stopSignal = stop;
         try (ServedModel served = ServedModel.open(files, vectors, sessionConfig,
-                new ServeOptions(chatTemplate, readOnlyVectors, maxVectorBytes, largeVectors.allowLargeVectors))) {
+                new ServeOptions(chatTemplate, readOnlyVectors, maxVectorBytes, largeVectors.allowLargeVectors,
+                        ablateClamp))) {
             SteerServer server = SteerServer.start(served, config);
             Thread hook = new Thread(() -> {
                 stop.countDown();
@@ -119,7 +125,7 @@ final class ServeCommand implements Callable<Integer> {
             err.println("onnx-steer: serving " + served.name() + " on " + served.session().device() + " at " + server.uri()
                     + " with vectors " + served.vectors().names() + (key != null ? " (API key required)" : "")
                     + (served.chat().isPresent() ? "; chat template " + served.chat().get().origin() : "; no chat template")
-                    + (readOnlyVectors ? "; vectors read-only" : ""));
+                    + (readOnlyVectors ? "; vectors read-only" : "") + (ablateClamp ? "; ablate and clamp per request" : ""));
             err.flush();
             try {
                 stop.await();

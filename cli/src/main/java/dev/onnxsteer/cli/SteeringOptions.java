@@ -1,23 +1,19 @@
 package dev.onnxsteer.cli;
 
-import dev.onnxsteer.BadVectorException;
 import dev.onnxsteer.io.CompiledModelAbi;
 import dev.onnxsteer.passes.Mode;
+import dev.onnxsteer.plan.LayerChoice;
+import dev.onnxsteer.plan.PlanVector;
+import dev.onnxsteer.plan.SteeringPlan;
 import dev.onnxsteer.passes.Positions;
 import dev.onnxsteer.passes.SteerOp;
 import dev.onnxsteer.passes.SteerOptions;
 import dev.onnxsteer.passes.Steering;
-import dev.onnxsteer.sites.SiteKind;
 import dev.onnxsteer.sites.SiteMap;
-import dev.onnxsteer.sites.SiteNames;
-import dev.onnxsteer.vectors.SteeringVectors;
 import dev.onnxsteer.vectors.VectorFiles;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Set;
-import java.util.SortedSet;
-import java.util.TreeSet;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
@@ -113,47 +109,28 @@ final class SteeringOptions {
         return new SteerOptions(parsedOp, Positions.parse(positions), preserveNorm, bank, createBias);
     }
 
-    private float coefficientValue() {
-        if (clampValue != null) {
-            return clampValue;
-        }
-        return coefficient != null ? coefficient : 1f;
+    /** The steering the options ask for, checked against the model's sites (see {@link SteeringPlan} for the rules). */
+    List<Steering> steerings(SiteMap sites) {
+        return plan(sites).steeringFor(sites);
     }
 
-    /** The steering the options ask for, checked against the model's sites. */
-    List<Steering> steerings(SiteMap sites) {
+    /** The options as a library plan: the vector files read, {@code --layers} parsed against the model's layer count. */
+    SteeringPlan plan(SiteMap sites) {
         if (vectors.isEmpty()) {
             throw new IllegalArgumentException("no vector given: pass --vector FILE[:COEFF]");
         }
         List<Path> paths = vectorFiles();
-        List<Float> coefficients = new ArrayList<>();
-        for (String spec : vectors) {
-            Float own = ownCoefficient(spec);
-            coefficients.add(own == null ? 1f : own);
+        List<PlanVector> files = new ArrayList<>();
+        for (int i = 0; i < paths.size(); i++) {
+            Float own = ownCoefficient(vectors.get(i));
+            files.add(new PlanVector(paths.get(i).toString(), VectorFiles.read(paths.get(i), largeVectors.allowLargeVectors),
+                    own == null ? 1f : own));
         }
-        if (bank) {
-            return bankSteerings(sites, paths, coefficients);
-        }
-        // One file keeps its raw vector so the recorded coefficient is the one the user chose;
-        // several are summed with their own coefficients first, as llama.cpp does.
-        boolean single = paths.size() == 1;
-        SteeringVectors combined = single ? VectorFiles.read(paths.get(0), largeVectors.allowLargeVectors)
-                : VectorFiles.readCombined(paths, coefficients, largeVectors.allowLargeVectors);
-        float scale = clampValue != null ? clampValue : single ? coefficients.get(0) * coefficientValue() : coefficientValue();
-        Target target = target(sites, combined);
-        List<Steering> steerings = new ArrayList<>();
-        for (int layer : target.layers()) {
-            float[] vector = layerVector(combined, layer);
-            if (vector == null) {
-                throw new BadVectorException("no vector for layer " + layer + " in " + paths + "; they have layers "
-                        + combined.layerIndices());
-            }
-            steerings.add(new Steering(target.kind(), layer, vector, scale));
-        }
-        if (steerings.isEmpty()) {
-            throw new BadVectorException("the vector files " + paths + " hold no layers to steer");
-        }
-        return steerings;
+        LayerChoice choice = layers == null ? null
+                : new LayerChoice(LayerSelection.parse(layers, sites.layerCount()), "--layers " + layers);
+        SteerOp parsedOp = SteerOp.parse(op);
+        return new SteeringPlan(files, coefficient, choice, site, parsedOp, parsedOp == SteerOp.CLAMP ? clampValue : null,
+                bank);
     }
 
     /** The vector files named by {@code --vector}, without their {@code :COEFF}. */
@@ -176,59 +153,5 @@ final class SteeringOptions {
         } catch (NumberFormatException notACoefficient) {
             return null;
         }
-    }
-
-    /** One steering per file and layer, in file order: the rows of the bank at each site. */
-    private List<Steering> bankSteerings(SiteMap sites, List<Path> paths, List<Float> coefficients) {
-        List<SteeringVectors> files = new ArrayList<>();
-        for (int i = 0; i < paths.size(); i++) {
-            SteeringVectors read = VectorFiles.read(paths.get(i), largeVectors.allowLargeVectors);
-            files.add(SteeringVectors.combine(List.of(new SteeringVectors.Term(read, coefficients.get(i)))));
-        }
-        Target target = target(sites, files.get(0));
-        List<Steering> steerings = new ArrayList<>();
-        for (int layer : target.layers()) {
-            for (int i = 0; i < files.size(); i++) {
-                SteeringVectors file = files.get(i);
-                float[] vector = layerVector(file, layer);
-                if (vector == null) {
-                    throw new BadVectorException("bank vector " + paths.get(i) + " has no layer " + layer
-                            + "; it has layers " + file.layerIndices() + " and every bank vector needs every steered layer");
-                }
-                steerings.add(new Steering(target.kind(), layer, vector, coefficientValue()));
-            }
-        }
-        return steerings;
-    }
-
-    /** Which site kind at which layers. */
-    private record Target(SiteKind kind, SortedSet<Integer> layers) {}
-
-    /**
-     * The site from {@code --site} (default: the vector file's) and the layers from {@code --layers}
-     * (default: the layers {@code vectors} has), or the one layer the site names.
-     */
-    private Target target(SiteMap sites, SteeringVectors vectors) {
-        SiteNames.SiteName name = SiteNames.parse(site != null ? site : vectors.metadata().site());
-        SortedSet<Integer> chosen = layers == null ? vectors.layerIndices() : LayerSelection.parse(layers, sites.layerCount());
-        if (!name.hasLayer()) {
-            return new Target(name.kind(), chosen);
-        }
-        // the site names its layer (blocks.2.hook_resid_post, transformer.h.2.mlp, resid_post.2)
-        SiteNames.Resolved resolved = SiteNames.resolve(sites, name.text());
-        SortedSet<Integer> named = new TreeSet<>(Set.of(resolved.layer()));
-        if (layers != null && !chosen.equals(named)) {
-            throw new IllegalArgumentException("--site " + name.text() + " names layer " + resolved.layer()
-                    + " but --layers says " + layers + "; give the layer once");
-        }
-        return new Target(resolved.kind(), named);
-    }
-
-    /** The vector for {@code layer}: the file's own, or its only one (a single direction fits any layer); else null. */
-    private static float[] layerVector(SteeringVectors vectors, int layer) {
-        if (vectors.hasLayer(layer)) {
-            return vectors.layer(layer);
-        }
-        return vectors.layerIndices().size() == 1 ? vectors.layer(vectors.layerIndices().first()) : null;
     }
 }

@@ -1,5 +1,8 @@
 package dev.onnxsteer.server;
 
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.javalin.http.Context;
+
 /**
  * An error answered to an HTTP client as an OpenAI-style JSON body {@code {"error": {"message",
  * "type", "param", "code"}}} with the given status.
@@ -33,5 +36,25 @@ public final class ApiError extends RuntimeException {
 
     public String param() {
         return param;
+    }
+
+    /** OpenAI's error body: {@code {"error": {"message", "type", "param", "code": null}}}. */
+    public ObjectNode body() {
+        ObjectNode root = SteerServer.JSON.createObjectNode();
+        ObjectNode error = root.putObject("error");
+        error.put("message", getMessage());
+        error.put("type", type);
+        if (param == null) {
+            error.putNull("param");
+        } else {
+            error.put("param", param);
+        }
+        error.putNull("code");
+        return root;
+    }
+
+    /** Answers the request with this error's status and body. */
+    void respond(Context ctx) {
+        ctx.status(status).contentType("application/json").result(body().toString());
     }
 }

@@ -90,6 +90,7 @@ public final class BatchScheduler implements AutoCloseable {
             try {
                 first = queue.poll(100, TimeUnit.MILLISECONDS);
             } catch (InterruptedException e) {
+                Thread.currentThread().interrupt(); // kept, so whoever interrupted the worker can see it stopped for that
                 break;
             }
             if (first == null) {
@@ -108,11 +109,13 @@ public final class BatchScheduler implements AutoCloseable {
                     batch.add(next);
                 }
             } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
                 batch.forEach(job -> job.fail(new IllegalStateException("server stopped")));
                 break;
             }
             run(batch);
         }
+        accepting = false; // nothing would run a job queued from now on
         List<CompletionJob> left = new ArrayList<>();
         queue.drainTo(left);
         left.forEach(job -> job.fail(new IllegalStateException("server stopped before the request ran")));

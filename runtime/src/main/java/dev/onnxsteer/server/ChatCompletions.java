@@ -49,7 +49,7 @@ final class ChatCompletions {
         } catch (ChatTemplateException e) {
             throw ApiError.badRequest("messages", "the chat template refused the messages: " + e.getMessage());
         }
-        server.checkContext(ids, "messages");
+        server.checkPrompt(ids, "messages");
         GenerationConfig generation = request.generation().withEosTokenIds(format.stopIds());
         String prompt = format.render(request.messages());
         CompletionJob job = new CompletionJob(prompt, ids, generation, steering,
@@ -58,7 +58,7 @@ final class ChatCompletions {
         String id = server.nextId("chatcmpl");
         long created = System.currentTimeMillis() / 1000;
         if (request.stream()) {
-            server.stream(ctx, job, new SteerServer.StreamFormat() {
+            server.stream(ctx, job, new EventStream.Format() {
                 @Override
                 public List<String> opening() {
                     ObjectNode first = chunk(id, created, model.name());

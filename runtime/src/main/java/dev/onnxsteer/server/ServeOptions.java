@@ -11,13 +11,16 @@ import java.nio.file.Path;
  * @param maxVectorBytes  the largest vector file an upload may send
  * @param allowLargeVectors accept vectors beyond {@code VectorBounds}' plausible norm, at start-up and in uploads,
  *                        instead of refusing the file as corrupted
+ * @param ablateClamp     also give every steerable site a per-row direction stage, so requests may use
+ *                        {@code op: ablate} and {@code op: clamp} steering entries (see {@link InputModeSteering})
  */
-public record ServeOptions(Path chatTemplate, boolean readOnlyVectors, int maxVectorBytes, boolean allowLargeVectors) {
+public record ServeOptions(Path chatTemplate, boolean readOnlyVectors, int maxVectorBytes, boolean allowLargeVectors,
+        boolean ablateClamp) {
     /** 16 MiB: a float32 vector for each of 128 layers of hidden size 32768. */
     public static final int DEFAULT_MAX_VECTOR_BYTES = 16 << 20;
 
     /** The model's own template, vectors manageable at run time, uploads up to 16 MiB. */
-    public static final ServeOptions DEFAULTS = new ServeOptions(null, false, DEFAULT_MAX_VECTOR_BYTES, false);
+    public static final ServeOptions DEFAULTS = new ServeOptions(null, false, DEFAULT_MAX_VECTOR_BYTES, false, false);
 
     public ServeOptions {
         if (maxVectorBytes < 1) {
@@ -25,19 +28,28 @@ public record ServeOptions(Path chatTemplate, boolean readOnlyVectors, int maxVe
         }
     }
 
+    /** Without the ablate/clamp stage. */
+    public ServeOptions(Path chatTemplate, boolean readOnlyVectors, int maxVectorBytes, boolean allowLargeVectors) {
+        this(chatTemplate, readOnlyVectors, maxVectorBytes, allowLargeVectors, false);
+    }
+
     public ServeOptions withChatTemplate(Path value) {
-        return new ServeOptions(value, readOnlyVectors, maxVectorBytes, allowLargeVectors);
+        return new ServeOptions(value, readOnlyVectors, maxVectorBytes, allowLargeVectors, ablateClamp);
     }
 
     public ServeOptions withReadOnlyVectors(boolean value) {
-        return new ServeOptions(chatTemplate, value, maxVectorBytes, allowLargeVectors);
+        return new ServeOptions(chatTemplate, value, maxVectorBytes, allowLargeVectors, ablateClamp);
     }
 
     public ServeOptions withMaxVectorBytes(int value) {
-        return new ServeOptions(chatTemplate, readOnlyVectors, value, allowLargeVectors);
+        return new ServeOptions(chatTemplate, readOnlyVectors, value, allowLargeVectors, ablateClamp);
     }
 
     public ServeOptions withAllowLargeVectors(boolean value) {
-        return new ServeOptions(chatTemplate, readOnlyVectors, maxVectorBytes, value);
+        return new ServeOptions(chatTemplate, readOnlyVectors, maxVectorBytes, value, ablateClamp);
+    }
+
+    public ServeOptions withAblateClamp(boolean value) {
+        return new ServeOptions(chatTemplate, readOnlyVectors, maxVectorBytes, allowLargeVectors, value);
     }
 }

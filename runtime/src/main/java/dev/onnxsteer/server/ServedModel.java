@@ -85,7 +85,8 @@ public final class ServedModel implements AutoCloseable {
         }
         registry.get().sitesUsed().forEach((kind, layers) ->
                 steerable.computeIfAbsent(kind, k -> new TreeSet<>()).addAll(layers));
-        InputModeSteering steering = InputModeSteering.prepare(compiled.model(), compiled.sites(), steerable);
+        InputModeSteering steering = InputModeSteering.prepare(compiled.model(), compiled.sites(), steerable,
+                options.ablateClamp());
         VectorStore store = new VectorStore(vectorsDir, compiled.sites(), steering.steerable(), registry.get(),
                 options.readOnlyVectors(), options.maxVectorBytes(), options.allowLargeVectors());
         ModelConfig config = ModelConfig.load(files.directory());

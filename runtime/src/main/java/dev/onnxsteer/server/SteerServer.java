@@ -2,27 +2,23 @@ package dev.onnxsteer.server;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.onnxsteer.BadModelException;
 import dev.onnxsteer.generate.FinishReason;
 import dev.onnxsteer.generate.Generation;
 import io.javalin.Javalin;
 import io.javalin.compression.CompressionStrategy;
 import io.javalin.http.Context;
 import io.javalin.http.HttpResponseException;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.List;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import org.eclipse.jetty.server.Connector;
@@ -45,7 +41,6 @@ import org.eclipse.jetty.server.NetworkConnector;
  */
 public final class SteerServer implements AutoCloseable {
     static final ObjectMapper JSON = new ObjectMapper();
-    private static final long HEARTBEAT_MS = 500;
 
     private final ServedModel model;
     private final ServerConfig config;
@@ -55,7 +50,9 @@ public final class SteerServer implements AutoCloseable {
     private final AtomicInteger inFlight = new AtomicInteger();
     private final AtomicLong ids = new AtomicLong();
     private final byte[] playground;
+    private final Completions completions = new Completions(this);
     private final ChatCompletions chat = new ChatCompletions(this);
+    private final JobAnswers answers;
     private final VectorsEndpoint vectors = new VectorsEndpoint(this);
     private volatile boolean draining;
     private volatile boolean stopped;
@@ -64,6 +61,7 @@ public final class SteerServer implements AutoCloseable {
     private SteerServer(ServedModel model, ServerConfig config) {
         this.model = model;
         this.config = config;
+        this.answers = new JobAnswers(config);
         this.playground = resource("playground.html");
         this.scheduler = new BatchScheduler(model, config.maxBatch(), config.maxQueue(), config.batchWindow(), metrics);
         this.app = Javalin.create(c -> {
@@ -79,18 +77,18 @@ public final class SteerServer implements AutoCloseable {
             c.routes.post("/v1/vectors", vectors::upload);
             c.routes.delete("/v1/vectors/{name}", vectors::delete);
             c.routes.get("/v1/models", this::models);
-            c.routes.post("/v1/completions", this::completions);
+            c.routes.post("/v1/completions", completions::handle);
             c.routes.after("/v1/completions", ctx -> metrics.request(ctx.statusCode()));
             c.routes.post("/v1/chat/completions", chat::handle);
             c.routes.after("/v1/chat/completions", ctx -> metrics.request(ctx.statusCode()));
-            c.routes.exception(ApiError.class, (e, ctx) -> error(ctx, e));
-            c.routes.exception(HttpResponseException.class, (e, ctx) -> error(ctx, e.getStatus() == 404
+            c.routes.exception(ApiError.class, (e, ctx) -> e.respond(ctx));
+            c.routes.exception(HttpResponseException.class, (e, ctx) -> (e.getStatus() == 404
                     ? new ApiError(404, "not_found_error", null, "no endpoint " + ctx.method() + " " + ctx.path()
                             + "; endpoints: POST /v1/completions, POST /v1/chat/completions, GET|POST /v1/vectors, DELETE /v1/vectors/NAME, GET /v1/models, GET /health,"
                             + " GET /metrics, GET /")
-                    : new ApiError(e.getStatus(), "invalid_request_error", null, e.getMessage())));
+                    : new ApiError(e.getStatus(), "invalid_request_error", null, e.getMessage())).respond(ctx));
             c.routes.exception(Exception.class, (e, ctx) ->
-                    error(ctx, new ApiError(500, "server_error", null, "internal error: " + e)));
+                    new ApiError(500, "server_error", null, "internal error: " + e).respond(ctx));
         });
     }
 
@@ -169,43 +167,6 @@ public final class SteerServer implements AutoCloseable {
         ctx.contentType("application/json").result(root.toString());
     }
 
-    private void completions(Context ctx) throws IOException {
-        inFlight.incrementAndGet();
-        try {
-            refuseWhileDraining(ctx);
-            CompletionRequest request = CompletionRequest.parse(readBody(ctx), config.maxTokensLimit());
-            BoundSteering steering = bindSteering(request.steering());
-            long[] ids = encode(request.prompt());
-            CompletionJob job = new CompletionJob(request.prompt(), ids, request.generation(), steering,
-                    config.requestTimeout().toNanos());
-            admit(ctx, job);
-            String id = "cmpl-" + Long.toHexString(System.currentTimeMillis()) + "-" + this.ids.incrementAndGet();
-            long created = System.currentTimeMillis() / 1000;
-            if (request.stream()) {
-                stream(ctx, job, new StreamFormat() {
-                    @Override
-                    public String piece(String text) {
-                        return chunk(id, created, text, null).toString();
-                    }
-
-                    @Override
-                    public List<String> closing(Generation g) {
-                        ObjectNode last = chunk(id, created, "", finishReason(g.finishReason()));
-                        last.set("usage", usage(g));
-                        return List.of(last.toString());
-                    }
-                });
-            } else {
-                Generation g = awaitAnswer(ctx, job);
-                ObjectNode root = chunk(id, created, g.text(), finishReason(g.finishReason()));
-                root.set("usage", usage(g));
-                ctx.contentType("application/json").result(root.toString());
-            }
-        } finally {
-            inFlight.decrementAndGet();
-        }
-    }
-
     /** Counts a request as in flight while {@code handler} runs, so a graceful stop waits for it. */
     void inFlight(Runnable handler) {
         inFlight.incrementAndGet();
@@ -257,8 +218,8 @@ public final class SteerServer implements AutoCloseable {
 
     /** Waits for a non-streaming job's generation, stopping it if its client goes away. */
     Generation awaitAnswer(Context ctx, CompletionJob job) {
-        onClientGone(ctx, job::cancel);
-        return await(job, ClientProbe.of(ctx));
+        ClientProbe.onClientGone(ctx, job::cancel);
+        return answers.await(job, ClientProbe.of(ctx));
     }
 
     ServedModel model() {
@@ -269,48 +230,13 @@ public final class SteerServer implements AutoCloseable {
         return config;
     }
 
-    /** Reads the body, refusing more than the limit; the rest of an oversized body is drained (up to a bound) so the client sees the answer. */
+    /** Reads the body as JSON, refusing more than the limit; the rest of an oversized body is drained (up to a bound) so the client sees the answer. */
     JsonNode readBody(Context ctx) throws IOException {
-        byte[] body = readBytes(ctx, config.maxBodyBytes(), 400);
-        if (body.length == 0) {
-            throw ApiError.badRequest(null, "the request body is empty; expected a JSON object");
-        }
-        return RequestFields.parse(body).node();
+        return RequestBody.json(ctx, config.maxBodyBytes());
     }
 
-    /**
-     * The request body, at most {@code limit} bytes; a larger one is answered {@code status} after
-     * draining up to 16 times the limit plus 1 MiB of it, so the client reads the answer.
-     */
-    static byte[] readBytes(Context ctx, int limit, int status) throws IOException {
-        long declared = ctx.req().getContentLengthLong();
-        InputStream in = ctx.req().getInputStream();
-        ByteArrayOutputStream buffer = new ByteArrayOutputStream();
-        byte[] chunk = new byte[8192];
-        long total = 0;
-        int n;
-        while ((n = in.read(chunk)) >= 0) {
-            total += n;
-            if (total > limit) {
-                long drained = total;
-                while (drained < 16L * limit + (1 << 20) && (n = in.read(chunk)) >= 0) {
-                    drained += n;
-                }
-                throw tooLarge(limit, status);
-            }
-            buffer.write(chunk, 0, n);
-        }
-        if (declared > limit) {
-            throw tooLarge(limit, status);
-        }
-        return buffer.toByteArray();
-    }
-
-    private static ApiError tooLarge(int limit, int status) {
-        return new ApiError(status, "invalid_request_error", null, "the request body is larger than " + limit + " bytes");
-    }
-
-    private long[] encode(String prompt) {
+    /** The prompt's token ids (BOS for an empty prompt), refused when the context or the model's vocabulary cannot take them. */
+    long[] encode(String prompt) {
         long[] ids;
         synchronized (model.tokenizer()) {
             ids = model.tokenizer().encode(prompt, true);
@@ -321,228 +247,34 @@ public final class SteerServer implements AutoCloseable {
             }
             ids = new long[] {model.tokenizer().bosTokenId().getAsLong()};
         }
-        checkContext(ids, "prompt");
+        checkPrompt(ids, "prompt");
         return ids;
     }
 
-    /** Refuses a prompt of {@code ids} that leaves no room in the model's context. */
-    void checkContext(long[] ids, String param) {
+    /**
+     * Refuses (400 about {@code param}) a prompt of {@code ids} that leaves no room in the model's context,
+     * or that holds an id the model cannot embed (a tokenizer whose post-processor or added tokens reach
+     * beyond the model's vocabulary), before ONNX Runtime would fail on it inside a batch.
+     */
+    void checkPrompt(long[] ids, String param) {
+        try {
+            model.generator().requireEmbeddable(ids);
+        } catch (BadModelException e) {
+            long id = Arrays.stream(ids).filter(i -> i < 0 || i >= model.generator().vocabSize().getAsInt()).findFirst()
+                    .orElseThrow(() -> e);
+            throw ApiError.badRequest(param, "the tokenizer encodes the " + (param.equals("messages") ? "messages" : "prompt")
+                    + " to token id " + id + ", which " + model.name() + " cannot embed (its vocabulary is ids 0 to "
+                    + (model.generator().vocabSize().getAsInt() - 1) + "); the server's tokenizer.json does not fit its model");
+        }
         if (model.config().maxPositions().isPresent() && ids.length >= model.config().maxPositions().getAsInt()) {
             throw ApiError.badRequest(param, "the prompt has " + ids.length + " tokens but the context of "
                     + model.name() + " is " + model.config().maxPositions().getAsInt() + " tokens");
         }
     }
 
-    /** Runs {@code action} if Jetty reports that this request failed (a failed write, for one). */
-    private static void onClientGone(Context ctx, Runnable action) {
-        org.eclipse.jetty.server.Request request = coreRequest(ctx);
-        if (request != null) {
-            request.addFailureListener(failure -> action.run());
-        }
-    }
-
-    private static org.eclipse.jetty.server.Request coreRequest(Context ctx) {
-        jakarta.servlet.ServletRequest request = ctx.req();
-        while (request instanceof jakarta.servlet.ServletRequestWrapper wrapper) {
-            request = wrapper.getRequest();
-        }
-        return request instanceof org.eclipse.jetty.ee10.servlet.ServletApiRequest api ? api.getRequest() : null;
-    }
-
-    /**
-     * Finds out whether the client of a non-streaming request has closed its connection while the
-     * request waits for its generation. Jetty does not read from an HTTP/1.1 connection while its
-     * request is handled, so nothing reports a client that silently goes away until the server
-     * writes; this probe reads the socket itself, without blocking: end of stream (or a reset)
-     * means the client has gone. The request body has been read by then, so any byte that does
-     * arrive starts a pipelined next request: it is handed back to the connection and probing stops.
-     * Only plain HTTP/1.1 sockets are probed; a client that half-closes its side (shutdownOutput)
-     * after sending the request looks gone too.
-     */
-    private static final class ClientProbe {
-        private final org.eclipse.jetty.server.internal.HttpConnection connection;
-        private final java.nio.channels.SocketChannel channel;
-        private boolean done;
-
-        private ClientProbe(org.eclipse.jetty.server.internal.HttpConnection connection,
-                java.nio.channels.SocketChannel channel) {
-            this.connection = connection;
-            this.channel = channel;
-        }
-
-        /** A probe for this request's connection, or null where it cannot be probed (TLS, HTTP/2, tests without Jetty). */
-        static ClientProbe of(Context ctx) {
-            try {
-                org.eclipse.jetty.server.Request request = coreRequest(ctx);
-                if (request != null
-                        && request.getConnectionMetaData().getConnection()
-                                instanceof org.eclipse.jetty.server.internal.HttpConnection http
-                        && http.getEndPoint() instanceof org.eclipse.jetty.io.SocketChannelEndPoint endPoint
-                        && endPoint.getConnection() == http) {
-                    return new ClientProbe(http, endPoint.getChannel());
-                }
-            } catch (RuntimeException e) {
-                // no probe: the request runs until done or timed out
-            }
-            return null;
-        }
-
-        /** True once the client's side of the connection is closed. */
-        boolean clientGone() {
-            if (done || !connection.isRequestBufferEmpty()) {
-                return false; // a pipelined request is already buffered: the client is there
-            }
-            java.nio.ByteBuffer one = java.nio.ByteBuffer.allocate(1);
-            int n;
-            try {
-                n = channel.read(one); // the channel is non-blocking (Jetty's selector owns it)
-            } catch (IOException e) {
-                done = true;
-                return true; // reset by the client, or closed
-            }
-            if (n < 0) {
-                done = true;
-                return true;
-            }
-            if (n > 0) {
-                one.flip();
-                connection.onUpgradeTo(one); // the first byte of a pipelined request: give it back
-                done = true;
-            }
-            return false;
-        }
-    }
-
-    private static final long PROBE_MS = 100;
-
-    private Generation await(CompletionJob job, ClientProbe probe) {
-        long timeout = config.requestTimeout().toMillis() + 10_000;
-        long until = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeout);
-        try {
-            while (true) {
-                long left = until - System.nanoTime();
-                if (left <= 0) {
-                    throw new TimeoutException();
-                }
-                try {
-                    return job.result().get(Math.min(left, TimeUnit.MILLISECONDS.toNanos(PROBE_MS)), TimeUnit.NANOSECONDS);
-                } catch (TimeoutException e) {
-                    if (probe != null && !job.isCancelled() && probe.clientGone()) {
-                        job.cancel(); // its row stops at the next step; the answer goes nowhere
-                    }
-                }
-            }
-        } catch (InterruptedException e) {
-            job.cancel();
-            Thread.currentThread().interrupt();
-            throw new ApiError(503, "server_error", null, "interrupted");
-        } catch (TimeoutException e) {
-            job.cancel();
-            throw timedOut("the request timed out");
-        } catch (ExecutionException e) {
-            throw failure(e.getCause());
-        }
-    }
-
-    private ApiError timedOut(String message) {
-        return new ApiError(504, "timeout_error", null, message + " (limit " + config.requestTimeout().toSeconds() + " s)");
-    }
-
-    private ApiError failure(Throwable cause) {
-        if (cause instanceof CompletionJob.DeadlineExceeded) {
-            return timedOut(cause.getMessage());
-        }
-        if (cause instanceof ApiError api) {
-            return api;
-        }
-        return new ApiError(500, "server_error", null, "generation failed: " + cause.getMessage());
-    }
-
-    /** How a streamed answer is framed: the events before the first piece, one per piece, and the last ones. */
-    interface StreamFormat {
-        default List<String> opening() {
-            return List.of();
-        }
-
-        String piece(String text);
-
-        List<String> closing(Generation g);
-    }
-
     /** Server-sent events: {@code format}'s opening events, one per text piece, its closing events, then {@code [DONE]}. */
-    void stream(Context ctx, CompletionJob job, StreamFormat format) {
-        var res = ctx.res();
-        res.setStatus(200);
-        res.setContentType("text/event-stream; charset=utf-8");
-        res.setHeader("Cache-Control", "no-cache");
-        res.setHeader("X-Accel-Buffering", "no");
-        try {
-            OutputStream out = res.getOutputStream();
-            out.flush();
-            for (String opening : format.opening()) {
-                event(out, opening);
-            }
-            long lastWrite = System.nanoTime();
-            while (true) {
-                String piece = job.nextPiece(100);
-                if (piece != null) {
-                    event(out, format.piece(piece));
-                    lastWrite = System.nanoTime();
-                    continue;
-                }
-                if (job.result().isDone()) {
-                    String rest;
-                    while ((rest = job.pollPiece()) != null) {
-                        event(out, format.piece(rest));
-                    }
-                    break;
-                }
-                if (System.nanoTime() - lastWrite > HEARTBEAT_MS * 1_000_000) {
-                    // a comment line: keeps proxies open and finds clients that have gone away
-                    out.write(": keep-alive\n\n".getBytes(StandardCharsets.UTF_8));
-                    out.flush();
-                    lastWrite = System.nanoTime();
-                }
-            }
-            try {
-                Generation g = job.result().get();
-                for (String closing : format.closing(g)) {
-                    event(out, closing);
-                }
-            } catch (ExecutionException e) {
-                ApiError error = failure(e.getCause());
-                event(out, errorBody(error).toString());
-            }
-            event(out, "[DONE]");
-        } catch (IOException | UncheckedIOException e) {
-            job.cancel(); // the client went away: its row stops at the next step
-        } catch (InterruptedException e) {
-            job.cancel();
-            Thread.currentThread().interrupt();
-        }
-    }
-
-    private static void event(OutputStream out, String data) throws IOException {
-        out.write(("data: " + data + "\n\n").getBytes(StandardCharsets.UTF_8));
-        out.flush();
-    }
-
-    private ObjectNode chunk(String id, long created, String text, String finish) {
-        ObjectNode root = JSON.createObjectNode();
-        root.put("id", id);
-        root.put("object", "text_completion");
-        root.put("created", created);
-        root.put("model", model.name());
-        ObjectNode choice = root.putArray("choices").addObject();
-        choice.put("text", text);
-        choice.put("index", 0);
-        choice.putNull("logprobs");
-        if (finish == null) {
-            choice.putNull("finish_reason");
-        } else {
-            choice.put("finish_reason", finish);
-        }
-        return root;
+    void stream(Context ctx, CompletionJob job, EventStream.Format format) {
+        EventStream.stream(ctx, job, format, answers);
     }
 
     static ObjectNode usage(Generation g) {
@@ -560,24 +292,6 @@ public final class SteerServer implements AutoCloseable {
             case LENGTH -> "length";
             case CANCELLED -> "cancelled";
         };
-    }
-
-    private static void error(Context ctx, ApiError e) {
-        ctx.status(e.status()).contentType("application/json").result(errorBody(e).toString());
-    }
-
-    private static ObjectNode errorBody(ApiError e) {
-        ObjectNode root = JSON.createObjectNode();
-        ObjectNode error = root.putObject("error");
-        error.put("message", e.getMessage());
-        error.put("type", e.type());
-        if (e.param() == null) {
-            error.putNull("param");
-        } else {
-            error.put("param", e.param());
-        }
-        error.putNull("code");
-        return root;
     }
 
     private static byte[] resource(String name) {

@@ -1,22 +1,33 @@
 package dev.onnxsteer.server;
 
+import dev.onnxsteer.passes.SteerOp;
+import dev.onnxsteer.plan.LayerChoice;
+import dev.onnxsteer.plan.PlanVector;
+import dev.onnxsteer.plan.SteeringPlan;
+import java.util.List;
 import java.util.Objects;
 
 /**
- * One entry of a request's {@code steering} list: add {@code scale} times the registered vector
- * {@code vector} (a name from {@link VectorRegistry}, never a path), optionally only at the layers
- * {@code fromLayer..toLayer} (inclusive; llama.cpp's {@code --control-vector-layer-range}). With a
- * range, a vector file of one layer is added at every layer of the range (as {@code generate --vector
- * FILE --layers A-B} does); a file of several layers keeps only its layers inside the range.
+ * One entry of a request's {@code steering} list: {@code op} (default add) with the registered
+ * vector {@code vector} (a name from {@link VectorRegistry}, never a path) at {@code scale} (add) or
+ * with projection {@code value} (clamp), optionally only at the layers {@code fromLayer..toLayer}
+ * (inclusive; llama.cpp's {@code --control-vector-layer-range}). Which layers and sites that
+ * steers follows the library's {@link SteeringPlan} rules, exactly as {@code generate --vector
+ * FILE:SCALE --layers FROM-TO --op OP} does.
  *
  * @param fromLayer first layer of the range, or {@link #ALL_LAYERS} for the vector's own layers
  * @param toLayer   last layer of the range, or {@link #ALL_LAYERS}
+ * @param op        add, ablate or clamp
+ * @param value     the clamp value with {@link SteerOp#CLAMP}, else null
  */
-public record SteeringTerm(String vector, float scale, int fromLayer, int toLayer) {
+public record SteeringTerm(String vector, float scale, int fromLayer, int toLayer, SteerOp op, Float value) {
     public static final int ALL_LAYERS = -1;
+    /** The operations a request may ask for. */
+    public static final List<SteerOp> OPS = List.of(SteerOp.ADD, SteerOp.ABLATE, SteerOp.CLAMP);
 
     public SteeringTerm {
         Objects.requireNonNull(vector, "vector");
+        Objects.requireNonNull(op, "op");
         if (!Float.isFinite(scale)) {
             throw new IllegalArgumentException("scale of " + vector + " is " + scale + "; expected a finite number");
         }
@@ -25,9 +36,21 @@ public record SteeringTerm(String vector, float scale, int fromLayer, int toLaye
             throw new IllegalArgumentException("layer range of " + vector + " is [" + fromLayer + ", " + toLayer
                     + "]; expected 0 <= first <= last");
         }
+        if (!OPS.contains(op)) {
+            throw new IllegalArgumentException("steering op " + op.label() + " is not available per request");
+        }
+        if ((op == SteerOp.CLAMP) != (value != null) || (value != null && !Float.isFinite(value))) {
+            throw new IllegalArgumentException("clamp of " + vector + " needs a finite value (and only clamp takes one), got "
+                    + value);
+        }
     }
 
-    /** The vector's own layers. */
+    /** Add at {@code fromLayer..toLayer}. */
+    public SteeringTerm(String vector, float scale, int fromLayer, int toLayer) {
+        this(vector, scale, fromLayer, toLayer, SteerOp.ADD, null);
+    }
+
+    /** Add at the vector's own layers. */
     public SteeringTerm(String vector, float scale) {
         this(vector, scale, ALL_LAYERS, ALL_LAYERS);
     }
@@ -36,20 +59,19 @@ public record SteeringTerm(String vector, float scale, int fromLayer, int toLaye
         return fromLayer != ALL_LAYERS;
     }
 
-    /**
-     * The vector {@code entry} contributes at {@code layer} of its site kind under this term, or null.
-     */
-    float[] vectorAt(VectorRegistry.Entry entry, int layer) {
-        if (!hasRange()) {
-            return entry.vectors().hasLayer(layer) ? entry.vectors().layer(layer) : null;
-        }
-        if (layer < fromLayer || layer > toLayer) {
-            return null;
-        }
-        if (entry.vectors().hasLayer(layer)) {
-            return entry.vectors().layer(layer);
-        }
-        return entry.vectors().layerIndices().size() == 1 ? entry.vectors().layer(entry.vectors().layerIndices().first())
-                : null;
+    /** Whether the entry changes the component along the vector's direction (ablate or clamp). */
+    public boolean usesDirection() {
+        return op != SteerOp.ADD;
+    }
+
+    /** The range as the plan's layer choice, or null for the vector's own layers. */
+    public LayerChoice layers() {
+        return hasRange() ? LayerChoice.range(fromLayer, toLayer) : null;
+    }
+
+    /** This entry with the registered {@code entry} as a one-file plan. */
+    SteeringPlan plan(VectorRegistry.Entry entry) {
+        return SteeringPlan.add(List.of(new PlanVector(vector, entry.vectors(), scale))).withLayers(layers())
+                .withOp(op, value);
     }
 }

@@ -41,7 +41,7 @@ final class VectorsEndpoint {
             throw ApiError.badRequest("name", "name the vector: POST /v1/vectors?name=NAME with the .gguf or .safetensors"
                     + " file as the body");
         }
-        byte[] body = SteerServer.readBytes(ctx, store.maxBytes(), 413);
+        byte[] body = RequestBody.bytes(ctx, store.maxBytes(), 413);
         try {
             VectorRegistry.Entry entry = store.add(name.replaceFirst("\\.(gguf|safetensors)$", ""), body);
             ctx.status(201).contentType("application/json").result(describe(entry).toString());

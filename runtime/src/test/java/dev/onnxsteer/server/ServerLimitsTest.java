@@ -41,7 +41,8 @@ class ServerLimitsTest {
         return ServerConfig.defaults().withPort(0);
     }
 
-    private static void await(BooleanSupplier condition, String what) throws InterruptedException {
+    /** Waits (up to 20 s) for {@code condition}, failing with {@code what}. */
+    static void await(BooleanSupplier condition, String what) throws InterruptedException {
         long until = System.nanoTime() + Duration.ofSeconds(20).toNanos();
         while (!condition.getAsBoolean()) {
             if (System.nanoTime() > until) {

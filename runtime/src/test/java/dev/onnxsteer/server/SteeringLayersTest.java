@@ -1,5 +1,6 @@
 package dev.onnxsteer.server;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -80,6 +81,26 @@ class SteeringLayersTest {
     void aSeveralLayerVectorKeepsItsLayersInsideTheRange() {
         assertEquals(compiled("sad.safetensors", -1.5f, 3),
                 text(complete("[{\"vector\": \"sad\", \"scale\": -1.5, \"layers\": [2, 4]}]")));
+    }
+
+    /** The request's per-site steering is the library plan's: happy spread over 1-3 at scale 2, sad cut to its layer 3. */
+    @Test
+    void aRequestGetsThePlansPerSiteSteering() throws Exception {
+        CompletionRequest request = CompletionRequest.parse(Http.JSON.readTree("{\"steering\": ["
+                + "{\"vector\": \"happy\", \"scale\": 2, \"layers\": [1, 3]}, {\"vector\": \"sad\", \"scale\": -1.5,"
+                + " \"layers\": [2, 4]}]}"), 16);
+        List<Steering> perSite = ((InputModeSteering) model.steering()).perSite(new BoundSteering(request.steering(),
+                model.vectors()));
+        float[] happy = VectorFiles.read(Stories.vectors().resolve("happy.gguf")).layer(2);
+        float[] sad = VectorFiles.read(Stories.vectors().resolve("sad.safetensors")).layer(3);
+        assertEquals(List.of("resid_post.1", "resid_post.2", "resid_post.3", "resid_post.3"),
+                perSite.stream().map(Steering::siteName).toList());
+        for (int i = 0; i < 3; i++) {
+            assertEquals(2f, perSite.get(i).coefficient());
+            assertArrayEquals(happy, perSite.get(i).vector(), "happy is one layer: the same vector at every layer of the range");
+        }
+        assertEquals(-1.5f, perSite.get(3).coefficient());
+        assertArrayEquals(sad, perSite.get(3).vector());
     }
 
     @Test

@@ -1,0 +1,29 @@
+package dev.onnxsteer.plan;
+
+import dev.onnxsteer.vectors.SteeringVectors;
+import java.util.Objects;
+
+/**
+ * One vector file of a {@link SteeringPlan}: its vectors and its own coefficient ({@code FILE:C} on
+ * the command line, {@code scale} in a server request).
+ *
+ * @param name how messages name it (a path, or a registered vector's name)
+ */
+public record PlanVector(String name, SteeringVectors vectors, float coefficient) {
+    public PlanVector {
+        Objects.requireNonNull(name, "name");
+        Objects.requireNonNull(vectors, "vectors");
+        if (!Float.isFinite(coefficient)) {
+            throw new IllegalArgumentException("coefficient of " + name + " is " + coefficient + "; expected a finite number");
+        }
+    }
+
+    /** The file's vector at {@code layer} under a choice of layers (see {@link SteeringPlan}), or null. */
+    float[] at(int layer, LayerChoice choice) {
+        if (vectors.hasLayer(layer)) {
+            return vectors.layer(layer);
+        }
+        boolean spread = choice != null && vectors.layerIndices().size() == 1;
+        return spread ? vectors.layer(vectors.layerIndices().first()) : null;
+    }
+}

@@ -1,0 +1,82 @@
+package dev.onnxsteer.server;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.onnxsteer.generate.Generation;
+import io.javalin.http.Context;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.util.List;
+
+/**
+ * {@code POST /v1/completions}: OpenAI completions ({@code text_completion} objects, streamed as
+ * server-sent events when asked) with the request's {@code steering}.
+ */
+final class Completions {
+    private final SteerServer server;
+
+    Completions(SteerServer server) {
+        this.server = server;
+    }
+
+    void handle(Context ctx) {
+        server.inFlight(() -> {
+            try {
+                respond(ctx);
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        });
+    }
+
+    private void respond(Context ctx) throws IOException {
+        server.refuseWhileDraining(ctx);
+        CompletionRequest request = CompletionRequest.parse(server.readBody(ctx), server.config().maxTokensLimit());
+        BoundSteering steering = server.bindSteering(request.steering());
+        long[] ids = server.encode(request.prompt());
+        CompletionJob job = new CompletionJob(request.prompt(), ids, request.generation(), steering,
+                server.config().requestTimeout().toNanos());
+        server.admit(ctx, job);
+        String id = server.nextId("cmpl");
+        long created = System.currentTimeMillis() / 1000;
+        String model = server.model().name();
+        if (request.stream()) {
+            server.stream(ctx, job, new EventStream.Format() {
+                @Override
+                public String piece(String text) {
+                    return chunk(id, created, model, text, null).toString();
+                }
+
+                @Override
+                public List<String> closing(Generation g) {
+                    ObjectNode last = chunk(id, created, model, "", SteerServer.finishReason(g.finishReason()));
+                    last.set("usage", SteerServer.usage(g));
+                    return List.of(last.toString());
+                }
+            });
+            return;
+        }
+        Generation g = server.awaitAnswer(ctx, job);
+        ObjectNode root = chunk(id, created, model, g.text(), SteerServer.finishReason(g.finishReason()));
+        root.set("usage", SteerServer.usage(g));
+        ctx.contentType("application/json").result(root.toString());
+    }
+
+    /** A {@code text_completion} with one choice; {@code finish} is null until the last chunk. */
+    private static ObjectNode chunk(String id, long created, String model, String text, String finish) {
+        ObjectNode root = SteerServer.JSON.createObjectNode();
+        root.put("id", id);
+        root.put("object", "text_completion");
+        root.put("created", created);
+        root.put("model", model);
+        ObjectNode choice = root.putArray("choices").addObject();
+        choice.put("text", text);
+        choice.put("index", 0);
+        choice.putNull("logprobs");
+        if (finish == null) {
+            choice.putNull("finish_reason");
+        } else {
+            choice.put("finish_reason", finish);
+        }
+        return root;
+    }
+}
