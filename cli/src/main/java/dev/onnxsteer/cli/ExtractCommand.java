@@ -80,7 +80,7 @@ final class ExtractCommand implements Callable<Integer> {
         ContrastiveDataset data = dataset();
         Method chosen = method != null ? Method.parse(method) : dataset != null ? Method.MEAN : Method.DIFF;
         capture.check();
-        VectorFiles.Format format = VectorFiles.formatOf(output);
+        VectorFiles.Format format = VectorFiles.outputFormatOf(output);
         AtomicFiles.checkFileTarget(force.target(output, model, dataset, capture.tokenizer));
         CaptureOptions.Loaded loaded = capture.load(model);
         SortedSet<Integer> selected = layers(loaded.sites().layerCount(), format, err);

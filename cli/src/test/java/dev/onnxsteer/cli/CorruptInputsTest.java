@@ -10,6 +10,7 @@ import dev.onnxsteer.gguf.GgmlType;
 import dev.onnxsteer.gguf.GgufBytes;
 import dev.onnxsteer.gguf.GgufFile;
 import dev.onnxsteer.gguf.GgufTensorInfo;
+import dev.onnxsteer.proto.ModelProto;
 import dev.onnxsteer.vectors.SteeringVectors;
 import dev.onnxsteer.vectors.VectorFiles;
 import dev.onnxsteer.vectors.VectorMetadata;
@@ -332,6 +333,19 @@ class CorruptInputsTest {
         assertBadFile(run("extract", LLAMA.toString(), "--dataset", utf8.toString(), "--layers", "1", "-o", out,
                 "--device", "cpu"), utf8, "line 2", "is not valid UTF-8", "byte 0xe9 at column 18");
         assertFalse(Files.exists(Path.of(out)), "nothing written");
+    }
+
+    /** A fuzz finding (finding-unknown-element-type-of-a-value.onnx): an element type code ONNX does not define. */
+    @Test
+    void anOnnxValueOfAnUnknownElementTypeIsABadFileNotAUsageError() throws IOException {
+        ModelProto good = ModelProto.parseFrom(Files.readAllBytes(LLAMA.resolve("model.onnx")));
+        ModelProto.Builder mutant = good.toBuilder();
+        mutant.getGraphBuilder().getInputBuilder(0).getTypeBuilder().getTensorTypeBuilder().setElemType(33);
+        Path model = modelWith("config.json", Files.readString(LLAMA.resolve("config.json")));
+        Files.write(model.resolve("model.onnx"), mutant.build().toByteArray());
+        assertBadFile(run("inspect", model.toString()), model.resolve("model.onnx"),
+                "value '" + good.getGraph().getInput(0).getName() + "' has an unknown element type",
+                "expected an ONNX data type code, found 33");
     }
 
     @Test

@@ -5,6 +5,7 @@ import dev.onnxsteer.gguf.GgufFile;
 import dev.onnxsteer.gguf.GgufMetadata;
 import dev.onnxsteer.gguf.GgufTensorInfo;
 import dev.onnxsteer.io.FileProblem;
+import java.util.Arrays;
 import java.util.List;
 import java.util.OptionalLong;
 
@@ -57,8 +58,8 @@ public record LlamaConfig(
         String file = gguf.path().toString();
         String arch = md.getString("general.architecture");
         if (!SUPPORTED_ARCHITECTURES.contains(arch)) {
-            throw new BadModelException(file + " has general.architecture " + arch + "; supported: "
-                    + String.join(", ", SUPPORTED_ARCHITECTURES));
+            throw new BadModelException(FileProblem.message(file, "has an unsupported architecture",
+                    "general.architecture one of " + String.join(", ", SUPPORTED_ARCHITECTURES), arch));
         }
         int hidden = md.getInt(arch + ".embedding_length");
         int layers = md.getInt(arch + ".block_count");
@@ -69,42 +70,45 @@ public record LlamaConfig(
         float theta = (float) md.findDouble(arch + ".rope.freq_base").orElse(10000.0);
         int context = md.getInt(arch + ".context_length");
         if (hidden <= 0 || heads <= 0 || kvHeads <= 0 || layers <= 0 || hidden % heads != 0 || heads % kvHeads != 0) {
-            throw new BadModelException(file + " has embedding_length " + hidden + ", head_count " + heads
-                    + ", head_count_kv " + kvHeads + "; expected head_count to divide embedding_length and head_count_kv to divide head_count");
+            throw new BadModelException(FileProblem.message(file, "has attention sizes that do not fit together",
+                    "positive sizes, head_count dividing embedding_length and head_count_kv dividing head_count",
+                    "embedding_length " + hidden + ", head_count " + heads + ", head_count_kv " + kvHeads));
         }
         int headDim = hidden / heads;
         OptionalLong keyLength = md.findLong(arch + ".attention.key_length");
         if (keyLength.isPresent() && keyLength.getAsLong() != headDim) {
-            throw new BadModelException(file + " has " + arch + ".attention.key_length " + keyLength.getAsLong()
-                    + "; the importer supports only head size embedding_length / head_count = " + headDim);
+            throw new BadModelException(FileProblem.message(file, "has a head size the importer does not support",
+                    arch + ".attention.key_length embedding_length / head_count = " + headDim, keyLength.getAsLong()));
         }
         OptionalLong ropeDims = md.findLong(arch + ".rope.dimension_count");
         if (ropeDims.isPresent() && ropeDims.getAsLong() != headDim) {
-            throw new BadModelException(file + " has " + arch + ".rope.dimension_count " + ropeDims.getAsLong()
-                    + "; the importer supports only rotary embedding over the whole head (" + headDim + ")");
+            throw new BadModelException(FileProblem.message(file, "has partial rotary embedding, which the importer does not support",
+                    arch + ".rope.dimension_count the whole head, " + headDim, ropeDims.getAsLong()));
         }
         if (headDim % 2 != 0) {
-            throw new BadModelException(file + " has head size " + headDim + "; rotary embedding needs an even head size");
+            throw new BadModelException(FileProblem.message(file, "has an odd head size", "an even head size for rotary embedding",
+                    headDim));
         }
         float linear = 1f;
         String scaling = md.findString(arch + ".rope.scaling.type").orElse("none");
         if (scaling.equals("linear")) {
             linear = (float) md.getDouble(arch + ".rope.scaling.factor");
         } else if (!scaling.equals("none")) {
-            throw new BadModelException(file + " has " + arch + ".rope.scaling.type " + scaling + "; supported: none, linear");
+            throw new BadModelException(FileProblem.message(file, "has a RoPE scaling the importer does not support",
+                    arch + ".rope.scaling.type none or linear", scaling));
         }
         if (md.contains(arch + ".rope.scale_linear")) {
             linear = (float) md.getDouble(arch + ".rope.scale_linear");
         }
         if (md.contains(arch + ".expert_count") && md.getLong(arch + ".expert_count") > 0) {
-            throw new BadModelException(file + " is a mixture-of-experts llama (" + arch + ".expert_count "
-                    + md.getLong(arch + ".expert_count") + "); the importer supports dense models only");
+            throw new BadModelException(FileProblem.message(file, "is a mixture-of-experts model; the importer supports dense "
+                    + "models only", arch + ".expert_count 0", md.getLong(arch + ".expert_count")));
         }
         GgufTensorInfo embd = gguf.tensor("token_embd.weight");
         long[] dims = embd.dims();
         if (dims.length != 2 || dims[0] != hidden) {
-            throw new BadModelException("tensor token_embd.weight in " + file + " has shape "
-                    + java.util.Arrays.toString(embd.shape()) + "; expected [vocab, " + hidden + "]");
+            throw new BadModelException(FileProblem.message(file, "tensor token_embd.weight does not fit embedding_length",
+                    "shape [vocab, " + hidden + "]", Arrays.toString(embd.shape())));
         }
         if (dims[1] <= 0 || dims[1] > Integer.MAX_VALUE) {
             throw new BadModelException(FileProblem.message(file, "tensor token_embd.weight has no usable vocabulary size",
@@ -126,8 +130,8 @@ public record LlamaConfig(
         long pad = md.findLong("tokenizer.ggml.padding_token_id").orElse(-1);
         int padId = pad >= 0 && pad < vocab ? (int) pad : -1;
         if (arch.equals(PHI3) && gguf.findTensor("rope_factors_long.weight").isPresent()) {
-            throw new BadModelException(file + " is a phi3 with LongRoPE (tensor rope_factors_long.weight); the importer supports"
-                    + " phi3 with plain rotary embedding only (the 4k-context models)");
+            throw new BadModelException(FileProblem.message(file, "is a phi3 with LongRoPE, which the importer does not support",
+                    "plain rotary embedding (the 4k-context models)", "tensor rope_factors_long.weight"));
         }
         boolean tied = gguf.findTensor("output.weight").isEmpty();
         String name = md.findString("general.name").orElse(gguf.path().getFileName().toString());

@@ -284,7 +284,7 @@ public final class ModelReader {
         return sub;
     }
 
-    private static ValueType type(ValueInfoProto info) {
+    private ValueType type(ValueInfoProto info) {
         if (!info.hasType()) {
             return null;
         }
@@ -299,7 +299,14 @@ public final class ModelReader {
                             : dim.hasDimParam() ? Dim.param(dim.getDimParam()) : Dim.unknown());
                 }
             }
-            return new ValueType.Tensor(DataType.fromCode(tensor.getElemType()), shape);
+            DataType element;
+            try {
+                element = DataType.fromCode(tensor.getElemType());
+            } catch (IllegalArgumentException e) {
+                throw bad("value '" + FileProblem.printable(info.getName()) + "' has an unknown element type",
+                        "an ONNX data type code", tensor.getElemType());
+            }
+            return new ValueType.Tensor(element, shape);
         }
         return new ValueType.Opaque(type.toByteArray());
     }

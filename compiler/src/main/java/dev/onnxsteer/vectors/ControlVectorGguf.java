@@ -10,6 +10,7 @@ import dev.onnxsteer.gguf.GgufValue;
 import dev.onnxsteer.gguf.GgufWriter;
 import dev.onnxsteer.io.FileProblem;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.TreeMap;
@@ -60,11 +61,11 @@ public final class ControlVectorGguf {
             GgufMetadata md = gguf.metadata();
             String arch = md.findString(ARCHITECTURE_KEY).orElse(ARCHITECTURE);
             if (!arch.equals(ARCHITECTURE)) {
-                throw new BadVectorException(file + " has " + ARCHITECTURE_KEY + " " + arch + "; expected "
-                        + ARCHITECTURE + " (a llama.cpp control vector)");
+                throw new BadVectorException(FileProblem.message(file, "is not a llama.cpp control vector",
+                        ARCHITECTURE_KEY + " " + ARCHITECTURE, arch));
             }
             if (gguf.tensors().isEmpty()) {
-                throw new BadVectorException(file + " has no direction tensors; expected direction.N tensors");
+                throw new BadVectorException(FileProblem.message(file, "has no vectors", "direction.N tensors", "none"));
             }
             int hidden = -1;
             String hiddenFrom = null;
@@ -75,26 +76,28 @@ public final class ControlVectorGguf {
                     throw new BadVectorException(FileProblem.message(file, "unexpected tensor name",
                             "only direction.N tensors", t.name()));
                 }
+                String tensor = "tensor " + t.name(); // the pattern above admits only printable names
                 if (t.type() != GgmlType.F32) {
-                    throw new BadVectorException("tensor " + FileProblem.printable(t.name()) + " in " + file + " has type " + t.type() + "; expected F32");
+                    throw new BadVectorException(FileProblem.message(file, tensor + " has an unusable type", "F32", t.type()));
                 }
                 long[] dims = t.dims();
                 for (int d = 1; d < dims.length; d++) {
                     if (dims[d] != 1) {
-                        throw new BadVectorException("tensor " + FileProblem.printable(t.name()) + " in " + file + " has shape "
-                                + java.util.Arrays.toString(t.shape()) + "; expected one dimension");
+                        throw new BadVectorException(FileProblem.message(file, tensor + " is not a vector", "one dimension",
+                                "shape " + Arrays.toString(t.shape())));
                     }
                 }
-                if (dims.length == 0 || dims[0] > Integer.MAX_VALUE) {
-                    throw new BadVectorException("tensor " + FileProblem.printable(t.name()) + " in " + file + " has no usable length");
+                if (dims.length == 0 || dims[0] <= 0 || dims[0] > Integer.MAX_VALUE) {
+                    throw new BadVectorException(FileProblem.message(file, tensor + " has an unusable length",
+                            "1 to " + Integer.MAX_VALUE + " values", "shape " + Arrays.toString(t.shape())));
                 }
                 int n = (int) dims[0];
                 if (hidden == -1) {
                     hidden = n;
                     hiddenFrom = t.name();
                 } else if (n != hidden) {
-                    throw new BadVectorException("tensor " + FileProblem.printable(t.name()) + " in " + file + " has " + n + " values but "
-                            + hiddenFrom + " has " + hidden);
+                    throw new BadVectorException(FileProblem.message(file, tensor + " has another length than " + hiddenFrom,
+                            hidden + " values", n + " values"));
                 }
                 int layer = Integer.parseInt(m.group(1));
                 float[] values = gguf.readFloats(t);
@@ -115,10 +118,7 @@ public final class ControlVectorGguf {
                     ours.put(e.getKey(), asString(e.getValue()));
                 }
             }
-            if (ours.containsKey(MetadataKeys.HIDDEN_SIZE) && !ours.get(MetadataKeys.HIDDEN_SIZE).equals(Integer.toString(hidden))) {
-                throw new BadVectorException(file + " says " + MetadataKeys.HIDDEN_SIZE + " " + ours.get(MetadataKeys.HIDDEN_SIZE)
-                        + " but its direction tensors have " + hidden + " values");
-            }
+            MetadataKeys.checkHiddenSize(ours, hidden, file);
             String hint = md.findString(MODEL_HINT_KEY).filter(s -> !s.isEmpty()).orElse(null);
             return new SteeringVectors(hidden, layers, MetadataKeys.fromStrings(ours, hint, file), file);
         } catch (BadModelException e) {

@@ -67,6 +67,14 @@ final class MetadataKeys {
         }
     }
 
+    /** Refuses a file whose {@code onnx_steer.hidden_size} (when present) is not the length its tensors have. */
+    static void checkHiddenSize(Map<String, String> strings, int hidden, String file) {
+        String declared = strings.get(HIDDEN_SIZE);
+        if (declared != null && !declared.equals(Integer.toString(hidden))) {
+            throw new BadVectorException(FileProblem.message(file, HIDDEN_SIZE + " disagrees with the tensors", hidden, declared));
+        }
+    }
+
     private static VectorMetadata fromStrings(Map<String, String> strings, String modelHint) {
         Map<String, String> extra = new LinkedHashMap<>();
         for (Map.Entry<String, String> e : strings.entrySet()) {

@@ -12,7 +12,6 @@ import dev.onnxsteer.io.FileProblem;
 import dev.onnxsteer.io.JsonFiles;
 import dev.onnxsteer.ir.HalfFloats;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
@@ -170,16 +169,14 @@ public final class SafetensorsVectors {
                 throw new BadVectorException(FileProblem.message(file, "no vectors", "layers.N tensors", "none"));
             }
             checkContiguous(file, extents, dataSize);
-            String declared = strings.get(MetadataKeys.HIDDEN_SIZE);
-            if (declared != null && !declared.equals(Integer.toString(hidden))) {
-                throw new BadVectorException(FileProblem.message(file, MetadataKeys.HIDDEN_SIZE + " disagrees with the tensors",
-                        hidden, declared));
-            }
+            MetadataKeys.checkHiddenSize(strings, hidden, file);
             return new SteeringVectors(hidden, layers, MetadataKeys.fromStrings(strings, null, file), file);
         } catch (NoSuchFileException e) {
-            throw new BadVectorException("vector file " + file + " does not exist");
+            throw new BadVectorException(FileProblem.message(file, "does not exist", "a safetensors file", "nothing at that path"));
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot read " + file + ": " + e.getMessage(), e);
+            // a directory, a file without read permission: the file named is not one we can read
+            throw new BadVectorException(FileProblem.message(file, "cannot be read", "a readable safetensors file",
+                    e.getMessage()), e);
         }
     }
 

@@ -41,10 +41,10 @@ public final class SteeringVectors {
         this.source = source == null ? "<memory>" : source;
         this.metadata = Objects.requireNonNull(metadata, "metadata");
         if (hiddenSize <= 0) {
-            throw new BadVectorException("vector file " + this.source + " has hidden size " + hiddenSize + "; expected a positive size");
+            throw new BadVectorException(FileProblem.message(this.source, "has no usable hidden size", "a positive size", hiddenSize));
         }
         if (layers.isEmpty()) {
-            throw new BadVectorException("vector file " + this.source + " has no vectors; expected at least one layer");
+            throw new BadVectorException(FileProblem.message(this.source, "has no vectors", "at least one layer", "none"));
         }
         this.hiddenSize = hiddenSize;
         this.layers = new TreeMap<>();
@@ -52,11 +52,11 @@ public final class SteeringVectors {
             int layer = e.getKey();
             float[] v = e.getValue();
             if (layer < 0) {
-                throw new BadVectorException("vector file " + this.source + " has layer " + layer + "; expected a 0-based layer index");
+                throw new BadVectorException(FileProblem.message(this.source, "has an impossible layer index", "a 0-based layer index", layer));
             }
             if (v.length != hiddenSize) {
-                throw new BadVectorException("vector file " + this.source + " layer " + layer + " has " + v.length
-                        + " values; expected hidden size " + hiddenSize);
+                throw new BadVectorException(FileProblem.message(this.source, "layer " + layer + " does not have the hidden size",
+                        hiddenSize + " values", v.length + " values"));
             }
             checkFinite(v, this.source, layer);
             this.layers.put(layer, v.clone());
@@ -95,8 +95,8 @@ public final class SteeringVectors {
     public float[] layer(int layer) {
         float[] v = layers.get(layer);
         if (v == null) {
-            throw new BadVectorException("vector file " + source + " has no vector for layer " + layer
-                    + "; it has layers " + layers.keySet());
+            throw new BadVectorException(FileProblem.message(source, "has no vector for layer " + layer, "one of its layers "
+                    + layers.keySet(), "none"));
         }
         return v.clone();
     }
@@ -144,12 +144,12 @@ public final class SteeringVectors {
         for (Term term : terms) {
             SteeringVectors v = term.vectors();
             if (v.hiddenSize != first.hiddenSize) {
-                throw new BadVectorException("vector file " + first.source + " has hidden size " + first.hiddenSize
-                        + " but " + v.source + " has hidden size " + v.hiddenSize);
+                throw new BadVectorException(FileProblem.message(v.source, "cannot be added to " + first.source,
+                        "hidden size " + first.hiddenSize + " as there", "hidden size " + v.hiddenSize));
             }
             if (!v.metadata.site().equals(first.metadata.site())) {
-                throw new BadVectorException("vector file " + first.source + " steers site " + first.metadata.site()
-                        + " but " + v.source + " steers site " + v.metadata.site());
+                throw new BadVectorException(FileProblem.message(v.source, "cannot be added to " + first.source,
+                        "site " + first.metadata.site() + " as there", "site " + v.metadata.site()));
             }
             method = Objects.equals(method, v.metadata.method()) ? method : "combined";
             hash = Objects.equals(hash, v.metadata.sourceModelHash()) ? hash : null;

@@ -1,6 +1,7 @@
 package dev.onnxsteer.vectors;
 
 import dev.onnxsteer.BadVectorException;
+import dev.onnxsteer.io.FileProblem;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -20,7 +21,22 @@ public final class VectorFiles {
         if (name.endsWith(".safetensors")) {
             return Format.SAFETENSORS;
         }
-        throw new BadVectorException("vector file " + path + " has an unknown extension; expected .gguf or .safetensors");
+        throw new BadVectorException(FileProblem.message(path, "is not a vector file", "a name ending in .gguf or .safetensors",
+                path.getFileName()));
+    }
+
+    /**
+     * The format of a file the user asks to be written; an unknown extension is the user's option, not a bad file.
+     *
+     * @throws IllegalArgumentException for a name that ends in neither {@code .gguf} nor {@code .safetensors}
+     */
+    public static Format outputFormatOf(Path path) {
+        try {
+            return formatOf(path);
+        } catch (BadVectorException e) {
+            throw new IllegalArgumentException("output " + path + " is not a vector file name (expected a name ending in "
+                    + ".gguf or .safetensors, found " + FileProblem.printable(path.getFileName().toString()) + ")");
+        }
     }
 
     /** Reads a vector file, refusing vectors too large to be anything but corruption ({@link VectorBounds}). */

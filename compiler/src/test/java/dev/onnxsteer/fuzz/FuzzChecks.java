@@ -17,12 +17,19 @@ public final class FuzzChecks {
 
     private FuzzChecks() {}
 
-    /** Runs {@code read}, accepting success or a well-formed refusal. */
-    public static void acceptsOrRefuses(Runnable read) {
+    /**
+     * Runs {@code read} of {@code file}, accepting success or a well-formed refusal that begins with the file's
+     * name, as every bad-file message does ({@code FILE: WHAT (expected X, found Y)}, {@code FILE line N: ...}).
+     */
+    public static void acceptsOrRefuses(Path file, Runnable read) {
         try {
             read.run();
         } catch (BadInputException e) {
             checkMessage(e.getMessage());
+            if (!e.getMessage().startsWith(file.toString())) {
+                throw new AssertionError("a refusal that does not begin with the file " + file + ": "
+                        + e.getMessage().replaceAll("\\p{C}", "?"));
+            }
         }
     }
 

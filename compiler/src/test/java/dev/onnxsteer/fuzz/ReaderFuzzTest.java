@@ -22,13 +22,13 @@ class ReaderFuzzTest {
     @FuzzTest
     void onnxModel(byte[] bytes) {
         Path file = FuzzChecks.write(WORK, "model.onnx", bytes);
-        FuzzChecks.acceptsOrRefuses(() -> ModelReader.read(file));
+        FuzzChecks.acceptsOrRefuses(file, () -> ModelReader.read(file));
     }
 
     @FuzzTest
     void gguf(byte[] bytes) {
         Path file = FuzzChecks.write(WORK, "model.gguf", bytes);
-        FuzzChecks.acceptsOrRefuses(() -> {
+        FuzzChecks.acceptsOrRefuses(file, () -> {
             try (GgufFile gguf = GgufFile.open(file)) {
                 for (GgufTensorInfo t : gguf.tensors()) {
                     if (t.type().isDequantisable() && t.byteSize() <= MAX_READ_BYTES) {
@@ -45,12 +45,12 @@ class ReaderFuzzTest {
     @FuzzTest
     void controlVector(byte[] bytes) {
         Path file = FuzzChecks.write(WORK, "vector.gguf", bytes);
-        FuzzChecks.acceptsOrRefuses(() -> VectorFiles.read(file));
+        FuzzChecks.acceptsOrRefuses(file, () -> VectorFiles.read(file));
     }
 
     @FuzzTest
     void safetensors(byte[] bytes) {
         Path file = FuzzChecks.write(WORK, "vector.safetensors", bytes);
-        FuzzChecks.acceptsOrRefuses(() -> VectorFiles.read(file));
+        FuzzChecks.acceptsOrRefuses(file, () -> VectorFiles.read(file));
     }
 }

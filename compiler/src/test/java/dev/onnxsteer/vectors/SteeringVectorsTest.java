@@ -120,15 +120,15 @@ class SteeringVectorsTest {
         assertTrue(e.getMessage().startsWith("layer 0 cannot be written to the control vector " + zero), e.getMessage());
 
         Path f16 = write("f16.gguf", new GgufBytes().tensor("direction.1", new long[] {2}, 1, new byte[4]));
-        assertEquals("tensor direction.1 in " + f16 + " has type F16; expected F32", readError(f16));
+        assertEquals(f16 + ": tensor direction.1 has an unusable type (expected F32, found F16)", readError(f16));
         Path other = write("other.gguf", new GgufBytes().tensor("output.weight", new long[] {2}, 0, GgufBytes.f32(1, 2)));
         assertEquals(other + ": unexpected tensor name (expected only direction.N tensors, found output.weight)", readError(other));
         Path model = write("model.gguf", new GgufBytes().kvString("general.architecture", "llama"));
-        assertEquals(model + " has general.architecture llama; expected controlvector (a llama.cpp control vector)", readError(model));
+        assertEquals(model + ": is not a llama.cpp control vector (expected general.architecture controlvector, found llama)", readError(model));
         Path sizes = write("sizes.gguf", new GgufBytes()
                 .tensor("direction.1", new long[] {2}, 0, GgufBytes.f32(1, 2))
                 .tensor("direction.2", new long[] {3}, 0, GgufBytes.f32(1, 2, 3)));
-        assertEquals("tensor direction.2 in " + sizes + " has 3 values but direction.1 has 2", readError(sizes));
+        assertEquals(sizes + ": tensor direction.2 has another length than direction.1 (expected 2 values, found 3 values)", readError(sizes));
         Path nan = write("nan.gguf", new GgufBytes().tensor("direction.2", new long[] {3}, 0, GgufBytes.f32(1, Float.NaN, 3)));
         assertEquals(nan + ": layer 2 has NaN at index 1 (expected finite values, found NaN)", readError(nan));
         Path inf = write("inf.gguf", new GgufBytes().tensor("direction.2", new long[] {2}, 0, GgufBytes.f32(1, Float.NEGATIVE_INFINITY)));
@@ -137,8 +137,22 @@ class SteeringVectorsTest {
         Files.write(magic, "NOPE".getBytes(StandardCharsets.US_ASCII));
         assertTrue(readError(magic).contains(magic + ": not a GGUF file (expected magic GGUF"), readError(magic));
         Path matrix = write("matrix.gguf", new GgufBytes().tensor("direction.1", new long[] {2, 2}, 0, GgufBytes.f32(1, 2, 3, 4)));
-        assertEquals("tensor direction.1 in " + matrix + " has shape [2, 2]; expected one dimension", readError(matrix));
-        assertThrows(BadVectorException.class, () -> VectorFiles.read(tmp.resolve("v.txt")));
+        assertEquals(matrix + ": tensor direction.1 is not a vector (expected one dimension, found shape [2, 2])", readError(matrix));
+        Path empty = write("empty.gguf", new GgufBytes().kvString("general.architecture", "controlvector"));
+        assertEquals(empty + ": has no vectors (expected direction.N tensors, found none)", readError(empty));
+        Path zeroLength = write("zero-length.gguf", new GgufBytes().tensor("direction.1", new long[] {0}, 0, new byte[0]));
+        assertEquals(zeroLength + ": tensor direction.1 has an unusable length (expected 1 to 2147483647 values, found shape [0])",
+                readError(zeroLength));
+        Path declared = write("declared.gguf", new GgufBytes().kvU32("onnx_steer.hidden_size", 3)
+                .tensor("direction.1", new long[] {2}, 0, GgufBytes.f32(1, 2)));
+        assertEquals(declared + ": onnx_steer.hidden_size disagrees with the tensors (expected 2, found 3)", readError(declared));
+        Path text = tmp.resolve("v.txt");
+        assertEquals(text + ": is not a vector file (expected a name ending in .gguf or .safetensors, found v.txt)", readError(text));
+        IllegalArgumentException output = assertThrows(IllegalArgumentException.class, () -> VectorFiles.outputFormatOf(text));
+        assertEquals("output " + text + " is not a vector file name (expected a name ending in .gguf or .safetensors, found v.txt)",
+                output.getMessage());
+        Path missing = tmp.resolve("missing.safetensors");
+        assertEquals(missing + ": does not exist (expected a safetensors file, found nothing at that path)", readError(missing));
     }
 
     @Test
@@ -203,14 +217,14 @@ class SteeringVectorsTest {
         SteeringVectors wide = new SteeringVectors(3, Map.of(1, new float[] {1, 2, 3}), VectorMetadata.defaults(), "wide.gguf");
         BadVectorException e = assertThrows(BadVectorException.class,
                 () -> SteeringVectors.combine(List.of(new SteeringVectors.Term(a, 1f), new SteeringVectors.Term(wide, 1f))));
-        assertEquals("vector file a.gguf has hidden size 2 but wide.gguf has hidden size 3", e.getMessage());
+        assertEquals("wide.gguf: cannot be added to a.gguf (expected hidden size 2 as there, found hidden size 3)", e.getMessage());
         SteeringVectors mlp = b.withMetadata(b.metadata().withSite("mlp_out")).withSource("mlp.gguf");
         e = assertThrows(BadVectorException.class,
                 () -> SteeringVectors.combine(List.of(new SteeringVectors.Term(a, 1f), new SteeringVectors.Term(mlp, 1f))));
-        assertEquals("vector file a.gguf steers site resid_post but mlp.gguf steers site mlp_out", e.getMessage());
+        assertEquals("mlp.gguf: cannot be added to a.gguf (expected site resid_post as there, found site mlp_out)", e.getMessage());
 
         e = assertThrows(BadVectorException.class, () -> new SteeringVectors(2, Map.of(1, new float[] {1}), VectorMetadata.defaults(), "x"));
-        assertEquals("vector file x layer 1 has 1 values; expected hidden size 2", e.getMessage());
+        assertEquals("x: layer 1 does not have the hidden size (expected 2 values, found 1 values)", e.getMessage());
     }
 
     private Path write(String name, GgufBytes bytes) throws Exception {

@@ -57,13 +57,14 @@ public final class ContrastiveDataset {
      */
     public static ContrastiveDataset read(Path file) {
         if (!Files.isRegularFile(file)) {
-            throw new BadInputException("dataset " + file + " does not exist or is not a file");
+            throw new BadInputException(FileProblem.message(file, "does not exist or is not a file", "a dataset file",
+                    "nothing to read"));
         }
         int[] count = {0};
         scan(file, pair -> count[0]++);
         if (count[0] == 0) {
-            throw new BadInputException("dataset " + file + " has no pairs; expected JSON Lines like "
-                    + "{\"positive\": \"...\", \"negative\": \"...\"}");
+            throw new BadInputException(FileProblem.message(file, "has no pairs",
+                    "JSON Lines like {\"positive\": \"...\", \"negative\": \"...\"}", "none"));
         }
         return new ContrastiveDataset(file, null, count[0], null);
     }
@@ -121,7 +122,7 @@ public final class ContrastiveDataset {
      * line and column rather than as the decoder's "Input length = 1", and is never replaced by U+FFFD.
      */
     private static void scan(Path file, Consumer<ContrastivePair> action) {
-        String name = file.getFileName().toString();
+        String name = file.toString(); // the path as given, like every other bad-file message
         CharsetDecoder utf8 = StandardCharsets.UTF_8.newDecoder()
                 .onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT);
         try (InputStream in = new BufferedInputStream(Files.newInputStream(file))) {

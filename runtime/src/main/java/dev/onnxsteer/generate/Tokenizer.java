@@ -60,7 +60,7 @@ public final class Tokenizer implements AutoCloseable {
     public static Tokenizer load(Path dirOrFile, ModelConfig config) {
         Path file = Files.isDirectory(dirOrFile) ? dirOrFile.resolve("tokenizer.json") : dirOrFile;
         if (!Files.isRegularFile(file)) {
-            throw new BadModelException("tokenizer file " + file + " does not exist");
+            throw new BadModelException(FileProblem.message(file, "does not exist", "a tokenizer.json file", "nothing at that path"));
         }
         JsonNode json;
         try {
@@ -93,7 +93,9 @@ public final class Tokenizer implements AutoCloseable {
             // DJL truncates to 512 tokens unless told otherwise; generation measures length itself.
             hf = HuggingFaceTokenizer.newInstance(file, Map.of("truncation", "false", "padding", "false"));
         } catch (IOException | RuntimeException e) {
-            throw new BadModelException("cannot load tokenizer " + file + ": " + e.getMessage(), e);
+            // the tokenizers library's own complaint (a serde error) is the only detail there is; quoted, printable and cut
+            throw new BadModelException(FileProblem.message(file, "is not a tokenizer the tokenizers library can load",
+                    "a Hugging Face tokenizer.json", e.getMessage()), e);
         }
         return new Tokenizer(hf, file, vocab, Collections.unmodifiableMap(special), bos, List.copyOf(eos),
                 ByteFallback.of(json));

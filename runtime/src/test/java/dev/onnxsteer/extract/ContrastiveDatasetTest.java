@@ -42,7 +42,7 @@ class ContrastiveDatasetTest {
         List<ContrastivePair> pairs = all(data);
         assertEquals("I feel glad", pairs.get(1).positive());
         assertEquals("I feel gloomy", pairs.get(1).negative());
-        assertEquals("pairs.jsonl line 3", pairs.get(1).origin());
+        assertEquals(tmp.resolve("pairs.jsonl") + " line 3", pairs.get(1).origin());
         BitSet second = new BitSet();
         second.set(1);
         assertEquals(List.of(pairs.get(1)), all(data.subset(second)));

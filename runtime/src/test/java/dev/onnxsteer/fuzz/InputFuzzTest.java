@@ -22,14 +22,14 @@ class InputFuzzTest {
 
     @FuzzTest
     void modelConfig(byte[] bytes) {
-        FuzzChecks.write(WORK, "config.json", bytes);
-        FuzzChecks.acceptsOrRefuses(() -> ModelConfig.load(WORK));
+        Path file = FuzzChecks.write(WORK, "config.json", bytes);
+        FuzzChecks.acceptsOrRefuses(file, () -> ModelConfig.load(WORK));
     }
 
     @FuzzTest
     void tokenizer(byte[] bytes) {
         Path file = FuzzChecks.write(WORK, "tokenizer.json", bytes);
-        FuzzChecks.acceptsOrRefuses(() -> {
+        FuzzChecks.acceptsOrRefuses(file, () -> {
             try (Tokenizer tokenizer = Tokenizer.load(file)) {
                 for (long id : tokenizer.encode("Once upon a time", true)) {
                     if (id < 0 || id >= tokenizer.vocabSize()) {
@@ -44,7 +44,7 @@ class InputFuzzTest {
     @FuzzTest
     void dataset(byte[] bytes) {
         Path file = FuzzChecks.write(WORK, "pairs.jsonl", bytes);
-        FuzzChecks.acceptsOrRefuses(() -> {
+        FuzzChecks.acceptsOrRefuses(file, () -> {
             ContrastiveDataset data = ContrastiveDataset.read(file);
             data.forEach(pair -> {
                 if (pair.positive().equals(pair.negative())) {
