@@ -8,6 +8,8 @@ import dev.onnxsteer.gguf.GgufValueType;
 import dev.onnxsteer.gguf.GgufWriter;
 import dev.onnxsteer.ir.HalfFloats;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.Random;
 
 /**
@@ -37,6 +39,19 @@ public final class ArchitectureFixtures {
      * here: per block of 32, scale max|x|/127 as fp16, values rounded to the nearest step).
      */
     public static Path write(String architecture, Path target, GgmlType matrices) {
+        Map<String, GgufValue> tokenizer = new LinkedHashMap<>();
+        try (GgufFile stories = GgufFile.open(TestPaths.sharedModel("stories260K/stories260K.gguf"))) {
+            stories.metadata().asMap().forEach((key, value) -> {
+                if (key.startsWith("tokenizer.")) {
+                    tokenizer.put(key, value);
+                }
+            });
+        }
+        return write(architecture, target, matrices, tokenizer);
+    }
+
+    /** As {@link #write(String, Path, GgmlType)} with the {@code tokenizer.*} keys given; the vocabulary size follows them. */
+    public static Path write(String architecture, Path target, GgmlType matrices, Map<String, GgufValue> tokenizer) {
         if (matrices != GgmlType.F32 && matrices != GgmlType.Q8_0) {
             throw new IllegalArgumentException("fixture matrices are F32 or Q8_0, not " + matrices);
         }
@@ -46,13 +61,8 @@ public final class ArchitectureFixtures {
         // not "tiny-phi3": llama.cpp gives a model named like phi3 the attributes of Phi-3's special tokens and
         // fails on a vocabulary without <|endoftext|>
         w.put("general.name", new GgufValue.Str("onnx-steer tiny fixture"));
-        try (GgufFile stories = GgufFile.open(TestPaths.sharedModel("stories260K/stories260K.gguf"))) {
-            stories.metadata().asMap().forEach((key, value) -> {
-                if (key.startsWith("tokenizer.")) {
-                    w.put(key, value);
-                }
-            });
-        }
+        tokenizer.forEach(w::put);
+        int vocab = ((GgufValue.Array) tokenizer.get("tokenizer.ggml.tokens")).elements().size();
         String a = architecture + ".";
         uint(w, a + "block_count", LAYERS);
         uint(w, a + "context_length", 256);
@@ -65,10 +75,10 @@ public final class ArchitectureFixtures {
         w.put(a + "attention.layer_norm_rms_epsilon", new GgufValue.Real(GgufValueType.FLOAT32, 1e-6));
         Random random = new Random(architecture.hashCode());
         int kv = KV_HEADS * HEAD_DIM;
-        matrix(w, random, "token_embd.weight", HIDDEN, VOCAB, 1.0f, GgmlType.F32);
+        matrix(w, random, "token_embd.weight", HIDDEN, vocab, 1.0f, GgmlType.F32);
         norm(w, random, "output_norm.weight");
         if (!architecture.equals(LlamaConfig.GEMMA)) { // gemma ties its LM head to the embedding
-            matrix(w, random, "output.weight", HIDDEN, VOCAB, 0.3f, type);
+            matrix(w, random, "output.weight", HIDDEN, vocab, 0.3f, type);
         }
         for (int l = 0; l < LAYERS; l++) {
             String b = "blk." + l + ".";
