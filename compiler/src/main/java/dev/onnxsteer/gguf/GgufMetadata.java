@@ -27,6 +27,11 @@ public final class GgufMetadata {
         this.source = source;
     }
 
+    /** The file these values came from. */
+    public String source() {
+        return source;
+    }
+
     public Map<String, GgufValue> asMap() {
         return values;
     }

@@ -19,7 +19,7 @@ import java.nio.file.Path;
 import java.util.List;
 
 /**
- * Imports a llama, qwen2, phi3 or gemma GGUF (see {@link LlamaConfig}) into a model directory shaped like an Optimum export: {@code model.onnx} (with
+ * Imports a llama, qwen2, phi3, gemma or gemma2 GGUF (see {@link LlamaConfig}) into a model directory shaped like an Optimum export: {@code model.onnx} (with
  * KV cache inputs and outputs, see {@link LlamaGraph}), {@code config.json} in Hugging Face format,
  * {@code generation_config.json}, {@code tokenizer.json} (see {@link TokenizerJson}) and
  * {@code tokenizer_config.json} (see {@link TokenizerConfig}). Linear projections are float32 MatMul
@@ -108,7 +108,8 @@ public final class GgufImporter {
                 model.metadata().put(CompiledModelAbi.IMPORTED_WEIGHTS, options.weights().label());
                 long weightBytes = model.graph().initializers().stream().mapToLong(v -> v.initializer().byteSize()).sum();
                 ModelWriter.write(model, onnx, false);
-                Files.write(temp.resolve(ModelFiles.CONFIG_FILE), json(configJson(config)));
+                Gemma2Settings gemma2 = config.architecture().equals(LlamaConfig.GEMMA2) ? Gemma2Settings.from(file.metadata(), config) : null;
+                Files.write(temp.resolve(ModelFiles.CONFIG_FILE), json(configJson(config, gemma2)));
                 Files.write(temp.resolve("generation_config.json"), json(generationConfig(config)));
                 Files.write(temp.resolve(ModelFiles.TOKENIZER_FILE), TokenizerJson.toBytes(tokenizer));
                 Files.write(temp.resolve(TOKENIZER_CONFIG_FILE), json(TokenizerConfig.build(file.metadata(), config.contextLength())));
@@ -132,12 +133,18 @@ public final class GgufImporter {
             case LlamaConfig.QWEN2 -> "Qwen2ForCausalLM";
             case LlamaConfig.PHI3 -> "Phi3ForCausalLM";
             case LlamaConfig.GEMMA -> "GemmaForCausalLM";
+            case LlamaConfig.GEMMA2 -> "Gemma2ForCausalLM";
             default -> "LlamaForCausalLM";
         };
     }
 
     /** config.json as Hugging Face writes it for the architecture's ForCausalLM class. */
     static ObjectNode configJson(LlamaConfig c) {
+        return configJson(c, null);
+    }
+
+    /** As {@link #configJson(LlamaConfig)}, with gemma2's soft-capping, window and query scaling when {@code gemma2} is given. */
+    static ObjectNode configJson(LlamaConfig c, Gemma2Settings gemma2) {
         ObjectNode n = JsonNodeFactory.instance.objectNode();
         n.putArray("architectures").add(hfClass(c.architecture()));
         n.put("model_type", c.architecture());
@@ -168,6 +175,12 @@ public final class GgufImporter {
         n.put("use_cache", true);
         n.put("torch_dtype", "float32");
         n.put("_name_or_path", c.name());
+        if (gemma2 != null) {
+            n.put("query_pre_attn_scalar", gemma2.queryPreAttnScalar());
+            n.put("attn_logit_softcapping", gemma2.attentionSoftcap());
+            n.put("final_logit_softcapping", gemma2.finalSoftcap());
+            n.put("sliding_window", gemma2.slidingWindow());
+        }
         return n;
     }
 

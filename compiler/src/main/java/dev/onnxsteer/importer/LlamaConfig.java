@@ -50,7 +50,8 @@ public record LlamaConfig(
     public static final String QWEN2 = "qwen2";
     public static final String PHI3 = "phi3";
     public static final String GEMMA = "gemma";
-    public static final List<String> SUPPORTED_ARCHITECTURES = List.of(LLAMA, QWEN2, PHI3, GEMMA);
+    public static final String GEMMA2 = "gemma2";
+    public static final List<String> SUPPORTED_ARCHITECTURES = List.of(LLAMA, QWEN2, PHI3, GEMMA, GEMMA2);
 
     /** Reads the config; refuses architectures not in {@link #SUPPORTED_ARCHITECTURES} and settings the importer cannot reproduce. */
     public static LlamaConfig from(GgufFile gguf) {
@@ -164,9 +165,9 @@ public record LlamaConfig(
         return architecture.equals(LLAMA);
     }
 
-    /** gemma: embeddings times sqrt(hidden size), GELU (tanh) in place of SiLU. */
+    /** gemma and gemma2: embeddings times sqrt(hidden size), GELU (tanh) in place of SiLU (gemma2's further changes: {@link Gemma2Settings}). */
     public boolean gemma() {
-        return architecture.equals(GEMMA);
+        return architecture.equals(GEMMA) || architecture.equals(GEMMA2);
     }
 
     /** Bytes of float32 weights the imported model holds (embedding and LM head counted separately). */

@@ -8,18 +8,17 @@ import java.util.List;
 /**
  * {@code tokenizer_config.json} from a GGUF's {@code tokenizer.*} metadata, as Hugging Face loaders and
  * transformers.js read it beside {@code tokenizer.json}: the special tokens by text, whether BOS/EOS are
- * added (GGUF {@code add_bos_token}/{@code add_eos_token}; absent, llama.cpp adds BOS for SentencePiece
- * vocabularies and not for byte-level ones), the context length and {@code tokenizer.chat_template}.
+ * added (GGUF {@code add_bos_token}/{@code add_eos_token}; absent, llama.cpp's default for the vocabulary, see
+ * {@link TokenizerJson#addBos}), the context length and {@code tokenizer.chat_template}.
  */
 final class TokenizerConfig {
     private TokenizerConfig() {}
 
     static ObjectNode build(GgufMetadata md, int contextLength) {
         List<String> tokens = md.getStringArray("tokenizer.ggml.tokens");
-        boolean sentencePiece = md.getString("tokenizer.ggml.model").equals("llama");
         ObjectNode n = JsonNodeFactory.instance.objectNode();
         n.put("tokenizer_class", "PreTrainedTokenizerFast");
-        n.put("add_bos_token", md.findBool("tokenizer.ggml.add_bos_token").orElse(sentencePiece));
+        n.put("add_bos_token", TokenizerJson.addBos(md));
         n.put("add_eos_token", md.findBool("tokenizer.ggml.add_eos_token").orElse(false));
         token(n, "bos_token", md, "tokenizer.ggml.bos_token_id", tokens);
         token(n, "eos_token", md, "tokenizer.ggml.eos_token_id", tokens);

@@ -24,8 +24,8 @@ import java.util.Map;
  *       Prepend("▁") + Replace(" ", "▁"); decoder Replace("▁", " "), ByteFallback, Fuse, Strip one leading
  *       space; TemplateProcessing adding BOS (and EOS when {@code tokenizer.ggml.add_eos_token}).</li>
  *   <li>{@code tokenizer.ggml.model = gpt2} (byte-level BPE): vocabulary and {@code tokenizer.ggml.merges}
- *       as they are; the GPT-2 pre-tokenizer regex, or Llama 3's when {@code tokenizer.ggml.pre} says
- *       {@code llama-bpe}; ByteLevel decoder.</li>
+ *       as they are; the pre-tokenizer regexes {@code tokenizer.ggml.pre} names (see {@link PreTokenizer}) as
+ *       {@code Split} steps before a regex-free ByteLevel; ByteLevel decoder.</li>
  * </ul>
  * Control, unknown and user-defined tokens ({@code tokenizer.ggml.token_type} 3, 2, 4) become
  * {@code added_tokens} so that they are matched whole and skipped when decoding special tokens.
@@ -39,7 +39,6 @@ final class TokenizerJson {
     static final int TYPE_BYTE = 6;
     static final String SPACE = "\u2581";
     private static final JsonNodeFactory F = JsonNodeFactory.instance;
-    private static final String LLAMA3_REGEX = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
     private TokenizerJson() {}
 
@@ -67,7 +66,7 @@ final class TokenizerJson {
         normalizers.add(replace(" ", SPACE));
         root.set("normalizer", F.objectNode().put("type", "Sequence").set("normalizers", normalizers));
         root.putNull("pre_tokenizer");
-        root.set("post_processor", template(md, tokens, true));
+        root.set("post_processor", template(md, tokens));
         ArrayNode decoders = F.arrayNode();
         decoders.add(replace(SPACE, " "));
         decoders.add(F.objectNode().put("type", "ByteFallback"));
@@ -139,22 +138,24 @@ final class TokenizerJson {
         List<String> tokens = md.getStringArray("tokenizer.ggml.tokens");
         int[] types = tokenTypes(md, tokens.size());
         List<String> merges = md.getStringArray("tokenizer.ggml.merges");
-        String pre = md.findString("tokenizer.ggml.pre").orElse("gpt2");
+        PreTokenizer pre = PreTokenizer.of(md);
 
         ObjectNode root = header();
         root.set("added_tokens", addedTokens(tokens, types));
         root.putNull("normalizer");
-        if (pre.equals("llama-bpe") || pre.equals("llama3")) {
+        if (pre.regexes().isEmpty()) {
+            root.set("pre_tokenizer", byteLevelNode(true)); // ByteLevel's own regex is GPT-2's
+        } else {
             ArrayNode seq = F.arrayNode();
-            seq.add(F.objectNode().put("type", "Split").<ObjectNode>set("pattern", F.objectNode().put("Regex", LLAMA3_REGEX))
-                    .put("behavior", "Isolated").put("invert", false));
+            for (String regex : pre.regexes()) {
+                seq.add(F.objectNode().put("type", "Split").<ObjectNode>set("pattern", F.objectNode().put("Regex", regex))
+                        .put("behavior", "Isolated").put("invert", false));
+            }
             seq.add(byteLevelNode(false));
             root.set("pre_tokenizer", F.objectNode().put("type", "Sequence").set("pretokenizers", seq));
-        } else {
-            root.set("pre_tokenizer", byteLevelNode(true));
         }
-        if (md.findBool("tokenizer.ggml.add_bos_token").orElse(false) || md.findBool("tokenizer.ggml.add_eos_token").orElse(false)) {
-            root.set("post_processor", template(md, tokens, false));
+        if (addBos(md) || md.findBool("tokenizer.ggml.add_eos_token").orElse(false)) {
+            root.set("post_processor", template(md, tokens));
         } else {
             root.set("post_processor", byteLevelNode(false));
         }
@@ -167,7 +168,7 @@ final class TokenizerJson {
         bpe.putNull("end_of_word_suffix");
         bpe.put("fuse_unk", false);
         bpe.put("byte_fallback", false);
-        bpe.put("ignore_merges", pre.equals("llama-bpe") || pre.equals("llama3"));
+        bpe.put("ignore_merges", pre.ignoreMerges());
         bpe.set("vocab", vocab(tokens));
         ArrayNode mergeArray = F.arrayNode();
         for (String merge : merges) {
@@ -180,6 +181,16 @@ final class TokenizerJson {
         bpe.set("merges", mergeArray);
         root.set("model", bpe);
         return root;
+    }
+
+    /**
+     * Whether BOS is added to each sequence: {@code tokenizer.ggml.add_bos_token}, or where the file does not
+     * say, llama.cpp's default for the vocabulary: yes for SentencePiece and for Llama 3's byte-level
+     * pre-tokenizer, no for the other byte-level ones.
+     */
+    static boolean addBos(GgufMetadata md) {
+        boolean byDefault = md.getString("tokenizer.ggml.model").equals("llama") || PreTokenizer.of(md).addsBos();
+        return md.findBool("tokenizer.ggml.add_bos_token").orElse(byDefault);
     }
 
     private static ObjectNode byteLevelNode(boolean useRegex) {
@@ -238,10 +249,9 @@ final class TokenizerJson {
         return added;
     }
 
-    /** BOS (and EOS) around each sequence, as HF's LlamaTokenizerFast sets up its TemplateProcessing. */
-    /** BOS/EOS added as the GGUF says; {@code bosByDefault} where it does not say (llama.cpp: true for SentencePiece, false for byte-level). */
-    private static ObjectNode template(GgufMetadata md, List<String> tokens, boolean bosByDefault) {
-        boolean addBos = md.findBool("tokenizer.ggml.add_bos_token").orElse(bosByDefault);
+    /** BOS (and EOS) around each sequence as {@link #addBos} and the GGUF say, as HF's LlamaTokenizerFast sets up its TemplateProcessing. */
+    private static ObjectNode template(GgufMetadata md, List<String> tokens) {
+        boolean addBos = addBos(md);
         boolean addEos = md.findBool("tokenizer.ggml.add_eos_token").orElse(false);
         int bos = (int) md.findLong("tokenizer.ggml.bos_token_id").orElse(1);
         int eos = (int) md.findLong("tokenizer.ggml.eos_token_id").orElse(2);

@@ -8,13 +8,16 @@ import dev.onnxsteer.gguf.GgufValueType;
 import dev.onnxsteer.gguf.GgufWriter;
 import dev.onnxsteer.ir.HalfFloats;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.Random;
 
 /**
  * Tiny seeded F32 GGUFs of the non-llama architectures, tensors named and shaped as llama.cpp's loader wants
  * them ({@code qwen2}: separate q/k/v with biases; {@code phi3}: fused {@code attn_qkv} and {@code ffn_up}
  * holding gate|up), with stories260K's SentencePiece vocabulary (512 tokens), which llama.cpp accepts for any
- * architecture. gemma: no biases, no output.weight. 2 layers, hidden 64, 4 heads of 16, 2 KV heads, FFN 96.
+ * architecture. gemma: no biases, no output.weight; gemma2 adds post-attention and post-FFN norms, a sliding
+ * window of {@value #GEMMA2_WINDOW} and soft-capping at 2 (attention) and 4 (logits). 2 layers, hidden 64, 4 heads of 16, 2 KV heads, FFN 96.
  */
 public final class ArchitectureFixtures {
     public static final int LAYERS = 2;
@@ -24,6 +27,7 @@ public final class ArchitectureFixtures {
     public static final int HEAD_DIM = HIDDEN / HEADS;
     public static final int FFN = 96;
     public static final int VOCAB = 512;
+    public static final int GEMMA2_WINDOW = 5;
 
     private ArchitectureFixtures() {}
 
@@ -37,6 +41,19 @@ public final class ArchitectureFixtures {
      * here: per block of 32, scale max|x|/127 as fp16, values rounded to the nearest step).
      */
     public static Path write(String architecture, Path target, GgmlType matrices) {
+        Map<String, GgufValue> tokenizer = new LinkedHashMap<>();
+        try (GgufFile stories = GgufFile.open(TestPaths.sharedModel("stories260K/stories260K.gguf"))) {
+            stories.metadata().asMap().forEach((key, value) -> {
+                if (key.startsWith("tokenizer.")) {
+                    tokenizer.put(key, value);
+                }
+            });
+        }
+        return write(architecture, target, matrices, tokenizer);
+    }
+
+    /** As {@link #write(String, Path, GgmlType)} with the {@code tokenizer.*} keys given; the vocabulary size follows them. */
+    public static Path write(String architecture, Path target, GgmlType matrices, Map<String, GgufValue> tokenizer) {
         if (matrices != GgmlType.F32 && matrices != GgmlType.Q8_0) {
             throw new IllegalArgumentException("fixture matrices are F32 or Q8_0, not " + matrices);
         }
@@ -46,13 +63,8 @@ public final class ArchitectureFixtures {
         // not "tiny-phi3": llama.cpp gives a model named like phi3 the attributes of Phi-3's special tokens and
         // fails on a vocabulary without <|endoftext|>
         w.put("general.name", new GgufValue.Str("onnx-steer tiny fixture"));
-        try (GgufFile stories = GgufFile.open(TestPaths.sharedModel("stories260K/stories260K.gguf"))) {
-            stories.metadata().asMap().forEach((key, value) -> {
-                if (key.startsWith("tokenizer.")) {
-                    w.put(key, value);
-                }
-            });
-        }
+        tokenizer.forEach(w::put);
+        int vocab = ((GgufValue.Array) tokenizer.get("tokenizer.ggml.tokens")).elements().size();
         String a = architecture + ".";
         uint(w, a + "block_count", LAYERS);
         uint(w, a + "context_length", 256);
@@ -63,17 +75,28 @@ public final class ArchitectureFixtures {
         uint(w, a + "rope.dimension_count", HEAD_DIM);
         w.put(a + "rope.freq_base", new GgufValue.Real(GgufValueType.FLOAT32, 10000));
         w.put(a + "attention.layer_norm_rms_epsilon", new GgufValue.Real(GgufValueType.FLOAT32, 1e-6));
+        boolean gemma2 = architecture.equals(LlamaConfig.GEMMA2);
+        if (gemma2) {
+            // small enough to matter here: a window of 5 positions, caps near the fixture's score and logit sizes
+            uint(w, a + "attention.sliding_window", GEMMA2_WINDOW);
+            w.put(a + "attn_logit_softcapping", new GgufValue.Real(GgufValueType.FLOAT32, 2.0));
+            w.put(a + "final_logit_softcapping", new GgufValue.Real(GgufValueType.FLOAT32, 4.0));
+        }
         Random random = new Random(architecture.hashCode());
         int kv = KV_HEADS * HEAD_DIM;
-        matrix(w, random, "token_embd.weight", HIDDEN, VOCAB, 1.0f, GgmlType.F32);
+        matrix(w, random, "token_embd.weight", HIDDEN, vocab, 1.0f, GgmlType.F32);
         norm(w, random, "output_norm.weight");
-        if (!architecture.equals(LlamaConfig.GEMMA)) { // gemma ties its LM head to the embedding
-            matrix(w, random, "output.weight", HIDDEN, VOCAB, 0.3f, type);
+        if (!architecture.equals(LlamaConfig.GEMMA) && !gemma2) { // gemma ties its LM head to the embedding
+            matrix(w, random, "output.weight", HIDDEN, vocab, 0.3f, type);
         }
         for (int l = 0; l < LAYERS; l++) {
             String b = "blk." + l + ".";
             norm(w, random, b + "attn_norm.weight");
             norm(w, random, b + "ffn_norm.weight");
+            if (gemma2) {
+                norm(w, random, b + "post_attention_norm.weight");
+                norm(w, random, b + "post_ffw_norm.weight");
+            }
             if (architecture.equals(LlamaConfig.PHI3)) {
                 matrix(w, random, b + "attn_qkv.weight", HIDDEN, HIDDEN + 2 * kv, 0.3f, type);
                 matrix(w, random, b + "ffn_up.weight", HIDDEN, 2 * FFN, 0.3f, type);

@@ -52,7 +52,7 @@ class ByteLevelTokenizerTest {
 
     @Test
     void encodesAndDecodesByteLevelBpe() throws Exception {
-        for (String pre : List.of("gpt2", "llama-bpe")) {
+        for (String pre : List.of("gpt-2", "llama-bpe")) {
             try (HuggingFaceTokenizer tokenizer = load(pre, false)) {
                 long[] ids = tokenizer.encode("hello hello", true, false).getIds();
                 assertArrayEquals(new long[] {259, 260}, ids, pre);
@@ -62,7 +62,7 @@ class ByteLevelTokenizerTest {
                 assertEquals("hé!", tokenizer.decode(accented, true));
             }
         }
-        try (HuggingFaceTokenizer tokenizer = load("gpt2", true)) {
+        try (HuggingFaceTokenizer tokenizer = load("gpt-2", true)) {
             assertArrayEquals(new long[] {261, 259}, tokenizer.encode("hello", true, false).getIds());
         }
     }

@@ -178,7 +178,7 @@ class LlamaImportTest {
         Path falcon = tmp.resolve("falcon.gguf");
         Files.write(falcon, new GgufBytes().kvString("general.architecture", "falcon").build());
         BadModelException e = assertThrows(BadModelException.class, () -> GgufImporter.importModel(falcon, tmp.resolve("out")));
-        assertEquals(falcon + ": has an unsupported architecture (expected general.architecture one of llama, qwen2, phi3, gemma, found falcon)", e.getMessage());
+        assertEquals(falcon + ": has an unsupported architecture (expected general.architecture one of llama, qwen2, phi3, gemma, gemma2, found falcon)", e.getMessage());
         assertFalse(Files.exists(tmp.resolve("out")));
 
         Path llama = tmp.resolve("nokeys.gguf");
