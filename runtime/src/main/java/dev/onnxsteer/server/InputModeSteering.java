@@ -3,9 +3,11 @@ package dev.onnxsteer.server;
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtException;
 import dev.onnxsteer.InferenceException;
-import dev.onnxsteer.io.CompiledModelAbi;
 import dev.onnxsteer.ir.DataType;
+import dev.onnxsteer.ir.Dim;
+import dev.onnxsteer.ir.Graph;
 import dev.onnxsteer.ir.Model;
+import dev.onnxsteer.ir.Value;
 import dev.onnxsteer.ir.ValueType;
 import dev.onnxsteer.passes.LiftInputDefaults;
 import dev.onnxsteer.passes.Mode;
@@ -64,26 +66,30 @@ public final class InputModeSteering implements RowSteering {
             return new InputModeSteering(inputs, Map.of());
         }
         SteerPass pass = new SteerPass(sites, zero, Mode.INPUT);
-        pass.run(model);
+        pass.apply(model);
         Map<String, SiteInput> byName = new LinkedHashMap<>();
         for (SteerPass.Applied applied : pass.applied()) {
             Steering s = applied.steering();
             byName.putIfAbsent(applied.tensor(), new SiteInput(s.kind(), s.layer(), applied.tensor(),
                     applied.coefficientTensor(), s.vector().length));
         }
-        Map<String, ValueType> required = new LinkedHashMap<>();
         for (SiteInput input : byName.values()) {
-            required.put(input.vectorInput(), CompiledModelAbi.vectorType(input.hidden()));
-            required.put(input.coefficientInput(), ValueType.Tensor.of(DataType.FLOAT));
+            lift(model.graph(), input.vectorInput(),
+                    ValueType.Tensor.of(DataType.FLOAT, Dim.param(SteerPass.BATCH_DIM), Dim.of(input.hidden())));
+            lift(model.graph(), input.coefficientInput(), ValueType.Tensor.of(DataType.FLOAT));
             inputs.add(input);
         }
-        LiftInputDefaults.declaring(required).run(model);
         return new InputModeSteering(inputs, java.util.Collections.unmodifiableMap(copy));
     }
 
     /** The sites this steering has inputs for: site kind to layers. */
     public Map<SiteKind, SortedSet<Integer>> steerable() {
         return steerable;
+    }
+
+    /** Makes the initializer-backed input {@code name} a plain required input of the same name, declared {@code type}. */
+    static void lift(Graph root, String name, ValueType type) {
+        LiftInputDefaults.declaring(Map.of(name, type)).run(root);
     }
 
     /** The names of the inputs this feeds. */

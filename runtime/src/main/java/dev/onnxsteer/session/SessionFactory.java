@@ -5,16 +5,17 @@ import ai.onnxruntime.OrtSession;
 import dev.onnxsteer.BadModelException;
 import dev.onnxsteer.InferenceException;
 import dev.onnxsteer.io.AtomicFiles;
-import dev.onnxsteer.io.CompiledModelAbi;
 import dev.onnxsteer.io.ModelFiles;
 import dev.onnxsteer.io.ModelWriter;
 import dev.onnxsteer.io.ModelReader;
 import dev.onnxsteer.ir.Model;
 import dev.onnxsteer.ir.Tensor;
 import dev.onnxsteer.passes.LiftInputDefaults;
+import dev.onnxsteer.passes.Provenance;
 import ai.onnxruntime.OnnxJavaType;
 import ai.onnxruntime.OnnxTensor;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -40,7 +41,7 @@ public final class SessionFactory {
 
     /**
      * Opens a model file (external-data files are resolved next to it by ONNX Runtime). A compiled
-     * model whose metadata lists overridable steering inputs ({@link CompiledModelAbi#RUNTIME_INPUTS}) is
+     * model whose metadata lists overridable steering inputs ({@link Provenance#RUNTIME_INPUTS}) is
      * reopened from a copy in which those inputs are required, their defaults held by the session
      * (see {@link ModelSession#inputDefaults()}).
      */
@@ -50,7 +51,7 @@ public final class SessionFactory {
         }
         // the IR read maps the file without copying weights: far cheaper than a session to look at metadata
         Model ir = ModelReader.read(model);
-        if (CompiledModelAbi.hasRuntimeInputs(ir)) {
+        if (ir.metadata().containsKey(Provenance.RUNTIME_INPUTS)) {
             return openLifted(ir, model.toString(), config);
         }
         String path = model.toAbsolutePath().toString();
@@ -72,7 +73,7 @@ public final class SessionFactory {
      * (its weight files linked, not copied), opened, and the directory removed again.
      */
     public static ModelSession open(Model model, String label, SessionConfig config) {
-        if (CompiledModelAbi.hasRuntimeInputs(model)) {
+        if (model.metadata().containsKey(Provenance.RUNTIME_INPUTS)) {
             return openLifted(model, label, config);
         }
         return openAsIs(model, label, config);
@@ -80,7 +81,7 @@ public final class SessionFactory {
 
     /** Lifts the steering inputs' defaults, opens the lifted model, restores the defaults in {@code model}. */
     private static ModelSession openLifted(Model model, String label, SessionConfig config) {
-        LiftInputDefaults lift = LiftInputDefaults.of(CompiledModelAbi.overridableInputs(model));
+        LiftInputDefaults lift = LiftInputDefaults.of(LiftInputDefaults.steeringInputs(model));
         lift.run(model);
         Map<String, Tensor> defaults = lift.defaults();
         ModelSession session;
