@@ -69,9 +69,8 @@ final class SteeringOptions {
     Float clampValue;
 
     @Option(names = "--bank",
-            description = "Implies --mode input: each --vector file becomes one row of a vector bank (inputs "
-                    + CompiledModelAbi.BANK_INPUT + ", " + CompiledModelAbi.INDEX_INPUT + ", " + CompiledModelAbi.SCALE_INPUT
-                    + ") instead of being summed, so each row of a batch picks its own.")
+            description = "Implies --mode input: each --vector file becomes one row of a vector bank (inputs steer_bank, "
+                    + "steer_index, steer_scale) instead of being summed, so each row of a batch picks its own.")
     boolean bank;
 
     @Mixin

@@ -1,6 +1,7 @@
 package dev.onnxsteer.passes;
 
 import dev.onnxsteer.io.CompiledModelAbi;
+import dev.onnxsteer.ir.Graph;
 import dev.onnxsteer.ir.Model;
 import dev.onnxsteer.ir.Tensor;
 import dev.onnxsteer.ir.Value;
@@ -55,15 +56,27 @@ public final class LiftInputDefaults implements Pass {
 
     @Override
     public PassResult run(Model model) {
+        return run(model.graph());
+    }
+
+    /**
+     * As {@link #run(Model)} on {@code root}, the main graph of a model being edited in place.
+     *
+     * @throws IllegalStateException when a chosen name is no value of {@code root}
+     */
+    public PassResult run(Graph root) {
+        for (String name : chosen.keySet()) {
+            root.find(name).orElseThrow(() -> new IllegalStateException("no value " + name));
+        }
         defaults.clear();
         List<Value> lifted = new ArrayList<>();
-        for (Value input : model.graph().inputs()) {
+        for (Value input : root.inputs()) {
             if (chosen.containsKey(input.name()) && input.isInitializer()) {
                 lifted.add(input);
             }
         }
         for (Value input : lifted) {
-            defaults.put(input.name(), model.graph().removeDefault(input));
+            defaults.put(input.name(), root.removeDefault(input));
             ValueType declared = chosen.get(input.name());
             if (declared != null) {
                 input.setType(declared);

@@ -5,7 +5,6 @@ import ai.onnxruntime.OrtSession;
 import dev.onnxsteer.BadModelException;
 import dev.onnxsteer.InferenceException;
 import dev.onnxsteer.io.AtomicFiles;
-import dev.onnxsteer.io.CompiledModelAbi;
 import dev.onnxsteer.io.ModelFiles;
 import dev.onnxsteer.io.ModelWriter;
 import dev.onnxsteer.io.ModelReader;
@@ -14,9 +13,11 @@ import dev.onnxsteer.ir.Model;
 import dev.onnxsteer.ir.Node;
 import dev.onnxsteer.ir.Tensor;
 import dev.onnxsteer.passes.LiftInputDefaults;
+import dev.onnxsteer.io.CompiledModelAbi;
 import ai.onnxruntime.OnnxJavaType;
 import ai.onnxruntime.OnnxTensor;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -97,7 +98,7 @@ public final class SessionFactory {
 
     /** Lifts the steering inputs' defaults, opens the lifted model, restores the defaults in {@code model}. */
     private static ModelSession openLifted(Model model, String label, SessionConfig config) {
-        LiftInputDefaults lift = LiftInputDefaults.of(CompiledModelAbi.overridableInputs(model));
+        LiftInputDefaults lift = LiftInputDefaults.of(LiftInputDefaults.steeringInputs(model));
         lift.run(model);
         Map<String, Tensor> defaults = lift.defaults();
         ModelSession session;

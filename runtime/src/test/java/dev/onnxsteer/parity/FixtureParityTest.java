@@ -14,6 +14,7 @@ import dev.onnxsteer.passes.Mode;
 import dev.onnxsteer.passes.Steering;
 import dev.onnxsteer.sites.SiteFinder;
 import dev.onnxsteer.sites.SiteKind;
+import dev.onnxsteer.session.SessionConfig;
 import dev.onnxsteer.sites.SiteMap;
 import java.nio.file.Path;
 import java.util.List;
@@ -68,15 +69,28 @@ class FixtureParityTest {
         assertEquals(true, check(report, "modes").detail().contains("bias"), "bias mode is compared too");
     }
 
+    /**
+     * A merged decoder's sites lie inside its If branches, where the harness's cut cannot reach, so its own
+     * independent check is skipped and its modes check only compares two rewrites. The independent path is
+     * llama-tiny, the same weights unmerged: cut at each site, the vector added in Java between prefix and
+     * suffix, its logits must match the steered merged model's full forward (the no_past branch); the
+     * cache check holds the with_past branch to the same tokens.
+     */
     @ParameterizedTest
     @EnumSource(value = Mode.class, names = {"ADD", "INPUT"})
     void mergedDecoderSteersBothBranches(Mode mode) {
         ModelFiles source = fixture("llama-merged");
-        ParityReport report = compileAndCheck(source, twoSites(source, SiteKind.RESID_POST, SiteKind.RESID_MID), mode,
-                temp.resolve("out"));
+        List<Steering> steerings = twoSites(source, SiteKind.RESID_POST, SiteKind.RESID_MID);
+        ParityReport report = compileAndCheck(source, steerings, mode, temp.resolve("out"));
         assertAllPassed(report, false);
         assertEquals(ParityCheck.Status.SKIPPED, check(report, "independent").status());
         assertEquals(ParityCheck.Status.PASSED, check(report, "cache").status(), "the cached branch is steered too");
+
+        ParityReport unmerged = new ParityHarness(fixture("llama-tiny"), temp.resolve("out").resolve(ModelFiles.MODEL_FILE),
+                SessionConfig.cpu(), 6).run(ParityHarnessTest.PROMPTS);
+        assertEquals(ParityCheck.Status.PASSED, check(unmerged, "independent").status(), unmerged.toString());
+        assertEquals(true, check(unmerged, "effect").maxAbsDiff() > 1e-6, "the steering changes the merged model: "
+                + check(unmerged, "effect"));
     }
 
     @ParameterizedTest
