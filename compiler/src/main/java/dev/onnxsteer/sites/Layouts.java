@@ -79,6 +79,17 @@ public final class Layouts {
         return packed && bits > 0 && 8 % bits == 0 ? table.dim(1) * (8 / bits) : packed ? -1 : table.dim(1);
     }
 
+    /**
+     * The input at which a projection op adds its own bias ({@code x W + b}): Gemm's C (2),
+     * {@code com.microsoft MatMulNBits}' optional bias (5, ONNX Runtime 1.17 and later); -1 for other ops.
+     */
+    static int biasInput(Node node) {
+        if (node.is("Gemm")) {
+            return 2;
+        }
+        return node.domain().equals(MS) && node.opType().equals("MatMulNBits") ? 5 : -1;
+    }
+
     /** Whether {@code node} is a single-op LayerNorm or RMSNorm. */
     static boolean isNormOp(Node node) {
         return NORM_OPS.contains(node.opType());
