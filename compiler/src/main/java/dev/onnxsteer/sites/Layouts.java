@@ -81,13 +81,16 @@ public final class Layouts {
 
     /**
      * The input at which a projection op adds its own bias ({@code x W + b}): Gemm's C (2),
-     * {@code com.microsoft MatMulNBits}' optional bias (5, ONNX Runtime 1.17 and later); -1 for other ops.
+     * {@code com.microsoft MatMulNBits}' optional bias (5) for the 4- and 8-bit weights ONNX Runtime's
+     * CPU kernel adds it for (see QuantisedBias); -1 for other ops.
      */
     static int biasInput(Node node) {
         if (node.is("Gemm")) {
             return 2;
         }
-        return node.domain().equals(MS) && node.opType().equals("MatMulNBits") ? 5 : -1;
+        long bits = node.intAttribute("bits", 4);
+        boolean nBits = node.domain().equals(MS) && node.opType().equals("MatMulNBits") && (bits == 4 || bits == 8);
+        return nBits ? 5 : -1;
     }
 
     /** Whether {@code node} is a single-op LayerNorm or RMSNorm. */
