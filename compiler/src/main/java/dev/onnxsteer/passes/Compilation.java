@@ -78,7 +78,7 @@ public final class Compilation {
         OrthogonalizePass orthogonalize = null;
         if (options.op() == SteerOp.ORTHOGONALIZE) {
             float[] direction = direction(steerings);
-            orthogonalize = new OrthogonalizePass(sites, direction);
+            orthogonalize = new OrthogonalizePass(sites, direction, options.exact());
             passes.add(orthogonalize);
             passes.add(Provenance.recordingOrthogonalize(orthogonalize, direction, sourceSha));
         } else {

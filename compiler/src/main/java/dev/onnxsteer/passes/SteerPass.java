@@ -80,6 +80,7 @@ public final class SteerPass implements Pass {
             applied.add(switch (step.mode()) {
                 case BIAS -> step.site().kind().isSublayerInput()
                         ? new SublayerInputBias(step.steering(), step.site(), options.createBias()).fold(model)
+                        : step.site().bias() == null ? QuantisedBias.fold(step.steering(), step.site())
                         : BiasFold.fold(step.steering(), step.site());
                 case INPUT -> rewrite(step, graphs, options.bank() ? SteerOperands.bank(model, step, several)
                         : SteerOperands.inputs(model, step, options.op(), graphs));

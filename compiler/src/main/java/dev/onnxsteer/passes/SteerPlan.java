@@ -103,7 +103,8 @@ final class SteerPlan {
 
     private Mode resolve(Site site) {
         if (mode == Mode.AUTO) {
-            return site.biasFoldable() && options.isPlainAdd() ? Mode.BIAS : Mode.ADD;
+            boolean foldable = site.biasFoldable() || QuantisedBias.biasless(site) != null;
+            return foldable && options.isPlainAdd() ? Mode.BIAS : Mode.ADD;
         }
         return mode;
     }
@@ -157,9 +158,14 @@ final class SteerPlan {
             SublayerInputBias.check(site, options.createBias());
             return;
         }
+        if (!site.biasFoldable() && QuantisedBias.biasless(site) != null) {
+            return;
+        }
         if (!site.biasFoldable()) {
-            throw new IllegalArgumentException("--mode bias: " + site.name() + " is not produced through a bias "
-                    + "initializer (its sublayer output has no MatMul + Add(bias)); use --mode add");
+            String quantised = QuantisedBias.whyNot(site);
+            throw new IllegalArgumentException("--mode bias: " + site.name() + (quantised != null ? " " + quantised
+                    : " is not produced through a bias initializer (its sublayer output has no MatMul + Add(bias))")
+                    + "; use --mode add");
         }
         Tensor bias = site.bias().initializer().initializer();
         if (!HalfFloats.isSteerable(bias.type()) || bias.elementCount() != site.hiddenSize()) {

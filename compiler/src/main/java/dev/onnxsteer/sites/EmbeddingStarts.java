@@ -10,9 +10,10 @@ import java.util.Comparator;
 import java.util.List;
 
 /**
- * Step 1 of discovery: where the residual stream begins. A token-embedding {@code Gather} (an
- * initializer table gathered with the input ids) plus any position or token-type embedding, scaling
- * or cast after it; or ONNX Runtime's fused {@code EmbedLayerNormalization}.
+ * Step 1 of discovery: where the residual stream begins. A token-embedding lookup (an initializer
+ * table gathered with the input ids, float or quantized: {@link Layouts#embeddedRows}) plus any
+ * position or token-type embedding, scaling or cast after it; or ONNX Runtime's fused
+ * {@code EmbedLayerNormalization}.
  */
 final class EmbeddingStarts {
     /**
@@ -52,17 +53,12 @@ final class EmbeddingStarts {
             Value stream = hasSum ? sum : start.output(0);
             return new Start(stream, hidden, stream == start.output(0));
         }
-        return new Start(absorbEmbeddings(start.output(0), scope, flow), start.input(0).initializer().dim(1), false);
+        return new Start(absorbEmbeddings(Layouts.embeddedRows(start), scope, flow), Layouts.embeddingWidth(start), false);
     }
 
-    /** The integer graph input a Gather of a 2-D float initializer reads its indices from, else null. */
+    /** The integer graph input an embedding lookup ({@link Layouts#embeddedRows}) reads its indices from, else null. */
     static Value tokenIds(Node node) {
-        if (!node.is("Gather") || node.inputCount() != 2 || node.intAttribute("axis", 0) != 0) {
-            return null;
-        }
-        Value table = node.input(0);
-        if (table == null || !table.isInitializer() || table.initializer().rank() != 2
-                || !Projections.FLOATS.contains(table.initializer().type())) {
+        if (node.is("Gather") && node.inputCount() != 2 || Layouts.embeddedRows(node) == null) {
             return null;
         }
         Value ids = node.input(1);

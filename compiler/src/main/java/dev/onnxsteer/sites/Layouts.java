@@ -1,6 +1,10 @@
 package dev.onnxsteer.sites;
 
+import dev.onnxsteer.ir.DataType;
 import dev.onnxsteer.ir.Node;
+import dev.onnxsteer.ir.Tensor;
+import dev.onnxsteer.ir.Use;
+import dev.onnxsteer.ir.Value;
 import java.util.List;
 import java.util.Set;
 
@@ -32,7 +36,62 @@ public final class Layouts {
     private static final Set<String> NORM_OPS = Set.of("LayerNormalization", "SimplifiedLayerNormalization",
             "RMSNormalization");
 
+    /** Element types of an embedding table stored as 8-bit integers and dequantized after the Gather. */
+    private static final Set<DataType> BYTE_TABLES = Set.of(DataType.INT8, DataType.UINT8);
+
     private Layouts() {}
+
+    /**
+     * The float rows an embedding lookup of {@code node} yields, or null when it is none: a
+     * {@code Gather} (axis 0) of a 2-D float initializer; a Gather of an 8-bit table whose only
+     * reader is a {@code DequantizeLinear} (ONNX Runtime's dynamic quantization of Gather), which
+     * yields the rows; {@code com.microsoft GatherBlockQuantized} (gather_axis 0, quantize_axis 1) of
+     * block-quantized rows (int4/int8 embeddings of the model builder and Optimum's q4 exports).
+     */
+    static Value embeddedRows(Node node) {
+        Value table = node.inputCount() >= 2 ? node.input(0) : null;
+        if (table == null || !table.isInitializer() || table.initializer().rank() != 2) {
+            return null;
+        }
+        DataType type = table.initializer().type();
+        if (node.is("Gather") && node.intAttribute("axis", 0) == 0) {
+            if (Projections.FLOATS.contains(type)) {
+                return node.output(0);
+            }
+            List<Use> uses = node.output(0).uses();
+            boolean dequantized = BYTE_TABLES.contains(type) && !node.output(0).isGraphOutput() && uses.size() == 1
+                    && uses.get(0).index() == 0 && uses.get(0).node().is("DequantizeLinear");
+            return dequantized ? uses.get(0).node().output(0) : null;
+        }
+        boolean blocks = node.domain().equals(MS) && node.opType().equals("GatherBlockQuantized")
+                && node.intAttribute("gather_axis", 0) == 0 && node.intAttribute("quantize_axis", 1) == 1;
+        return blocks ? node.output(0) : null;
+    }
+
+    /** The width of the rows {@link #embeddedRows} of {@code node} yields (its hidden size); -1 when unknown. */
+    static long embeddingWidth(Node node) {
+        Tensor table = node.input(0).initializer();
+        if (!node.opType().equals("GatherBlockQuantized")) {
+            return table.dim(1);
+        }
+        boolean packed = table.type() == DataType.UINT8;
+        long bits = node.intAttribute("bits", 4);
+        return packed && bits > 0 && 8 % bits == 0 ? table.dim(1) * (8 / bits) : packed ? -1 : table.dim(1);
+    }
+
+    /**
+     * The input at which a projection op adds its own bias ({@code x W + b}): Gemm's C (2),
+     * {@code com.microsoft MatMulNBits}' optional bias (5) for the 4- and 8-bit weights ONNX Runtime's
+     * CPU kernel adds it for (see QuantisedBias); -1 for other ops.
+     */
+    static int biasInput(Node node) {
+        if (node.is("Gemm")) {
+            return 2;
+        }
+        long bits = node.intAttribute("bits", 4);
+        boolean nBits = node.domain().equals(MS) && node.opType().equals("MatMulNBits") && (bits == 4 || bits == 8);
+        return nBits ? 5 : -1;
+    }
 
     /** Whether {@code node} is a single-op LayerNorm or RMSNorm. */
     static boolean isNormOp(Node node) {

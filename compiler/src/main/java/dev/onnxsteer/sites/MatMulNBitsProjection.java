@@ -13,8 +13,6 @@ import java.util.List;
  * optional input 5 (ORT 1.17 and later), else an {@code Add} after it.
  */
 final class MatMulNBitsProjection implements ProjectionPattern {
-    private static final int BIAS_INPUT = 5;
-
     @Override
     public List<Projection> match(Use use, long hidden) {
         Node n = use.node();
@@ -27,8 +25,9 @@ final class MatMulNBitsProjection implements ProjectionPattern {
                 || packed.initializer().type() != DataType.UINT8) {
             return List.of();
         }
-        Value bias = n.input(BIAS_INPUT);
-        BiasSlot slot = Projections.isVector(bias, out) ? new BiasSlot(n, BIAS_INPUT, bias)
+        int biasInput = Layouts.biasInput(n);
+        Value bias = n.input(biasInput);
+        BiasSlot slot = Projections.isVector(bias, out) ? new BiasSlot(n, biasInput, bias)
                 : bias == null ? Projections.biasAfter(n.output(0), out) : null;
         return List.of(new Projection(n, packed, false, slot, Projection.Encoding.MATMUL_NBITS));
     }

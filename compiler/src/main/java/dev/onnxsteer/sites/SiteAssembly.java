@@ -106,7 +106,8 @@ final class SiteAssembly {
 
     /**
      * The bias initializer that {@code x} is the output of (through Reshape/Identity): Add(y, bias) or
-     * Gemm's C, with a hidden-sized float bias, where nothing else reads the intermediate values.
+     * a projection's own bias input ({@link Layouts#biasInput}: Gemm's C, MatMulNBits' bias), with a
+     * hidden-sized float bias, where nothing else reads the intermediate values.
      */
     static BiasSlot biasOf(Value x, long hidden) {
         Value v = x;
@@ -128,8 +129,9 @@ final class SiteAssembly {
                     }
                 }
             }
-            if (p.is("Gemm") && p.inputCount() > 2 && Projections.isVector(p.input(2), hidden)) {
-                return new BiasSlot(p, 2, p.input(2));
+            int own = Layouts.biasInput(p);
+            if (own >= 0 && p.inputCount() > own && Projections.isVector(p.input(own), hidden)) {
+                return new BiasSlot(p, own, p.input(own));
             }
             return null;
         }

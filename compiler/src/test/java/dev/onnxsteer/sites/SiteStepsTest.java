@@ -98,6 +98,23 @@ class SiteStepsTest {
         assertFalse(flow.dependsOn(maskOp.output(0), h, g));
     }
 
+    @Test
+    void aSublayerOutputsBiasIsTheAddAfterItOrTheProjectionsOwnBiasInput() {
+        Graph g = new Graph("g");
+        Value x = g.addInput("x", ValueType.Tensor.of(DataType.FLOAT, Dim.of(1), Dim.of(HIDDEN)));
+        Node nBits = g.op("MatMulNBits").domain("com.microsoft").name("o_proj").inputs(x, g.addInitializer("w.packed",
+                new Tensor(DataType.UINT8, new long[] {HIDDEN, 1, 16}, new Tensor.Inline(java.nio.ByteBuffer.allocate(HIDDEN * 16)))),
+                vector(g, "w.scales"), null, null, vector(g, "o_proj.bias")).attr("K", (long) HIDDEN).attr("N", (long) HIDDEN)
+                .attr("bits", 4L).attr("block_size", 32L).append();
+        assertEquals(new BiasSlot(nBits, 5, nBits.input(5)), SiteAssembly.biasOf(nBits.output(0), HIDDEN));
+        Node gemm = g.op("Gemm").name("dense").inputs(x, table(g, "dense.weight", HIDDEN), vector(g, "dense.bias")).append();
+        assertEquals(new BiasSlot(gemm, 2, gemm.input(2)), SiteAssembly.biasOf(gemm.output(0), HIDDEN));
+        Node plain = g.op("MatMul").name("plain").inputs(x, table(g, "plain.weight", HIDDEN)).append();
+        Node add = g.op("Add").name("plain_bias").inputs(vector(g, "plain.bias"), plain.output(0)).append();
+        assertEquals(new BiasSlot(add, 0, add.input(0)), SiteAssembly.biasOf(add.output(0), HIDDEN));
+        assertNull(SiteAssembly.biasOf(plain.output(0), HIDDEN), "a MatMul of its own has no bias");
+    }
+
     /** Cast to float, x / sqrt(mean(x^2) + eps), Cast back, times the gain. */
     private static Value rmsNorm(Graph g, Value x) {
         Value xf = g.op("Cast").name("to_f32").inputs(x).attr("to", (long) DataType.FLOAT.code()).value();
