@@ -125,7 +125,7 @@ final class SteeringOptions {
                     own == null ? 1f : own));
         }
         LayerChoice choice = layers == null ? null
-                : new LayerChoice(LayerSelection.parse(layers, sites.layerCount()), "--layers " + layers);
+                : new LayerChoice(LayerSelection.parse(layers, sites.layerCount()), "--layers", layers);
         SteerOp parsedOp = SteerOp.parse(op);
         return new SteeringPlan(files, coefficient, choice, site, parsedOp, parsedOp == SteerOp.CLAMP ? clampValue : null,
                 bank);

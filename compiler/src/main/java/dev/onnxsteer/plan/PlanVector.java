@@ -18,12 +18,14 @@ public record PlanVector(String name, SteeringVectors vectors, float coefficient
         }
     }
 
-    /** The file's vector at {@code layer} under a choice of layers (see {@link SteeringPlan}), or null. */
-    float[] at(int layer, LayerChoice choice) {
+    /**
+     * The file's vector at {@code layer}, or null; with {@code spread} (the layers were chosen, see
+     * {@link SteeringPlan}) a file of one layer has its vector at every layer.
+     */
+    float[] at(int layer, boolean spread) {
         if (vectors.hasLayer(layer)) {
             return vectors.layer(layer);
         }
-        boolean spread = choice != null && vectors.layerIndices().size() == 1;
-        return spread ? vectors.layer(vectors.layerIndices().first()) : null;
+        return spread && vectors.layerIndices().size() == 1 ? vectors.layer(vectors.layerIndices().first()) : null;
     }
 }

@@ -101,7 +101,7 @@ public record SteeringPlan(List<PlanVector> vectors, Float coefficient, LayerCho
             Target target = target(sites, file);
             boolean any = false;
             for (int layer : target.layers()) {
-                float[] v = file.at(layer, target.choice());
+                float[] v = file.at(layer, target.choice() != null);
                 if (v == null) {
                     continue;
                 }
@@ -136,7 +136,7 @@ public record SteeringPlan(List<PlanVector> vectors, Float coefficient, LayerCho
         List<Steering> steerings = new ArrayList<>();
         for (int layer : target.layers()) {
             for (PlanVector file : vectors) {
-                float[] v = file.at(layer, target.choice() != null ? target.choice() : new LayerChoice(target.layers(), "bank"));
+                float[] v = file.at(layer, true); // a bank row must exist at every site
                 if (v == null) {
                     throw new BadVectorException("bank vector " + file.name() + " has no layer " + layer + "; it has layers "
                             + file.vectors().layerIndices() + " and every bank vector needs every steered layer");
@@ -165,9 +165,9 @@ public record SteeringPlan(List<PlanVector> vectors, Float coefficient, LayerCho
         SortedSet<Integer> named = new TreeSet<>(Set.of(resolved.layer()));
         if (layers != null && !layers.layers().equals(named)) {
             throw new IllegalArgumentException("site " + name.text() + " names layer " + resolved.layer() + " but "
-                    + layers.label() + " chooses " + layers.layers() + "; give the layer once");
+                    + layers.source() + " says " + layers.text() + "; give the layer once");
         }
-        return new Target(resolved.kind(), named, new LayerChoice(named, "site " + name.text()));
+        return new Target(resolved.kind(), named, new LayerChoice(named, "site", name.text()));
     }
 
     private static BadVectorException leavesNothing(LayerChoice choice, PlanVector file) {
