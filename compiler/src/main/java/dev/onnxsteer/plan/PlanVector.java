@@ -1,6 +1,8 @@
 package dev.onnxsteer.plan;
 
 import dev.onnxsteer.vectors.SteeringVectors;
+import dev.onnxsteer.vectors.VectorFiles;
+import java.nio.file.Path;
 import java.util.Objects;
 
 /**
@@ -16,6 +18,15 @@ public record PlanVector(String name, SteeringVectors vectors, float coefficient
         if (!Float.isFinite(coefficient)) {
             throw new IllegalArgumentException("coefficient of " + name + " is " + coefficient + "; expected a finite number");
         }
+    }
+
+    /**
+     * Reads a {@code .gguf} or {@code .safetensors} vector file, named by its path in messages.
+     *
+     * @param allowLarge accept vectors beyond the plausible norm ({@code VectorBounds})
+     */
+    public static PlanVector read(Path file, float coefficient, boolean allowLarge) {
+        return new PlanVector(file.toString(), VectorFiles.read(file, allowLarge), coefficient);
     }
 
     /**
