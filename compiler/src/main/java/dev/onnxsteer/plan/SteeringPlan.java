@@ -19,8 +19,12 @@ import java.util.TreeSet;
 
 /**
  * What to steer with, turned into per-site {@link Steering} once the model's sites are known: the one
- * place the rules below live, used by {@code compile}, {@code generate}, {@code parity}'s compile
- * path, {@code serve} (one plan per {@code steering} entry of a request) and the Java API alike.
+ * place the rules below live, used by {@code compile} and {@code generate} (their steering options),
+ * {@code serve} (one plan per {@code steering} entry of a request) and the Java API alike (a plan is a
+ * {@link Compilation.Plan}: {@code Compilation.compile(files, plan, mode, options)}).
+ *
+ * <p>Why a package of its own: it reads vector files ({@code vectors}), names sites ({@code sites}) and
+ * produces the passes' {@link Steering}; {@code vectors} stays a file-format package below all three.
  *
  * <ul>
  *   <li><b>Site.</b> {@code site} when given (a site name such as {@code resid_post}, a
