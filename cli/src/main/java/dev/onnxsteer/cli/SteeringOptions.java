@@ -10,7 +10,6 @@ import dev.onnxsteer.passes.SteerOp;
 import dev.onnxsteer.passes.SteerOptions;
 import dev.onnxsteer.passes.Steering;
 import dev.onnxsteer.sites.SiteMap;
-import dev.onnxsteer.vectors.VectorFiles;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -127,11 +126,10 @@ final class SteeringOptions {
         List<PlanVector> files = new ArrayList<>();
         for (int i = 0; i < paths.size(); i++) {
             Float own = ownCoefficient(vectors.get(i));
-            files.add(new PlanVector(paths.get(i).toString(), VectorFiles.read(paths.get(i), largeVectors.allowLargeVectors),
-                    own == null ? 1f : own));
+            files.add(PlanVector.read(paths.get(i), own == null ? 1f : own, largeVectors.allowLargeVectors));
         }
         LayerChoice choice = layers == null ? null
-                : new LayerChoice(LayerSelection.parse(layers, sites.layerCount()), "--layers " + layers);
+                : new LayerChoice(LayerSelection.parse(layers, sites.layerCount()), "--layers", layers);
         SteerOp parsedOp = SteerOp.parse(op);
         return new SteeringPlan(files, coefficient, choice, site, parsedOp, parsedOp == SteerOp.CLAMP ? clampValue : null,
                 bank);

@@ -8,12 +8,13 @@ import java.util.TreeSet;
  * Layers a user chose explicitly (CLI {@code --layers}, a request's {@code layers: [FIRST, LAST]}),
  * with the words messages use for the choice.
  *
- * @param label e.g. {@code --layers 1-3} or {@code layers [1, 3]}
+ * @param source where the choice was made, e.g. {@code --layers} or {@code layers}
+ * @param text   what the user wrote there, e.g. {@code 1-3} or {@code [1, 3]}
  */
-public record LayerChoice(SortedSet<Integer> layers, String label) {
+public record LayerChoice(SortedSet<Integer> layers, String source, String text) {
     public LayerChoice {
         if (layers.isEmpty()) {
-            throw new IllegalArgumentException(label + " chooses no layer");
+            throw new IllegalArgumentException(source + " " + text + " chooses no layer");
         }
         layers = Collections.unmodifiableSortedSet(new TreeSet<>(layers));
     }
@@ -27,6 +28,11 @@ public record LayerChoice(SortedSet<Integer> layers, String label) {
         for (int layer = first; layer <= last; layer++) {
             layers.add(layer);
         }
-        return new LayerChoice(layers, "layers [" + first + ", " + last + "]");
+        return new LayerChoice(layers, "layers", "[" + first + ", " + last + "]");
+    }
+
+    /** How messages name the choice: {@code --layers 1-3}, {@code layers [1, 3]}. */
+    public String label() {
+        return source + " " + text;
     }
 }

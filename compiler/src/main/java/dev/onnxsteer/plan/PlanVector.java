@@ -1,6 +1,8 @@
 package dev.onnxsteer.plan;
 
 import dev.onnxsteer.vectors.SteeringVectors;
+import dev.onnxsteer.vectors.VectorFiles;
+import java.nio.file.Path;
 import java.util.Objects;
 
 /**
@@ -18,12 +20,23 @@ public record PlanVector(String name, SteeringVectors vectors, float coefficient
         }
     }
 
-    /** The file's vector at {@code layer} under a choice of layers (see {@link SteeringPlan}), or null. */
-    float[] at(int layer, LayerChoice choice) {
+    /**
+     * Reads a {@code .gguf} or {@code .safetensors} vector file, named by its path in messages.
+     *
+     * @param allowLarge accept vectors beyond the plausible norm ({@code VectorBounds})
+     */
+    public static PlanVector read(Path file, float coefficient, boolean allowLarge) {
+        return new PlanVector(file.toString(), VectorFiles.read(file, allowLarge), coefficient);
+    }
+
+    /**
+     * The file's vector at {@code layer}, or null; with {@code spread} (the layers were chosen, see
+     * {@link SteeringPlan}) a file of one layer has its vector at every layer.
+     */
+    float[] at(int layer, boolean spread) {
         if (vectors.hasLayer(layer)) {
             return vectors.layer(layer);
         }
-        boolean spread = choice != null && vectors.layerIndices().size() == 1;
-        return spread ? vectors.layer(vectors.layerIndices().first()) : null;
+        return spread && vectors.layerIndices().size() == 1 ? vectors.layer(vectors.layerIndices().first()) : null;
     }
 }

@@ -19,8 +19,12 @@ import java.util.TreeSet;
 
 /**
  * What to steer with, turned into per-site {@link Steering} once the model's sites are known: the one
- * place the rules below live, used by {@code compile}, {@code generate}, {@code parity}'s compile
- * path, {@code serve} (one plan per {@code steering} entry of a request) and the Java API alike.
+ * place the rules below live, used by {@code compile} and {@code generate} (their steering options),
+ * {@code serve} (one plan per {@code steering} entry of a request) and the Java API alike (a plan is a
+ * {@link Compilation.Plan}: {@code Compilation.compile(files, plan, mode, options)}).
+ *
+ * <p>Why a package of its own: it reads vector files ({@code vectors}), names sites ({@code sites}) and
+ * produces the passes' {@link Steering}; {@code vectors} stays a file-format package below all three.
  *
  * <ul>
  *   <li><b>Site.</b> {@code site} when given (a site name such as {@code resid_post}, a
@@ -101,7 +105,7 @@ public record SteeringPlan(List<PlanVector> vectors, Float coefficient, LayerCho
             Target target = target(sites, file);
             boolean any = false;
             for (int layer : target.layers()) {
-                float[] v = file.at(layer, target.choice());
+                float[] v = file.at(layer, target.choice() != null);
                 if (v == null) {
                     continue;
                 }
@@ -136,7 +140,7 @@ public record SteeringPlan(List<PlanVector> vectors, Float coefficient, LayerCho
         List<Steering> steerings = new ArrayList<>();
         for (int layer : target.layers()) {
             for (PlanVector file : vectors) {
-                float[] v = file.at(layer, target.choice() != null ? target.choice() : new LayerChoice(target.layers(), "bank"));
+                float[] v = file.at(layer, true); // a bank row must exist at every site
                 if (v == null) {
                     throw new BadVectorException("bank vector " + file.name() + " has no layer " + layer + "; it has layers "
                             + file.vectors().layerIndices() + " and every bank vector needs every steered layer");
@@ -165,9 +169,9 @@ public record SteeringPlan(List<PlanVector> vectors, Float coefficient, LayerCho
         SortedSet<Integer> named = new TreeSet<>(Set.of(resolved.layer()));
         if (layers != null && !layers.layers().equals(named)) {
             throw new IllegalArgumentException("site " + name.text() + " names layer " + resolved.layer() + " but "
-                    + layers.label() + " chooses " + layers.layers() + "; give the layer once");
+                    + layers.source() + " says " + layers.text() + "; give the layer once");
         }
-        return new Target(resolved.kind(), named, new LayerChoice(named, "site " + name.text()));
+        return new Target(resolved.kind(), named, new LayerChoice(named, "site", name.text()));
     }
 
     private static BadVectorException leavesNothing(LayerChoice choice, PlanVector file) {

@@ -44,7 +44,7 @@ class SteeringPlanTest {
         for (int layer : chosen) {
             set.add(layer);
         }
-        return new LayerChoice(set, "--layers test");
+        return new LayerChoice(set, "--layers", "test");
     }
 
     @Test

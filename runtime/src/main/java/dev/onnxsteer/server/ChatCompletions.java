@@ -7,7 +7,6 @@ import dev.onnxsteer.generate.Generation;
 import dev.onnxsteer.generate.GenerationConfig;
 import io.javalin.http.Context;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -25,17 +24,8 @@ final class ChatCompletions {
         this.server = server;
     }
 
-    void handle(Context ctx) {
-        server.inFlight(() -> {
-            try {
-                respond(ctx);
-            } catch (IOException e) {
-                throw new UncheckedIOException(e);
-            }
-        });
-    }
-
-    private void respond(Context ctx) throws IOException {
+    /** Answers one request (the server counts it as in flight meanwhile). */
+    void respond(Context ctx) throws IOException {
         server.refuseWhileDraining(ctx);
         ServedModel model = server.model();
         ChatFormat format = model.chat().orElseThrow(() -> ApiError.badRequest("messages", model.name()

@@ -4,7 +4,6 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.onnxsteer.generate.Generation;
 import io.javalin.http.Context;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.util.List;
 
 /**
@@ -18,17 +17,8 @@ final class Completions {
         this.server = server;
     }
 
-    void handle(Context ctx) {
-        server.inFlight(() -> {
-            try {
-                respond(ctx);
-            } catch (IOException e) {
-                throw new UncheckedIOException(e);
-            }
-        });
-    }
-
-    private void respond(Context ctx) throws IOException {
+    /** Answers one request (the server counts it as in flight meanwhile). */
+    void respond(Context ctx) throws IOException {
         server.refuseWhileDraining(ctx);
         CompletionRequest request = CompletionRequest.parse(server.readBody(ctx), server.config().maxTokensLimit());
         BoundSteering steering = server.bindSteering(request.steering());

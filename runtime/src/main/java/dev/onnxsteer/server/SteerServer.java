@@ -9,6 +9,7 @@ import dev.onnxsteer.generate.Generation;
 import io.javalin.Javalin;
 import io.javalin.compression.CompressionStrategy;
 import io.javalin.http.Context;
+import io.javalin.http.Handler;
 import io.javalin.http.HttpResponseException;
 import java.io.IOException;
 import java.io.InputStream;
@@ -77,9 +78,9 @@ public final class SteerServer implements AutoCloseable {
             c.routes.post("/v1/vectors", vectors::upload);
             c.routes.delete("/v1/vectors/{name}", vectors::delete);
             c.routes.get("/v1/models", this::models);
-            c.routes.post("/v1/completions", completions::handle);
+            c.routes.post("/v1/completions", counted(completions::respond));
             c.routes.after("/v1/completions", ctx -> metrics.request(ctx.statusCode()));
-            c.routes.post("/v1/chat/completions", chat::handle);
+            c.routes.post("/v1/chat/completions", counted(chat::respond));
             c.routes.after("/v1/chat/completions", ctx -> metrics.request(ctx.statusCode()));
             c.routes.exception(ApiError.class, (e, ctx) -> e.respond(ctx));
             c.routes.exception(HttpResponseException.class, (e, ctx) -> (e.getStatus() == 404
@@ -167,14 +168,16 @@ public final class SteerServer implements AutoCloseable {
         ctx.contentType("application/json").result(root.toString());
     }
 
-    /** Counts a request as in flight while {@code handler} runs, so a graceful stop waits for it. */
-    void inFlight(Runnable handler) {
-        inFlight.incrementAndGet();
-        try {
-            handler.run();
-        } finally {
-            inFlight.decrementAndGet();
-        }
+    /** {@code handler}, counting its request as in flight while it runs, so a graceful stop waits for it. */
+    private Handler counted(Handler handler) {
+        return ctx -> {
+            inFlight.incrementAndGet();
+            try {
+                handler.handle(ctx);
+            } finally {
+                inFlight.decrementAndGet();
+            }
+        };
     }
 
     void refuseWhileDraining(Context ctx) {

@@ -1,6 +1,7 @@
 package dev.onnxsteer.server;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -16,6 +17,7 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -80,6 +82,26 @@ class ServerLimitsTest {
             assertEquals(200, Http.get(server.uri(), "/v1/vectors", "Authorization", "Bearer s3cret").status());
             assertEquals(200, Http.get(server.uri(), "/health").status());
             assertEquals(200, Http.get(server.uri(), "/").status());
+        }
+    }
+
+    /** An interrupted batch thread ends, keeping its interrupt flag; the server then refuses instead of queueing forever. */
+    @Test
+    void anInterruptedBatchThreadStopsAcceptingWork() throws Exception {
+        try (SteerServer server = SteerServer.start(model, config())) {
+            AtomicReference<Thread> worker = new AtomicReference<>();
+            server.scheduler().hooks(() -> {
+                worker.set(Thread.currentThread());
+                Thread.currentThread().interrupt();
+            }, () -> { });
+            String body = "{\"prompt\": \"Hi\", \"max_tokens\": 2, \"temperature\": 0}";
+            Http.post(server.uri(), "/v1/completions", body);
+            await(() -> !server.scheduler().accepting(), "the interrupted batch thread to stop accepting");
+            worker.get().join(10_000);
+            assertFalse(worker.get().isAlive(), "the batch thread ended");
+            Http.Reply after = Http.post(server.uri(), "/v1/completions", body);
+            assertEquals(503, after.status(), after.body());
+            assertEquals("server_shutting_down", after.json().get("error").get("type").asText());
         }
     }
 
