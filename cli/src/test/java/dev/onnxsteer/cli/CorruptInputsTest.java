@@ -335,6 +335,39 @@ class CorruptInputsTest {
         assertFalse(Files.exists(Path.of(out)), "nothing written");
     }
 
+    /** Jackson's own wording ("[Source: REDACTED ...]") never reaches the user: each JSON reader says where instead. */
+    @Test
+    void malformedJsonInEveryReaderIsReportedWithLineAndColumn() throws IOException {
+        String tokenizer = Files.readString(LLAMA.resolve("tokenizer.json"));
+        Path truncated = modelWith("tokenizer.json", tokenizer.substring(0, tokenizer.length() / 3));
+        assertBadFile(generate(truncated), truncated.resolve("tokenizer.json"), "not valid JSON at line");
+
+        Path header = tmp.resolve("truncated-header.safetensors");
+        Files.write(header, safetensors("{\"layers.2\":{\"dtype\":\"F32\",   ".getBytes(StandardCharsets.UTF_8),
+                floats(LLAMA_HIDDEN)));
+        assertBadFile(compileWith(header), header, "not valid JSON at line 1");
+
+        Path dataset = tmp.resolve("truncated.jsonl");
+        Files.writeString(dataset, "{\"positive\": \"happy\", \"negative\": \"sad\"}\n{\"positive\": \"glad\", \"neg\n");
+        assertBadFile(run("extract", LLAMA.toString(), "--dataset", dataset.toString(), "--layers", "1", "-o",
+                tmp.resolve("t.gguf").toString(), "--device", "cpu"), dataset, "line 2", "not valid JSON at line 1");
+    }
+
+    /** Pairs that differ but cancel (each text once on either side): the mean difference is exactly zero. */
+    @Test
+    void pairsThatGiveAZeroVectorAreRefusedInsteadOfPrintingNaN() throws IOException {
+        Path cancelling = tmp.resolve("cancelling.jsonl");
+        Files.writeString(cancelling, "{\"positive\": \"happy\", \"negative\": \"sad\"}\n"
+                + "{\"positive\": \"sad\", \"negative\": \"happy\"}\n");
+        Path out = tmp.resolve("zero.safetensors");
+        CliRun run = run("extract", LLAMA.toString(), "--dataset", cancelling.toString(), "--layers", "1", "--method", "mean",
+                "--batch", "1", "-o", out.toString(), "--device", "cpu");
+        assertBadFile(run, cancelling, "the pairs give no direction at layer 1",
+                "expected pairs that differ after tokenization, found a vector of norm 0.0");
+        assertFalse(run.out().contains("NaN"), run.out());
+        assertFalse(Files.exists(out), "no zero vector written");
+    }
+
     /** A fuzz finding (finding-unknown-element-type-of-a-value.onnx): an element type code ONNX does not define. */
     @Test
     void anOnnxValueOfAnUnknownElementTypeIsABadFileNotAUsageError() throws IOException {

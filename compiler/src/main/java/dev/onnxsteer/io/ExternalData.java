@@ -19,28 +19,29 @@ final class ExternalData {
         try {
             this.realDirectory = modelFile.toAbsolutePath().getParent().toRealPath();
         } catch (IOException e) {
-            throw new BadModelException(modelFile + ": cannot resolve the model directory: " + e.getMessage());
+            throw new BadModelException(FileProblem.message(modelFile, "cannot resolve the model directory",
+                    "a readable directory", e.getMessage()));
         }
     }
 
     /** The file a tensor's {@code location} names, after the safety checks. */
     Path resolve(String tensorName, String location, long offset, long length) {
-        String problem = null;
+        String tensor = "external data of tensor '" + FileProblem.printable(tensorName) + "'";
         if (location == null || location.isEmpty()) {
-            problem = "has no location";
-        } else if (location.startsWith("/") || location.startsWith("\\") || location.matches("^[A-Za-z]:.*")
-                || Path.of(location).isAbsolute()) {
-            problem = "location '" + location + "' is absolute; expected a path relative to the model directory";
-        } else if (location.replace('\\', '/').matches("(^|.*/)\\.\\.(/.*|$)")) {
-            problem = "location '" + location + "' contains '..'; expected a path inside the model directory";
+            throw bad(tensor + " has no location", "a location key", "none");
         }
-        if (problem != null) {
-            throw new BadModelException(modelFile + ": external data of tensor '" + tensorName + "' " + problem);
+        String shown = "'" + FileProblem.printable(location) + "'";
+        if (location.startsWith("/") || location.startsWith("\\") || location.matches("^[A-Za-z]:.*")
+                || Path.of(location).isAbsolute()) {
+            throw bad(tensor + ": location " + shown + " is absolute", "a path relative to the model directory", location);
+        }
+        if (location.replace('\\', '/').matches("(^|.*/)\\.\\.(/.*|$)")) {
+            throw bad(tensor + ": location " + shown + " contains '..'", "a path inside the model directory", location);
         }
         Path file = realDirectory.resolve(location);
         if (!Files.exists(file)) {
-            throw new BadModelException(modelFile + ": external data file '" + location + "' of tensor '" + tensorName
-                    + "' is missing (expected at " + file + ")");
+            throw bad(tensor + ": file " + shown + " is missing", "a file at " + FileProblem.printable(file.toString()),
+                    "nothing there");
         }
         Path real;
         long size;
@@ -48,19 +49,23 @@ final class ExternalData {
             real = file.toRealPath();
             size = Files.size(real);
         } catch (IOException e) {
-            throw new BadModelException(modelFile + ": cannot read external data file '" + location + "': " + e.getMessage());
+            throw bad(tensor + ": file " + shown + " cannot be read", "a readable file", e.getMessage());
         }
         if (!real.startsWith(realDirectory)) {
-            throw new BadModelException(modelFile + ": external data location '" + location + "' of tensor '" + tensorName
-                    + "' resolves to " + real + ", outside the model directory " + realDirectory);
+            throw bad(tensor + ": location " + shown + " resolves outside the model directory",
+                    "a file inside " + realDirectory, real);
         }
         if (!Files.isRegularFile(real)) {
-            throw new BadModelException(modelFile + ": external data location '" + location + "' is not a regular file");
+            throw bad(tensor + ": location " + shown + " is not a regular file", "a regular file", "a directory or device");
         }
         if (offset < 0 || length < 0 || offset + length > size) {
-            throw new BadModelException(modelFile + ": external data of tensor '" + tensorName + "' spans bytes " + offset
-                    + ".." + (offset + length) + " but '" + location + "' has only " + size + " bytes");
+            throw bad(tensor + " does not fit its file " + shown, "bytes within the file, which has only " + size + " bytes",
+                    "bytes " + offset + ".." + (offset + length));
         }
         return file;
+    }
+
+    private BadModelException bad(String what, Object expected, Object found) {
+        return new BadModelException(FileProblem.message(modelFile, what, expected, found));
     }
 }

@@ -36,23 +36,26 @@ public record ModelFiles(Path onnx, Path tokenizer, Path config) {
             } else {
                 List<Path> found = onnxFilesIn(argument);
                 if (found.size() != 1) {
-                    throw new BadModelException(argument + ": expected a model directory with " + MODEL_FILE
-                            + " (or exactly one .onnx file) but found " + (found.isEmpty() ? "none" : found.size() + ": "
-                            + found.stream().map(p -> p.getFileName().toString()).toList()));
+                    throw new BadModelException(FileProblem.message(argument, "is not a model directory",
+                            "a model directory with " + MODEL_FILE + " (or exactly one .onnx file)", found.isEmpty()
+                                    ? "no .onnx file" : found.size() + ": " + found.stream().map(p -> p.getFileName().toString()).toList()));
                 }
                 onnx = found.get(0);
             }
         } else if (Files.isRegularFile(argument)) {
             onnx = argument;
         } else if (Files.exists(argument)) {
-            throw new BadModelException(argument + ": not a regular file or directory");
+            throw new BadModelException(FileProblem.message(argument, "is not a model", "a model directory or .onnx file",
+                    "neither a regular file nor a directory"));
         } else {
-            throw new BadModelException(argument + ": no such file or directory");
+            throw new BadModelException(FileProblem.message(argument, "does not exist", "a model directory or .onnx file",
+                    "no such file or directory"));
         }
         Path dir = onnx.toAbsolutePath().getParent();
         Path tokenizer = tokenizerOverride != null ? tokenizerOverride : existing(dir.resolve(TOKENIZER_FILE));
         if (tokenizerOverride != null && !Files.isRegularFile(tokenizerOverride)) {
-            throw new BadModelException(tokenizerOverride + ": tokenizer file not found");
+            throw new BadModelException(FileProblem.message(tokenizerOverride, "does not exist", "a tokenizer.json file",
+                    "nothing at that path"));
         }
         return new ModelFiles(onnx, tokenizer, existing(dir.resolve(CONFIG_FILE)));
     }

@@ -60,7 +60,8 @@ public final class Tokenizer implements AutoCloseable {
     public static Tokenizer load(Path dirOrFile, ModelConfig config) {
         Path file = Files.isDirectory(dirOrFile) ? dirOrFile.resolve("tokenizer.json") : dirOrFile;
         if (!Files.isRegularFile(file)) {
-            throw new BadModelException(FileProblem.message(file, "does not exist", "a tokenizer.json file", "nothing at that path"));
+            throw new BadModelException(FileProblem.message(file, "does not exist", "a tokenizer.json file",
+                    "nothing at that path"));
         }
         JsonNode json;
         try {
