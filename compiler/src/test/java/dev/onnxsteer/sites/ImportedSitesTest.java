@@ -74,4 +74,24 @@ class ImportedSitesTest {
             SiteChecks.assertSitesAddUp(dir.resolve("model.onnx"), temp, ArchitectureFixtures.VOCAB, 0);
         }
     }
+
+    /** gemma2 norms each sublayer's output before the residual add: the sublayer sites are those norms' outputs. */
+    @Test
+    void importedGemma2SublayerSitesAreItsPostNorms() {
+        Path gguf = ArchitectureFixtures.write(LlamaConfig.GEMMA2, temp.resolve("gemma2.gguf"));
+        Path dir = GgufImporter.importModel(gguf, temp.resolve("gemma2")).directory();
+        Model model = ModelReader.read(dir);
+        SiteMap map = SiteFinder.find(model);
+        assertEquals(ArchitectureFixtures.LAYERS, map.layerCount());
+        assertEquals(List.of(), map.notes());
+        Map<String, String> names = SiteChecks.tensorNames(map, model.graph());
+        for (int layer = 0; layer < ArchitectureFixtures.LAYERS; layer++) {
+            String p = "/model/layers." + layer;
+            assertEquals(p + "/post_attention_layernorm/Mul_1_output_0", names.get("attn_out." + layer));
+            assertEquals(p + "/post_feedforward_layernorm/Mul_1_output_0", names.get("mlp_out." + layer));
+            assertEquals(p + "/Add_1_output_0", names.get("resid_post." + layer));
+        }
+        SiteChecks.assertChained(map, model.graph());
+        SiteChecks.assertSitesAddUp(dir.resolve("model.onnx"), temp, ArchitectureFixtures.VOCAB, 0);
+    }
 }
