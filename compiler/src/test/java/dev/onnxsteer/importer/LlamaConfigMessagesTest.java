@@ -97,7 +97,7 @@ class LlamaConfigMessagesTest {
     @Test
     void shapesTheImporterCannotBuildAreRefusedInOneStyle() throws IOException {
         assertMessage(gguf("falcon", Map.of("general.architecture", "falcon")),
-                "has an unsupported architecture (expected general.architecture one of llama, qwen2, phi3, gemma, found falcon)");
+                "has an unsupported architecture (expected general.architecture one of llama, qwen2, phi3, gemma, gemma2, found falcon)");
         assertMessage(gguf("heads", Map.of("llama.attention.head_count", 3)),
                 "has attention sizes that do not fit together (expected positive sizes, head_count dividing embedding_length"
                         + " and head_count_kv dividing head_count, found embedding_length 8, head_count 3, head_count_kv 2)");
@@ -133,6 +133,6 @@ class LlamaConfigMessagesTest {
         assertMessage(gguf("bos", Map.of("tokenizer.ggml.bos_token_id", VOCAB)),
                 "GGUF key tokenizer.ggml.bos_token_id names a token the model cannot embed (expected an id from 0 to 3, found 4)");
         assertMessage(gguf("arch-binary", Map.of("general.architecture", "ll\u001b[2Jama")),
-                "has an unsupported architecture (expected general.architecture one of llama, qwen2, phi3, gemma, found ll\\x1b[2Jama)");
+                "has an unsupported architecture (expected general.architecture one of llama, qwen2, phi3, gemma, gemma2, found ll\\x1b[2Jama)");
     }
 }
