@@ -80,11 +80,11 @@ public final class Compilation {
             float[] direction = direction(steerings);
             orthogonalize = new OrthogonalizePass(sites, direction, options.exact());
             passes.add(orthogonalize);
-            passes.add(Provenance.recordingOrthogonalize(orthogonalize, direction, sourceSha));
+            passes.add(Provenance.recordingOrthogonalize(orthogonalize, direction, sourceSha, source.onnx()));
         } else {
             steer = new SteerPass(sites, steerings, mode, options);
             passes.add(steer);
-            passes.add(Provenance.recording(steer, sourceSha));
+            passes.add(Provenance.recording(steer, sourceSha, source.onnx()));
         }
         passes.addAll(extraRewrites);
         PassRunner.run(model, passes);

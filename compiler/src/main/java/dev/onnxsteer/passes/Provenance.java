@@ -1,5 +1,6 @@
 package dev.onnxsteer.passes;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
@@ -64,24 +65,32 @@ public final class Provenance {
     /** The site label recorded for weight orthogonalisation, which acts on every write into the stream. */
     public static final String RESIDUAL_WRITES = "residual_writes";
 
-    /** The pass recording what {@code steering} applied (read when it runs, after {@code steering} ran). */
-    public static Pass recording(SteerPass steering, String sourceModelSha256) {
+    /**
+     * The pass recording what {@code steering} applied (read when it runs, after {@code steering} ran) in
+     * the model read from {@code sourceFile} (named when its record cannot be read).
+     */
+    public static Pass recording(SteerPass steering, String sourceModelSha256, Path sourceFile) {
         return model -> {
-            record(model, steering.applied(), sourceModelSha256);
+            record(model, steering.applied(), sourceModelSha256, sourceFile.toString());
             return PassResult.changed("recorded " + steering.applied().size() + " operations in " + OPERATIONS);
         };
     }
 
-    /** The pass recording what {@code pass} rewrote along {@code vector}. */
-    public static Pass recordingOrthogonalize(OrthogonalizePass pass, float[] vector, String sourceModelSha256) {
+    /** The pass recording what {@code pass} rewrote along {@code vector}, as {@link #recording}. */
+    public static Pass recordingOrthogonalize(OrthogonalizePass pass, float[] vector, String sourceModelSha256,
+            Path sourceFile) {
         return model -> {
-            recordOrthogonalize(model, vector, pass.rewritten(), sourceModelSha256);
+            recordOrthogonalize(model, vector, pass.rewritten(), sourceModelSha256, sourceFile.toString());
             return PassResult.changed("recorded orthogonalize in " + OPERATIONS);
         };
     }
 
     public static void record(Model model, List<SteerPass.Applied> applied, String sourceModelSha256) {
-        ArrayNode operations = readOperations(model);
+        record(model, applied, sourceModelSha256, where(model));
+    }
+
+    private static void record(Model model, List<SteerPass.Applied> applied, String sourceModelSha256, String file) {
+        ArrayNode operations = parse(model.metadata().get(OPERATIONS), file);
         for (SteerPass.Applied step : applied) {
             ObjectNode op = operations.addObject();
             SteerOptions options = step.options();
@@ -123,7 +132,12 @@ public final class Provenance {
     /** Records a weight orthogonalisation along {@code vector}. */
     public static void recordOrthogonalize(Model model, float[] vector, List<OrthogonalizePass.Rewritten> rewritten,
             String sourceModelSha256) {
-        ArrayNode operations = readOperations(model);
+        recordOrthogonalize(model, vector, rewritten, sourceModelSha256, where(model));
+    }
+
+    private static void recordOrthogonalize(Model model, float[] vector, List<OrthogonalizePass.Rewritten> rewritten,
+            String sourceModelSha256, String file) {
+        ArrayNode operations = parse(model.metadata().get(OPERATIONS), file);
         ObjectNode op = operations.addObject();
         op.put("op", SteerOp.ORTHOGONALIZE.label());
         op.put("site", RESIDUAL_WRITES);
@@ -245,10 +259,6 @@ public final class Provenance {
         return node.hasNonNull(field) ? node.get(field).asText() : null;
     }
 
-    private static ArrayNode readOperations(Model model) {
-        return parse(model.metadata().get(OPERATIONS), where(model));
-    }
-
     /** The model file a model was read from, as far as the IR knows it (its directory). */
     private static String where(Model model) {
         return model.directory() == null ? "the model" : "the model in " + model.directory();
@@ -261,8 +271,9 @@ public final class Provenance {
         JsonNode tree;
         try {
             tree = JSON.readTree(existing);
-        } catch (IOException e) {
-            throw malformed(file, "is not JSON (" + e.getMessage().lines().findFirst().orElse("") + ")");
+        } catch (JsonProcessingException e) {
+            throw malformed(file, "is not JSON (" + e.getOriginalMessage().replaceAll("\\s*\\(start marker.*", "")
+                    + " at character " + (e.getLocation() == null ? "?" : e.getLocation().getCharOffset() + 1) + ")");
         }
         if (!(tree instanceof ArrayNode array)) {
             throw malformed(file, "is a JSON " + tree.getNodeType().toString().toLowerCase(java.util.Locale.ROOT)
