@@ -75,6 +75,23 @@ public final class Projections {
         return null;
     }
 
+    /**
+     * The output width N of a {@code com.microsoft} packed-block projection {@code opType(x, B, ...)}
+     * read at input 0, whose attribute K is {@code hidden} and whose {@code B} is a uint8 initializer
+     * (MatMulNBits, MatMulBnb4); -1 when {@code use} is not one.
+     */
+    static long packedWidth(Use use, String opType, long hidden) {
+        Node n = use.node();
+        if (use.index() != 0 || !n.opType().equals(opType) || !n.domain().equals(Layouts.MS)) {
+            return -1;
+        }
+        long out = n.intAttribute("N", -1);
+        Value packed = n.input(1);
+        boolean fits = n.intAttribute("K", -1) == hidden && out > 0 && packed != null && packed.isInitializer()
+                && packed.initializer().type() == DataType.UINT8;
+        return fits ? out : -1;
+    }
+
     /** A float initializer {@code [hidden, out]} ({@code [out, hidden]} when transposed). */
     static boolean isWeight(Value w, long hidden, boolean transposed) {
         if (w == null || !w.isInitializer()) {
