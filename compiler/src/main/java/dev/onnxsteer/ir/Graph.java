@@ -5,7 +5,6 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.Deque;
 import java.util.HashMap;
-import java.util.IdentityHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -255,49 +254,9 @@ public final class Graph {
      * @throws IllegalStateException naming a node on the cycle when there is one
      */
     public void sortTopologically() {
-        Map<Value, Node> producers = new IdentityHashMap<>();
-        for (Node node : nodes) {
-            for (Value output : node.outputs()) {
-                producers.put(output, node);
-            }
-        }
-        Map<Node, Integer> position = new IdentityHashMap<>();
-        for (int i = 0; i < nodes.size(); i++) {
-            position.put(nodes.get(i), i);
-        }
-        Map<Node, List<Node>> dependents = new IdentityHashMap<>();
-        Map<Node, Integer> pending = new IdentityHashMap<>();
-        for (Node node : nodes) {
-            Set<Node> deps = Collections.newSetFromMap(new IdentityHashMap<>());
-            for (Value input : readsOf(node)) {
-                Node producer = producers.get(input);
-                if (producer != null && producer != node) {
-                    deps.add(producer);
-                }
-            }
-            pending.put(node, deps.size());
-            for (Node dep : deps) {
-                dependents.computeIfAbsent(dep, k -> new ArrayList<>()).add(node);
-            }
-        }
-        java.util.PriorityQueue<Node> ready = new java.util.PriorityQueue<>((a, b) -> position.get(a) - position.get(b));
-        for (Node node : nodes) {
-            if (pending.get(node) == 0) {
-                ready.add(node);
-            }
-        }
-        List<Node> sorted = new ArrayList<>(nodes.size());
-        while (!ready.isEmpty()) {
-            Node node = ready.poll();
-            sorted.add(node);
-            for (Node dependent : dependents.getOrDefault(node, List.of())) {
-                if (pending.merge(dependent, -1, Integer::sum) == 0) {
-                    ready.add(dependent);
-                }
-            }
-        }
+        List<Node> sorted = TopologicalOrder.acyclicPart(nodes);
         if (sorted.size() != nodes.size()) {
-            Node stuck = nodes.stream().filter(n -> pending.get(n) > 0).findFirst().orElseThrow();
+            Node stuck = TopologicalOrder.missing(nodes, sorted).get(0);
             throw new IllegalStateException("graph " + name + " has a cycle through node " + stuck);
         }
         nodes.clear();
@@ -309,24 +268,16 @@ public final class Graph {
         }
     }
 
-    /** Inputs of a node plus every value of an enclosing scope that its subgraphs read. */
-    private static Set<Value> readsOf(Node node) {
-        Set<Value> reads = Collections.newSetFromMap(new IdentityHashMap<>());
-        Deque<Node> todo = new ArrayDeque<>();
-        todo.add(node);
-        while (!todo.isEmpty()) {
-            Node current = todo.poll();
-            for (Value input : current.inputs()) {
-                if (input != null) {
-                    reads.add(input);
-                }
-            }
-            for (Graph sub : current.subgraphs()) {
-                todo.addAll(sub.nodes);
-                reads.addAll(sub.outputs);
-            }
-        }
-        return reads;
+    /**
+     * The nodes in the one topological order every reader of this graph uses: each after the
+     * producers of its inputs (values its subgraphs read from this graph included), the current
+     * order breaking ties. Does not reorder the graph. Nodes on a cycle, which have no such place,
+     * come last in their current order; {@link #sortTopologically()} refuses them.
+     */
+    public List<Node> topologicalOrder() {
+        List<Node> sorted = TopologicalOrder.acyclicPart(nodes);
+        sorted.addAll(TopologicalOrder.missing(nodes, sorted));
+        return sorted;
     }
 
     /** Finds a value by name in this graph, then in the enclosing graphs. */

@@ -46,9 +46,11 @@ public record ChannelQuantised(int rows, int cols, boolean signed, byte[] codes,
                 throw new IllegalArgumentException("8-bit weight zero point should be " + scales.length + " "
                         + codes.type().label() + " values, found " + zeroPoint);
             }
+            // relative reads: a tensor read from a file may start part-way into its buffer
             ByteBuffer z = zeroPoint.bytes();
             for (int i = 0; i < zps.length; i++) {
-                zps[i] = signed ? z.get(i) : z.get(i) & 0xff;
+                byte b = z.get();
+                zps[i] = signed ? b : b & 0xff;
             }
         }
         ByteBuffer c = codes.bytes();

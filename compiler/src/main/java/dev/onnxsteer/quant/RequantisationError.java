@@ -24,6 +24,11 @@ public record RequantisationError(double maxAbs, double maxSteps) {
         return maxAbs == 0;
     }
 
+    /** {@code 0.0123 (0.50 of its scale)}: the largest difference, absolute and in scale steps. */
+    public String describe() {
+        return String.format(java.util.Locale.ROOT, "%.3g (%.2f of its scale)", maxAbs, maxSteps);
+    }
+
     /** The worse of two errors (a weight stored in several tensors, a report over many weights). */
     public RequantisationError max(RequantisationError other) {
         return new RequantisationError(Math.max(maxAbs, other.maxAbs), Math.max(maxSteps, other.maxSteps));

@@ -1,9 +1,7 @@
 package dev.onnxsteer.sites;
 
-import dev.onnxsteer.ir.DataType;
 import dev.onnxsteer.ir.Node;
 import dev.onnxsteer.ir.Use;
-import dev.onnxsteer.ir.Value;
 import java.util.List;
 
 /**
@@ -13,17 +11,12 @@ import java.util.List;
 final class Bnb4Projection implements ProjectionPattern {
     @Override
     public List<Projection> match(Use use, long hidden) {
+        long out = Projections.packedWidth(use, "MatMulBnb4", hidden);
+        if (out < 0) {
+            return List.of();
+        }
         Node n = use.node();
-        if (use.index() != 0 || !n.opType().equals("MatMulBnb4") || !n.domain().equals(Projections.MS)) {
-            return List.of();
-        }
-        long out = n.intAttribute("N", -1);
-        Value packed = n.input(1);
-        if (n.intAttribute("K", -1) != hidden || out <= 0 || packed == null || !packed.isInitializer()
-                || packed.initializer().type() != DataType.UINT8) {
-            return List.of();
-        }
-        return List.of(new Projection(n, packed, false, Projections.biasAfter(n.output(0), out),
+        return List.of(new Projection(n, n.input(1), false, Projections.biasAfter(n.output(0), out),
                 Projection.Encoding.BNB4));
     }
 }

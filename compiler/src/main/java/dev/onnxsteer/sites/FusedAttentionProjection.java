@@ -14,7 +14,7 @@ final class FusedAttentionProjection implements ProjectionPattern {
     @Override
     public List<Projection> match(Use use, long hidden) {
         Node n = use.node();
-        if (use.index() != 0 || !n.opType().equals("Attention") || !n.domain().equals(Projections.MS)
+        if (use.index() != 0 || !n.opType().equals("Attention") || !n.domain().equals(Layouts.MS)
                 || !Projections.isWeight(n.input(1), hidden, false)) {
             return List.of();
         }

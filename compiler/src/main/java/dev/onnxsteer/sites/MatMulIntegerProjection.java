@@ -24,7 +24,7 @@ final class MatMulIntegerProjection implements ProjectionPattern {
             return List.of();
         }
         List<Projection> found = new ArrayList<>();
-        for (Use read : Projections.structuralUses(quantize.output(0))) {
+        for (Use read : Dataflow.valueReads(quantize.output(0))) {
             Node n = read.node();
             if (read.index() != 0 || !n.is("MatMulInteger") || !Projections.isQuantizedMatrix(n.input(1), hidden)) {
                 return List.of();

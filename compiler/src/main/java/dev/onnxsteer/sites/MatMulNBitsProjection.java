@@ -1,6 +1,5 @@
 package dev.onnxsteer.sites;
 
-import dev.onnxsteer.ir.DataType;
 import dev.onnxsteer.ir.Node;
 import dev.onnxsteer.ir.Use;
 import dev.onnxsteer.ir.Value;
@@ -10,26 +9,20 @@ import java.util.List;
  * {@code com.microsoft MatMulNBits(x, B, scales, zero_points?, g_idx?, bias?)} with attributes
  * {@code K} (= hidden) and {@code N}: the int4/int8 block-quantized projection of the
  * onnxruntime-genai model builder, Optimum's q4 exports and our own GGUF import. Its bias is the
- * optional input 5 (ORT 1.17 and later), else an {@code Add} after it.
+ * optional input 5 ({@link Layouts#biasInput}), else an {@code Add} after it.
  */
 final class MatMulNBitsProjection implements ProjectionPattern {
-    private static final int BIAS_INPUT = 5;
-
     @Override
     public List<Projection> match(Use use, long hidden) {
+        long out = Projections.packedWidth(use, "MatMulNBits", hidden);
+        if (out < 0) {
+            return List.of();
+        }
         Node n = use.node();
-        if (use.index() != 0 || !n.opType().equals("MatMulNBits") || !n.domain().equals(Projections.MS)) {
-            return List.of();
-        }
-        long out = n.intAttribute("N", -1);
-        Value packed = n.input(1);
-        if (n.intAttribute("K", -1) != hidden || out <= 0 || packed == null || !packed.isInitializer()
-                || packed.initializer().type() != DataType.UINT8) {
-            return List.of();
-        }
-        Value bias = n.input(BIAS_INPUT);
-        BiasSlot slot = Projections.isVector(bias, out) ? new BiasSlot(n, BIAS_INPUT, bias)
+        int biasInput = Layouts.biasInput(n);
+        Value bias = biasInput < 0 ? null : n.input(biasInput);
+        BiasSlot slot = Projections.isVector(bias, out) ? new BiasSlot(n, biasInput, bias)
                 : bias == null ? Projections.biasAfter(n.output(0), out) : null;
-        return List.of(new Projection(n, packed, false, slot, Projection.Encoding.MATMUL_NBITS));
+        return List.of(new Projection(n, n.input(1), false, slot, Projection.Encoding.MATMUL_NBITS));
     }
 }

@@ -5,7 +5,7 @@ import java.util.List;
 
 /**
  * One layout of a linear projection, as the reader of a sublayer input sees it. {@link Projections}
- * asks every pattern of {@link Projections#PATTERNS} about each reader; a new layout (another
+ * asks every pattern of {@link Layouts#PROJECTIONS} about each reader; a new layout (another
  * quantized MatMul, say) is one more pattern there, nothing else changes.
  */
 interface ProjectionPattern {

@@ -11,21 +11,16 @@ import java.util.Set;
 
 /**
  * Finds the linear projections that read a sublayer input, float or quantized: each layout is one
- * {@link ProjectionPattern} of {@link #PATTERNS}. Anything else that reads the input is reported
+ * {@link ProjectionPattern} of {@link Layouts#PROJECTIONS}. Anything else that reads the input is reported
  * as an other reader, which rules out bias folding there. Reading only.
  */
 public final class Projections {
-    static final String MS = "com.microsoft";
     /** Element types a steerable weight, bias or embedding table may have. */
     static final Set<DataType> FLOATS = Set.of(DataType.FLOAT, DataType.FLOAT16, DataType.BFLOAT16,
             DataType.DOUBLE);
     /** Element types of a quantized weight matrix (MatMulInteger, QDQ). */
     private static final Set<DataType> QUANTIZED = Set.of(DataType.INT8, DataType.UINT8, DataType.INT4,
             DataType.UINT4, DataType.INT16, DataType.UINT16);
-
-    /** Every layout of a projection discovery recognises; add one here to recognise a new one. */
-    static final List<ProjectionPattern> PATTERNS = List.of(new FloatProjections(), new FusedAttentionProjection(),
-            new MatMulNBitsProjection(), new MatMulIntegerProjection(), new QdqProjection(), new Bnb4Projection());
 
     /** The readers of a sublayer input: the projections, and every node that is not one. */
     public record Readers(List<Projection> projections, List<Node> others) {
@@ -46,9 +41,9 @@ public final class Projections {
     public static Readers of(Value x, long hidden) {
         List<Projection> projections = new ArrayList<>();
         List<Node> others = new ArrayList<>();
-        for (Use use : structuralUses(x)) {
+        for (Use use : Dataflow.valueReads(x)) {
             List<Projection> found = List.of();
-            for (ProjectionPattern pattern : PATTERNS) {
+            for (ProjectionPattern pattern : Layouts.PROJECTIONS) {
                 found = pattern.match(use, hidden);
                 if (!found.isEmpty()) {
                     break;
@@ -63,11 +58,6 @@ public final class Projections {
         return new Readers(projections, others);
     }
 
-    /** The uses of {@code x}, leaving out shape queries ({@code Shape}, {@code Size}), which read no values. */
-    static List<Use> structuralUses(Value x) {
-        return x.uses().stream().filter(u -> !u.node().is("Shape") && !u.node().is("Size")).toList();
-    }
-
     /** The bias added to a projection's product: Add(product, b), or a fused FastGelu/BiasGelu's bias input. */
     static BiasSlot biasAfter(Value product, long out) {
         if (product.isGraphOutput() || product.uses().size() != 1) {
@@ -78,11 +68,28 @@ public final class Projections {
         if (n.is("Add") && n.inputCount() == 2 && isVector(n.input(1 - use.index()), out)) {
             return new BiasSlot(n, 1 - use.index(), n.input(1 - use.index()));
         }
-        boolean fusedGelu = n.domain().equals(MS) && (n.opType().equals("FastGelu") || n.opType().equals("BiasGelu"));
+        boolean fusedGelu = n.domain().equals(Layouts.MS) && (n.opType().equals("FastGelu") || n.opType().equals("BiasGelu"));
         if (fusedGelu && use.index() == 0 && isVector(n.input(1), out)) {
             return new BiasSlot(n, 1, n.input(1));
         }
         return null;
+    }
+
+    /**
+     * The output width N of a {@code com.microsoft} packed-block projection {@code opType(x, B, ...)}
+     * read at input 0, whose attribute K is {@code hidden} and whose {@code B} is a uint8 initializer
+     * (MatMulNBits, MatMulBnb4); -1 when {@code use} is not one.
+     */
+    static long packedWidth(Use use, String opType, long hidden) {
+        Node n = use.node();
+        if (use.index() != 0 || !n.opType().equals(opType) || !n.domain().equals(Layouts.MS)) {
+            return -1;
+        }
+        long out = n.intAttribute("N", -1);
+        Value packed = n.input(1);
+        boolean fits = n.intAttribute("K", -1) == hidden && out > 0 && packed != null && packed.isInitializer()
+                && packed.initializer().type() == DataType.UINT8;
+        return fits ? out : -1;
     }
 
     /** A float initializer {@code [hidden, out]} ({@code [out, hidden]} when transposed). */

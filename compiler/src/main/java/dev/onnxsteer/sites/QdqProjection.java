@@ -26,14 +26,14 @@ final class QdqProjection implements ProjectionPattern {
         if (!n.is("QuantizeLinear") || n.output(0).isGraphOutput()) {
             return List.of();
         }
-        List<Use> dequantized = Projections.structuralUses(n.output(0));
+        List<Use> dequantized = Dataflow.valueReads(n.output(0));
         if (dequantized.size() != 1 || !dequantized.get(0).node().is("DequantizeLinear")
                 || dequantized.get(0).index() != 0) {
             return List.of();
         }
         Value x = dequantized.get(0).node().output(0);
         List<Projection> found = new ArrayList<>();
-        for (Use read : Projections.structuralUses(x)) {
+        for (Use read : Dataflow.valueReads(x)) {
             Projection p = read.index() == 0 ? qdqMatMul(read.node(), hidden) : null;
             if (p == null || x.isGraphOutput()) {
                 return List.of();

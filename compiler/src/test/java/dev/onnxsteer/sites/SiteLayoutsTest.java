@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.onnxsteer.ir.Model;
 import dev.onnxsteer.sites.TinyDecoder.Attention;
+import dev.onnxsteer.sites.TinyDecoder.Embedding;
 import dev.onnxsteer.sites.TinyDecoder.Layout;
 import dev.onnxsteer.sites.TinyDecoder.Linear;
 import dev.onnxsteer.sites.TinyDecoder.Mlp;
@@ -15,6 +16,7 @@ import java.util.Map;
 import java.util.stream.Stream;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
@@ -68,6 +70,17 @@ class SiteLayoutsTest {
             boolean gelu = layout.mlp() != Mlp.SWIGLU;
             assertEquals(gelu, mlp.get(0).hasBias(), "mlp_in." + layer);
         }
+    }
+
+    @ParameterizedTest
+    @EnumSource(Embedding.class)
+    void aQuantizedEmbeddingTableStartsTheStreamWithItsRowWidth(Embedding embedding) {
+        Layout layout = new Layout(embedding == Embedding.INT8 ? Linear.MATMUL_INTEGER : Linear.MATMUL_NBITS,
+                Attention.GQA, Norms.SKIP_SIMPLIFIED, Mlp.SWIGLU);
+        Model model = TinyDecoder.build(layout, embedding);
+        SiteMap map = SiteFinder.find(model);
+        assertEquals(TinyDecoder.HIDDEN, map.hiddenSize(), map.notes().toString());
+        assertEquals(expectedNames(layout.norms()), SiteChecks.tensorNames(map, model.graph()), map.notes().toString());
     }
 
     /** The names {@link TinyDecoder} gives the sites of a layout with these norms. */

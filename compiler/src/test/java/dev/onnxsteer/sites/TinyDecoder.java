@@ -43,24 +43,32 @@ final class TinyDecoder {
 
     record Layout(Linear linear, Attention attention, Norms norms, Mlp mlp) {}
 
+    /** FLOAT: Gather of a float table; INT8: Gather of an int8 table, then DequantizeLinear; BLOCKS: com.microsoft GatherBlockQuantized (4-bit). */
+    enum Embedding { FLOAT, INT8, BLOCKS }
+
     private final Layout layout;
+    private final Embedding embedding;
     private final Graph g = new Graph("tiny");
     private final Random random = new Random(17);
     private final Map<Value, Value[]> dynamicQuantized = new IdentityHashMap<>();
 
-    private TinyDecoder(Layout layout) {
+    private TinyDecoder(Layout layout, Embedding embedding) {
         this.layout = layout;
+        this.embedding = embedding;
     }
 
     static Model build(Layout layout) {
-        return new TinyDecoder(layout).model();
+        return build(layout, Embedding.FLOAT);
+    }
+
+    static Model build(Layout layout, Embedding embedding) {
+        return new TinyDecoder(layout, embedding).model();
     }
 
     private Model model() {
         Value ids = g.addInput("input_ids", ValueType.Tensor.of(DataType.INT64, Dim.param("batch"), Dim.param("seq")));
         Value mask = g.addInput("attention_mask", ValueType.Tensor.of(DataType.INT64, Dim.param("batch"), Dim.param("total")));
-        Value table = floats("model.embed_tokens.weight", VOCAB, HIDDEN);
-        Value h = g.op("Gather").name("/model/embed_tokens/Gather").inputs(table, ids).value();
+        Value h = embed(ids);
         Value normed = firstNorm(h);
         Value pending = null;
         for (int l = 0; l < LAYERS; l++) {
@@ -80,6 +88,21 @@ final class TinyDecoder {
         g.addOutput(logits);
         g.sortTopologically();
         return new Model(g);
+    }
+
+    private Value embed(Value ids) {
+        String s = "/model/embed_tokens";
+        String w = "model.embed_tokens.weight";
+        return switch (embedding) {
+            case FLOAT -> g.op("Gather").name(s + "/Gather").inputs(floats(w, VOCAB, HIDDEN), ids).value();
+            case INT8 -> g.op("DequantizeLinear").name(s + "/DequantizeLinear")
+                    .inputs(g.op("Gather").name(s + "/Gather").inputs(bytes(w + "_quantized", DataType.INT8, VOCAB, HIDDEN), ids)
+                            .outputs(s + "/Gather_quantized").value(),
+                            floats(w + "_scale", 1), bytes(w + "_zero_point", DataType.INT8, 1)).outputs(s + "/Gather_output_0").value();
+            case BLOCKS -> g.op("GatherBlockQuantized").domain(MS).name(s + "/Gather")
+                    .inputs(bytes(w + ".packed", DataType.UINT8, VOCAB, HIDDEN / 2), ids, floats(w + ".scales", VOCAB, 1))
+                    .attr("bits", 4L).attr("block_size", 16L).attr("gather_axis", 0L).attr("quantize_axis", 1L).value();
+        };
     }
 
     private Value firstNorm(Value h) {
