@@ -199,7 +199,7 @@ final class QuantisedWeight {
     float[] rows() {
         if (nbits()) {
             BlockQuantised b = blocks();
-            return transpose(b.dequantise(), b.rows(), b.cols());
+            return BlockQuantised.transpose(b.dequantise(), b.rows(), b.cols());
         }
         return channels().dequantise();
     }
@@ -216,7 +216,7 @@ final class QuantisedWeight {
     RequantisationError write(float[] rows) {
         if (nbits()) {
             BlockQuantised b = blocks();
-            BlockQuantised.Requantised r = b.requantise(transpose(rows, b.cols(), b.rows()));
+            BlockQuantised.Requantised r = b.requantise(BlockQuantised.transpose(rows, b.cols(), b.rows()));
             store(codes, r.blocks().packedTensor());
             store(scale, r.blocks().scalesTensor(scale.value().initializer().type()));
             if (zeroPoint.value() != null) {
@@ -247,15 +247,5 @@ final class QuantisedWeight {
         }
         Graph owner = v.graph();
         slot.node().setInput(slot.index(), owner.addInitializer(owner.names().fresh(v.name() + ".requantised"), tensor));
-    }
-
-    private static float[] transpose(float[] w, int rows, int cols) {
-        float[] t = new float[w.length];
-        for (int r = 0; r < rows; r++) {
-            for (int c = 0; c < cols; c++) {
-                t[c * rows + r] = w[r * cols + c];
-            }
-        }
-        return t;
     }
 }

@@ -341,6 +341,20 @@ public record BlockQuantised(int rows, int cols, int bits, int blockSize, byte[]
         encodeBlock(b, w, -zp, top - zp);
     }
 
+    /**
+     * {@code w} ({@code [rows, cols]} row-major) transposed: MatMul's B is {@code [K, N]}, this record's matrix
+     * {@code [N, K]}.
+     */
+    public static float[] transpose(float[] w, int rows, int cols) {
+        float[] t = new float[w.length];
+        for (int r = 0; r < rows; r++) {
+            for (int c = 0; c < cols; c++) {
+                t[c * rows + r] = w[r * cols + c];
+            }
+        }
+        return t;
+    }
+
     /** The same matrix with its rows reordered: row r of the result is row {@code from[r]} of this one. */
     public BlockQuantised permuteRows(int[] from) {
         int blobRow = blocksPerRow() * blobBytes();

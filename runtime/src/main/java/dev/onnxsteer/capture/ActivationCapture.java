@@ -111,8 +111,8 @@ public final class ActivationCapture implements AutoCloseable {
         try {
             ModelLayout layout = ModelLayout.detect(session, modelConfig.decoder());
             if (padding == Padding.LEFT && layout.alignment() == TokenGrid.Alignment.RIGHT) {
-                throw new IllegalArgumentException(label + " attends with GroupQueryAttention, which reads every prompt "
-                        + "from its first column: left padding would be read as tokens; use right padding");
+                throw new IllegalArgumentException(label + " reads every prompt from its first column (GroupQueryAttention, "
+                        + "the onnxruntime-genai layout): left padding would be read as tokens; use right padding");
             }
             long pad = modelConfig.padTokenId().orElse(
                     modelConfig.eosTokenIds().isEmpty() ? 0 : modelConfig.eosTokenIds().get(0));

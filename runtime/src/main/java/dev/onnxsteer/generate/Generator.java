@@ -105,7 +105,8 @@ public final class Generator {
     }
 
     /**
-     * Generates a continuation for each prompt, as one batch with left padding. Prompts are
+     * Generates a continuation for each prompt, as one padded batch ({@link ModelLayout#alignment()}: left, or
+     * right for GroupQueryAttention graphs). Prompts are
      * encoded with the tokenizer's special tokens (e.g. BOS); an empty prompt becomes the BOS token.
      * Rows finish independently (EOS, stop string or length); a finished row keeps being fed a
      * pad token but its output no longer changes.

@@ -176,23 +176,133 @@ class ExtractorTest {
     }
 
     @Test
-    void pcaOnPairsThatDifferAlongOneDirectionReturnsIt() {
-        // on the real model: the mean-difference direction of happy/sad at the last layer, and pca on the same pairs
+    void pcaIsTheTopEigenvectorOfTheCentredPairDifferencesSignedTowardsThePositives() {
+        // the independent computation: each prompt's last-token activation, the covariance of the pair differences
+        // built here, its eigenvectors by Jacobi rotations (not power iteration), the sign from raw projections
         ContrastiveDataset data = happySad();
-        SteeringVectors mean = extract(data, Method.MEAN, Position.LAST, 16, Padding.RIGHT);
         SteeringVectors pca = extract(data, Method.PCA, Position.LAST, 16, Padding.RIGHT);
-        for (int layer : LAYERS) {
-            float[] v = pca.layer(layer);
-            double norm = 0;
-            double towards = 0;
-            float[] m = mean.layer(layer);
-            for (int i = 0; i < v.length; i++) {
-                norm += v[i] * v[i];
-                towards += v[i] * m[i];
-            }
-            assertEquals(1.0, Math.sqrt(norm), 1e-5, "pca vectors are unit length");
-            assertTrue(towards > 0, "positives project higher: layer " + layer);
+        List<long[]> positives = new ArrayList<>();
+        List<long[]> negatives = new ArrayList<>();
+        data.forEach(pair -> {
+            positives.add(tokenizer.encode(pair.positive(), true));
+            negatives.add(tokenizer.encode(pair.negative(), true));
+        });
+        List<dev.onnxsteer.capture.PromptActivations> pos;
+        List<dev.onnxsteer.capture.PromptActivations> neg;
+        try (ActivationCapture capture = capture(SiteKind.RESID_POST, Padding.RIGHT)) {
+            pos = capture.run(positives, Position.LAST);
+            neg = capture.run(negatives, Position.LAST);
         }
+        int n = positives.size();
+        for (int index = 0; index < LAYERS.size(); index++) {
+            int d = 64;
+            double[][] diff = new double[n][d];
+            double[] mean = new double[d];
+            for (int p = 0; p < n; p++) {
+                for (int i = 0; i < d; i++) {
+                    diff[p][i] = (double) pos.get(p).at(index)[0][i] - neg.get(p).at(index)[0][i];
+                    mean[i] += diff[p][i] / n;
+                }
+            }
+            double[][] covariance = new double[d][d];
+            for (double[] row : diff) {
+                for (int i = 0; i < d; i++) {
+                    for (int j = 0; j < d; j++) {
+                        covariance[i][j] += (row[i] - mean[i]) * (row[j] - mean[j]) / n;
+                    }
+                }
+            }
+            double[][] vectors = new double[d][d];
+            double[] values = jacobiEigen(covariance, vectors);
+            int top = 0;
+            int second = -1;
+            for (int k = 1; k < d; k++) {
+                if (values[k] > values[top]) {
+                    second = top;
+                    top = k;
+                } else if (second < 0 || values[k] > values[second]) {
+                    second = k;
+                }
+            }
+            assertTrue(values[top] > 1.2 * values[second], "layer " + index + ": the first component stands out ("
+                    + values[top] + " vs " + values[second] + "), so it is well defined");
+            double[] u = new double[d];
+            for (int i = 0; i < d; i++) {
+                u[i] = vectors[i][top];
+            }
+            // repeng's sign rule, by hand: the positives' mean projection is above the negatives'
+            double towards = 0;
+            for (int p = 0; p < n; p++) {
+                for (int i = 0; i < d; i++) {
+                    towards += (pos.get(p).at(index)[0][i] - neg.get(p).at(index)[0][i]) * u[i] / n;
+                }
+            }
+            assertTrue(Math.abs(towards) > 1e-3, "layer " + index + ": the sides separate along the component");
+            float[] expected = new float[d];
+            for (int i = 0; i < d; i++) {
+                expected[i] = (float) (towards > 0 ? u[i] : -u[i]);
+            }
+            assertArrayEquals(expected, pca.layer(LAYERS.get(index)), 1e-4f, "pca vector of layer " + index);
+        }
+    }
+
+    /** Eigen-decomposition of a symmetric matrix by cyclic Jacobi rotations; columns of {@code vectors} are unit eigenvectors. */
+    static double[] jacobiEigen(double[][] symmetric, double[][] vectors) {
+        int n = symmetric.length;
+        double[][] a = new double[n][];
+        for (int i = 0; i < n; i++) {
+            a[i] = symmetric[i].clone();
+            java.util.Arrays.fill(vectors[i], 0);
+            vectors[i][i] = 1;
+        }
+        for (int sweep = 0; sweep < 100; sweep++) {
+            double off = 0;
+            for (int i = 0; i < n; i++) {
+                for (int j = i + 1; j < n; j++) {
+                    off += a[i][j] * a[i][j];
+                }
+            }
+            if (off < 1e-30) {
+                break;
+            }
+            for (int p = 0; p < n; p++) {
+                for (int q = p + 1; q < n; q++) {
+                    if (Math.abs(a[p][q]) < 1e-300) {
+                        continue;
+                    }
+                    double theta = (a[q][q] - a[p][p]) / (2 * a[p][q]);
+                    double t = Math.signum(theta) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
+                    if (theta == 0) {
+                        t = 1;
+                    }
+                    double c = 1 / Math.sqrt(t * t + 1);
+                    double s = t * c;
+                    for (int k = 0; k < n; k++) {
+                        double akp = a[k][p];
+                        double akq = a[k][q];
+                        a[k][p] = c * akp - s * akq;
+                        a[k][q] = s * akp + c * akq;
+                    }
+                    for (int k = 0; k < n; k++) {
+                        double apk = a[p][k];
+                        double aqk = a[q][k];
+                        a[p][k] = c * apk - s * aqk;
+                        a[q][k] = s * apk + c * aqk;
+                    }
+                    for (int k = 0; k < n; k++) {
+                        double vkp = vectors[k][p];
+                        double vkq = vectors[k][q];
+                        vectors[k][p] = c * vkp - s * vkq;
+                        vectors[k][q] = s * vkp + c * vkq;
+                    }
+                }
+            }
+        }
+        double[] values = new double[n];
+        for (int i = 0; i < n; i++) {
+            values[i] = a[i][i];
+        }
+        return values;
     }
 
     @Test

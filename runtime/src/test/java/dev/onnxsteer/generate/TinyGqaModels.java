@@ -1,5 +1,6 @@
 package dev.onnxsteer.generate;
 
+import static dev.onnxsteer.generate.TinyKvModels.longs;
 import static dev.onnxsteer.generate.TinyKvModels.node;
 import static dev.onnxsteer.generate.TinyKvModels.value;
 
@@ -150,14 +151,6 @@ final class TinyGqaModels {
         TensorProto.Builder tensor = TensorProto.newBuilder().setName(name).setDataType(FLOAT).addDims(rows).addDims(cols);
         for (int i = 0; i < rows * cols; i++) {
             tensor.addFloatData((float) (scale * Math.sin(i * 1.618 + phase)));
-        }
-        return tensor.build();
-    }
-
-    private static TensorProto longs(String name, long... values) {
-        TensorProto.Builder tensor = TensorProto.newBuilder().setName(name).setDataType(INT64).addDims(values.length);
-        for (long v : values) {
-            tensor.addInt64Data(v);
         }
         return tensor.build();
     }

@@ -161,7 +161,7 @@ final class TinyKvModels {
         return tensor.build();
     }
 
-    private static TensorProto longs(String name, long... values) {
+    static TensorProto longs(String name, long... values) {
         TensorProto.Builder tensor = TensorProto.newBuilder().setName(name).setDataType(INT64).addDims(values.length);
         for (long v : values) {
             tensor.addInt64Data(v);
