@@ -33,7 +33,7 @@ final class ImportCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Parameters(index = "0", paramLabel = "FILE", description = "The .gguf file (general.architecture llama, qwen2, phi3 or gemma).")
+    @Parameters(index = "0", paramLabel = "FILE", description = "The .gguf file (general.architecture llama, qwen2, phi3, gemma or gemma2).")
     Path gguf;
 
     @Option(names = {"-o", "--output"}, paramLabel = "DIR", required = true,
@@ -62,7 +62,7 @@ final class ImportCommand implements Callable<Integer> {
         AtomicFiles.checkDirectoryTarget(target); // refused before the progress line, so a refusal is one line
         err.println("importing " + gguf + " ...");
         err.flush();
-        GgufImporter.Options options = new GgufImporter.Options(weights, allowNonfinite, GgufImporter.EXTERNAL_DATA_THRESHOLD);
+        GgufImporter.Options options = GgufImporter.Options.of(weights, allowNonfinite);
         GgufImporter.Result result = GgufImporter.importModel(gguf, target, options);
         LlamaConfig c = result.config();
         if (json) {

@@ -59,6 +59,11 @@ public final class GgufImporter {
     public record Options(WeightFormat weights, boolean allowNonfinite, long externalDataThreshold) {
         public static final Options DEFAULT = new Options(WeightFormat.F32, false, EXTERNAL_DATA_THRESHOLD);
 
+        /** The weight format and non-finite policy given, external data above {@link #EXTERNAL_DATA_THRESHOLD}. */
+        public static Options of(WeightFormat weights, boolean allowNonfinite) {
+            return new Options(weights, allowNonfinite, EXTERNAL_DATA_THRESHOLD);
+        }
+
         public Options withWeights(WeightFormat format) {
             return new Options(format, allowNonfinite, externalDataThreshold);
         }
