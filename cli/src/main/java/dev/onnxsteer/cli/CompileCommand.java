@@ -8,6 +8,7 @@ import dev.onnxsteer.io.OutputTarget;
 import dev.onnxsteer.passes.Compilation;
 import dev.onnxsteer.passes.Mode;
 import dev.onnxsteer.passes.OrthogonalizePass;
+import dev.onnxsteer.passes.QuantisedBias;
 import dev.onnxsteer.passes.SteerOp;
 import dev.onnxsteer.passes.SteerOptions;
 import dev.onnxsteer.passes.SteerPass;
@@ -74,6 +75,10 @@ final class CompileCommand implements Callable<Integer> {
                 w.put("role", r.role());
                 w.put("original", r.original());
                 w.put("tensor", r.tensor());
+                if (r.requantisation() != null) {
+                    w.put("requantization_max_abs_error", r.requantisation().maxAbs());
+                    w.put("requantization_max_error_in_scale_steps", r.requantisation().maxSteps());
+                }
             }
             ArrayNode sites = root.putArray("sites");
             for (SteerPass.Applied applied : result.applied()) {
@@ -98,8 +103,16 @@ final class CompileCommand implements Callable<Integer> {
                         strength(options.op(), applied.steering().coefficient()), applied.site().value().name(),
                         applied.mode() == Mode.BIAS ? " (folded into " + applied.tensor() + ")" : "");
             }
+            for (SteerPass.Applied applied : result.applied()) {
+                String why = steering.mode() == Mode.AUTO && applied.mode() == Mode.ADD
+                        ? QuantisedBias.whyNot(applied.site()) : null;
+                if (why != null) {
+                    spec.commandLine().getErr().println("note: " + applied.site().name() + ": auto chose add: it " + why);
+                }
+            }
             for (OrthogonalizePass.Rewritten r : result.rewritten()) {
-                out.printf("orthogonalized %-28s %s%n", r.role(), r.tensor());
+                out.printf("orthogonalized %-28s %s%s%n", r.role(), r.tensor(), r.requantisation() == null ? ""
+                        : ", requantized: max error " + r.requantisation().describe());
             }
             out.println("wrote " + output);
         }

@@ -53,6 +53,11 @@ final class SteeringOptions {
                     + "initializer each, instead of refusing.")
     boolean createBias;
 
+    @Option(names = "--exact",
+            description = "Refuse an edit of quantized weights (orthogonalize on MatMulNBits, MatMulInteger, QDQ) "
+                    + "whose requantization would not store exactly the edited values.")
+    boolean exact;
+
     @Option(names = "--op", paramLabel = "OP", defaultValue = "add",
             description = "add (default), ablate (x - (x.r)r), ablate-add, clamp (needs --clamp-value), "
                     + "or orthogonalize (rewrite every residual writer so r can never be written).")
@@ -108,7 +113,7 @@ final class SteeringOptions {
             throw new IllegalArgumentException("--bank makes the vectors graph inputs; it needs --mode input, not --mode "
                     + mode);
         }
-        return new SteerOptions(parsedOp, Positions.parse(positions), preserveNorm, bank, createBias);
+        return new SteerOptions(parsedOp, Positions.parse(positions), preserveNorm, bank, createBias, exact);
     }
 
     private float coefficientValue() {

@@ -23,6 +23,18 @@ public final class ElementTypes {
     private static final Set<String> BOOLEAN = Set.of("Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual",
             "And", "Or", "Not", "Xor", "IsNaN", "IsInf");
 
+    /**
+     * ONNX Runtime's fused ops (com.microsoft, and SimplifiedLayerNormalization in the default domain) whose
+     * listed outputs have the element type of input 0: the skip norms' output 0 and residual sum (output 3),
+     * attention's output and present key/value, quantised MatMuls' product (their float input's type).
+     */
+    private static final Map<String, Set<Integer>> FUSED_LIKE_FIRST_INPUT = Map.ofEntries(
+            Map.entry("SkipSimplifiedLayerNormalization", Set.of(0, 3)), Map.entry("SkipLayerNormalization", Set.of(0, 3)),
+            Map.entry("SimplifiedLayerNormalization", Set.of(0)), Map.entry("MatMulNBits", Set.of(0)),
+            Map.entry("MatMulBnb4", Set.of(0)), Map.entry("RotaryEmbedding", Set.of(0)),
+            Map.entry("GroupQueryAttention", Set.of(0, 1, 2)), Map.entry("MultiHeadAttention", Set.of(0)),
+            Map.entry("Attention", Set.of(0)), Map.entry("FastGelu", Set.of(0)), Map.entry("BiasGelu", Set.of(0)));
+
     private final Map<Value, Optional<DataType>> known = new IdentityHashMap<>();
 
     public Optional<DataType> of(Value value) {
@@ -55,6 +67,12 @@ public final class ElementTypes {
 
     /** What the op computes, independent of what the value declares (so a wrong declaration can be caught). */
     public Optional<DataType> inferred(Node node, int output) {
+        boolean msDomain = node.domain().equals("com.microsoft");
+        Set<Integer> fused = FUSED_LIKE_FIRST_INPUT.get(node.opType());
+        if ((msDomain || node.domain().isEmpty()) && fused != null && fused.contains(output) && node.inputCount() > 0
+                && (msDomain || node.opType().equals("SimplifiedLayerNormalization"))) {
+            return of(node.input(0));
+        }
         if (!node.domain().isEmpty() && !node.domain().equals("ai.onnx")) {
             return Optional.empty();
         }

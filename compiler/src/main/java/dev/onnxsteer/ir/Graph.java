@@ -255,6 +255,41 @@ public final class Graph {
      * @throws IllegalStateException naming a node on the cycle when there is one
      */
     public void sortTopologically() {
+        List<Node> sorted = acyclicPart();
+        if (sorted.size() != nodes.size()) {
+            Node stuck = onCycles(sorted).get(0);
+            throw new IllegalStateException("graph " + name + " has a cycle through node " + stuck);
+        }
+        nodes.clear();
+        nodes.addAll(sorted);
+        for (Node node : sorted) {
+            for (Graph sub : node.subgraphs()) {
+                sub.sortTopologically();
+            }
+        }
+    }
+
+    /**
+     * The nodes in the one topological order every reader of this graph uses: each after the
+     * producers of its inputs (values its subgraphs read from this graph included), the current
+     * order breaking ties. Does not reorder the graph. Nodes on a cycle, which have no such place,
+     * come last in their current order; {@link #sortTopologically()} refuses them.
+     */
+    public List<Node> topologicalOrder() {
+        List<Node> sorted = acyclicPart();
+        sorted.addAll(onCycles(sorted));
+        return sorted;
+    }
+
+    /** The nodes {@code acyclic} (from {@link #acyclicPart()}) lacks, in their current order. */
+    private List<Node> onCycles(List<Node> acyclic) {
+        Set<Node> placed = Collections.newSetFromMap(new IdentityHashMap<>());
+        placed.addAll(acyclic);
+        return nodes.stream().filter(n -> !placed.contains(n)).toList();
+    }
+
+    /** Kahn's order of the nodes not on a cycle, the current order breaking ties. */
+    private List<Node> acyclicPart() {
         Map<Value, Node> producers = new IdentityHashMap<>();
         for (Node node : nodes) {
             for (Value output : node.outputs()) {
@@ -296,17 +331,7 @@ public final class Graph {
                 }
             }
         }
-        if (sorted.size() != nodes.size()) {
-            Node stuck = nodes.stream().filter(n -> pending.get(n) > 0).findFirst().orElseThrow();
-            throw new IllegalStateException("graph " + name + " has a cycle through node " + stuck);
-        }
-        nodes.clear();
-        nodes.addAll(sorted);
-        for (Node node : sorted) {
-            for (Graph sub : node.subgraphs()) {
-                sub.sortTopologically();
-            }
-        }
+        return sorted;
     }
 
     /** Inputs of a node plus every value of an enclosing scope that its subgraphs read. */

@@ -71,7 +71,7 @@ public final class Compilation {
         Result result;
         if (options.op() == SteerOp.ORTHOGONALIZE) {
             float[] direction = direction(steerings);
-            OrthogonalizePass pass = new OrthogonalizePass(sites, direction);
+            OrthogonalizePass pass = new OrthogonalizePass(sites, direction, options.exact());
             pass.apply(model);
             Provenance.recordOrthogonalize(model, direction, pass.rewritten(), sourceSha);
             result = new Result(model, List.of(), sites, pass.rewritten());

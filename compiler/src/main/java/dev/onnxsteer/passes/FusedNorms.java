@@ -3,7 +3,7 @@ package dev.onnxsteer.passes;
 import dev.onnxsteer.ir.Graph;
 import dev.onnxsteer.ir.Node;
 import dev.onnxsteer.ir.Value;
-import dev.onnxsteer.sites.SiteFinder;
+import dev.onnxsteer.sites.Layouts;
 
 /**
  * ONNX Runtime's fused normalisations emit the residual sum and its normalised form from one node:
@@ -20,7 +20,7 @@ public final class FusedNorms {
     /** True when {@code value} is the residual-sum output 3 of a com.microsoft Skip(Simplified)LayerNormalization. */
     public static boolean isSkipNormSum(Value value) {
         Node producer = value.producer();
-        return producer != null && SiteFinder.isSkipNorm(producer) && value.outputIndex() == 3;
+        return producer != null && Layouts.isSkipNorm(producer) && value.outputIndex() == 3;
     }
 
     /** True when {@code value} is the embedding-sum output of a com.microsoft EmbedLayerNormalization. */

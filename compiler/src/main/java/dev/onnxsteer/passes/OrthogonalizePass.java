@@ -8,6 +8,7 @@ import dev.onnxsteer.ir.Model;
 import dev.onnxsteer.ir.Node;
 import dev.onnxsteer.ir.Tensor;
 import dev.onnxsteer.ir.Value;
+import dev.onnxsteer.quant.RequantisationError;
 import dev.onnxsteer.sites.Site;
 import dev.onnxsteer.sites.SiteKind;
 import dev.onnxsteer.sites.SiteMap;
@@ -34,17 +35,33 @@ public final class OrthogonalizePass implements Pass {
     /** One input slot that writes into the stream: input {@code index} of {@code node} reads {@code tensor}. */
     record Slot(String role, Node node, int index, Value tensor, Layout layout) {}
 
-    /** A rewritten weight: {@code original} in the source model, {@code tensor} in the result (a copy when shared). */
-    public record Rewritten(String role, String original, String tensor) {}
+    /**
+     * A rewritten weight: {@code original} in the source model, {@code tensor} in the result (a copy when shared);
+     * {@code requantisation} how far a quantised weight's stored values are from the orthogonalised ones (null for
+     * a float weight).
+     */
+    public record Rewritten(String role, String original, String tensor, RequantisationError requantisation) {
+        public Rewritten(String role, String original, String tensor) {
+            this(role, original, tensor, null);
+        }
+    }
 
     private final SiteMap sites;
     private final float[] direction;
     private final List<Rewritten> rewritten = new ArrayList<>();
+    private final List<QuantisedOrthogonalize.Writer> quantised = new ArrayList<>();
+    private final boolean exact;
 
     /** @param vector the direction (normalised here); any non-zero vector of the model's hidden size */
     public OrthogonalizePass(SiteMap sites, float[] vector) {
+        this(sites, vector, false);
+    }
+
+    /** With {@code exact}, a quantised weight whose requantisation is lossy refuses (see {@link QuantisedOrthogonalize}). */
+    public OrthogonalizePass(SiteMap sites, float[] vector, boolean exact) {
         this.sites = sites;
         this.direction = vector.clone();
+        this.exact = exact;
     }
 
     public List<Rewritten> rewritten() {
@@ -91,6 +108,7 @@ public final class OrthogonalizePass implements Pass {
                 rewritten.add(new Rewritten(role, tensor.name(), copy.name()));
             }
         }
+        rewritten.addAll(QuantisedOrthogonalize.apply(quantised, r, exact));
         return !rewritten.isEmpty();
     }
 
@@ -105,6 +123,7 @@ public final class OrthogonalizePass implements Pass {
         }
         List<Slot> found = new ArrayList<>();
         List<String> missing = new ArrayList<>();
+        quantised.clear();
         if (sites.layerCount() == 0) {
             throw new BadModelException("orthogonalize found no transformer layers in this model"
                     + (sites.notes().isEmpty() ? "" : " (" + String.join("; ", sites.notes()) + ")"));
@@ -236,6 +255,11 @@ public final class OrthogonalizePass implements Pass {
                     }
                     return;
                 }
+            }
+            QuantisedWeight q = QuantisedWeight.producing(v, hidden);
+            if (q != null) {
+                quantised.add(new QuantisedOrthogonalize.Writer(role + " weight", q));
+                return;
             }
             missing.add(role + " " + site.value() + " is produced by " + p.opType() + " " + p
                     + ", not by a MatMul or Gemm with an initializer weight");

@@ -87,10 +87,12 @@ public final class Provenance {
             if (options.bank()) {
                 op.put("bank", true);
             }
-            if (step.mode() == Mode.BIAS && step.site().kind().isSublayerInput()) {
+            // a bias created for a quantised producer has no original to subtract: record c*v itself
+            boolean created = step.mode() == Mode.BIAS && step.originalBias() == null;
+            if (step.mode() == Mode.BIAS && (step.site().kind().isSublayerInput() || created)) {
                 float[] added = SteerPass.scaled(step.steering().vector(), step.steering().coefficient());
                 op.put("added_f32le_base64", Base64.getEncoder().encodeToString(littleEndian(added)));
-                if (step.site().projections().stream().anyMatch(p -> !p.hasBias())) {
+                if (created || step.site().projections().stream().anyMatch(p -> !p.hasBias())) {
                     op.put("created_bias", true);
                 }
             }
@@ -116,6 +118,7 @@ public final class Provenance {
             tensors.add(r.tensor());
             originals.add(r.original());
         }
+        QuantisedProvenance.recordRequantisation(op, rewritten);
         finish(model, operations, sourceModelSha256);
     }
 

@@ -12,10 +12,17 @@ package dev.onnxsteer.passes;
  * @param createBias   with {@link Mode#BIAS} at a sublayer input (attn_in, mlp_in): give each projection
  *                     without a bias one bias initializer to fold into, instead of refusing (see
  *                     {@link SublayerInputBias})
+ * @param exact        refuse an edit of quantised weights whose requantisation would not store exactly the
+ *                     edited values (see {@link QuantisedOrthogonalize})
  */
-public record SteerOptions(SteerOp op, Positions positions, boolean preserveNorm, boolean bank, boolean createBias) {
+public record SteerOptions(SteerOp op, Positions positions, boolean preserveNorm, boolean bank, boolean createBias,
+        boolean exact) {
     /** Plain addition at every position: what the compiler did before operations existed. */
     public static final SteerOptions ADD = new SteerOptions(SteerOp.ADD, Positions.ALL, false, false, false);
+
+    public SteerOptions(SteerOp op, Positions positions, boolean preserveNorm, boolean bank, boolean createBias) {
+        this(op, positions, preserveNorm, bank, createBias, false);
+    }
 
     public SteerOptions {
         if (op == null || positions == null) {
@@ -39,19 +46,23 @@ public record SteerOptions(SteerOp op, Positions positions, boolean preserveNorm
     }
 
     public SteerOptions withPositions(Positions value) {
-        return new SteerOptions(op, value, preserveNorm, bank, createBias);
+        return new SteerOptions(op, value, preserveNorm, bank, createBias, exact);
     }
 
     public SteerOptions withPreserveNorm(boolean value) {
-        return new SteerOptions(op, positions, value, bank, createBias);
+        return new SteerOptions(op, positions, value, bank, createBias, exact);
     }
 
     public SteerOptions withBank(boolean value) {
-        return new SteerOptions(op, positions, preserveNorm, value, createBias);
+        return new SteerOptions(op, positions, preserveNorm, value, createBias, exact);
     }
 
     public SteerOptions withCreateBias(boolean value) {
-        return new SteerOptions(op, positions, preserveNorm, bank, value);
+        return new SteerOptions(op, positions, preserveNorm, bank, value, exact);
+    }
+
+    public SteerOptions withExact(boolean value) {
+        return new SteerOptions(op, positions, preserveNorm, bank, createBias, value);
     }
 
     /** Plain add at every position without rescaling: the only case a bias can absorb. */

@@ -128,6 +128,7 @@ public final class SteerPass implements Pass {
             applied.add(switch (step.mode()) {
                 case BIAS -> step.site().kind().isSublayerInput()
                         ? SublayerInputBias.fold(model, step.steering(), step.site(), options.createBias())
+                        : step.site().bias() == null ? QuantisedBias.fold(step.steering(), step.site())
                         : foldIntoBias(step);
                 case INPUT -> rewrite(model, step, options.bank() ? bankOperands(model, step, several)
                         : inputOperands(model, step));
@@ -171,7 +172,8 @@ public final class SteerPass implements Pass {
 
     private Mode resolve(Site site) {
         if (mode == Mode.AUTO) {
-            return site.biasFoldable() && options.isPlainAdd() ? Mode.BIAS : Mode.ADD;
+            boolean foldable = site.biasFoldable() || QuantisedBias.biasless(site) != null;
+            return foldable && options.isPlainAdd() ? Mode.BIAS : Mode.ADD;
         }
         return mode;
     }
@@ -225,9 +227,14 @@ public final class SteerPass implements Pass {
             SublayerInputBias.check(site, options.createBias());
             return;
         }
+        if (!site.biasFoldable() && QuantisedBias.biasless(site) != null) {
+            return;
+        }
         if (!site.biasFoldable()) {
-            throw new IllegalArgumentException("--mode bias: " + site.name() + " is not produced through a bias "
-                    + "initializer (its sublayer output has no MatMul + Add(bias)); use --mode add");
+            String quantised = QuantisedBias.whyNot(site);
+            throw new IllegalArgumentException("--mode bias: " + site.name() + (quantised != null ? " " + quantised
+                    : " is not produced through a bias initializer (its sublayer output has no MatMul + Add(bias))")
+                    + "; use --mode add");
         }
         Tensor bias = site.bias().initializer().initializer();
         if (!HalfFloats.isSteerable(bias.type()) || bias.elementCount() != site.hiddenSize()) {

@@ -50,7 +50,8 @@ final class SublayerInputBias {
                     + "one bias initializer");
         }
         for (Projection p : readers.projections()) {
-            if (!HalfFloats.isSteerable(p.weight().initializer().type())) {
+            QuantisedBias.check(p, createBias);
+            if (!p.quantized() && !HalfFloats.isSteerable(p.weight().initializer().type())) {
                 throw new IllegalArgumentException(mode + ": the weight " + p.weight() + " of " + p.node() + " is "
                         + p.weight().initializer().type().label() + "; only float32, float16 and bfloat16 projections "
                         + "can be folded; use --mode add");
@@ -89,7 +90,8 @@ final class SublayerInputBias {
         Tensor w = p.weight().initializer();
         int out = Math.toIntExact(p.outputSize());
         int in = cv.length;
-        FloatBuffer weights = w.type() == DataType.FLOAT ? w.bytes().asFloatBuffer() : FloatBuffer.wrap(w.toFloats());
+        FloatBuffer weights = p.quantized() ? FloatBuffer.wrap(QuantisedWeight.of(p).rows())
+                : w.type() == DataType.FLOAT ? w.bytes().asFloatBuffer() : FloatBuffer.wrap(w.toFloats());
         double[] sum = new double[out];
         for (int i = 0; i < in; i++) {
             if (cv[i] == 0) {
@@ -116,9 +118,13 @@ final class SublayerInputBias {
         String weight = p.weight().name();
         String base = weight.endsWith(".weight") ? weight.substring(0, weight.length() - ".weight".length())
                 : p.node().name();
+        DataType type = p.quantized() ? QuantisedBias.floatType(p) : p.weight().initializer().type();
         Value bias = root.addInitializer(root.names().fresh(base + ".bias"),
-                Tensor.ofFloats(p.weight().initializer().type(), new long[] {delta.length}, delta));
+                Tensor.ofFloats(type, new long[] {delta.length}, delta));
         Node node = p.node();
+        if (QuantisedBias.attach(p, bias)) {
+            return bias.name();
+        }
         if (node.is("MatMul")) {
             Value product = node.output(0);
             List<Use> readers = product.uses();

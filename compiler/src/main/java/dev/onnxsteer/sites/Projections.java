@@ -10,17 +10,17 @@ import java.util.List;
 import java.util.Set;
 
 /**
- * Finds the linear projections that read a sublayer input: {@code MatMul(x, W)} (then
- * {@code Add(b)} or an ONNX Runtime {@code FastGelu}/{@code BiasGelu} bias), {@code Gemm} (behind a
- * flattening {@code Reshape} too, as GPT-2's Conv1D exports), and ONNX Runtime's fused
- * {@code Attention} (weight input 1, bias input 2). Anything else that reads the input is reported
+ * Finds the linear projections that read a sublayer input, float or quantized: each layout is one
+ * {@link ProjectionPattern} of {@link Layouts#PROJECTIONS}. Anything else that reads the input is reported
  * as an other reader, which rules out bias folding there. Reading only.
  */
 public final class Projections {
-    private static final String MS = "com.microsoft";
     /** Element types a steerable weight, bias or embedding table may have. */
     static final Set<DataType> FLOATS = Set.of(DataType.FLOAT, DataType.FLOAT16, DataType.BFLOAT16,
             DataType.DOUBLE);
+    /** Element types of a quantized weight matrix (MatMulInteger, QDQ). */
+    private static final Set<DataType> QUANTIZED = Set.of(DataType.INT8, DataType.UINT8, DataType.INT4,
+            DataType.UINT4, DataType.INT16, DataType.UINT16);
 
     /** The readers of a sublayer input: the projections, and every node that is not one. */
     public record Readers(List<Projection> projections, List<Node> others) {
@@ -41,57 +41,25 @@ public final class Projections {
     public static Readers of(Value x, long hidden) {
         List<Projection> projections = new ArrayList<>();
         List<Node> others = new ArrayList<>();
-        for (Use use : x.uses()) {
-            Node n = use.node();
-            if (n.is("Shape") || n.is("Size")) {
-                continue;
+        for (Use use : Dataflow.valueReads(x)) {
+            List<Projection> found = List.of();
+            for (ProjectionPattern pattern : Layouts.PROJECTIONS) {
+                found = pattern.match(use, hidden);
+                if (!found.isEmpty()) {
+                    break;
+                }
             }
-            Projection p = use.index() == 0 ? projection(n, hidden) : null;
-            if (p == null && use.index() == 0 && n.is("Reshape") && !n.output(0).isGraphOutput()
-                    && n.output(0).uses().size() == 1) {
-                Use next = n.output(0).uses().get(0);
-                p = next.index() == 0 && next.node().is("Gemm") ? projection(next.node(), hidden) : null;
-            }
-            if (p != null) {
-                projections.add(p);
+            if (found.isEmpty()) {
+                others.add(use.node());
             } else {
-                others.add(n);
+                projections.addAll(found);
             }
         }
         return new Readers(projections, others);
     }
 
-    private static Projection projection(Node n, long hidden) {
-        if (n.is("MatMul") && n.inputCount() == 2 && isWeight(n.input(1), hidden, false)) {
-            Value w = n.input(1);
-            return new Projection(n, w, false, biasAfter(n.output(0), w.initializer().dim(1)));
-        }
-        if (n.is("Gemm") && n.intAttribute("transA", 0) == 0) {
-            boolean transposed = n.intAttribute("transB", 0) == 1;
-            if (!isWeight(n.input(1), hidden, transposed)) {
-                return null;
-            }
-            Value w = n.input(1);
-            long out = w.initializer().dim(transposed ? 0 : 1);
-            Value c = n.input(2);
-            if (c != null && !isVector(c, out)) {
-                return null;
-            }
-            return new Projection(n, w, transposed, c == null ? null : new BiasSlot(n, 2, c));
-        }
-        if (n.opType().equals("Attention") && n.domain().equals(MS) && isWeight(n.input(1), hidden, false)) {
-            Value w = n.input(1);
-            Value b = n.input(2);
-            if (b != null && !isVector(b, w.initializer().dim(1))) {
-                return null;
-            }
-            return new Projection(n, w, false, b == null ? null : new BiasSlot(n, 2, b));
-        }
-        return null;
-    }
-
     /** The bias added to a projection's product: Add(product, b), or a fused FastGelu/BiasGelu's bias input. */
-    private static BiasSlot biasAfter(Value product, long out) {
+    static BiasSlot biasAfter(Value product, long out) {
         if (product.isGraphOutput() || product.uses().size() != 1) {
             return null;
         }
@@ -100,19 +68,46 @@ public final class Projections {
         if (n.is("Add") && n.inputCount() == 2 && isVector(n.input(1 - use.index()), out)) {
             return new BiasSlot(n, 1 - use.index(), n.input(1 - use.index()));
         }
-        boolean fusedGelu = n.domain().equals(MS) && (n.opType().equals("FastGelu") || n.opType().equals("BiasGelu"));
+        boolean fusedGelu = n.domain().equals(Layouts.MS) && (n.opType().equals("FastGelu") || n.opType().equals("BiasGelu"));
         if (fusedGelu && use.index() == 0 && isVector(n.input(1), out)) {
             return new BiasSlot(n, 1, n.input(1));
         }
         return null;
     }
 
-    private static boolean isWeight(Value w, long hidden, boolean transposed) {
+    /**
+     * The output width N of a {@code com.microsoft} packed-block projection {@code opType(x, B, ...)}
+     * read at input 0, whose attribute K is {@code hidden} and whose {@code B} is a uint8 initializer
+     * (MatMulNBits, MatMulBnb4); -1 when {@code use} is not one.
+     */
+    static long packedWidth(Use use, String opType, long hidden) {
+        Node n = use.node();
+        if (use.index() != 0 || !n.opType().equals(opType) || !n.domain().equals(Layouts.MS)) {
+            return -1;
+        }
+        long out = n.intAttribute("N", -1);
+        Value packed = n.input(1);
+        boolean fits = n.intAttribute("K", -1) == hidden && out > 0 && packed != null && packed.isInitializer()
+                && packed.initializer().type() == DataType.UINT8;
+        return fits ? out : -1;
+    }
+
+    /** A float initializer {@code [hidden, out]} ({@code [out, hidden]} when transposed). */
+    static boolean isWeight(Value w, long hidden, boolean transposed) {
         if (w == null || !w.isInitializer()) {
             return false;
         }
         Tensor t = w.initializer();
         return FLOATS.contains(t.type()) && t.rank() == 2 && t.dim(transposed ? 1 : 0) == hidden;
+    }
+
+    /** An integer initializer {@code [hidden, out]}: the stored weight of MatMulInteger or of a QDQ MatMul. */
+    static boolean isQuantizedMatrix(Value w, long hidden) {
+        if (w == null || !w.isInitializer()) {
+            return false;
+        }
+        Tensor t = w.initializer();
+        return QUANTIZED.contains(t.type()) && t.rank() == 2 && t.dim(0) == hidden;
     }
 
     /** A float initializer of {@code size} values whose last axis holds them all ([size], [1, size], ...). */

@@ -29,11 +29,12 @@ public record Site(SiteKind kind, int layer, Value value, Graph graph, long hidd
 
     /**
      * Whether {@code --mode bias} can fold a constant added here without adding a node: a bias slot
-     * for the residual and sublayer-output sites; for the sublayer inputs, projections that all have a bias.
+     * for the residual and sublayer-output sites; for the sublayer inputs, float projections that all have
+     * a bias (folding into a quantized projection's bias needs its dequantized {@code W}).
      */
     public boolean biasFoldable() {
         if (kind.isSublayerInput()) {
-            return !projections.isEmpty() && projections.stream().allMatch(Projection::hasBias);
+            return !projections.isEmpty() && projections.stream().allMatch(p -> p.hasBias() && !p.quantized());
         }
         return bias != null;
     }

@@ -177,7 +177,8 @@ public final class SiteNames {
                     Resolved r = cache.computeIfAbsent(path, p -> {
                         try {
                             return resolve(map, p);
-                        } catch (RuntimeException notHere) {
+                        } catch (SiteNotFoundException notHere) {
+                            // the family's path names no site of this model (or an ambiguous scope): not an alias
                             return null;
                         }
                     });

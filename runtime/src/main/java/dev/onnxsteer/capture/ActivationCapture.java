@@ -9,6 +9,7 @@ import dev.onnxsteer.BadModelException;
 import dev.onnxsteer.InferenceException;
 import dev.onnxsteer.generate.ModelConfig;
 import dev.onnxsteer.generate.ModelLayout;
+import dev.onnxsteer.generate.TokenGrid;
 import dev.onnxsteer.io.ModelFiles;
 import dev.onnxsteer.io.ModelReader;
 import dev.onnxsteer.ir.Model;
@@ -108,7 +109,11 @@ public final class ActivationCapture implements AutoCloseable {
         }
         ModelSession session = SessionFactory.open(model, label + " (capturing " + kind.label() + ")", config);
         try {
-            ModelLayout layout = ModelLayout.detect(session.ort(), label);
+            ModelLayout layout = ModelLayout.detect(session, modelConfig.decoder());
+            if (padding == Padding.LEFT && layout.alignment() == TokenGrid.Alignment.RIGHT) {
+                throw new IllegalArgumentException(label + " attends with GroupQueryAttention, which reads every prompt "
+                        + "from its first column: left padding would be read as tokens; use right padding");
+            }
             long pad = modelConfig.padTokenId().orElse(
                     modelConfig.eosTokenIds().isEmpty() ? 0 : modelConfig.eosTokenIds().get(0));
             return new ActivationCapture(session, layout, kind, sorted, outputs, Math.toIntExact(sites.hiddenSize()),

@@ -1,24 +1,13 @@
 package dev.onnxsteer.generate;
 
-import ai.onnxruntime.OnnxJavaType;
 import ai.onnxruntime.OnnxTensor;
-import ai.onnxruntime.OnnxValue;
-import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import dev.onnxsteer.BadModelException;
 import dev.onnxsteer.io.FileProblem;
 import dev.onnxsteer.InferenceException;
 import dev.onnxsteer.session.ModelSession;
-import dev.onnxsteer.passes.Positions;
-import dev.onnxsteer.session.Ort;
-import dev.onnxsteer.session.Tensors;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
-import java.nio.FloatBuffer;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.HashSet;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -35,7 +24,9 @@ import java.util.function.BooleanSupplier;
  * every step and produce the same tokens.
  *
  * <p>The generator does not own the session or the tokenizer; it holds no state between calls
- * and may be used for many {@code generate} calls, one at a time.
+ * and may be used for many {@code generate} calls, one at a time. It checks the request and hands it to
+ * a {@link DecodeLoop}: {@link TokenGrid} holds the batch's tokens, {@link StepFeeds} turns them into a
+ * run's inputs, {@link KvCache} carries presents to the next run, {@link RowState} samples and stops rows.
  */
 public final class Generator {
 
@@ -45,8 +36,7 @@ public final class Generator {
     private final Tokenizer tokenizer;
     private final ModelConfig config;
     private final OptionalInt vocabSize;
-    private final Map<String, OnnxTensor> inputDefaults;
-    private final boolean feedsPromptLength;
+    private final StepFeeds feeds;
     /** Test hook: sees each row's logits before the repetition penalty and sampling. */
     volatile LogitsProbe logitsProbe;
 
@@ -74,10 +64,7 @@ public final class Generator {
      */
     public Generator(OrtSession session, String source, ModelLayout layout, Tokenizer tokenizer, ModelConfig config,
             Map<String, OnnxTensor> inputDefaults) {
-        this.inputDefaults = Map.copyOf(inputDefaults);
-        // position-masked models compare positions with each row's prompt length; feeding it keeps
-        // prompt/generated masks identical with the KV cache and with full recompute
-        this.feedsPromptLength = layout.otherInputs().contains(Positions.PROMPT_LENGTH_INPUT);
+        this.feeds = new StepFeeds(Objects.requireNonNull(layout, "layout"), inputDefaults, true);
         this.session = Objects.requireNonNull(session, "session");
         this.source = Objects.requireNonNull(source, "source");
         this.layout = Objects.requireNonNull(layout, "layout");
@@ -99,7 +86,7 @@ public final class Generator {
 
     /** Detects the layout of {@code session} and builds a generator over it. */
     public static Generator create(ModelSession session, Tokenizer tokenizer, ModelConfig config) {
-        return new Generator(session.ort(), session.source(), ModelLayout.detect(session.ort(), session.source()),
+        return new Generator(session.ort(), session.source(), ModelLayout.detect(session, config.decoder()),
                 tokenizer, config, session.inputDefaults());
     }
 
@@ -243,39 +230,6 @@ public final class Generator {
         return tokenizer;
     }
 
-    /** Per-row state of one generate call. */
-    private static final class Row {
-        final int index;
-        final String prompt;
-        final long[] promptIds;
-        final Sampler sampler;
-        final StreamDecoder decoder;
-        final GenerationConfig generation;
-        final Set<Long> eos;
-        final BooleanSupplier cancelled;
-        final List<Long> generated = new ArrayList<>();
-        FinishReason reason;
-        String text = "";
-        int streamed;
-        long finishedAt;
-
-        Row(int index, String prompt, long[] promptIds, Sampler sampler, StreamDecoder decoder,
-                GenerationConfig generation, Set<Long> eos, BooleanSupplier cancelled) {
-            this.index = index;
-            this.prompt = prompt;
-            this.promptIds = promptIds;
-            this.sampler = sampler;
-            this.decoder = decoder;
-            this.generation = generation;
-            this.eos = eos;
-            this.cancelled = cancelled;
-        }
-
-        boolean finished() {
-            return reason != null;
-        }
-    }
-
     private List<Generation> run(List<String> texts, List<long[]> prompts, PerRow perRow,
             ExtraInputs extras, TokenListener listener) {
         Objects.requireNonNull(extras, "extras");
@@ -291,7 +245,6 @@ public final class Generator {
             }
             maxTokens = Math.max(maxTokens, generation.maxTokens());
         }
-        int maxPrompt = 0;
         for (int r = 0; r < batch; r++) {
             long[] prompt = prompts.get(r);
             if (prompt.length == 0) {
@@ -307,7 +260,6 @@ public final class Generator {
                 throw new InferenceException("prompt " + r + " has " + prompt.length + " tokens but the context of "
                         + source + " is " + config.maxPositions().getAsInt() + " tokens (" + config.source() + ")");
             }
-            maxPrompt = Math.max(maxPrompt, prompt.length);
         }
         List<Set<Long>> eosByRow = new ArrayList<>();
         for (GenerationConfig generation : perRow.configs()) {
@@ -318,311 +270,18 @@ public final class Generator {
         long pad = config.padTokenId().orElse(firstEos.isEmpty() ? 0 : firstEos.iterator().next());
         long runSeed = System.nanoTime();
 
-        Row[] rows = new Row[batch];
-        int capacity = maxPrompt + maxTokens;
-        long[][] sequence = new long[batch][capacity];
-        int[][] mask = new int[batch][capacity];
+        RowState[] rows = new RowState[batch];
         for (int r = 0; r < batch; r++) {
             long[] prompt = prompts.get(r);
-            int offset = maxPrompt - prompt.length;
-            Arrays.fill(sequence[r], 0, offset, pad);
-            System.arraycopy(prompt, 0, sequence[r], offset, prompt.length);
-            Arrays.fill(mask[r], offset, maxPrompt, 1);
             GenerationConfig generation = perRow.configs().get(r);
-            rows[r] = new Row(r, texts.get(r), prompt.clone(), generation.sampling().newSampler(runSeed),
+            rows[r] = new RowState(r, texts.get(r), prompt.clone(), generation.sampling().newSampler(runSeed),
                     tokenizer == null ? null : tokenizer.streamDecoder(prompt), generation, eosByRow.get(r),
                     perRow.cancelled().get(r));
         }
+        TokenGrid grid = new TokenGrid(prompts, maxTokens, layout.alignment(), pad);
         int limit = config.maxPositions().orElse(Integer.MAX_VALUE);
         boolean cached = layout.hasCache() && perRow.configs().get(0).useCache();
-
-        List<OnnxTensor> emptyPast = new ArrayList<>();
-        long[] runNanos = {0};
-        OrtSession.Result previous = null;
-        try {
-            for (ModelLayout.CacheSlot slot : layout.cache()) {
-                emptyPast.add(emptyTensor(slot, batch));
-            }
-            long start = System.nanoTime();
-            int length = maxPrompt;
-            long[] promptLengths = new long[batch];
-            for (int r = 0; r < batch; r++) {
-                promptLengths[r] = prompts.get(r).length;
-            }
-            previous = runStep(0, sequence, mask, 0, length, emptyPast, null, extras, promptLengths, runNanos);
-            long prefillEnd = System.nanoTime();
-            double prefillMs = (prefillEnd - start) / 1e6;
-            for (int step = 1; ; step++) {
-                float[][] logits = lastLogits(previous, batch);
-                boolean contextFull = length + 1 >= limit;
-                boolean anyActive = false;
-                for (Row row : rows) {
-                    if (!row.finished() && row.cancelled.getAsBoolean()) {
-                        cancel(row);
-                    }
-                    if (!row.finished()) {
-                        LogitsProbe probe = logitsProbe;
-                        if (probe != null) {
-                            probe.onLogits(step - 1, row.index, logits[row.index].clone());
-                        }
-                        long token = choose(row, logits[row.index]);
-                        sequence[row.index][length] = token;
-                        advance(row, token, contextFull, listener);
-                        anyActive |= !row.finished();
-                    } else {
-                        sequence[row.index][length] = pad;
-                    }
-                }
-                for (int r = 0; r < batch; r++) {
-                    mask[r][length] = 1;
-                }
-                length++;
-                if (!anyActive) {
-                    break;
-                }
-                OrtSession.Result next = cached
-                        ? runStep(step, sequence, mask, length - 1, length, null, previous, extras, promptLengths, runNanos)
-                        : runStep(step, sequence, mask, 0, length, emptyPast, null, extras, promptLengths, runNanos);
-                previous.close();
-                previous = next;
-            }
-            List<Generation> results = new ArrayList<>(batch);
-            for (Row row : rows) {
-                int count = row.generated.size();
-                double decodeSeconds = (row.finishedAt - prefillEnd) / 1e9;
-                double rate = count > 1 && decodeSeconds > 0 ? (count - 1) / decodeSeconds : 0;
-                results.add(new Generation(row.prompt, row.text, row.generated, row.reason, row.promptIds.length,
-                        count, prefillMs, rate, runNanos[0] / 1e6));
-            }
-            return results;
-        } finally {
-            if (previous != null) {
-                previous.close();
-            }
-            emptyPast.forEach(OnnxTensor::close);
-        }
-    }
-
-    private long choose(Row row, float[] logits) {
-        double penalty = row.generation.sampling().repetitionPenalty();
-        if (penalty != 1.0) {
-            RepetitionPenalty.apply(logits, Tokenizer.concat(row.promptIds, row.generated), penalty);
-        }
-        return row.sampler.sample(logits);
-    }
-
-    /** Records {@code token} for {@code row}, decides whether the row is done, and streams its text. */
-    private void advance(Row row, long token, boolean contextFull, TokenListener listener) {
-        GenerationConfig generation = row.generation;
-        if (row.eos.contains(token)) {
-            finish(row, FinishReason.EOS, listener, token);
-            return;
-        }
-        row.generated.add(token);
-        if (row.decoder == null) {
-            if (row.generated.size() >= generation.maxTokens() || contextFull) {
-                row.reason = FinishReason.LENGTH;
-                row.finishedAt = System.nanoTime();
-            }
-            listener.onToken(row.index, token, "");
-            return;
-        }
-        row.decoder.push(token);
-        String text = row.decoder.text();
-        int stopAt = -1;
-        for (String stop : generation.stopStrings()) {
-            int at = text.indexOf(stop);
-            if (at >= 0 && (stopAt < 0 || at < stopAt)) {
-                stopAt = at;
-            }
-        }
-        if (stopAt >= 0) {
-            String piece = stopAt > row.streamed ? text.substring(row.streamed, stopAt) : "";
-            row.text = text.substring(0, stopAt);
-            row.streamed = stopAt;
-            row.reason = FinishReason.STOP;
-            row.finishedAt = System.nanoTime();
-            listener.onToken(row.index, token, piece);
-            return;
-        }
-        if (row.generated.size() >= generation.maxTokens() || contextFull) {
-            finish(row, FinishReason.LENGTH, listener, token);
-            return;
-        }
-        int safe = text.length() - heldBack(text, generation.stopStrings());
-        String piece = safe > row.streamed ? text.substring(row.streamed, safe) : "";
-        row.streamed = Math.max(row.streamed, safe);
-        listener.onToken(row.index, token, piece);
-    }
-
-    /** Stops a row the caller cancelled: its text so far is kept, the listener hears nothing more. */
-    private static void cancel(Row row) {
-        if (row.decoder != null) {
-            row.decoder.flush();
-            row.text = row.decoder.text();
-        }
-        row.reason = FinishReason.CANCELLED;
-        row.finishedAt = System.nanoTime();
-    }
-
-    private static void finish(Row row, FinishReason reason, TokenListener listener, long token) {
-        String piece = "";
-        if (row.decoder != null) {
-            row.decoder.flush();
-            String text = row.decoder.text();
-            piece = text.length() > row.streamed ? text.substring(row.streamed) : "";
-            row.text = text;
-            row.streamed = text.length();
-        }
-        row.reason = reason;
-        row.finishedAt = System.nanoTime();
-        listener.onToken(row.index, token, piece);
-    }
-
-    /** Length of the longest suffix of {@code text} that is a proper prefix of a stop string (not yet safe to stream). */
-    static int heldBack(String text, List<String> stops) {
-        int held = 0;
-        for (String stop : stops) {
-            for (int n = Math.min(stop.length() - 1, text.length()); n > held; n--) {
-                if (text.regionMatches(text.length() - n, stop, 0, n)) {
-                    held = n;
-                    break;
-                }
-            }
-        }
-        return held;
-    }
-
-    /**
-     * Runs the model over columns {@code [from, to)} of the sequence. {@code past} is either the
-     * empty cache tensors ({@code pastResult} null) or taken from {@code pastResult}'s presents.
-     * Adds the time spent in {@code session.run} to {@code runNanos[0]}.
-     */
-    private OrtSession.Result runStep(int step, long[][] sequence, int[][] mask, int from, int to,
-            List<OnnxTensor> emptyPast, OrtSession.Result pastResult, ExtraInputs extras, long[] promptLengths,
-            long[] runNanos) {
-        int batch = sequence.length;
-        int width = to - from;
-        List<OnnxTensor> created = new ArrayList<>();
-        try {
-            Map<String, OnnxTensor> inputs = new LinkedHashMap<>();
-            long[] ids = new long[batch * width];
-            long[] positions = new long[batch * width];
-            long[] maskFlat = new long[batch * to];
-            for (int r = 0; r < batch; r++) {
-                int seen = 0;
-                for (int c = 0; c < to; c++) {
-                    maskFlat[r * to + c] = mask[r][c];
-                    seen += mask[r][c];
-                    if (c >= from) {
-                        ids[r * width + c - from] = sequence[r][c];
-                        positions[r * width + c - from] = mask[r][c] == 0 ? 0 : seen - 1;
-                    }
-                }
-            }
-            inputs.put(layout.inputIds(), track(created, Tensors.ints(layout.idType(), ids, batch, width)));
-            if (layout.attentionMask().isPresent()) {
-                inputs.put(layout.attentionMask().get(),
-                        track(created, Tensors.ints(layout.maskType(), maskFlat, batch, to)));
-            }
-            if (layout.positionIds().isPresent()) {
-                inputs.put(layout.positionIds().get(),
-                        track(created, Tensors.ints(layout.positionType(), positions, batch, width)));
-            }
-            if (layout.useCacheBranch().isPresent()) {
-                inputs.put(layout.useCacheBranch().get(),
-                        track(created, OnnxTensor.createTensor(Ort.env(), new boolean[] {pastResult != null})));
-            }
-            List<ModelLayout.CacheSlot> cache = layout.cache();
-            for (int i = 0; i < cache.size(); i++) {
-                ModelLayout.CacheSlot slot = cache.get(i);
-                inputs.put(slot.past(), pastResult == null ? emptyPast.get(i) : present(pastResult, slot));
-            }
-            Map<String, OnnxTensor> extra = extras.forStep(new ExtraInputs.Step(step, batch, width, from));
-            for (Map.Entry<String, OnnxTensor> entry : extra.entrySet()) {
-                if (inputs.containsKey(entry.getKey())) {
-                    throw new IllegalArgumentException("extra input " + entry.getKey()
-                            + " is fed by generation itself; extra inputs may not replace " + inputs.keySet());
-                }
-                inputs.put(entry.getKey(), entry.getValue());
-            }
-            if (feedsPromptLength && !inputs.containsKey(Positions.PROMPT_LENGTH_INPUT)) {
-                inputs.put(Positions.PROMPT_LENGTH_INPUT,
-                        track(created, Tensors.ints(OnnxJavaType.INT64, promptLengths, batch)));
-            }
-            for (Map.Entry<String, OnnxTensor> entry : inputDefaults.entrySet()) {
-                inputs.putIfAbsent(entry.getKey(), entry.getValue());
-            }
-            if (step == 0) {
-                List<String> missing = new ArrayList<>();
-                for (String name : layout.otherInputs()) {
-                    if (!inputs.containsKey(name)) {
-                        missing.add(name);
-                    }
-                }
-                if (!missing.isEmpty()) {
-                    throw new InferenceException(source + " has inputs " + missing
-                            + " that generation does not feed; supply them through ExtraInputs");
-                }
-            }
-            long start = System.nanoTime();
-            try {
-                return session.run(inputs);
-            } finally {
-                runNanos[0] += System.nanoTime() - start;
-            }
-        } catch (OrtException e) {
-            throw new InferenceException("running " + source + " failed at generation step " + step + ": "
-                    + e.getMessage(), e);
-        } finally {
-            created.forEach(OnnxTensor::close);
-        }
-    }
-
-    private OnnxTensor present(OrtSession.Result result, ModelLayout.CacheSlot slot) {
-        OnnxValue value = result.get(slot.present())
-                .orElseThrow(() -> new InferenceException(source + " returned no " + slot.present()));
-        if (!(value instanceof OnnxTensor tensor)) {
-            throw new InferenceException(slot.present() + " of " + source + " is not a tensor");
-        }
-        return tensor;
-    }
-
-    /** The logits of the last position of each row, as fresh arrays. */
-    private float[][] lastLogits(OrtSession.Result result, int batch) {
-        OnnxValue value = result.get(layout.logits())
-                .orElseThrow(() -> new InferenceException(source + " returned no " + layout.logits()));
-        if (!(value instanceof OnnxTensor tensor)) {
-            throw new InferenceException(layout.logits() + " of " + source + " is not a tensor");
-        }
-        long[] shape = tensor.getInfo().getShape();
-        if (shape.length != 3 || shape[0] != batch) {
-            throw new InferenceException("logits of " + source + " have shape " + Arrays.toString(shape)
-                    + " but [" + batch + ", seq, vocab] was expected");
-        }
-        int seq = (int) shape[1];
-        int vocab = (int) shape[2];
-        FloatBuffer data = tensor.getFloatBuffer();
-        float[][] rows = new float[batch][vocab];
-        for (int r = 0; r < batch; r++) {
-            data.position((r * seq + seq - 1) * vocab);
-            data.get(rows[r]);
-        }
-        return rows;
-    }
-
-    private static OnnxTensor track(List<OnnxTensor> created, OnnxTensor tensor) {
-        created.add(tensor);
-        return tensor;
-    }
-
-    private OnnxTensor emptyTensor(ModelLayout.CacheSlot slot, int batch) {
-        try {
-            ByteBuffer none = ByteBuffer.allocateDirect(0).order(ByteOrder.nativeOrder());
-            return OnnxTensor.createTensor(Ort.env(), none, slot.shapeFor(batch, 0), slot.type());
-        } catch (OrtException e) {
-            throw new InferenceException("cannot create an empty " + slot.past() + " for " + source + ": "
-                    + e.getMessage(), e);
-        }
+        return new DecodeLoop(session, source, layout, feeds, logitsProbe)
+                .run(grid, rows, cached, limit, pad, extras, listener);
     }
 }

@@ -24,30 +24,51 @@ import java.util.OptionalLong;
  * @param eosTokenIds  {@code eos_token_id} (an int or a list of ints); empty when absent
  * @param padTokenId   {@code pad_token_id}
  * @param source       the file these came from, or {@code "none"}
+ * @param decoder      the decoder's input and output names: from {@code genai_config.json} when the directory
+ *                     has one (whichever file the other facts came from), else {@link DecoderNames#OPTIMUM}
  */
 public record ModelConfig(
         OptionalInt vocabSize, OptionalInt maxPositions, OptionalLong bosTokenId, List<Long> eosTokenIds,
-        OptionalLong padTokenId, String source) {
+        OptionalLong padTokenId, String source, DecoderNames decoder) {
 
     public static final ModelConfig EMPTY = new ModelConfig(
             OptionalInt.empty(), OptionalInt.empty(), OptionalLong.empty(), List.of(), OptionalLong.empty(), "none");
 
     public ModelConfig {
         eosTokenIds = List.copyOf(eosTokenIds);
+        decoder = decoder == null ? DecoderNames.OPTIMUM : decoder;
     }
 
-    /** Reads {@code config.json}, else {@code genai_config.json}, from a model directory; {@link #EMPTY} when neither exists. */
+    /** A config with the {@link DecoderNames#OPTIMUM} names. */
+    public ModelConfig(OptionalInt vocabSize, OptionalInt maxPositions, OptionalLong bosTokenId, List<Long> eosTokenIds,
+            OptionalLong padTokenId, String source) {
+        this(vocabSize, maxPositions, bosTokenId, eosTokenIds, padTokenId, source, DecoderNames.OPTIMUM);
+    }
+
+    /**
+     * Reads {@code config.json}, else {@code genai_config.json}, from a model directory; {@link #EMPTY} when neither
+     * exists. The decoder names come from {@code genai_config.json} whenever it exists.
+     */
     public static ModelConfig load(Path modelDir) {
         Path config = modelDir.resolve("config.json");
-        if (Files.isRegularFile(config)) {
-            return parse(config, readJson(config));
-        }
         Path genai = modelDir.resolve("genai_config.json");
+        JsonNode genaiModel = null;
         if (Files.isRegularFile(genai)) {
             JsonNode root = readJson(genai);
-            return parse(genai, root.has("model") ? root.get("model") : root);
+            genaiModel = root.has("model") ? root.get("model") : root;
+        }
+        DecoderNames names = genaiModel == null ? DecoderNames.OPTIMUM : DecoderNames.fromGenai(genai, genaiModel);
+        if (Files.isRegularFile(config)) {
+            return parse(config, readJson(config)).withDecoder(names);
+        }
+        if (genaiModel != null) {
+            return parse(genai, genaiModel).withDecoder(names);
         }
         return EMPTY;
+    }
+
+    private ModelConfig withDecoder(DecoderNames names) {
+        return new ModelConfig(vocabSize, maxPositions, bosTokenId, eosTokenIds, padTokenId, source, names);
     }
 
     private static JsonNode readJson(Path file) {

@@ -7,11 +7,13 @@ import ai.onnxruntime.OrtSession;
 import ai.onnxruntime.TensorInfo;
 import dev.onnxsteer.BadModelException;
 import dev.onnxsteer.InferenceException;
+import dev.onnxsteer.session.ModelSession;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.OptionalInt;
 import java.util.regex.Matcher;
@@ -43,11 +45,13 @@ import java.util.regex.Pattern;
  * @param vocabSize     the logits' last dimension when static
  * @param otherInputs   inputs generation does not feed (e.g. steering vectors without defaults);
  *                      callers supply them through {@link ExtraInputs}
+ * @param alignment     where a batch's shorter rows sit: {@link TokenGrid.Alignment#RIGHT} for graphs whose
+ *                      attention takes only each row's length from the mask (GroupQueryAttention)
  */
 public record ModelLayout(
         Kind kind, String inputIds, OnnxJavaType idType, Optional<String> attentionMask, OnnxJavaType maskType,
         Optional<String> positionIds, OnnxJavaType positionType, Optional<String> useCacheBranch, List<CacheSlot> cache,
-        String logits, OptionalInt vocabSize, List<String> otherInputs) {
+        String logits, OptionalInt vocabSize, List<String> otherInputs, TokenGrid.Alignment alignment) {
 
     /** The layout families generation understands. */
     public enum Kind { OPTIMUM, COMBINED, NO_CACHE }
@@ -86,12 +90,21 @@ public record ModelLayout(
         }
     }
 
-    private static final Pattern OPTIMUM_PAST = Pattern.compile("past_key_values\\.(\\d+)\\.(key|value)");
     private static final Pattern COMBINED_PAST = Pattern.compile("past_(\\d+)");
 
     public ModelLayout {
         cache = List.copyOf(cache);
         otherInputs = List.copyOf(otherInputs);
+        Objects.requireNonNull(alignment, "alignment");
+    }
+
+    /** A layout whose batches are left-padded. */
+    public ModelLayout(
+            Kind kind, String inputIds, OnnxJavaType idType, Optional<String> attentionMask, OnnxJavaType maskType,
+            Optional<String> positionIds, OnnxJavaType positionType, Optional<String> useCacheBranch,
+            List<CacheSlot> cache, String logits, OptionalInt vocabSize, List<String> otherInputs) {
+        this(kind, inputIds, idType, attentionMask, maskType, positionIds, positionType, useCacheBranch, cache, logits,
+                vocabSize, otherInputs, TokenGrid.Alignment.LEFT);
     }
 
     public boolean hasCache() {
@@ -100,6 +113,26 @@ public record ModelLayout(
 
     /** Detects the layout of an open session; a graph that fits none of the families is a BadModelException. */
     public static ModelLayout detect(OrtSession session, String source) {
+        return detect(session, source, DecoderNames.OPTIMUM, false);
+    }
+
+    /** The name of the attention operator that keeps each row's cache from position 0. */
+    public static final String GROUP_QUERY_ATTENTION = "com.microsoft.GroupQueryAttention";
+
+    /** Detects the layout of {@code session} under {@code names}, looking at its graph's operators. */
+    public static ModelLayout detect(ModelSession session, DecoderNames names) {
+        return detect(session.ort(), session.source(), names, session.operators().contains(GROUP_QUERY_ATTENTION));
+    }
+
+    /**
+     * Detects the layout of an open session whose graph may carry the names of a {@code genai_config.json}.
+     *
+     * @param groupQueryAttention whether the graph attends with {@code com.microsoft.GroupQueryAttention}; such a
+     *                            graph, or one that {@code names} says the genai builder wrote, gets
+     *                            {@link TokenGrid.Alignment#RIGHT} batches
+     */
+    public static ModelLayout detect(OrtSession session, String source, DecoderNames names,
+            boolean groupQueryAttention) {
         Map<String, NodeInfo> inputs;
         Map<String, NodeInfo> outputs;
         try {
@@ -108,15 +141,16 @@ public record ModelLayout(
         } catch (OrtException e) {
             throw new InferenceException("cannot read the inputs and outputs of " + source + ": " + e.getMessage(), e);
         }
-        if (!inputs.containsKey("input_ids")) {
-            throw new BadModelException(source + " has no input_ids input; inputs are " + inputs.keySet());
+        String ids = names.inputIds();
+        if (!inputs.containsKey(ids)) {
+            throw new BadModelException(source + " has no " + ids + " input; inputs are " + inputs.keySet());
         }
-        if (!outputs.containsKey("logits")) {
-            throw new BadModelException(source + " has no logits output; outputs are " + outputs.keySet());
+        if (!outputs.containsKey(names.logits())) {
+            throw new BadModelException(source + " has no " + names.logits() + " output; outputs are " + outputs.keySet());
         }
-        OnnxJavaType idType = intType(inputs, "input_ids", source);
-        Optional<String> mask = Optional.of("attention_mask").filter(inputs::containsKey);
-        Optional<String> positions = Optional.of("position_ids").filter(inputs::containsKey);
+        OnnxJavaType idType = intType(inputs, ids, source);
+        Optional<String> mask = Optional.of(names.attentionMask()).filter(inputs::containsKey);
+        Optional<String> positions = Optional.of(names.positionIds()).filter(inputs::containsKey);
         OnnxJavaType maskType = mask.isPresent() ? intType(inputs, mask.get(), source) : idType;
         OnnxJavaType positionType = positions.isPresent() ? intType(inputs, positions.get(), source) : idType;
         Optional<String> useCache = Optional.of("use_cache_branch").filter(inputs::containsKey);
@@ -127,17 +161,19 @@ public record ModelLayout(
         List<Integer> order = new ArrayList<>();
         for (Map.Entry<String, NodeInfo> entry : inputs.entrySet()) {
             String name = entry.getKey();
-            if (name.equals("input_ids") || mask.filter(name::equals).isPresent()
+            if (name.equals(ids) || mask.filter(name::equals).isPresent()
                     || positions.filter(name::equals).isPresent() || useCache.filter(name::equals).isPresent()) {
                 continue;
             }
-            Matcher optimum = OPTIMUM_PAST.matcher(name);
+            OptionalInt keyLayer = names.pastKeyLayer(name);
+            OptionalInt valueLayer = names.pastValueLayer(name);
             Matcher combined = COMBINED_PAST.matcher(name);
-            if (optimum.matches()) {
+            if (keyLayer.isPresent() || valueLayer.isPresent()) {
                 kind = merge(kind, Kind.OPTIMUM, source);
-                String present = "present." + optimum.group(1) + "." + optimum.group(2);
+                int layer = keyLayer.isPresent() ? keyLayer.getAsInt() : valueLayer.getAsInt();
+                String present = keyLayer.isPresent() ? names.presentKey(layer) : names.presentValue(layer);
                 cache.add(slot(name, present, entry.getValue(), outputs, 4, 0, 2, source));
-                order.add(Integer.parseInt(optimum.group(1)) * 2 + (optimum.group(2).equals("key") ? 0 : 1));
+                order.add(layer * 2 + (keyLayer.isPresent() ? 0 : 1));
             } else if (combined.matches()) {
                 kind = merge(kind, Kind.COMBINED, source);
                 String present = "present_" + combined.group(1);
@@ -145,7 +181,8 @@ public record ModelLayout(
                 order.add(Integer.parseInt(combined.group(1)));
             } else if (name.startsWith("past")) {
                 throw new BadModelException(source + " has a cache input " + name
-                        + " that fits neither past_key_values.N.key/value nor past_N");
+                        + " that fits neither " + names.pastKey().replace("%d", "N") + " / "
+                        + names.pastValue().replace("%d", "N") + " nor past_N");
             } else {
                 others.add(name);
             }
@@ -160,17 +197,19 @@ public record ModelLayout(
             sorted.add(cache.get(i));
         }
         if (kind != Kind.NO_CACHE && mask.isEmpty()) {
-            throw new BadModelException(source + " has cache inputs but no attention_mask input");
+            throw new BadModelException(source + " has cache inputs but no " + names.attentionMask() + " input");
         }
-        TensorInfo logitsInfo = tensorInfo(outputs.get("logits"), "logits", source);
+        TensorInfo logitsInfo = tensorInfo(outputs.get(names.logits()), names.logits(), source);
         long[] logitsShape = logitsInfo.getShape();
         if (logitsShape.length != 3) {
             throw new BadModelException("logits of " + source + " have shape " + Arrays.toString(logitsShape)
                     + " but generation expects [batch, seq, vocab]");
         }
         long vocab = logitsShape[2];
-        return new ModelLayout(kind, "input_ids", idType, mask, maskType, positions, positionType, useCache, sorted,
-                "logits", vocab > 0 ? OptionalInt.of((int) vocab) : OptionalInt.empty(), others);
+        TokenGrid.Alignment alignment = groupQueryAttention || names.fromGenaiConfig()
+                ? TokenGrid.Alignment.RIGHT : TokenGrid.Alignment.LEFT;
+        return new ModelLayout(kind, ids, idType, mask, maskType, positions, positionType, useCache, sorted,
+                names.logits(), vocab > 0 ? OptionalInt.of((int) vocab) : OptionalInt.empty(), others, alignment);
     }
 
     private static Kind merge(Kind current, Kind found, String source) {

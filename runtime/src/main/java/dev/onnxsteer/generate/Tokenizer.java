@@ -2,7 +2,6 @@ package dev.onnxsteer.generate;
 
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.onnxsteer.BadInputException;
 import dev.onnxsteer.BadModelException;
 import dev.onnxsteer.io.FileProblem;
@@ -205,10 +204,11 @@ public final class Tokenizer implements AutoCloseable {
         if (!Files.isRegularFile(file)) {
             return null;
         }
+        // a broken file is refused rather than skipped: its BOS/EOS tokens decide where generation stops
         try {
-            return new ObjectMapper().readTree(file.toFile());
-        } catch (IOException e) {
-            return null; // a broken tokenizer_config.json only costs us the BOS/EOS hint
+            return JsonFiles.read(file);
+        } catch (BadInputException e) {
+            throw new BadModelException(e.getMessage(), e);
         }
     }
 

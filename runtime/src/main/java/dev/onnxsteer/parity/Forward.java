@@ -7,6 +7,7 @@ import ai.onnxruntime.OrtSession;
 import dev.onnxsteer.InferenceException;
 import dev.onnxsteer.capture.BatchInputs;
 import dev.onnxsteer.capture.Padding;
+import dev.onnxsteer.generate.DecoderNames;
 import dev.onnxsteer.generate.ModelLayout;
 import dev.onnxsteer.session.ModelSession;
 import java.nio.FloatBuffer;
@@ -45,7 +46,7 @@ public final class Forward {
      */
     public static Map<String, Output> run(ModelSession session, long[] tokens, Map<String, OnnxTensor> extra,
             List<String> outputNames) {
-        ModelLayout layout = ModelLayout.detect(session.ort(), session.source());
+        ModelLayout layout = ModelLayout.detect(session, DecoderNames.OPTIMUM);
         try (BatchInputs batch = BatchInputs.create(layout, List.of(tokens), Padding.RIGHT, 0)) {
             Map<String, OnnxTensor> fed = new LinkedHashMap<>(extra);
             batch.feeds().forEach(fed::putIfAbsent);

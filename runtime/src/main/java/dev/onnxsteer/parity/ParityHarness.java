@@ -1,51 +1,18 @@
 package dev.onnxsteer.parity;
 
-import ai.onnxruntime.OnnxJavaType;
-import ai.onnxruntime.OnnxTensor;
-import dev.onnxsteer.generate.ExtraInputs;
-import dev.onnxsteer.generate.Generation;
-import dev.onnxsteer.generate.GenerationConfig;
-import dev.onnxsteer.generate.Generator;
-import dev.onnxsteer.generate.ModelConfig;
-import dev.onnxsteer.generate.TokenListener;
-import dev.onnxsteer.io.AtomicFiles;
 import dev.onnxsteer.io.ModelFiles;
 import dev.onnxsteer.io.ModelReader;
-import dev.onnxsteer.io.ModelWriter;
 import dev.onnxsteer.ir.DataType;
 import dev.onnxsteer.ir.ElementTypes;
-import dev.onnxsteer.ir.Dim;
 import dev.onnxsteer.ir.Model;
-import dev.onnxsteer.ir.Value;
-import dev.onnxsteer.ir.ValueType;
-import dev.onnxsteer.passes.FusedNorms;
-import dev.onnxsteer.passes.Mode;
-import dev.onnxsteer.passes.Positions;
-import dev.onnxsteer.passes.Provenance;
-import dev.onnxsteer.passes.SiteCut;
 import dev.onnxsteer.passes.SteerOp;
-import dev.onnxsteer.passes.SteerOptions;
-import dev.onnxsteer.passes.SteerPass;
-import dev.onnxsteer.passes.Steering;
 import dev.onnxsteer.session.GraphOptimization;
-import dev.onnxsteer.session.ModelSession;
 import dev.onnxsteer.session.SessionConfig;
-import dev.onnxsteer.session.SessionFactory;
-import dev.onnxsteer.session.Tensors;
-import dev.onnxsteer.sites.Site;
 import dev.onnxsteer.sites.SiteFinder;
-import dev.onnxsteer.sites.SiteKind;
 import dev.onnxsteer.sites.SiteMap;
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
-import java.util.Comparator;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 
 /**
  * Proves a steered model does what its metadata says, against the original model:
@@ -77,14 +44,11 @@ public final class ParityHarness {
     public static final double FLOAT16_RELATIVE_TOLERANCE = 8 * 0x1p-10;
     public static final double BFLOAT16_RELATIVE_TOLERANCE = 8 * 0x1p-7;
     public static final double MODES_TOLERANCE = 1e-5;
-    private static final String CUT_INPUT = "onnx_steer.cut";
 
     private final ModelFiles original;
     private final Path steered;
     private final SessionConfig sessions;
     private final int generateTokens;
-    private Path work;
-    private DataType computeType = DataType.FLOAT;
 
     /**
      * @param sessions       device and threads for every session (the optimisation level is set per check)
@@ -103,16 +67,15 @@ public final class ParityHarness {
         Model originalModel = ModelReader.read(original.onnx());
         RecoveredSteering recovered = RecoveredSteering.from(steeredModel, originalModel, steered.toString());
         SiteMap sites = SiteFinder.find(originalModel);
-        computeType = sites.sites().isEmpty() ? DataType.FLOAT
+        DataType computeType = sites.sites().isEmpty() ? DataType.FLOAT
                 : new ElementTypes().of(sites.sites().get(0).value()).orElse(DataType.FLOAT);
         List<ParityCheck> checks = new ArrayList<>();
-        try {
-            work = Files.createTempDirectory("onnx-steer-parity");
+        try (ParityStaging staging = new ParityStaging(original, sessions, computeType)) {
             if (recovered.options().op() == SteerOp.ADD) {
-                Path zero = compile("zero", recovered.withCoefficient(0f), recovered.mode(), recovered.options());
-                checks.add(ParityCheck.compare("zero", maxDiff(original.onnx(), zero, prompts, GraphOptimization.DISABLE_ALL),
+                Path zero = staging.compile("zero", recovered.withCoefficient(0f), recovered.mode(), recovered.options());
+                checks.add(ParityCheck.compare("zero", staging.maxDiff(original.onnx(), zero, prompts, GraphOptimization.DISABLE_ALL),
                         0, "coefficient 0 vs original, graph optimisations off (must be bit-identical)"));
-                checks.add(ParityCheck.compare("zero-optimized", maxDiff(original.onnx(), zero, prompts,
+                checks.add(ParityCheck.compare("zero-optimized", staging.maxDiff(original.onnx(), zero, prompts,
                         GraphOptimization.ALL), ZERO_OPTIMIZED_TOLERANCE, "coefficient 0 vs original, graph optimisations on"));
             } else {
                 String why = "--op " + recovered.options().op().label() + " changes the model at any coefficient; "
@@ -121,416 +84,16 @@ public final class ParityHarness {
                 checks.add(ParityCheck.skipped("zero-optimized", why));
             }
             // independent and modes (or ablate-equivalent) both compare against these
-            List<float[]> steeredLogits = logits(steered, prompts, GraphOptimization.DISABLE_ALL);
-            checks.add(independent(recovered, originalModel, sites, prompts, steeredLogits));
+            List<float[]> steeredLogits = staging.logits(steered, prompts, GraphOptimization.DISABLE_ALL);
+            checks.add(new IndependentCheck(staging).run(recovered, originalModel, sites, prompts, steeredLogits));
+            ModesCheck modes = new ModesCheck(staging);
             checks.add(recovered.options().op() == SteerOp.ORTHOGONALIZE
-                    ? ablateEquivalent(recovered, sites, prompts, steeredLogits)
-                    : modes(recovered, sites, prompts, steeredLogits));
-            checks.add(cache(prompts));
-            checks.add(effect(prompts));
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        } finally {
-            deleteWork();
+                    ? modes.ablateEquivalent(recovered, sites, prompts, steeredLogits)
+                    : modes.modes(recovered, sites, prompts, steeredLogits));
+            GenerationChecks generation = new GenerationChecks(staging, generateTokens);
+            checks.add(generation.cache(steered, prompts));
+            checks.add(generation.effect(steered, prompts));
         }
         return new ParityReport(original.onnx().toString(), steered.toString(), prompts.size(), checks);
-    }
-
-    private Path compile(String name, List<Steering> steerings, Mode mode, SteerOptions options) {
-        Model model = ModelReader.read(original.onnx());
-        new SteerPass(SiteFinder.find(model), steerings, mode, options).apply(model);
-        Provenance.record(model, List.of(), "parity");
-        Path out = work.resolve(name).resolve(ModelFiles.MODEL_FILE);
-        ModelWriter.write(model, out);
-        return out;
-    }
-
-    private ModelSession open(Path model, GraphOptimization optimization) {
-        return SessionFactory.open(model, sessions.withOptimization(optimization));
-    }
-
-    /**
-     * Logits of every position of each prompt. A model with a prompt-length input
-     * ({@link Positions#PROMPT_LENGTH_INPUT}) gets {@link #promptLength} of each prompt there.
-     */
-    private List<float[]> logits(Path model, List<long[]> prompts, GraphOptimization optimization) {
-        try (ModelSession session = open(model, optimization)) {
-            return logits(session, prompts);
-        }
-    }
-
-    private static List<float[]> logits(ModelSession session, List<long[]> prompts) {
-        boolean feedLength = session.ort().getInputNames().contains(Positions.PROMPT_LENGTH_INPUT);
-        List<float[]> out = new ArrayList<>();
-        for (long[] prompt : prompts) {
-            if (!feedLength) {
-                out.add(Forward.run(session, prompt, Map.of(), List.of("logits")).get("logits").values());
-                continue;
-            }
-            try (OnnxTensor length = Tensors.ints(OnnxJavaType.INT64, new long[] {promptLength(prompt)}, 1)) {
-                out.add(Forward.run(session, prompt, Map.of(Positions.PROMPT_LENGTH_INPUT, length), List.of("logits"))
-                        .get("logits").values());
-            }
-        }
-        return out;
-    }
-
-    /** The prompt length fed to position-masked models in single forward passes: the first half of the tokens. */
-    static long promptLength(long[] prompt) {
-        return (prompt.length + 1) / 2;
-    }
-
-    private double maxDiff(Path a, Path b, List<long[]> prompts, GraphOptimization optimization) {
-        return maxDiff(logits(a, prompts, optimization), logits(b, prompts, optimization));
-    }
-
-    static double maxDiff(List<float[]> a, List<float[]> b) {
-        double max = 0;
-        for (int p = 0; p < a.size(); p++) {
-            float[] x = a.get(p);
-            float[] y = b.get(p);
-            for (int i = 0; i < x.length; i++) {
-                double d = Math.abs((double) x[i] - y[i]);
-                max = Double.isNaN(d) ? Double.POSITIVE_INFINITY : Math.max(max, d);
-            }
-        }
-        return max;
-    }
-
-    private static double maxAbs(List<float[]> values) {
-        double max = 0;
-        for (float[] row : values) {
-            for (float v : row) {
-                max = Math.max(max, Math.abs(v));
-            }
-        }
-        return max;
-    }
-
-    /** A place where the independent path changes the stream, and how. */
-    private record Cut(Steering steering, SteerOptions options) {}
-
-    /** The cuts that reproduce the compiled model: its sites, or for orthogonalize every residual write ablated. */
-    private List<Cut> cuts(RecoveredSteering recovered, SiteMap sites) {
-        List<Cut> cuts = new ArrayList<>();
-        if (recovered.options().op() == SteerOp.ORTHOGONALIZE) {
-            float[] r = recovered.steerings().get(0).vector();
-            SteerOptions ablate = SteerOptions.of(SteerOp.ABLATE);
-            cuts.add(new Cut(new Steering(SiteKind.RESID_PRE, 0, r, 1f), ablate));
-            for (int layer = 0; layer < sites.layerCount(); layer++) {
-                cuts.add(new Cut(new Steering(SiteKind.ATTN_OUT, layer, r, 1f), ablate));
-                cuts.add(new Cut(new Steering(SiteKind.MLP_OUT, layer, r, 1f), ablate));
-            }
-            return cuts;
-        }
-        recovered.steerings().stream()
-                .sorted(Comparator.comparingInt(Steering::layer).thenComparing(Steering::kind))
-                .forEach(s -> cuts.add(new Cut(s, recovered.options())));
-        return cuts;
-    }
-
-    /**
-     * Cuts the original at every changed site in forward order and applies the operation in Java
-     * between the pieces: stage k reads the changed values of sites 0..k-1 as inputs (not only the
-     * last one: a cut at a sublayer input (attn_in, mlp_in) carries the sublayer's input but not the
-     * residual stream, so later stages recompute the stream from the tokens) and returns site k, so
-     * every path from a changed site onward sees the changed value.
-     */
-    private ParityCheck independent(RecoveredSteering recovered, Model originalModel, SiteMap sites,
-            List<long[]> prompts, List<float[]> actual) {
-        List<Cut> order = cuts(recovered, sites);
-        for (Cut cut : order) {
-            Steering s = cut.steering();
-            List<Site> copies = sites.find(s.kind(), s.layer());
-            if (copies.size() != 1 || copies.get(0).graph() != originalModel.graph()) {
-                return ParityCheck.skipped("independent", s.siteName() + " lies inside If branches (merged decoder); "
-                        + "the prefix/suffix cut needs sites in the main graph");
-            }
-            if (FusedNorms.isEmbedLayerNormSum(copies.get(0).value())) {
-                return ParityCheck.skipped("independent", s.siteName() + " is inside a fused EmbedLayerNormalization; "
-                        + "it cannot be cut");
-            }
-        }
-        // Stage k reads every earlier site, steered in Java, as an input (the residual skip past a
-        // sublayer site still depends on earlier sites) and returns site k (the last stage: logits).
-        List<Path> stages = new ArrayList<>();
-        List<String> siteNames = new ArrayList<>();
-        List<DataType> siteTypes = new ArrayList<>();
-        for (int k = 0; k <= order.size(); k++) {
-            Model model = ModelReader.read(original.onnx());
-            SiteMap stageSites = SiteFinder.find(model);
-            List<Value> values = new ArrayList<>();
-            for (Cut cut : order) {
-                values.add(site(stageSites, cut.steering()));
-            }
-            if (k == 0) {
-                ElementTypes types = new ElementTypes();
-                values.forEach(v -> siteNames.add(v.name()));
-                values.forEach(v -> siteTypes.add(types.of(v).orElse(DataType.FLOAT)));
-            }
-            if (k < order.size()) {
-                SiteCut.exposeAsOutput(model, values.get(k));
-            }
-            for (int j = 0; j < k; j++) {
-                SiteCut.replaceWithInput(model, values.get(j), CUT_INPUT + "." + j, ValueType.Tensor.of(siteTypes.get(j),
-                        Dim.param("batch_size"), Dim.param("sequence_length"), Dim.of(stageSites.hiddenSize())));
-            }
-            Path path = work.resolve("stage" + k).resolve(ModelFiles.MODEL_FILE);
-            ModelWriter.write(model, path);
-            stages.add(path);
-        }
-        List<List<Forward.Output>> carried = new ArrayList<>();
-        prompts.forEach(p -> carried.add(new ArrayList<>()));
-        List<float[]> expected = new ArrayList<>();
-        for (int k = 0; k <= order.size(); k++) {
-            try (ModelSession session = open(stages.get(k), GraphOptimization.DISABLE_ALL)) {
-                for (int p = 0; p < prompts.size(); p++) {
-                    long[] prompt = prompts.get(p);
-                    List<Forward.Output> before = carried.get(p);
-                    Map<String, OnnxTensor> extra = new LinkedHashMap<>();
-                    try {
-                        for (int j = 0; j < k; j++) {
-                            extra.put(CUT_INPUT + "." + j, Tensors.floats(Tensors.javaType(siteTypes.get(j)),
-                                    before.get(j).values(), before.get(j).shape()));
-                        }
-                        if (k < order.size()) {
-                            Forward.Output site = Forward.run(session, prompt, extra, List.of(siteNames.get(k)))
-                                    .get(siteNames.get(k));
-                            Cut cut = order.get(k);
-                            before.add(apply(site, cut.steering(), cut.options(), promptLength(prompt)));
-                        } else {
-                            expected.add(Forward.run(session, prompt, extra, List.of("logits")).get("logits").values());
-                        }
-                    } finally {
-                        extra.values().forEach(OnnxTensor::close);
-                    }
-                }
-            }
-        }
-        double tolerance = relative(INDEPENDENT_RELATIVE_TOLERANCE) * Math.max(1, maxAbs(expected));
-        SteerOptions options = recovered.options();
-        String what = options.op() == SteerOp.ORTHOGONALIZE ? "every residual write ablated in Java"
-                : options.op().label() + (options.preserveNorm() ? " (norm-preserving)" : "") + " applied in Java at "
-                        + options.positions() + " positions";
-        return ParityCheck.compare("independent", maxDiff(expected, actual), tolerance,
-                "original cut at " + order.stream().map(c -> c.steering().siteName()).toList() + " with " + what
-                        + " vs the steered model");
-    }
-
-    private static Value site(SiteMap sites, Steering steering) {
-        return sites.find(steering.kind(), steering.layer()).get(0).value();
-    }
-
-    /**
-     * The operation applied in plain Java (double precision) to a {@code [1, seq, hidden]} site value, at
-     * the positions {@code options} steers; position t of a single forward pass is t.
-     */
-    static Forward.Output apply(Forward.Output site, Steering steering, SteerOptions options, long promptLength) {
-        float[] values = site.values().clone();
-        float[] v = steering.vector();
-        int hidden = v.length;
-        int seq = values.length / hidden;
-        double c = steering.coefficient();
-        double[] r = new double[hidden];
-        double length = Math.sqrt(RecoveredSteering.dot(v, v));
-        for (int i = 0; i < hidden; i++) {
-            r[i] = length == 0 ? 0 : v[i] / length;
-        }
-        for (int t = 0; t < seq; t++) {
-            if (!options.positions().steers(t % (long) seq, promptLength)) {
-                continue;
-            }
-            int base = t * hidden;
-            double[] x = new double[hidden];
-            double xx = 0;
-            double xr = 0;
-            for (int i = 0; i < hidden; i++) {
-                x[i] = values[base + i];
-                xx += x[i] * x[i];
-                xr += x[i] * r[i];
-            }
-            double[] y = new double[hidden];
-            for (int i = 0; i < hidden; i++) {
-                y[i] = switch (options.op()) {
-                    case ADD -> x[i] + c * v[i];
-                    case ABLATE, ORTHOGONALIZE -> x[i] - xr * r[i];
-                    case ABLATE_ADD -> x[i] - xr * r[i] + c * v[i];
-                    case CLAMP -> x[i] - xr * r[i] + c * r[i];
-                };
-            }
-            if (options.preserveNorm()) {
-                double yy = 0;
-                for (double value : y) {
-                    yy += value * value;
-                }
-                double ratio = yy == 0 ? 0 : Math.sqrt(xx) / Math.sqrt(yy);
-                for (int i = 0; i < hidden; i++) {
-                    y[i] *= ratio;
-                }
-            }
-            for (int i = 0; i < hidden; i++) {
-                values[base + i] = (float) y[i];
-            }
-        }
-        return new Forward.Output(site.shape(), values);
-    }
-
-    /** {@code float32Tolerance} on a float32 model; on a 16-bit one, 8 units in the last place of its type. */
-    private double relative(double float32Tolerance) {
-        return switch (computeType) {
-            case FLOAT16 -> FLOAT16_RELATIVE_TOLERANCE;
-            case BFLOAT16 -> BFLOAT16_RELATIVE_TOLERANCE;
-            default -> float32Tolerance;
-        };
-    }
-
-    /** Orthogonalize vs an in-graph ablation of the same direction at every residual write. */
-    private ParityCheck ablateEquivalent(RecoveredSteering recovered, SiteMap sites, List<long[]> prompts,
-            List<float[]> actual) {
-        List<Steering> writes = cuts(recovered, sites).stream().map(Cut::steering).toList();
-        Path ablated = compile("ablate-writes", writes, Mode.ADD, SteerOptions.of(SteerOp.ABLATE));
-        List<float[]> expected = logits(ablated, prompts, GraphOptimization.DISABLE_ALL);
-        double tolerance = relative(INDEPENDENT_RELATIVE_TOLERANCE) * Math.max(1, maxAbs(expected));
-        return ParityCheck.compare("ablate-equivalent", maxDiff(expected, actual), tolerance,
-                "orthogonalized weights vs --op ablate compiled at " + writes.size()
-                        + " residual writes (resid_pre.0, every attn_out and mlp_out)");
-    }
-
-    private ParityCheck modes(RecoveredSteering recovered, SiteMap sites, List<long[]> prompts,
-            List<float[]> steeredLogits) {
-        List<Steering> unit = recovered.steerings();
-        SteerOptions options = recovered.options();
-        // a model compiled with --create-bias was given its biases, so a bias compilation of it can be made again
-        boolean foldable = options.withBank(false).isPlainAdd() && unit.stream().allMatch(s ->
-                (options.createBias() && s.kind().isSublayerInput())
-                        || sites.find(s.kind(), s.layer()).stream().allMatch(Site::biasFoldable));
-        Map<String, List<float[]>> results = new LinkedHashMap<>();
-        results.put("file", steeredLogits);
-        results.put("add", logits(compile("mode-add", unit, Mode.ADD, options.withBank(false)), prompts,
-                GraphOptimization.DISABLE_ALL));
-        results.put("input", logits(compile("mode-input", unit, Mode.INPUT, options), prompts,
-                GraphOptimization.DISABLE_ALL));
-        if (foldable) {
-            results.put("bias", logits(compile("mode-bias", unit, Mode.BIAS, options.withBank(false)), prompts,
-                    GraphOptimization.DISABLE_ALL));
-        }
-        double max = 0;
-        List<String> names = new ArrayList<>(results.keySet());
-        for (int i = 0; i < names.size(); i++) {
-            for (int j = i + 1; j < names.size(); j++) {
-                max = Math.max(max, maxDiff(results.get(names.get(i)), results.get(names.get(j))));
-            }
-        }
-        // relative to the largest logit: a folded bias sums in a different order than an Add before the projection
-        double tolerance = relative(MODES_TOLERANCE) * Math.max(1, maxAbs(results.get("file")));
-        String bias = foldable ? "" : options.withBank(false).isPlainAdd()
-                ? " (bias mode not applicable: a site has no foldable bias)"
-                : " (bias mode not applicable: it only does add at every position)";
-        return ParityCheck.compare("modes", max, tolerance, "pairwise " + names + bias
-                + (options.bank() ? "; input is a one-row bank" : ""));
-    }
-
-    private ParityCheck cache(List<long[]> prompts) {
-        try (ModelSession session = open(steered, GraphOptimization.ALL)) {
-            Generator generator = Generator.create(session, null, config());
-            if (!generator.layout().hasCache()) {
-                return ParityCheck.skipped("cache", "the model has no KV-cache inputs; generation always recomputes");
-            }
-            GenerationConfig greedy = GenerationConfig.greedy(generateTokens).withEosTokenIds(List.of());
-            List<Generation> cached = generator.generateIds(prompts, greedy, ExtraInputs.NONE, TokenListener.NONE);
-            List<Generation> recomputed = generator.generateIds(prompts, greedy.withUseCache(false), ExtraInputs.NONE,
-                    TokenListener.NONE);
-            int differing = 0;
-            for (int i = 0; i < prompts.size(); i++) {
-                if (!Arrays.equals(cached.get(i).tokenIdArray(), recomputed.get(i).tokenIdArray())) {
-                    differing++;
-                }
-            }
-            return new ParityCheck("cache", differing == 0 ? ParityCheck.Status.PASSED : ParityCheck.Status.FAILED,
-                    differing, 0, differing + " of " + prompts.size() + " prompts generate different tokens with the "
-                    + "KV cache than with full recompute (" + generateTokens + " greedy tokens)");
-        }
-    }
-
-    private ParityCheck effect(List<long[]> prompts) {
-        GenerationConfig greedy = GenerationConfig.greedy(generateTokens).withEosTokenIds(List.of());
-        ModelConfig config = config();
-        List<float[]> base;
-        List<float[]> steeredRows;
-        List<Generation> before;
-        List<Generation> after;
-        // one model open at a time, each used for both its logits and its greedy continuations
-        try (ModelSession session = open(original.onnx(), GraphOptimization.ALL)) {
-            base = lastRows(logits(session, prompts), prompts);
-            before = Generator.create(session, null, config).generateIds(prompts, greedy, ExtraInputs.NONE, TokenListener.NONE);
-        }
-        try (ModelSession session = open(steered, GraphOptimization.ALL)) {
-            steeredRows = lastRows(logits(session, prompts), prompts);
-            after = Generator.create(session, null, config).generateIds(prompts, greedy, ExtraInputs.NONE, TokenListener.NONE);
-        }
-        double kl = 0;
-        for (int i = 0; i < prompts.size(); i++) {
-            kl += klDivergence(steeredRows.get(i), base.get(i));
-        }
-        kl /= prompts.size();
-        int changed = 0;
-        for (int i = 0; i < prompts.size(); i++) {
-            if (!Arrays.equals(before.get(i).tokenIdArray(), after.get(i).tokenIdArray())) {
-                changed++;
-            }
-        }
-        return ParityCheck.info("effect", kl, String.format(
-                "mean KL(steered || original) of the next token %.6f nats; greedy continuation changed for %d of %d prompts",
-                kl, changed, prompts.size()));
-    }
-
-    private static List<float[]> lastRows(List<float[]> logits, List<long[]> prompts) {
-        List<float[]> rows = new ArrayList<>();
-        for (int i = 0; i < prompts.size(); i++) {
-            float[] all = logits.get(i);
-            int vocab = all.length / prompts.get(i).length;
-            rows.add(Arrays.copyOfRange(all, all.length - vocab, all.length));
-        }
-        return rows;
-    }
-
-    /** KL(p || q) in nats for the softmax distributions of logits p and q. */
-    static double klDivergence(float[] pLogits, float[] qLogits) {
-        double[] p = softmax(pLogits);
-        double[] q = softmax(qLogits);
-        double kl = 0;
-        for (int i = 0; i < p.length; i++) {
-            if (p[i] > 0) {
-                kl += p[i] * (Math.log(p[i]) - Math.log(Math.max(q[i], Double.MIN_NORMAL)));
-            }
-        }
-        return Math.max(0, kl);
-    }
-
-    private static double[] softmax(float[] logits) {
-        double max = Double.NEGATIVE_INFINITY;
-        for (float v : logits) {
-            max = Math.max(max, v);
-        }
-        double sum = 0;
-        double[] out = new double[logits.length];
-        for (int i = 0; i < logits.length; i++) {
-            out[i] = Math.exp(logits[i] - max);
-            sum += out[i];
-        }
-        for (int i = 0; i < out.length; i++) {
-            out[i] /= sum;
-        }
-        return out;
-    }
-
-    private ModelConfig config() {
-        return original.config() != null ? ModelConfig.load(original.directory()) : ModelConfig.EMPTY;
-    }
-
-    private void deleteWork() {
-        if (work != null) {
-            AtomicFiles.deleteTree(work);
-        }
     }
 }

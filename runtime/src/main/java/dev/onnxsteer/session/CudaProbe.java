@@ -4,6 +4,7 @@ import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.DirectoryIteratorException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -66,8 +67,8 @@ public final class CudaProbe {
             for (Path cuda : local) {
                 dirs.add(cuda.resolve("lib64"));
             }
-        } catch (IOException | RuntimeException e) {
-            // no /usr/local/cuda* folders
+        } catch (IOException | DirectoryIteratorException e) {
+            // no /usr/local/cuda* folders, or one that cannot be listed
         }
         List<Path> existing = new ArrayList<>();
         for (Path dir : dirs) {

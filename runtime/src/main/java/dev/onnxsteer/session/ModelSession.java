@@ -7,6 +7,7 @@ import dev.onnxsteer.InferenceException;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * An open ONNX Runtime session with where it came from and the device it actually runs on.
@@ -23,21 +24,42 @@ public final class ModelSession implements AutoCloseable {
     private final Device device;
     private final String source;
     private final Map<String, OnnxTensor> defaults;
+    private final Set<String> operators;
 
     ModelSession(OrtSession session, Device device, String source) {
         this(session, device, source, Map.of());
     }
 
     ModelSession(OrtSession session, Device device, String source, Map<String, OnnxTensor> defaults) {
+        this(session, device, source, defaults, Set.of());
+    }
+
+    private ModelSession(OrtSession session, Device device, String source, Map<String, OnnxTensor> defaults,
+            Set<String> operators) {
         this.session = session;
         this.device = device;
         this.source = source;
         this.defaults = Collections.unmodifiableMap(new LinkedHashMap<>(defaults));
+        this.operators = Set.copyOf(operators);
     }
 
     /** A copy of this handle carrying {@code inputDefaults} (which it will own). */
     ModelSession withDefaults(Map<String, OnnxTensor> inputDefaults) {
-        return new ModelSession(session, device, source, inputDefaults);
+        return new ModelSession(session, device, source, inputDefaults, operators);
+    }
+
+    /** A copy of this handle that knows the operators of its graph. */
+    ModelSession withOperators(Set<String> graphOperators) {
+        return new ModelSession(session, device, source, defaults, graphOperators);
+    }
+
+    /**
+     * The operator types in the model's graphs (subgraphs included), {@code opType} for the default domain and
+     * {@code domain.opType} otherwise (e.g. {@code com.microsoft.GroupQueryAttention}); empty when the session was
+     * opened from bytes, whose graph was never read.
+     */
+    public Set<String> operators() {
+        return operators;
     }
 
     /** The ONNX Runtime session; owned by this object. */

@@ -8,7 +8,9 @@ import dev.onnxsteer.io.AtomicFiles;
 import dev.onnxsteer.io.ModelFiles;
 import dev.onnxsteer.io.ModelWriter;
 import dev.onnxsteer.io.ModelReader;
+import dev.onnxsteer.ir.Graph;
 import dev.onnxsteer.ir.Model;
+import dev.onnxsteer.ir.Node;
 import dev.onnxsteer.ir.Tensor;
 import dev.onnxsteer.passes.LiftInputDefaults;
 import dev.onnxsteer.passes.Provenance;
@@ -22,6 +24,8 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Optional;
+import java.util.Set;
+import java.util.TreeSet;
 
 /**
  * Opens {@link ModelSession}s from a model file or from serialized model bytes with the
@@ -52,10 +56,23 @@ public final class SessionFactory {
         // the IR read maps the file without copying weights: far cheaper than a session to look at metadata
         Model ir = ModelReader.read(model);
         if (ir.metadata().containsKey(Provenance.RUNTIME_INPUTS)) {
-            return openLifted(ir, model.toString(), config);
+            return openLifted(ir, model.toString(), config).withOperators(operators(ir));
         }
         String path = model.toAbsolutePath().toString();
-        return open(model.toString(), config, options -> Ort.env().createSession(path, options));
+        return open(model.toString(), config, options -> Ort.env().createSession(path, options))
+                .withOperators(operators(ir));
+    }
+
+    /** What {@link ModelSession#operators()} reports for {@code model}. */
+    static Set<String> operators(Model model) {
+        Set<String> operators = new TreeSet<>();
+        for (Graph graph : model.graph().allGraphs()) {
+            for (Node node : graph.nodes()) {
+                boolean standard = node.domain().isEmpty() || node.domain().equals("ai.onnx");
+                operators.add(standard ? node.opType() : node.domain() + "." + node.opType());
+            }
+        }
+        return operators;
     }
 
     /**
@@ -74,9 +91,9 @@ public final class SessionFactory {
      */
     public static ModelSession open(Model model, String label, SessionConfig config) {
         if (model.metadata().containsKey(Provenance.RUNTIME_INPUTS)) {
-            return openLifted(model, label, config);
+            return openLifted(model, label, config).withOperators(operators(model));
         }
-        return openAsIs(model, label, config);
+        return openAsIs(model, label, config).withOperators(operators(model));
     }
 
     /** Lifts the steering inputs' defaults, opens the lifted model, restores the defaults in {@code model}. */

@@ -1,0 +1,76 @@
+package dev.onnxsteer.parity;
+
+import dev.onnxsteer.passes.Mode;
+import dev.onnxsteer.passes.SteerOp;
+import dev.onnxsteer.passes.SteerOptions;
+import dev.onnxsteer.passes.Steering;
+import dev.onnxsteer.session.GraphOptimization;
+import dev.onnxsteer.sites.Site;
+import dev.onnxsteer.sites.SiteMap;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The checks that compile the same steering again in other ways and compare logits: add, input and bias
+ * modes against each other and the file ({@code modes}), and for orthogonalize an in-graph ablation at every
+ * residual write ({@code ablate-equivalent}).
+ */
+final class ModesCheck {
+    private final ParityStaging staging;
+
+    ModesCheck(ParityStaging staging) {
+        this.staging = staging;
+    }
+
+    /** Orthogonalize vs an in-graph ablation of the same direction at every residual write. */
+    ParityCheck ablateEquivalent(RecoveredSteering recovered, SiteMap sites, List<long[]> prompts,
+            List<float[]> actual) {
+        List<Steering> writes = IndependentCheck.cuts(recovered, sites).stream().map(IndependentCheck.Cut::steering)
+                .toList();
+        Path ablated = staging.compile("ablate-writes", writes, Mode.ADD, SteerOptions.of(SteerOp.ABLATE));
+        List<float[]> expected = staging.logits(ablated, prompts, GraphOptimization.DISABLE_ALL);
+        double tolerance = staging.relative(ParityHarness.INDEPENDENT_RELATIVE_TOLERANCE)
+                * Math.max(1, ReferenceOps.maxAbs(expected));
+        return ParityCheck.compare("ablate-equivalent", ReferenceOps.maxDiff(expected, actual), tolerance,
+                "orthogonalized weights vs --op ablate compiled at " + writes.size()
+                        + " residual writes (resid_pre.0, every attn_out and mlp_out)");
+    }
+
+    ParityCheck modes(RecoveredSteering recovered, SiteMap sites, List<long[]> prompts,
+            List<float[]> steeredLogits) {
+        List<Steering> unit = recovered.steerings();
+        SteerOptions options = recovered.options();
+        // a model compiled with --create-bias was given its biases, so a bias compilation of it can be made again
+        boolean foldable = options.withBank(false).isPlainAdd() && unit.stream().allMatch(s ->
+                (options.createBias() && s.kind().isSublayerInput())
+                        || sites.find(s.kind(), s.layer()).stream().allMatch(Site::biasFoldable));
+        Map<String, List<float[]>> results = new LinkedHashMap<>();
+        results.put("file", steeredLogits);
+        results.put("add", staging.logits(staging.compile("mode-add", unit, Mode.ADD, options.withBank(false)), prompts,
+                GraphOptimization.DISABLE_ALL));
+        results.put("input", staging.logits(staging.compile("mode-input", unit, Mode.INPUT, options), prompts,
+                GraphOptimization.DISABLE_ALL));
+        if (foldable) {
+            results.put("bias", staging.logits(staging.compile("mode-bias", unit, Mode.BIAS, options.withBank(false)), prompts,
+                    GraphOptimization.DISABLE_ALL));
+        }
+        double max = 0;
+        List<String> names = new ArrayList<>(results.keySet());
+        for (int i = 0; i < names.size(); i++) {
+            for (int j = i + 1; j < names.size(); j++) {
+                max = Math.max(max, ReferenceOps.maxDiff(results.get(names.get(i)), results.get(names.get(j))));
+            }
+        }
+        // relative to the largest logit: a folded bias sums in a different order than an Add before the projection
+        double tolerance = staging.relative(ParityHarness.MODES_TOLERANCE)
+                * Math.max(1, ReferenceOps.maxAbs(results.get("file")));
+        String bias = foldable ? "" : options.withBank(false).isPlainAdd()
+                ? " (bias mode not applicable: a site has no foldable bias)"
+                : " (bias mode not applicable: it only does add at every position)";
+        return ParityCheck.compare("modes", max, tolerance, "pairwise " + names + bias
+                + (options.bank() ? "; input is a one-row bank" : ""));
+    }
+}
