@@ -5,7 +5,6 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.Deque;
 import java.util.HashMap;
-import java.util.IdentityHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -255,9 +254,9 @@ public final class Graph {
      * @throws IllegalStateException naming a node on the cycle when there is one
      */
     public void sortTopologically() {
-        List<Node> sorted = acyclicPart();
+        List<Node> sorted = TopologicalOrder.acyclicPart(nodes);
         if (sorted.size() != nodes.size()) {
-            Node stuck = onCycles(sorted).get(0);
+            Node stuck = TopologicalOrder.missing(nodes, sorted).get(0);
             throw new IllegalStateException("graph " + name + " has a cycle through node " + stuck);
         }
         nodes.clear();
@@ -276,82 +275,9 @@ public final class Graph {
      * come last in their current order; {@link #sortTopologically()} refuses them.
      */
     public List<Node> topologicalOrder() {
-        List<Node> sorted = acyclicPart();
-        sorted.addAll(onCycles(sorted));
+        List<Node> sorted = TopologicalOrder.acyclicPart(nodes);
+        sorted.addAll(TopologicalOrder.missing(nodes, sorted));
         return sorted;
-    }
-
-    /** The nodes {@code acyclic} (from {@link #acyclicPart()}) lacks, in their current order. */
-    private List<Node> onCycles(List<Node> acyclic) {
-        Set<Node> placed = Collections.newSetFromMap(new IdentityHashMap<>());
-        placed.addAll(acyclic);
-        return nodes.stream().filter(n -> !placed.contains(n)).toList();
-    }
-
-    /** Kahn's order of the nodes not on a cycle, the current order breaking ties. */
-    private List<Node> acyclicPart() {
-        Map<Value, Node> producers = new IdentityHashMap<>();
-        for (Node node : nodes) {
-            for (Value output : node.outputs()) {
-                producers.put(output, node);
-            }
-        }
-        Map<Node, Integer> position = new IdentityHashMap<>();
-        for (int i = 0; i < nodes.size(); i++) {
-            position.put(nodes.get(i), i);
-        }
-        Map<Node, List<Node>> dependents = new IdentityHashMap<>();
-        Map<Node, Integer> pending = new IdentityHashMap<>();
-        for (Node node : nodes) {
-            Set<Node> deps = Collections.newSetFromMap(new IdentityHashMap<>());
-            for (Value input : readsOf(node)) {
-                Node producer = producers.get(input);
-                if (producer != null && producer != node) {
-                    deps.add(producer);
-                }
-            }
-            pending.put(node, deps.size());
-            for (Node dep : deps) {
-                dependents.computeIfAbsent(dep, k -> new ArrayList<>()).add(node);
-            }
-        }
-        java.util.PriorityQueue<Node> ready = new java.util.PriorityQueue<>((a, b) -> position.get(a) - position.get(b));
-        for (Node node : nodes) {
-            if (pending.get(node) == 0) {
-                ready.add(node);
-            }
-        }
-        List<Node> sorted = new ArrayList<>(nodes.size());
-        while (!ready.isEmpty()) {
-            Node node = ready.poll();
-            sorted.add(node);
-            for (Node dependent : dependents.getOrDefault(node, List.of())) {
-                if (pending.merge(dependent, -1, Integer::sum) == 0) {
-                    ready.add(dependent);
-                }
-            }
-        }
-        return sorted;
-    }
-
-    /** Inputs of a node plus every value of an enclosing scope that its subgraphs read. */
-    private static Set<Value> readsOf(Node node) {
-        Set<Value> reads = Collections.newSetFromMap(new IdentityHashMap<>());
-        Deque<Node> todo = new ArrayDeque<>();
-        todo.add(node);
-        while (!todo.isEmpty()) {
-            Node current = todo.poll();
-            for (Value input : current.inputs()) {
-                if (input != null) {
-                    reads.add(input);
-                }
-            }
-            for (Graph sub : current.subgraphs()) {
-                todo.addAll(sub.nodes);
-                reads.addAll(sub.outputs);
-            }
-        }
-        return reads;
     }
 
     /** Finds a value by name in this graph, then in the enclosing graphs. */
