@@ -33,18 +33,18 @@ final class ImportCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Parameters(index = "0", paramLabel = "FILE", description = "The .gguf file (general.architecture llama, qwen2, phi3 or gemma).")
+    @Parameters(index = "0", paramLabel = "FILE", description = "The .gguf file (general.architecture llama, qwen2, phi3, gemma or gemma2).")
     Path gguf;
 
     @Option(names = {"-o", "--output"}, paramLabel = "DIR", required = true,
             description = "Output model directory; must not exist or be empty (unless --force).")
     Path output;
 
-    @Option(names = "--weights", paramLabel = "FORMAT", defaultValue = "f32", converter = WeightFormatConverter.class,
-            description = {"How linear projections are stored: f32 (dequantised MatMul, the default), int8 or int4"
-                    + " (com.microsoft.MatMulNBits, block 32; Q8_0 resp. Q4_0 blocks copied bit for bit, other types"
-                    + " requantised), keep (Q4_0 and Q8_0 copied bit for bit; 2-4 bit types requantised to int4, 5-6 bit"
-                    + " types to int8; float types as f32). Embeddings and norms are float32."})
+    @Option(names = "--weights", paramLabel = "FORMAT", defaultValue = "keep", converter = WeightFormatConverter.class,
+            description = {"How linear projections are stored: keep (the default: Q4_0 and Q8_0 blocks copied bit for bit"
+                    + " into com.microsoft.MatMulNBits, block 32; 2-4 bit types requantised to int4, 5-6 bit types to int8;"
+                    + " float types as f32 MatMul), f32 (dequantised MatMul), int8 or int4 (MatMulNBits; Q8_0 resp. Q4_0"
+                    + " blocks copied bit for bit, other types requantised). Embeddings and norms are float32."})
     WeightFormat weights;
 
     @Option(names = "--json", description = "Print a JSON summary instead of text.")
@@ -62,7 +62,7 @@ final class ImportCommand implements Callable<Integer> {
         AtomicFiles.checkDirectoryTarget(target); // refused before the progress line, so a refusal is one line
         err.println("importing " + gguf + " ...");
         err.flush();
-        GgufImporter.Options options = new GgufImporter.Options(weights, allowNonfinite, GgufImporter.EXTERNAL_DATA_THRESHOLD);
+        GgufImporter.Options options = GgufImporter.Options.of(weights, allowNonfinite);
         GgufImporter.Result result = GgufImporter.importModel(gguf, target, options);
         LlamaConfig c = result.config();
         if (json) {

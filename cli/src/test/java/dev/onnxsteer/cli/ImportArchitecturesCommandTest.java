@@ -14,14 +14,14 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** qwen2, phi3 and gemma GGUFs through the whole CLI: import, inspect, extract, compile, parity, generate. */
+/** qwen2, phi3, gemma and gemma2 GGUFs through the whole CLI: import, inspect, extract, compile, parity, generate. */
 class ImportArchitecturesCommandTest {
     @TempDir
     Path tmp;
 
     @Test
     void importedQwen2Phi3AndGemmaAreSteerable() throws Exception {
-        for (String arch : List.of(LlamaConfig.QWEN2, LlamaConfig.PHI3, LlamaConfig.GEMMA)) {
+        for (String arch : List.of(LlamaConfig.QWEN2, LlamaConfig.PHI3, LlamaConfig.GEMMA, LlamaConfig.GEMMA2)) {
             Path gguf = ArchitectureFixtures.write(arch, tmp.resolve(arch + ".gguf"));
             Path dir = tmp.resolve(arch);
             CliRun imported = run("import", gguf.toString(), "-o", dir.toString(), "--json");

@@ -49,4 +49,39 @@ class ImportCommandTest {
         assertFalse(run.err().contains("\tat "), "no stack trace without --verbose");
         assertFalse(Files.exists(tmp.resolve("out")));
     }
+
+    /**
+     * Without {@code --weights}, a quantized GGUF imports as {@code keep}: its Q4_0 projections become
+     * MatMulNBits, and every command works on the result: inspect finds the sites at the MatMulNBits outputs,
+     * extract and compile steer it, parity proves the rewrite, generate runs it.
+     */
+    @Test
+    void quantizedFilesImportAsKeepByDefaultAndStaySteerable() throws Exception {
+        Path gguf = TestPaths.sharedModel("tiny-llama-quants/tiny-llama-Q4_0.gguf");
+        Path dir = tmp.resolve("q4");
+        CliRun imported = run("import", gguf.toString(), "-o", dir.toString(), "--json");
+        assertEquals(Main.OK, imported.code(), imported.err());
+        JsonNode summary = new ObjectMapper().readTree(imported.out());
+        assertEquals("keep", summary.get("weights").asText());
+        assertEquals(29, summary.get("quantised_projections").asInt());
+        assertEquals(1, summary.get("requantised_projections").asInt(), "only the Q6_K lm_head is requantised");
+
+        CliRun inspect = run("inspect", dir.toString());
+        assertEquals(Main.OK, inspect.code(), inspect.err());
+        assertTrue(inspect.out().contains("/model/layers.1/mlp/down_proj/MatMulNBits_output_0"), inspect.out());
+
+        Path vector = tmp.resolve("q4-happy.gguf");
+        CliRun extract = run("extract", dir.toString(), "--dataset", TestPaths.testdata().resolve("happy-sad.jsonl").toString(),
+                "--method", "mean", "--layers", "2", "--quiet", "--device", "cpu", "-o", vector.toString());
+        assertEquals(Main.OK, extract.code(), extract.err());
+        Path steered = tmp.resolve("q4-steered");
+        CliRun compile = run("compile", dir.toString(), "--vector", vector.toString(), "--coeff", "8", "-o", steered.toString());
+        assertEquals(Main.OK, compile.code(), compile.err());
+        CliRun parity = run("parity", dir.toString(), steered.toString(), "--tokens", "4");
+        assertEquals(Main.OK, parity.code(), parity.out() + parity.err());
+        CliRun base = run("generate", dir.toString(), "--prompt", "Once upon a time", "--max-tokens", "8", "--device", "cpu");
+        CliRun moved = run("generate", steered.toString(), "--prompt", "Once upon a time", "--max-tokens", "8", "--device", "cpu");
+        assertEquals(Main.OK, moved.code(), moved.err());
+        assertFalse(base.out().equals(moved.out()), "coefficient 8 changes the greedy continuation");
+    }
 }

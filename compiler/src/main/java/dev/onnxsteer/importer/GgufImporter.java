@@ -58,14 +58,20 @@ public final class GgufImporter {
      *     float32 size exceeds this many bytes
      */
     public record Options(WeightFormat weights, boolean allowNonfinite, long externalDataThreshold) {
-        public static final Options DEFAULT = new Options(WeightFormat.F32, false, EXTERNAL_DATA_THRESHOLD);
+        /** What {@code onnx-steer import} does without options: {@link WeightFormat#KEEP}. */
+        public static final Options DEFAULT = new Options(WeightFormat.KEEP, false, EXTERNAL_DATA_THRESHOLD);
+
+        /** The weight format and non-finite policy given, external data above {@link #EXTERNAL_DATA_THRESHOLD}. */
+        public static Options of(WeightFormat weights, boolean allowNonfinite) {
+            return new Options(weights, allowNonfinite, EXTERNAL_DATA_THRESHOLD);
+        }
 
         public Options withWeights(WeightFormat format) {
             return new Options(format, allowNonfinite, externalDataThreshold);
         }
     }
 
-    /** Imports {@code gguf} into {@code outputDirectory}, which must not exist or be empty. */
+    /** Imports {@code gguf} into {@code outputDirectory}, which must not exist or be empty, with float32 weights ({@link WeightFormat#F32}). */
     public static Result importModel(Path gguf, Path outputDirectory) {
         return importModel(gguf, outputDirectory, WeightFormat.F32);
     }

@@ -7,6 +7,7 @@ import dev.onnxsteer.gguf.GgufTensorInfo;
 import dev.onnxsteer.gguf.QuantisationError;
 import dev.onnxsteer.quant.BlockQuantised;
 import dev.onnxsteer.ir.DataType;
+import dev.onnxsteer.quant.BlockQuantised;
 import dev.onnxsteer.ir.Graph;
 import dev.onnxsteer.ir.Value;
 import java.util.Arrays;
