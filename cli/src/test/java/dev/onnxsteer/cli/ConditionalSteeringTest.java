@@ -216,6 +216,21 @@ class ConditionalSteeringTest {
         assertEquals(false, json.readTree(none.out().strip()).path("steering").path("condition_met").asBoolean(true));
     }
 
+    @Test
+    void refusesAConditionReadAfterTheSteeringOrOtherThanAConstantAdd() throws Exception {
+        Path early = tmp.resolve("early.safetensors");
+        VectorFiles.write(SteeringVectors.of(Map.of(1, new float[64]), VectorMetadata.defaults()), early);
+        CliRun after = run("compile", model.toString(), "--vector", early.toString(), "--condition", conditionFile.toString(),
+                "-o", tmp.resolve("refused-after").toString());
+        assertEquals(Main.USAGE, after.code(), after.err());
+        assertTrue(after.err().contains("condition site resid_post.3 comes after a steered site"), after.err());
+        CliRun input = run("compile", model.toString(), "--vector", behaviour.toString(), "--mode", "input", "--condition",
+                conditionFile.toString(), "-o", tmp.resolve("refused-input").toString());
+        assertEquals(Main.USAGE, input.code(), input.err());
+        assertTrue(input.err().contains("a condition gates --op add in --mode add"), input.err());
+        assertTrue(Files.notExists(tmp.resolve("refused-after")) && Files.notExists(tmp.resolve("refused-input")));
+    }
+
     private static List<Generation> generate(Path dir, List<long[]> ids, GenerationConfig generation,
             Map<Integer, Boolean> decided) {
         ModelConfig config = ModelConfig.load(dir);
