@@ -73,15 +73,8 @@ final class ConditionOptions {
                 parsedAggregate);
     }
 
+    /** The number after the last colon of {@code FILE:THRESHOLD}, read as {@code FILE:COEFF} is; null for none. */
     private Float threshold() {
-        int colon = condition.lastIndexOf(':');
-        if (colon <= 0) {
-            return null;
-        }
-        try {
-            return Float.parseFloat(condition.substring(colon + 1));
-        } catch (NumberFormatException notAThreshold) {
-            return null;
-        }
+        return SteeringOptions.ownCoefficient(condition);
     }
 }

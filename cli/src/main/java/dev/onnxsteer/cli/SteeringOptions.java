@@ -148,7 +148,7 @@ final class SteeringOptions {
     }
 
     /** The number after the last colon of {@code FILE:COEFF}; null when there is none (a colon in a path). */
-    private static Float ownCoefficient(String spec) {
+    static Float ownCoefficient(String spec) {
         int colon = spec.lastIndexOf(':');
         if (colon <= 0) {
             return null;

@@ -69,30 +69,4 @@ public record Condition(SiteKind kind, Map<Integer, float[]> directions, float t
         directions.forEach((layer, v) -> copy.put(layer, v.clone()));
         directions = Collections.unmodifiableMap(copy);
     }
-
-    /** Whether {@code h} (one row's aggregated hidden state at {@code layer}) fires this condition's layer. */
-    public boolean fires(int layer, float[] h) {
-        double similarity = similarity(directions.get(layer), h);
-        return comparator == Comparator.ABOVE ? similarity > threshold : similarity < threshold;
-    }
-
-    /** {@code cos(h, tanh(P h))}, {@code P = c c^T / (c . c)}. */
-    public static double similarity(float[] c, float[] h) {
-        double cc = 0;
-        double ch = 0;
-        for (int i = 0; i < c.length; i++) {
-            cc += (double) c[i] * c[i];
-            ch += (double) c[i] * h[i];
-        }
-        double dot = 0;
-        double hh = 0;
-        double pp = 0;
-        for (int i = 0; i < c.length; i++) {
-            double p = Math.tanh(c[i] * ch / cc);
-            dot += h[i] * p;
-            hh += (double) h[i] * h[i];
-            pp += p * p;
-        }
-        return dot / (Math.sqrt(hh) * Math.sqrt(pp));
-    }
 }
