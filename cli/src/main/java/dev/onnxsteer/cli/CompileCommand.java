@@ -5,7 +5,11 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.onnxsteer.io.ModelFiles;
 import dev.onnxsteer.io.OutputTarget;
+import dev.onnxsteer.io.LoadCheck;
 import dev.onnxsteer.passes.Compilation;
+import dev.onnxsteer.passes.Condition;
+import dev.onnxsteer.passes.ConditionPass;
+import dev.onnxsteer.passes.Pass;
 import dev.onnxsteer.passes.Mode;
 import dev.onnxsteer.passes.OrthogonalizePass;
 import dev.onnxsteer.passes.QuantisedBias;
@@ -38,6 +42,9 @@ final class CompileCommand implements Callable<Integer> {
     @Mixin
     ForceOption force;
 
+    @Mixin
+    ConditionOptions condition;
+
     @Spec
     CommandSpec spec;
 
@@ -59,8 +66,16 @@ final class CompileCommand implements Callable<Integer> {
         SteerOptions options = steering.options();
         List<Path> inputs = new ArrayList<>(steering.vectorFiles());
         inputs.add(model);
+        List<Pass> gate = new ArrayList<>();
+        if (condition.present()) {
+            inputs.add(condition.file());
+            gate.add(condition.pass(steering.largeVectors.allowLargeVectors));
+        }
+        // a condition gates a constant addend, so auto means add there even where a bias could absorb it
+        Mode mode = condition.present() && steering.mode() == Mode.AUTO ? Mode.ADD : steering.mode();
         OutputTarget target = force.target(output, tokenizer).withInputs(inputs);
-        Compilation.Result result = Compilation.compileTo(source, steering::steerings, steering.mode(), options, target);
+        Compilation.Result result = Compilation.compileTo(source, steering::steerings, mode, options, target,
+                LoadCheck.installed(), gate);
         PrintWriter out = spec.commandLine().getOut();
         if (json) {
             ObjectMapper mapper = new ObjectMapper();
@@ -113,6 +128,12 @@ final class CompileCommand implements Callable<Integer> {
             for (OrthogonalizePass.Rewritten r : result.rewritten()) {
                 out.printf("orthogonalized %-28s %s%s%n", r.role(), r.tensor(), r.requantisation() == null ? ""
                         : ", requantized: max error " + r.requantisation().describe());
+            }
+            for (Pass pass : gate) {
+                Condition c = ((ConditionPass) pass).condition();
+                out.printf("condition      %s at %s layers %s, fires %s %s (%s of the prompt)%n", condition.file(),
+                        c.kind().label(), c.directions().keySet(), c.comparator().label(), c.threshold(),
+                        c.aggregate().label());
             }
             out.println("wrote " + output);
         }

@@ -123,7 +123,8 @@ final class GenerateCommand implements Callable<Integer> {
                     verbose(err, session, files);
                     Generator generator = Generator.create(session, tokenizer, config);
                     if (json) {
-                        printJson(out, conversation.generate(generator, prompts, generation, TokenListener.NONE), null);
+                        ConditionsSeen seen = new ConditionsSeen();
+                        printJson(out, conversation.generate(generator, prompts, generation, seen), null, seen);
                     } else {
                         stream(out, generator, conversation, prompts, generation);
                     }
@@ -137,7 +138,8 @@ final class GenerateCommand implements Callable<Integer> {
                 Generator generator = Generator.create(session, tokenizer, config);
                 if (!compare) {
                     if (json) {
-                        printJson(out, conversation.generate(generator, prompts, generation, TokenListener.NONE), null);
+                        ConditionsSeen seen = new ConditionsSeen();
+                        printJson(out, conversation.generate(generator, prompts, generation, seen), null, seen);
                     } else {
                         stream(out, generator, conversation, prompts, generation);
                     }
@@ -245,9 +247,15 @@ final class GenerateCommand implements Callable<Integer> {
 
     /** One JSON object per prompt; with {@code steered}, the object holds both continuations. */
     private static void printJson(PrintWriter out, List<Generation> results, List<Generation> steered) throws IOException {
+        printJson(out, results, steered, new ConditionsSeen());
+    }
+
+    private static void printJson(PrintWriter out, List<Generation> results, List<Generation> steered,
+            ConditionsSeen seen) throws IOException {
         ObjectMapper mapper = new ObjectMapper();
         for (int i = 0; i < results.size(); i++) {
             ObjectNode node = toJson(mapper, results.get(i));
+            seen.annotate(node, i);
             if (steered != null) {
                 ObjectNode both = mapper.createObjectNode();
                 both.put("prompt", results.get(i).prompt());

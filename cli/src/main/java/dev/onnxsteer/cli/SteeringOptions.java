@@ -5,6 +5,7 @@ import dev.onnxsteer.passes.Mode;
 import dev.onnxsteer.plan.LayerChoice;
 import dev.onnxsteer.plan.PlanVector;
 import dev.onnxsteer.plan.SteeringPlan;
+import dev.onnxsteer.vectors.VectorFiles;
 import dev.onnxsteer.passes.Positions;
 import dev.onnxsteer.passes.SteerOp;
 import dev.onnxsteer.passes.SteerOptions;
@@ -19,8 +20,9 @@ import picocli.CommandLine.Option;
 /** The options that say what to steer with; shared by compile and generate. */
 final class SteeringOptions {
     @Option(names = "--vector", paramLabel = "FILE[:COEFF]",
-            description = "A .gguf control vector or .safetensors vector file, optionally with its own coefficient "
-                    + "(repeatable; vectors for the same layer are summed).")
+            description = "A .gguf control vector or .safetensors vector file, or an SAE feature sae:DIR#FEATURE[,unit] "
+                    + "(row FEATURE of a SAELens directory's W_dec at its hook_name; ,unit scales it to length 1), "
+                    + "optionally with its own coefficient (repeatable; vectors for the same layer are summed).")
     List<String> vectors = new ArrayList<>();
 
     @Option(names = "--coeff", paramLabel = "C",
@@ -122,11 +124,12 @@ final class SteeringOptions {
         if (vectors.isEmpty()) {
             throw new IllegalArgumentException("no vector given: pass --vector FILE[:COEFF]");
         }
-        List<Path> paths = vectorFiles();
         List<PlanVector> files = new ArrayList<>();
-        for (int i = 0; i < paths.size(); i++) {
-            Float own = ownCoefficient(vectors.get(i));
-            files.add(PlanVector.read(paths.get(i), own == null ? 1f : own, largeVectors.allowLargeVectors));
+        for (String spec : vectors) {
+            Float own = ownCoefficient(spec);
+            String source = withoutCoefficient(spec);
+            files.add(new PlanVector(source, VectorFiles.readSource(source, largeVectors.allowLargeVectors),
+                    own == null ? 1f : own));
         }
         LayerChoice choice = layers == null ? null
                 : new LayerChoice(LayerSelection.parse(layers, sites.layerCount()), "--layers", layers);
@@ -139,13 +142,17 @@ final class SteeringOptions {
     List<Path> vectorFiles() {
         List<Path> paths = new ArrayList<>();
         for (String spec : vectors) {
-            paths.add(Path.of(ownCoefficient(spec) == null ? spec : spec.substring(0, spec.lastIndexOf(':'))));
+            paths.add(VectorFiles.pathOf(withoutCoefficient(spec)));
         }
         return paths;
     }
 
+    private static String withoutCoefficient(String spec) {
+        return ownCoefficient(spec) == null ? spec : spec.substring(0, spec.lastIndexOf(':'));
+    }
+
     /** The number after the last colon of {@code FILE:COEFF}; null when there is none (a colon in a path). */
-    private static Float ownCoefficient(String spec) {
+    static Float ownCoefficient(String spec) {
         int colon = spec.lastIndexOf(':');
         if (colon <= 0) {
             return null;

@@ -32,6 +32,16 @@ public final class CompiledModelAbi {
     public static final String INDEX_INPUT = "steer_index";
     public static final String SCALE_INPUT = "steer_scale";
     public static final String PROMPT_LENGTH_INPUT = "steer_prompt_length";
+    /**
+     * Conditional steering's decision, carried across decode steps as a cache slot: float32
+     * {@code [batch, past]} in, {@code [batch, past + seq]} out, every entry of a row 1 (condition met) or 0.
+     * A runtime feeds an empty {@code [batch, 0]} tensor to the first run and the present back as the past,
+     * like the KV cache; full recompute feeds it empty every time and the graph decides again from the prompt.
+     */
+    public static final String CONDITION_PAST = "steer_condition_past";
+    public static final String CONDITION_PRESENT = "steer_condition_present";
+    /** The symbolic past-length dimension of {@value #CONDITION_PAST}. */
+    public static final String CONDITION_PAST_DIM = "steer_condition_past_length";
     /** The symbolic first dimension of every per-row steering input: one entry per row of the batch. */
     public static final String BATCH_DIM = "steer_batch";
     public static final String BANK_SIZE_DIM = "steer_bank_size";
@@ -53,6 +63,8 @@ public final class CompiledModelAbi {
     public static final String POSITIONS = METADATA_PREFIX + "positions";
     public static final String VECTOR_SHA256 = METADATA_PREFIX + "vector_sha256";
     public static final String SOURCE_MODEL_SHA256 = METADATA_PREFIX + "source_model_sha256";
+    /** JSON description of a compiled condition (vector hash, layers, threshold, comparator, aggregate). */
+    public static final String CONDITION = METADATA_PREFIX + "condition";
     /** Written by {@code import}: the GGUF file a model was made from, its sha256, and the weight format. */
     public static final String IMPORTED_FROM = METADATA_PREFIX + "imported_from";
     public static final String IMPORTED_SHA256 = METADATA_PREFIX + "imported_sha256";

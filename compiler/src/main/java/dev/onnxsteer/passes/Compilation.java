@@ -85,6 +85,11 @@ public final class Compilation {
             steer = new SteerPass(sites, steerings, mode, options);
             passes.add(steer);
             passes.add(Provenance.recording(steer, sourceSha, source.onnx()));
+            for (Pass extra : extraRewrites) {
+                if (extra instanceof AfterSteering after) {
+                    after.bind(sites, steer);
+                }
+            }
         }
         passes.addAll(extraRewrites);
         PassRunner.run(model, passes);

@@ -56,6 +56,26 @@ public final class VectorFiles {
         return vectors;
     }
 
+    /**
+     * Reads what {@code --vector} names: a vector file, or an SAE feature {@code sae:DIR#FEATURE[,unit]}
+     * ({@link SaeFeatures}).
+     */
+    public static SteeringVectors readSource(String source, boolean allowLarge) {
+        if (!SaeFeatures.isSpec(source)) {
+            return read(Path.of(source), allowLarge);
+        }
+        SteeringVectors vectors = SaeFeatures.read(source);
+        if (!allowLarge) {
+            VectorBounds.check(vectors);
+        }
+        return vectors;
+    }
+
+    /** The file or directory a {@link #readSource} source reads. */
+    public static Path pathOf(String source) {
+        return SaeFeatures.isSpec(source) ? SaeFeatures.parse(source).directory() : Path.of(source);
+    }
+
     public static void write(SteeringVectors vectors, Path path) {
         switch (formatOf(path)) {
             case GGUF -> ControlVectorGguf.write(vectors, path);

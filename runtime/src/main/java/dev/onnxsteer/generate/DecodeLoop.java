@@ -48,6 +48,7 @@ final class DecodeLoop {
             TokenGrid.Window window = runStep(0, grid, cache, extras);
             long prefillEnd = System.nanoTime();
             double prefillMs = (prefillEnd - start) / 1e6;
+            ConditionReport.report(layout, cache, batch, listener);
             for (int step = 1; ; step++) {
                 float[][] logits = lastLogits(cache, window, batch);
                 boolean contextFull = grid.width() + 1 >= contextLimit;

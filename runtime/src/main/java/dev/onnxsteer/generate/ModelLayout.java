@@ -7,6 +7,7 @@ import ai.onnxruntime.OrtSession;
 import ai.onnxruntime.TensorInfo;
 import dev.onnxsteer.BadModelException;
 import dev.onnxsteer.InferenceException;
+import dev.onnxsteer.io.CompiledModelAbi;
 import dev.onnxsteer.session.ModelSession;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -156,6 +157,7 @@ public record ModelLayout(
         Optional<String> useCache = Optional.of("use_cache_branch").filter(inputs::containsKey);
 
         List<CacheSlot> cache = new ArrayList<>();
+        CacheSlot condition = null;
         List<String> others = new ArrayList<>();
         Kind kind = Kind.NO_CACHE;
         List<Integer> order = new ArrayList<>();
@@ -179,6 +181,8 @@ public record ModelLayout(
                 String present = "present_" + combined.group(1);
                 cache.add(slot(name, present, entry.getValue(), outputs, 5, 1, 3, source));
                 order.add(Integer.parseInt(combined.group(1)));
+            } else if (name.equals(CompiledModelAbi.CONDITION_PAST)) {
+                condition = slot(name, CompiledModelAbi.CONDITION_PRESENT, entry.getValue(), outputs, 2, 0, 1, source);
             } else if (name.startsWith("past")) {
                 throw new BadModelException(source + " has a cache input " + name
                         + " that fits neither " + names.pastKey().replace("%d", "N") + " / "
@@ -195,6 +199,14 @@ public record ModelLayout(
         List<CacheSlot> sorted = new ArrayList<>();
         for (int i : index) {
             sorted.add(cache.get(i));
+        }
+        if (condition != null) {
+            // a compiled condition's decision rides along as one more cache slot (see CompiledModelAbi)
+            if (kind == Kind.NO_CACHE) {
+                throw new BadModelException(source + " carries a steering condition (" + CompiledModelAbi.CONDITION_PAST
+                        + ") but no KV cache; conditional steering needs a model with past inputs");
+            }
+            sorted.add(condition);
         }
         if (kind != Kind.NO_CACHE && mask.isEmpty()) {
             throw new BadModelException(source + " has cache inputs but no " + names.attentionMask() + " input");

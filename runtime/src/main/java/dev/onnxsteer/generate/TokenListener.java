@@ -12,4 +12,11 @@ public interface TokenListener {
      *                  back because it may start a stop string) or hold text of earlier tokens
      */
     void onToken(int row, long tokenId, String textPiece);
+
+    /**
+     * After the prefill of a model compiled with a steering condition: whether row {@code row}'s prompt met
+     * it (the graph's own decision, {@code steer_condition_present}); not called for other models.
+     */
+    default void onCondition(int row, boolean met) {
+    }
 }
