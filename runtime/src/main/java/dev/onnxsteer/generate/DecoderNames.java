@@ -13,8 +13,8 @@ import java.util.regex.Pattern;
  * down ({@code model.decoder.inputs} / {@code outputs}); cache names are patterns with {@code %d} for the layer.
  * {@link #OPTIMUM} holds the names Optimum exports and the genai model builder both use.
  *
- * @param fromGenaiConfig whether a {@code genai_config.json} said so: such a graph comes from the genai model
- *                        builder, whose {@code GroupQueryAttention} keeps every row's tokens from position 0
+ * @param fromGenaiConfig whether a {@code genai_config.json} gave these names (not a sign of GroupQueryAttention:
+ *                        the ORT-fused GPT-2 carries one too; {@link ModelLayout} looks at the graph's operators)
  */
 public record DecoderNames(String inputIds, String attentionMask, String positionIds, String pastKey,
         String pastValue, String logits, String presentKey, String presentValue, boolean fromGenaiConfig) {

@@ -120,17 +120,21 @@ public record ModelLayout(
     /** The name of the attention operator that keeps each row's cache from position 0. */
     public static final String GROUP_QUERY_ATTENTION = "com.microsoft.GroupQueryAttention";
 
-    /** Detects the layout of {@code session} under {@code names}, looking at its graph's operators. */
+    /**
+     * Detects the layout of {@code session} under {@code names}, looking at its graph's operators (a session opened
+     * from bytes has none to look at and gets left-padded batches; a genai_config.json alone does not say
+     * GroupQueryAttention: the ORT-fused GPT-2 carries one too).
+     */
     public static ModelLayout detect(ModelSession session, DecoderNames names) {
-        return detect(session.ort(), session.source(), names, session.operators().contains(GROUP_QUERY_ATTENTION));
+        boolean groupQuery = session.operators().contains(GROUP_QUERY_ATTENTION);
+        return detect(session.ort(), session.source(), names, groupQuery);
     }
 
     /**
      * Detects the layout of an open session whose graph may carry the names of a {@code genai_config.json}.
      *
      * @param groupQueryAttention whether the graph attends with {@code com.microsoft.GroupQueryAttention}; such a
-     *                            graph, or one that {@code names} says the genai builder wrote, gets
-     *                            {@link TokenGrid.Alignment#RIGHT} batches
+     *                            graph gets {@link TokenGrid.Alignment#RIGHT} batches
      */
     public static ModelLayout detect(OrtSession session, String source, DecoderNames names,
             boolean groupQueryAttention) {
@@ -218,8 +222,7 @@ public record ModelLayout(
                     + " but generation expects [batch, seq, vocab]");
         }
         long vocab = logitsShape[2];
-        TokenGrid.Alignment alignment = groupQueryAttention || names.fromGenaiConfig()
-                ? TokenGrid.Alignment.RIGHT : TokenGrid.Alignment.LEFT;
+        TokenGrid.Alignment alignment = groupQueryAttention ? TokenGrid.Alignment.RIGHT : TokenGrid.Alignment.LEFT;
         return new ModelLayout(kind, ids, idType, mask, maskType, positions, positionType, useCache, sorted,
                 names.logits(), vocab > 0 ? OptionalInt.of((int) vocab) : OptionalInt.empty(), others, alignment);
     }
