@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.onnxsteer.BadModelException;
 import dev.onnxsteer.gguf.GgufMetadata;
+import dev.onnxsteer.io.FileProblem;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
@@ -47,7 +48,8 @@ final class TokenizerJson {
         return switch (model) {
             case "llama" -> sentencePiece(md);
             case "gpt2" -> byteLevel(md);
-            default -> throw new BadModelException(file + " has tokenizer.ggml.model " + model + "; supported: llama, gpt2");
+            default -> throw new BadModelException(FileProblem.message(file, "has an unsupported tokenizer",
+                    "tokenizer.ggml.model one of llama, gpt2", model));
         };
     }
 
@@ -174,7 +176,8 @@ final class TokenizerJson {
         for (String merge : merges) {
             int space = merge.indexOf(' ', 1);
             if (space < 0) {
-                throw new BadModelException("tokenizer.ggml.merges entry \"" + merge + "\" has no space; expected \"left right\"");
+                throw new BadModelException(FileProblem.message(md.source(), "has a tokenizer.ggml.merges entry without a space",
+                        "\"left right\"", "\"" + merge + "\""));
             }
             mergeArray.add(F.arrayNode().add(merge.substring(0, space)).add(merge.substring(space + 1)));
         }
@@ -214,7 +217,8 @@ final class TokenizerJson {
         }
         int[] types = md.getIntArray("tokenizer.ggml.token_type");
         if (types.length != count) {
-            throw new BadModelException("tokenizer.ggml.token_type has " + types.length + " entries but tokenizer.ggml.tokens has " + count);
+            throw new BadModelException(FileProblem.message(md.source(), "has a tokenizer.ggml.token_type of the wrong length",
+                    count + " entries, one per tokenizer.ggml.tokens entry", types.length));
         }
         return types;
     }
