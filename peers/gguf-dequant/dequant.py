@@ -34,7 +34,8 @@ class TypeTraits(ctypes.Structure):
     ]
 
 
-def main(path, out_dir):
+def gguf_library():
+    """libggml-base with the signatures of the gguf_* reader functions both peers call."""
     ggml = ctypes.CDLL(LIB)
     ggml.gguf_init_from_file.restype = ctypes.c_void_p
     ggml.gguf_init_from_file.argtypes = [ctypes.c_char_p, GgufInitParams]
@@ -45,6 +46,11 @@ def main(path, out_dir):
                           ("gguf_get_tensor_offset", ctypes.c_size_t), ("gguf_get_tensor_size", ctypes.c_size_t)]:
         getattr(ggml, name).restype = restype
         getattr(ggml, name).argtypes = [ctypes.c_void_p, ctypes.c_int64]
+    return ggml
+
+
+def main(path, out_dir):
+    ggml = gguf_library()
     ggml.ggml_get_type_traits.restype = ctypes.POINTER(TypeTraits)
     ggml.ggml_get_type_traits.argtypes = [ctypes.c_int]
 

@@ -79,17 +79,8 @@ def load(path):
 def control_vector(files, n_embd):
     """llama.cpp common's --control-vector-scaled FILE SCALE, for each (file, scale): direction.N (N >= 1, F32)
     times the scale, summed over files into one buffer of n_embd floats per layer from layer 1."""
-    from dequant import GgufInitParams, LIB
-    ggml = ctypes.CDLL(LIB)
-    ggml.gguf_init_from_file.restype = ctypes.c_void_p
-    ggml.gguf_init_from_file.argtypes = [ctypes.c_char_p, GgufInitParams]
-    for name, restype in [("gguf_get_n_tensors", ctypes.c_int64), ("gguf_get_data_offset", ctypes.c_size_t)]:
-        getattr(ggml, name).restype = restype
-        getattr(ggml, name).argtypes = [ctypes.c_void_p]
-    for name, restype in [("gguf_get_tensor_name", ctypes.c_char_p), ("gguf_get_tensor_type", ctypes.c_int),
-                          ("gguf_get_tensor_offset", ctypes.c_size_t), ("gguf_get_tensor_size", ctypes.c_size_t)]:
-        getattr(ggml, name).restype = restype
-        getattr(ggml, name).argtypes = [ctypes.c_void_p, ctypes.c_int64]
+    from dequant import GgufInitParams, gguf_library
+    ggml = gguf_library()
     data = []
     for path, scale in files:
         ctx = ggml.gguf_init_from_file(path.encode(), GgufInitParams(True, None))
