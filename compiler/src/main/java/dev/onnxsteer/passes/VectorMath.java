@@ -1,10 +1,10 @@
 package dev.onnxsteer.passes;
 
 /** The arithmetic on steering vectors the passes share: norms, scaling, unit directions (in double). */
-final class VectorMath {
+public final class VectorMath {
     private VectorMath() {}
 
-    static double norm(float[] v) {
+    public static double norm(float[] v) {
         double sum = 0;
         for (float x : v) {
             sum += (double) x * x;
@@ -21,7 +21,7 @@ final class VectorMath {
     }
 
     /** {@code v / |v|} rounded to float32 (the direction constant a graph carries). */
-    static float[] unit(float[] v) {
+    public static float[] unit(float[] v) {
         double n = norm(v);
         float[] out = new float[v.length];
         for (int i = 0; i < out.length; i++) {

@@ -2,6 +2,7 @@ package dev.onnxsteer.server;
 
 import dev.onnxsteer.BadVectorException;
 import dev.onnxsteer.passes.SteerOp;
+import dev.onnxsteer.passes.VectorMath;
 import dev.onnxsteer.passes.Steering;
 import dev.onnxsteer.sites.SiteKind;
 import dev.onnxsteer.sites.SiteMap;
@@ -64,7 +65,7 @@ final class RowPlan {
                         throw new IllegalArgumentException("ablate and clamp take one direction per site, but "
                                 + s.siteName() + " gets two (" + previous + " and " + term.vector() + ")");
                     }
-                    if (norm(s.vector()) == 0) {
+                    if (VectorMath.norm(s.vector()) == 0) {
                         throw new IllegalArgumentException(term.vector() + " is all zeros at " + s.siteName() + "; "
                                 + term.op().label() + " needs a direction");
                     }
@@ -85,7 +86,7 @@ final class RowPlan {
             return;
         }
         // add: c * v; clamp: ablated above, then value * r, so the projection on r becomes the value
-        float[] term = op == SteerOp.CLAMP ? unit(v) : v;
+        float[] term = op == SteerOp.CLAMP ? VectorMath.unit(v) : v;
         float[] sum = addends.computeIfAbsent(s.siteName(), k -> new float[v.length]);
         for (int i = 0; i < v.length; i++) {
             sum[i] += s.coefficient() * term[i];
@@ -105,22 +106,5 @@ final class RowPlan {
     /** The plan's per-site steering of every entry, in entry order. */
     List<Steering> perSite() {
         return List.copyOf(perSite);
-    }
-
-    private static double norm(float[] v) {
-        double sum = 0;
-        for (float x : v) {
-            sum += (double) x * x;
-        }
-        return Math.sqrt(sum);
-    }
-
-    private static float[] unit(float[] v) {
-        double n = norm(v);
-        float[] out = new float[v.length];
-        for (int i = 0; i < out.length; i++) {
-            out[i] = (float) (v[i] / n);
-        }
-        return out;
     }
 }
