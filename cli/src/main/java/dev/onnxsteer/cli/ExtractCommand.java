@@ -162,11 +162,11 @@ final class ExtractCommand implements Callable<Integer> {
 
     private void printSeparations(PrintWriter out, Map<Integer, ConditionCalibration.Separation> seps) {
         out.println();
-        out.printf("%-6s %17s %17s %8s %s%n", "LAYER", "POSITIVE", "NEGATIVE", "GAP", "FIRES");
+        out.printf("%-6s %-16s %-16s %8s  %s%n", "LAYER", "POSITIVE", "NEGATIVE", "GAP", "FIRES");
         ConditionCalibration.Separation best = null;
         for (ConditionCalibration.Separation s : seps.values()) {
-            out.printf(Locale.ROOT, "%-6d %8.4f..%-7.4f %8.4f..%-7.4f %8.4f %s %s%n", s.layer(), s.positiveMin(),
-                    s.positiveMax(), s.negativeMin(), s.negativeMax(), s.gap(), s.comparator(), number(s.threshold()));
+            out.printf(Locale.ROOT, "%-6d %-16s %-16s %8.4f  %s %s%n", s.layer(), range(s.positiveMin(), s.positiveMax()),
+                    range(s.negativeMin(), s.negativeMax()), s.gap(), s.comparator(), number(s.threshold()));
             best = best == null || s.gap() > best.gap() ? s : best;
         }
         String aggregate = capture.position() == Position.MEAN ? "mean" : "last";
@@ -175,6 +175,10 @@ final class ExtractCommand implements Callable<Integer> {
         }
         out.println("compile with: --condition " + output + ":" + number(best.threshold()) + " --condition-layers "
                 + best.layer() + " --condition-comparator " + best.comparator() + " --condition-aggregate " + aggregate);
+    }
+
+    private static String range(double min, double max) {
+        return String.format(Locale.ROOT, "%.4f..%.4f", min, max);
     }
 
     private static String number(double value) {
