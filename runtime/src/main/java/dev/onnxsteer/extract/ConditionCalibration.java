@@ -1,6 +1,7 @@
 package dev.onnxsteer.extract;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -24,19 +25,19 @@ public final class ConditionCalibration {
      */
     public record Separation(int layer, double[] positive, double[] negative) {
         public double positiveMin() {
-            return min(positive);
+            return Arrays.stream(positive).min().orElse(Double.NaN);
         }
 
         public double positiveMax() {
-            return max(positive);
+            return Arrays.stream(positive).max().orElse(Double.NaN);
         }
 
         public double negativeMin() {
-            return min(negative);
+            return Arrays.stream(negative).min().orElse(Double.NaN);
         }
 
         public double negativeMax() {
-            return max(negative);
+            return Arrays.stream(negative).max().orElse(Double.NaN);
         }
 
         /** True when the positives fire {@code above} the threshold (they sit higher), false for {@code below}. */
@@ -59,22 +60,6 @@ public final class ConditionCalibration {
 
         public String comparator() {
             return positivesAbove() ? "above" : "below";
-        }
-
-        private static double min(double[] values) {
-            double m = Double.POSITIVE_INFINITY;
-            for (double v : values) {
-                m = Math.min(m, v);
-            }
-            return m;
-        }
-
-        private static double max(double[] values) {
-            double m = Double.NEGATIVE_INFINITY;
-            for (double v : values) {
-                m = Math.max(m, v);
-            }
-            return m;
         }
     }
 
