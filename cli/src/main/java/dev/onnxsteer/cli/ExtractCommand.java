@@ -1,6 +1,9 @@
 package dev.onnxsteer.cli;
 
 import dev.onnxsteer.capture.ActivationCapture;
+import dev.onnxsteer.capture.Position;
+import dev.onnxsteer.extract.ConditionCalibration;
+import dev.onnxsteer.extract.ExtractionProgress;
 import dev.onnxsteer.extract.ContrastiveDataset;
 import dev.onnxsteer.extract.ContrastivePair;
 import dev.onnxsteer.extract.Extraction;
@@ -11,11 +14,14 @@ import dev.onnxsteer.generate.ModelConfig;
 import dev.onnxsteer.generate.Tokenizer;
 import dev.onnxsteer.io.AtomicFiles;
 import dev.onnxsteer.passes.Provenance;
+import dev.onnxsteer.vectors.SteeringVectors;
 import dev.onnxsteer.vectors.VectorFiles;
+import dev.onnxsteer.vectors.VectorMetadata;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.SortedSet;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -62,11 +68,17 @@ final class ExtractCommand implements Callable<Integer> {
 
     @Option(names = "--method", paramLabel = "M",
             description = "diff (one pair, the default for --positive/--negative), mean (the default for --dataset), "
-                    + "pca or pca-center.")
+                    + "pca, pca-center or pca-global (--condition's).")
     String method;
 
     @Option(names = "--normalize", description = "Scale every vector to unit length.")
     boolean normalize;
+
+    @Option(names = "--condition",
+            description = "Extract a CAST condition vector for compile --condition: pca-global (PCA of every prompt's "
+                    + "activations centred on their mean, as the CAST paper does), scored on every prompt; prints the "
+                    + "separating threshold and comparator per layer and records them in the file's metadata.")
+    boolean condition;
 
     @Option(names = {"-o", "--output"}, paramLabel = "FILE", required = true,
             description = "Output vector file: .gguf (llama.cpp control vector) or .safetensors.")
@@ -78,7 +90,11 @@ final class ExtractCommand implements Callable<Integer> {
         PrintWriter err = spec.commandLine().getErr();
         // everything that can be refused is refused before the model is run
         ContrastiveDataset data = dataset();
-        Method chosen = method != null ? Method.parse(method) : dataset != null ? Method.MEAN : Method.DIFF;
+        Method chosen = chosenMethod();
+        if (condition && capture.position() == Position.ALL) {
+            throw new IllegalArgumentException("--condition reads one hidden state per prompt, as compile --condition "
+                    + "does: use --position last or mean (--condition-aggregate last or mean), not all");
+        }
         capture.check();
         VectorFiles.Format format = VectorFiles.outputFormatOf(output);
         AtomicFiles.checkFileTarget(force.target(output, model, dataset, capture.tokenizer));
@@ -88,6 +104,7 @@ final class ExtractCommand implements Callable<Integer> {
         String hash = Provenance.sha256(loaded.files().onnx());
 
         Extraction extraction;
+        Map<Integer, ConditionCalibration.Separation> separations = Map.of();
         try (Tokenizer tokenizer = Tokenizer.load(loaded.files().tokenizer(), ModelConfig.load(loaded.files().directory()));
                 ActivationCapture session = capture.open(loaded, selected, err);
                 CaptureOptions.Progress progress = capture.progress("extract", data.size())) {
@@ -95,9 +112,15 @@ final class ExtractCommand implements Callable<Integer> {
                 err.println("capturing " + capture.site + " at layers " + selected + " of " + session.source() + " on "
                         + session.session().device());
             }
-            extraction = new Extractor(session, tokenizer).extract(data, options, hash, progress);
+            Extractor extractor = new Extractor(session, tokenizer);
+            extraction = extractor.extract(data, options, hash, progress);
+            if (condition) {
+                separations = ConditionCalibration.measure(extractor, data, options, extraction.vectors().layers(),
+                        ExtractionProgress.NONE);
+            }
         }
-        VectorFiles.write(extraction.vectors(), output);
+        SteeringVectors vectors = condition ? withCalibration(extraction.vectors(), separations) : extraction.vectors();
+        VectorFiles.write(vectors, output);
 
         out.printf("%-6s %10s %10s %10s%n", "LAYER", "RAW-NORM", "ACT-NORM", "ACT/RAW");
         for (int layer : selected) {
@@ -109,8 +132,57 @@ final class ExtractCommand implements Callable<Integer> {
                 + CaptureOptions.describe(selected) + ", position " + options.position().label() + ", "
                 + extraction.pairs() + (extraction.pairs() == 1 ? " pair" : " pairs")
                 + (normalize ? ", unit length" : "") + ")");
+        if (condition) {
+            printSeparations(out, separations);
+        }
         out.flush();
         return Main.OK;
+    }
+
+    private Method chosenMethod() {
+        if (condition) {
+            if (dataset == null) {
+                throw new IllegalArgumentException("--condition needs a --dataset of positive and negative prompts");
+            }
+            return method != null ? Method.parse(method) : Method.PCA_GLOBAL;
+        }
+        return method != null ? Method.parse(method) : dataset != null ? Method.MEAN : Method.DIFF;
+    }
+
+    /** Records each layer's threshold, comparator and gap, so the file says how it separates its own prompts. */
+    private static SteeringVectors withCalibration(SteeringVectors vectors, Map<Integer, ConditionCalibration.Separation> seps) {
+        VectorMetadata metadata = vectors.metadata().withExtra("condition", "true");
+        for (ConditionCalibration.Separation s : seps.values()) {
+            metadata = metadata.withExtra("condition.threshold." + s.layer(), number(s.threshold()))
+                    .withExtra("condition.comparator." + s.layer(), s.comparator())
+                    .withExtra("condition.gap." + s.layer(), number(s.gap()));
+        }
+        return SteeringVectors.of(vectors.layers(), metadata);
+    }
+
+    private void printSeparations(PrintWriter out, Map<Integer, ConditionCalibration.Separation> seps) {
+        out.println();
+        out.printf("%-6s %-16s %-16s %8s  %s%n", "LAYER", "POSITIVE", "NEGATIVE", "GAP", "FIRES");
+        ConditionCalibration.Separation best = null;
+        for (ConditionCalibration.Separation s : seps.values()) {
+            out.printf(Locale.ROOT, "%-6d %-16s %-16s %8.4f  %s %s%n", s.layer(), range(s.positiveMin(), s.positiveMax()),
+                    range(s.negativeMin(), s.negativeMax()), s.gap(), s.comparator(), number(s.threshold()));
+            best = best == null || s.gap() > best.gap() ? s : best;
+        }
+        String aggregate = capture.position() == Position.MEAN ? "mean" : "last";
+        if (best.gap() <= 0) {
+            out.println("no layer separates the two sides: every threshold misfires on some prompt of the dataset");
+        }
+        out.println("compile with: --condition " + output + ":" + number(best.threshold()) + " --condition-layers "
+                + best.layer() + " --condition-comparator " + best.comparator() + " --condition-aggregate " + aggregate);
+    }
+
+    private static String range(double min, double max) {
+        return String.format(Locale.ROOT, "%.4f..%.4f", min, max);
+    }
+
+    private static String number(double value) {
+        return String.format(Locale.ROOT, "%.4g", value);
     }
 
     private ContrastiveDataset dataset() {

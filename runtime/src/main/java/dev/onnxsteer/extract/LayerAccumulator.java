@@ -4,7 +4,8 @@ package dev.onnxsteer.extract;
  * Streaming statistics of one layer's contrastive activations, enough for every {@link Method}: per-class
  * sums and counts (pooled over samples), the sum of per-pair differences (to orient principal components),
  * the norms of all activations, and for the PCA methods a {@link PrincipalComponent} of the pair
- * differences ({@code pca}) or of the activations centred on their pair's mean ({@code pca-center}).
+ * differences ({@code pca}), of the activations centred on their pair's mean ({@code pca-center}) or of
+ * the activations themselves, centred on their overall mean ({@code pca-global}).
  * A pair's side is the mean of its samples when a side has several ({@code --position all}).
  */
 final class LayerAccumulator {
@@ -55,6 +56,17 @@ final class LayerAccumulator {
                         c[i] = x[i] - centre[i];
                     }
                     pca.add(c);
+                }
+            }
+        } else if (method == Method.PCA_GLOBAL) {
+            // PrincipalComponent centres on the mean of all rows itself
+            for (float[][] side : new float[][][] {positive, negative}) {
+                for (float[] x : side) {
+                    double[] row = new double[hidden];
+                    for (int i = 0; i < hidden; i++) {
+                        row[i] = x[i];
+                    }
+                    pca.add(row);
                 }
             }
         }

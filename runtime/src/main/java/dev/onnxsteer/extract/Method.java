@@ -18,7 +18,13 @@ public enum Method {
      * repeng's {@code pca_center}: the first principal component of the activations after subtracting each
      * pair's mean, signed the same way. Unit length.
      */
-    PCA_CENTER("pca-center");
+    PCA_CENTER("pca-center"),
+    /**
+     * CAST's condition vectors (IBM activation-steering's {@code pca_center}, not repeng's): the first
+     * principal component of every prompt's activations centred on the mean of them all, both sides
+     * together, signed the same way. Unit length.
+     */
+    PCA_GLOBAL("pca-global");
 
     private final String label;
 
@@ -31,7 +37,7 @@ public enum Method {
     }
 
     public boolean isPca() {
-        return this == PCA || this == PCA_CENTER;
+        return this == PCA || this == PCA_CENTER || this == PCA_GLOBAL;
     }
 
     public static Method parse(String text) {

@@ -179,8 +179,40 @@ class ExtractorTest {
     void pcaIsTheTopEigenvectorOfTheCentredPairDifferencesSignedTowardsThePositives() {
         // the independent computation: each prompt's last-token activation, the covariance of the pair differences
         // built here, its eigenvectors by Jacobi rotations (not power iteration), the sign from raw projections
+        assertTopComponent(Method.PCA, 1e-3, (pos, neg) -> {
+            double[][] diff = new double[pos.length][];
+            for (int p = 0; p < pos.length; p++) {
+                diff[p] = new double[pos[p].length];
+                for (int i = 0; i < diff[p].length; i++) {
+                    diff[p][i] = pos[p][i] - neg[p][i];
+                }
+            }
+            return diff;
+        });
+    }
+
+    @Test
+    void pcaGlobalIsTheTopEigenvectorOfEveryActivationCentredOnTheirMean() {
+        // CAST's condition vectors: positives and negatives together, one centre for all of them. On happy-sad
+        // pairs the largest spread need not be the happy-sad one, so the sides may barely separate along it
+        assertTopComponent(Method.PCA_GLOBAL, 1e-7, (pos, neg) -> {
+            double[][] all = new double[2 * pos.length][];
+            for (int p = 0; p < pos.length; p++) {
+                all[2 * p] = pos[p];
+                all[2 * p + 1] = neg[p];
+            }
+            return all;
+        });
+    }
+
+    /** The rows whose centred covariance a PCA method takes the top eigenvector of, from each pair's two sides. */
+    interface PcaRows {
+        double[][] of(double[][] positives, double[][] negatives);
+    }
+
+    private void assertTopComponent(Method method, double separation, PcaRows rowsOf) {
         ContrastiveDataset data = happySad();
-        SteeringVectors pca = extract(data, Method.PCA, Position.LAST, 16, Padding.RIGHT);
+        SteeringVectors pca = extract(data, method, Position.LAST, 16, Padding.RIGHT);
         List<long[]> positives = new ArrayList<>();
         List<long[]> negatives = new ArrayList<>();
         data.forEach(pair -> {
@@ -194,21 +226,28 @@ class ExtractorTest {
             neg = capture.run(negatives, Position.LAST);
         }
         int n = positives.size();
+        int d = 64;
         for (int index = 0; index < LAYERS.size(); index++) {
-            int d = 64;
-            double[][] diff = new double[n][d];
-            double[] mean = new double[d];
-            for (int p = 0; p < n; p++) {
+            double[][] p = new double[n][d];
+            double[][] q = new double[n][d];
+            for (int r = 0; r < n; r++) {
                 for (int i = 0; i < d; i++) {
-                    diff[p][i] = (double) pos.get(p).at(index)[0][i] - neg.get(p).at(index)[0][i];
-                    mean[i] += diff[p][i] / n;
+                    p[r][i] = pos.get(r).at(index)[0][i];
+                    q[r][i] = neg.get(r).at(index)[0][i];
+                }
+            }
+            double[][] rows = rowsOf.of(p, q);
+            double[] mean = new double[d];
+            for (double[] row : rows) {
+                for (int i = 0; i < d; i++) {
+                    mean[i] += row[i] / rows.length;
                 }
             }
             double[][] covariance = new double[d][d];
-            for (double[] row : diff) {
+            for (double[] row : rows) {
                 for (int i = 0; i < d; i++) {
                     for (int j = 0; j < d; j++) {
-                        covariance[i][j] += (row[i] - mean[i]) * (row[j] - mean[j]) / n;
+                        covariance[i][j] += (row[i] - mean[i]) * (row[j] - mean[j]) / rows.length;
                     }
                 }
             }
@@ -224,25 +263,25 @@ class ExtractorTest {
                     second = k;
                 }
             }
-            assertTrue(values[top] > 1.2 * values[second], "layer " + index + ": the first component stands out ("
-                    + values[top] + " vs " + values[second] + "), so it is well defined");
+            assertTrue(values[top] > 1.2 * values[second], method + " layer " + index + ": the first component stands "
+                    + "out (" + values[top] + " vs " + values[second] + "), so it is well defined");
             double[] u = new double[d];
             for (int i = 0; i < d; i++) {
                 u[i] = vectors[i][top];
             }
             // repeng's sign rule, by hand: the positives' mean projection is above the negatives'
             double towards = 0;
-            for (int p = 0; p < n; p++) {
+            for (int r = 0; r < n; r++) {
                 for (int i = 0; i < d; i++) {
-                    towards += (pos.get(p).at(index)[0][i] - neg.get(p).at(index)[0][i]) * u[i] / n;
+                    towards += (p[r][i] - q[r][i]) * u[i] / n;
                 }
             }
-            assertTrue(Math.abs(towards) > 1e-3, "layer " + index + ": the sides separate along the component");
+            assertTrue(Math.abs(towards) > separation, method + " layer " + index + ": the sides separate along the component");
             float[] expected = new float[d];
             for (int i = 0; i < d; i++) {
                 expected[i] = (float) (towards > 0 ? u[i] : -u[i]);
             }
-            assertArrayEquals(expected, pca.layer(LAYERS.get(index)), 1e-4f, "pca vector of layer " + index);
+            assertArrayEquals(expected, pca.layer(LAYERS.get(index)), 1e-4f, method.label() + " vector of layer " + index);
         }
     }
 

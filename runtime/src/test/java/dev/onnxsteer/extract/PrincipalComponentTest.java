@@ -121,6 +121,6 @@ class PrincipalComponentTest {
         assertEquals(Position.ALL, Position.parse("all"));
         IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
                 () -> Method.parse("median"));
-        assertTrue(e.getMessage().contains("diff, mean, pca, pca-center"), e.getMessage());
+        assertTrue(e.getMessage().contains("diff, mean, pca, pca-center, pca-global"), e.getMessage());
     }
 }
