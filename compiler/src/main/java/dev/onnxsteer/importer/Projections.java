@@ -31,8 +31,8 @@ final class Projections {
     /**
      * {@code accuracy_level} 4: ONNX Runtime quantises activations to int8 per block and multiplies in integers,
      * as llama.cpp does for quantised weights. Measured (GgufDecodeBench, ONNX Runtime 1.27, one CPU thread):
-     * 14x the decode speed of level 0 for 8 bits and 4x for 4 bits, for 1.5% of the largest logit (the 1.2-2.5%
-     * llama.cpp itself differs by); see {@link GgufImporter.Options#int8Activations} for what it costs parity.
+     * 14-36x the decode speed of level 0 for 8 bits and 1-4.6x for 4 bits, for 1.5% of the largest logit (the
+     * 1.2-2.5% llama.cpp itself differs by); see {@link GgufImporter.Options#int8Activations} for what it costs parity.
      */
     static final long INT8_ACTIVATIONS = 4;
     private final GgufFile gguf;
