@@ -44,20 +44,23 @@ final class LlamaGraph {
      */
     record Built(Model model, int quantisedProjections, int requantised, double worstRequantisationError) {}
 
-    private LlamaGraph(GgufFile gguf, LlamaConfig config, WeightFormat format, WeightSink sink) {
+    private LlamaGraph(GgufFile gguf, LlamaConfig config, WeightFormat format, boolean int8Activations, WeightSink sink) {
         this.gguf = gguf;
         this.c = config;
         this.gemma2 = config.architecture().equals(LlamaConfig.GEMMA2) ? Gemma2Settings.from(gguf.metadata(), config) : null;
-        this.weights = new Projections(gguf, format, sink, b);
+        this.weights = new Projections(gguf, format, int8Activations, sink, b);
     }
 
     static Model build(GgufFile gguf, LlamaConfig config) {
-        return build(gguf, config, WeightFormat.F32, WeightSink.inline()).model();
+        return build(gguf, config, WeightFormat.F32, false, WeightSink.inline()).model();
     }
 
-    /** Builds the graph, handing each weight tensor to {@code sink} as soon as it is made. */
-    static Built build(GgufFile gguf, LlamaConfig config, WeightFormat format, WeightSink sink) {
-        LlamaGraph graph = new LlamaGraph(gguf, config, format, sink);
+    /**
+     * Builds the graph, handing each weight tensor to {@code sink} as soon as it is made; {@code int8Activations}: see
+     * {@link GgufImporter.Options#int8Activations}.
+     */
+    static Built build(GgufFile gguf, LlamaConfig config, WeightFormat format, boolean int8Activations, WeightSink sink) {
+        LlamaGraph graph = new LlamaGraph(gguf, config, format, int8Activations, sink);
         Model model = graph.build();
         Projections w = graph.weights;
         return new Built(model, w.quantisedProjections(), w.requantised(), w.worstRequantisationError());

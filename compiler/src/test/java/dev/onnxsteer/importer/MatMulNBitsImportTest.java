@@ -9,6 +9,7 @@ import dev.onnxsteer.gguf.GgmlType;
 import dev.onnxsteer.gguf.GgufFile;
 import dev.onnxsteer.gguf.QuantisationError;
 import dev.onnxsteer.io.ModelReader;
+import dev.onnxsteer.io.OutputTarget;
 import dev.onnxsteer.ir.Model;
 import dev.onnxsteer.ir.Node;
 import dev.onnxsteer.ir.Tensor;
@@ -66,6 +67,25 @@ class MatMulNBitsImportTest {
         }
     }
 
+    /** The int8-activation opt-in changes the attribute only: the same packed blocks, accuracy_level 4 on every MatMulNBits. */
+    @Test
+    void int8ActivationsSetAccuracyLevel4AndKeepTheBlocks() {
+        Path gguf = quants("Q8_0");
+        GgufImporter.importModel(gguf, tmp.resolve("float-activations"), WeightFormat.KEEP);
+        GgufImporter.importModel(gguf, OutputTarget.refuseExisting(tmp.resolve("int8-activations")),
+                GgufImporter.Options.DEFAULT.withInt8Activations());
+        Model floats = ModelReader.read(tmp.resolve("float-activations/model.onnx"));
+        Model int8 = ModelReader.read(tmp.resolve("int8-activations/model.onnx"));
+        List<Node> nodes = int8.graph().nodes().stream().filter(n -> n.opType().equals("MatMulNBits")).toList();
+        assertEquals(29, nodes.size());
+        for (Node node : nodes) {
+            assertEquals(4L, node.intAttribute("accuracy_level", -1), node.name());
+        }
+        for (String weight : projections(int8).keySet()) {
+            assertBitIdentical(weight, decode(nodeFor(floats, weight)), decode(nodeFor(int8, weight)));
+        }
+    }
+
     @Test
     void requantisedWeightsAreWithinTheirWidthsErrorAndSitesAreStillFound() {
         Path gguf = quants("Q4_K_M");
@@ -78,6 +98,7 @@ class MatMulNBitsImportTest {
             for (String weight : projections(model).keySet()) {
                 Node node = nodeFor(model, weight);
                 assertEquals(format == WeightFormat.INT8 ? 8L : 4L, node.intAttribute("bits", -1));
+                assertEquals(0L, node.intAttribute("accuracy_level", -1), "float32 activations by default");
                 worst = Math.max(worst, relativeRms(transposed(reference.graph().find(weight).orElseThrow().initializer()), decode(node)));
             }
             // uniform b-bit blocks of 32: relative RMS about 2^-b * sqrt(12)^-1 * (range / rms) ~ 0.005 (8) and 0.08 (4)

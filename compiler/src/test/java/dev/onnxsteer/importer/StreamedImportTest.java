@@ -27,7 +27,7 @@ class StreamedImportTest {
             Path inline = tmp.resolve(format.label() + "-inline");
             Path streamed = tmp.resolve(format.label() + "-streamed");
             assertFalse(GgufImporter.importModel(gguf, inline, format).externalData());
-            GgufImporter.Result result = GgufImporter.importModel(gguf, OutputTarget.refuseExisting(streamed), new GgufImporter.Options(format, false, 0));
+            GgufImporter.Result result = GgufImporter.importModel(gguf, OutputTarget.refuseExisting(streamed), new GgufImporter.Options(format, false, 0, false));
             assertTrue(result.externalData());
             assertFalse(Files.exists(inline.resolve("model.onnx.data")));
             assertTrue(Files.size(streamed.resolve("model.onnx.data")) > Files.size(streamed.resolve("model.onnx")));

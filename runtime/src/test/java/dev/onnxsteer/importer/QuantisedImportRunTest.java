@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.onnxsteer.TestPaths;
+import dev.onnxsteer.io.OutputTarget;
 import dev.onnxsteer.parity.Forward;
 import dev.onnxsteer.session.ModelSession;
 import dev.onnxsteer.session.SessionConfig;
@@ -32,8 +33,12 @@ class QuantisedImportRunTest {
     record Agreement(int top1, double maxRelativeDiff) {}
 
     private float[][] logits(Path gguf, WeightFormat format) {
-        Path dir = tmp.resolve(gguf.getFileName() + "-" + format.label() + "-" + imports++);
-        GgufImporter.importModel(gguf, dir, format);
+        return logits(gguf, GgufImporter.Options.DEFAULT.withWeights(format));
+    }
+
+    private float[][] logits(Path gguf, GgufImporter.Options options) {
+        Path dir = tmp.resolve(gguf.getFileName() + "-" + options.weights().label() + "-" + imports++);
+        GgufImporter.importModel(gguf, OutputTarget.refuseExisting(dir), options);
         long[] tokens = new long[POSITIONS];
         Random random = new Random(19);
         tokens[0] = 1;
@@ -91,6 +96,21 @@ class QuantisedImportRunTest {
         Agreement a = compare(logits(gguf, WeightFormat.F32), logits(gguf, WeightFormat.KEEP));
         assertEquals(POSITIONS, a.top1(), a.toString());
         assertTrue(a.maxRelativeDiff() < 1e-4, a.toString());
+    }
+
+    /**
+     * Int8 activations (MatMulNBits {@code accuracy_level} 4, the fast opt-in) on the bit-exact Q8_0 and Q4_0
+     * keep imports: within 3% of the float import's largest logit and at least 58 of 64 argmaxes (measured 1.4%
+     * and 61 for Q8_0, 1.5% and 63 for Q4_0; llama.cpp, which also quantises activations, differs from the float
+     * import by 1.2-2.5%).
+     */
+    @Test
+    void int8ActivationsStayWithinActivationQuantisationNoise() {
+        for (String name : List.of("Q8_0", "Q4_0")) {
+            Path gguf = quants(name);
+            Agreement a = compare(logits(gguf, WeightFormat.F32), logits(gguf, GgufImporter.Options.DEFAULT.withInt8Activations()));
+            assertTrue(a.top1() >= 58 && a.maxRelativeDiff() < 0.03, name + " " + a);
+        }
     }
 
     /**
