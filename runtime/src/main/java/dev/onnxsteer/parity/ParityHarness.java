@@ -97,11 +97,12 @@ public final class ParityHarness {
             }
             // independent and modes (or ablate-equivalent) both compare against these
             List<float[]> steeredLogits = staging.logits(steered, prompts, GraphOptimization.DISABLE_ALL);
-            checks.add(new IndependentCheck(staging).run(recovered, originalModel, sites, prompts, steeredLogits));
+            IndependentCheck independent = new IndependentCheck(staging);
+            checks.add(independent.run(recovered, originalModel, sites, prompts, steeredLogits));
             ModesCheck modes = new ModesCheck(staging);
             checks.add(recovered.options().op() == SteerOp.ORTHOGONALIZE
                     ? modes.ablateEquivalent(recovered, sites, prompts, steeredLogits)
-                    : modes.modes(recovered, sites, prompts, steeredLogits));
+                    : modes.modes(recovered, sites, prompts, steeredLogits, independent.siteRoundingEffect()));
             GenerationChecks generation = new GenerationChecks(staging, generateTokens);
             checks.add(generation.cache(steered, prompts, originalModel));
             checks.add(generation.effect(steered, prompts));

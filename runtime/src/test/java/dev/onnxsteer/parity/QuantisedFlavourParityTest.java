@@ -30,6 +30,7 @@ import org.junit.jupiter.api.io.TempDir;
 /** parity on the quantised flavours whose arithmetic is not exact: dynamic int8 (MatMulInteger) and q4f16. */
 class QuantisedFlavourParityTest {
     private static final String INT8 = "llama-tiny-int8";
+    private static final String Q4F16 = "llama-tiny-genai-q4f16";
 
     @TempDir
     Path temp;
@@ -78,5 +79,38 @@ class QuantisedFlavourParityTest {
         ParityCheck cache = check(report, "cache");
         assertEquals(ParityCheck.Status.FAILED, cache.status(), cache.toString());
         assertTrue(cache.maxAbsDiff() > 10 * cache.tolerance(), cache.toString());
+    }
+
+    @Test
+    void q4f16FoldedIntoAFloat16BiasPassesWithinOneUlpAtTheSite() {
+        ModelFiles source = fixture(Q4F16);
+        ParityReport report = compileAndCheck(source, attnOut(source), Mode.BIAS, temp.resolve("q4f16"));
+        assertAllPassed(report, true);
+        ParityCheck independent = check(report, "independent");
+        assertTrue(independent.maxAbsDiff() > 0, "the fold rounds the site differently from Java: " + independent);
+        assertTrue(independent.detail().contains("float16 ulp at the cut"), independent.detail());
+    }
+
+    /** The folded bias carries 1.1 c*v while the metadata says c: each check that recomputes c*v must see it. */
+    @Test
+    void q4f16WithAWrongFoldedBiasStillFails() {
+        ModelFiles source = fixture(Q4F16);
+        Path compiled = temp.resolve("q4f16");
+        compileAndCheck(source, attnOut(source), Mode.BIAS, compiled);
+        Model model = ModelReader.read(compiled.resolve(ModelFiles.MODEL_FILE));
+        Value bias = model.graph().initializers().stream()
+                .filter(v -> v.name().equals("model.layers.1.self_attn.o_proj.MatMul.bias")).findFirst().orElseThrow();
+        float[] values = bias.initializer().toFloats();
+        for (int i = 0; i < values.length; i++) {
+            values[i] *= 1.1f;
+        }
+        bias.setInitializer(Tensor.ofFloats(bias.initializer().type(), bias.initializer().dims(), values));
+        Path wrong = temp.resolve("wrong").resolve(ModelFiles.MODEL_FILE);
+        ModelWriter.write(model, wrong);
+
+        ParityReport report = new ParityHarness(source, wrong, SessionConfig.cpu(), 6).run(PROMPTS);
+        ParityCheck independent = check(report, "independent");
+        assertEquals(ParityCheck.Status.FAILED, independent.status(), independent.toString());
+        assertEquals(ParityCheck.Status.FAILED, check(report, "modes").status(), report.toString());
     }
 }
