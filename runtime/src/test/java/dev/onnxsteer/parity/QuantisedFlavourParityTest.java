@@ -17,6 +17,7 @@ import dev.onnxsteer.ir.Model;
 import dev.onnxsteer.ir.Node;
 import dev.onnxsteer.ir.Tensor;
 import dev.onnxsteer.ir.Value;
+import dev.onnxsteer.passes.Compilation;
 import dev.onnxsteer.passes.Mode;
 import dev.onnxsteer.passes.Steering;
 import dev.onnxsteer.session.SessionConfig;
@@ -24,6 +25,7 @@ import dev.onnxsteer.sites.SiteFinder;
 import dev.onnxsteer.sites.SiteKind;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.function.Consumer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -46,23 +48,41 @@ class QuantisedFlavourParityTest {
 
     @Test
     void dynamicInt8PassesWithTheOriginalsOwnCacheDriftAsTolerance() {
-        ModelFiles source = fixture(INT8);
-        ParityReport report = compileAndCheck(source, attnOut(source), Mode.ADD, temp.resolve("int8"));
-        assertAllPassed(report, true);
-        ParityCheck cache = check(report, "cache");
+        ParityCheck cache = passedCheck(INT8, Mode.ADD, "cache");
         assertEquals(ParityCheck.Status.PASSED, cache.status(), cache.toString());
         assertTrue(cache.tolerance() > 0, "the original int8 model drifts itself: " + cache);
         assertTrue(cache.detail().contains("DynamicQuantizeLinear"), cache.detail());
     }
 
+    /** Compiles {@code fixture} at attn_out.1 in {@code mode}, asserts every check passed, returns check {@code name}. */
+    private ParityCheck passedCheck(String fixture, Mode mode, String name) {
+        ModelFiles source = fixture(fixture);
+        ParityReport report = compileAndCheck(source, attnOut(source), mode, temp.resolve("compiled"));
+        assertAllPassed(report, true);
+        return check(report, name);
+    }
+
+    /** parity of {@code source} compiled at attn_out.1 in {@code mode} and then changed by {@code damage}. */
+    private ParityReport parityOfDamaged(ModelFiles source, Mode mode, Consumer<Model> damage) {
+        Path compiled = temp.resolve("compiled");
+        Compilation.compileTo(source, attnOut(source), mode, compiled);
+        Model model = ModelReader.read(compiled.resolve(ModelFiles.MODEL_FILE));
+        damage.accept(model);
+        Path wrong = temp.resolve("wrong").resolve(ModelFiles.MODEL_FILE);
+        ModelWriter.write(model, wrong);
+        return new ParityHarness(source, wrong, SessionConfig.cpu(), 6).run(PROMPTS);
+    }
+
     /** A steering that scales with the run's sequence length: a cached step adds v, a full recompute n*v. */
     @Test
     void dynamicInt8SteeringThatDependsOnTheCacheStillFails() {
-        ModelFiles source = fixture(INT8);
-        Path compiled = temp.resolve("int8");
-        compileAndCheck(source, attnOut(source), Mode.ADD, compiled);
-        Model model = ModelReader.read(compiled.resolve(ModelFiles.MODEL_FILE));
-        Graph graph = model.graph();
+        ParityReport report = parityOfDamaged(fixture(INT8), Mode.ADD, model -> scaleSteeringBySequenceLength(model.graph()));
+        ParityCheck cache = check(report, "cache");
+        assertEquals(ParityCheck.Status.FAILED, cache.status(), cache.toString());
+        assertTrue(cache.maxAbsDiff() > 10 * cache.tolerance(), cache.toString());
+    }
+
+    private static void scaleSteeringBySequenceLength(Graph graph) {
         Node add = graph.nodes().stream().filter(n -> n.name().equals("/onnx_steer/attn_out.1/Add")).findFirst().orElseThrow();
         Value ids = graph.inputs().stream().filter(v -> v.name().equals("input_ids")).findFirst().orElseThrow();
         Value shape = graph.op("Shape").inputs(ids).outputs("wrong.shape").value();
@@ -72,21 +92,11 @@ class QuantisedFlavourParityTest {
         Value scaled = graph.op("Mul").inputs(add.input(1), lengthFloat).outputs("wrong.scaled").value();
         add.setInput(1, scaled);
         graph.sortTopologically();
-        Path wrong = temp.resolve("wrong").resolve(ModelFiles.MODEL_FILE);
-        ModelWriter.write(model, wrong);
-
-        ParityReport report = new ParityHarness(source, wrong, SessionConfig.cpu(), 6).run(PROMPTS);
-        ParityCheck cache = check(report, "cache");
-        assertEquals(ParityCheck.Status.FAILED, cache.status(), cache.toString());
-        assertTrue(cache.maxAbsDiff() > 10 * cache.tolerance(), cache.toString());
     }
 
     @Test
     void q4f16FoldedIntoAFloat16BiasPassesWithinOneUlpAtTheSite() {
-        ModelFiles source = fixture(Q4F16);
-        ParityReport report = compileAndCheck(source, attnOut(source), Mode.BIAS, temp.resolve("q4f16"));
-        assertAllPassed(report, true);
-        ParityCheck independent = check(report, "independent");
+        ParityCheck independent = passedCheck(Q4F16, Mode.BIAS, "independent");
         assertTrue(independent.maxAbsDiff() > 0, "the fold rounds the site differently from Java: " + independent);
         assertTrue(independent.detail().contains("float16 ulp at the cut"), independent.detail());
     }
@@ -94,21 +104,15 @@ class QuantisedFlavourParityTest {
     /** The folded bias carries 1.1 c*v while the metadata says c: each check that recomputes c*v must see it. */
     @Test
     void q4f16WithAWrongFoldedBiasStillFails() {
-        ModelFiles source = fixture(Q4F16);
-        Path compiled = temp.resolve("q4f16");
-        compileAndCheck(source, attnOut(source), Mode.BIAS, compiled);
-        Model model = ModelReader.read(compiled.resolve(ModelFiles.MODEL_FILE));
-        Value bias = model.graph().initializers().stream()
-                .filter(v -> v.name().equals("model.layers.1.self_attn.o_proj.MatMul.bias")).findFirst().orElseThrow();
-        float[] values = bias.initializer().toFloats();
-        for (int i = 0; i < values.length; i++) {
-            values[i] *= 1.1f;
-        }
-        bias.setInitializer(Tensor.ofFloats(bias.initializer().type(), bias.initializer().dims(), values));
-        Path wrong = temp.resolve("wrong").resolve(ModelFiles.MODEL_FILE);
-        ModelWriter.write(model, wrong);
-
-        ParityReport report = new ParityHarness(source, wrong, SessionConfig.cpu(), 6).run(PROMPTS);
+        ParityReport report = parityOfDamaged(fixture(Q4F16), Mode.BIAS, model -> {
+            Value bias = model.graph().initializers().stream()
+                    .filter(v -> v.name().equals("model.layers.1.self_attn.o_proj.MatMul.bias")).findFirst().orElseThrow();
+            float[] values = bias.initializer().toFloats();
+            for (int i = 0; i < values.length; i++) {
+                values[i] *= 1.1f;
+            }
+            bias.setInitializer(Tensor.ofFloats(bias.initializer().type(), bias.initializer().dims(), values));
+        });
         ParityCheck independent = check(report, "independent");
         assertEquals(ParityCheck.Status.FAILED, independent.status(), independent.toString());
         assertEquals(ParityCheck.Status.FAILED, check(report, "modes").status(), report.toString());
