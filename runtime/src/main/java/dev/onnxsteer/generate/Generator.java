@@ -37,12 +37,18 @@ public final class Generator {
     private final ModelConfig config;
     private final OptionalInt vocabSize;
     private final StepFeeds feeds;
-    /** Test hook: sees each row's logits before the repetition penalty and sampling. */
+    /** Sees each row's logits before the repetition penalty and sampling; null for none. */
     volatile LogitsProbe logitsProbe;
 
-    /** Observes raw logits; package-private, for tests that compare cached and recomputed runs. */
-    interface LogitsProbe {
+    /** Observes raw logits, for checks that compare cached and recomputed runs. */
+    public interface LogitsProbe {
+        /** @param step 0 for the prefill's last position, k for the run after the k-th generated token */
         void onLogits(int step, int row, float[] logits);
+    }
+
+    /** Makes later generate calls hand each row's raw logits of every step to {@code probe} (null: stop). */
+    public void observeLogits(LogitsProbe probe) {
+        this.logitsProbe = probe;
     }
 
     /**

@@ -30,7 +30,10 @@ import java.util.List;
  *       (relative to the largest logit, as folding c*v*W into a projection's bias rounds differently from
  *       adding c*v before it); for orthogonalize, ablate-equivalent: an ablate compilation at every
  *       residual write agrees within the same tolerance;</li>
- *   <li>cache: KV-cached and full-recompute greedy generation give the same steered tokens;</li>
+ *   <li>cache: KV-cached and full-recompute greedy generation give the same steered tokens; on a graph with
+ *       {@code DynamicQuantizeLinear}, where the original's own tokens can differ, the cached steps' logits
+ *       are within {@link #DYNAMIC_QUANTIZATION_DRIFT_FACTOR} times the original's own drift of a
+ *       recompute of the same tokens;</li>
  *   <li>effect: KL(steered || original) of the next-token distribution and the greedy continuations.</li>
  * </ol>
  */
@@ -44,6 +47,15 @@ public final class ParityHarness {
     public static final double FLOAT16_RELATIVE_TOLERANCE = 8 * 0x1p-10;
     public static final double BFLOAT16_RELATIVE_TOLERANCE = 8 * 0x1p-7;
     public static final double MODES_TOLERANCE = 1e-5;
+    /**
+     * The cache check on a graph with {@code DynamicQuantizeLinear}: how many times the original's own
+     * cached-vs-recompute logit drift the steered model may show. Both are rounding noise of an 8-bit
+     * activation quantiser whose step is the range of the run's whole tensor / 255; adding c*v changes that
+     * range at and after the site, so the steered model's step, and its noise, may be larger; 2 allows the
+     * range to double. A steering that differs between cached and recomputed runs moves the logits by the
+     * steering's own effect instead (llama-tiny-int8: 1.07 against the original's 0.05).
+     */
+    public static final double DYNAMIC_QUANTIZATION_DRIFT_FACTOR = 2;
 
     private final ModelFiles original;
     private final Path steered;
@@ -85,13 +97,14 @@ public final class ParityHarness {
             }
             // independent and modes (or ablate-equivalent) both compare against these
             List<float[]> steeredLogits = staging.logits(steered, prompts, GraphOptimization.DISABLE_ALL);
-            checks.add(new IndependentCheck(staging).run(recovered, originalModel, sites, prompts, steeredLogits));
+            IndependentCheck independent = new IndependentCheck(staging);
+            checks.add(independent.run(recovered, originalModel, sites, prompts, steeredLogits));
             ModesCheck modes = new ModesCheck(staging);
             checks.add(recovered.options().op() == SteerOp.ORTHOGONALIZE
                     ? modes.ablateEquivalent(recovered, sites, prompts, steeredLogits)
-                    : modes.modes(recovered, sites, prompts, steeredLogits));
+                    : modes.modes(recovered, sites, prompts, steeredLogits, independent.siteRoundingEffect()));
             GenerationChecks generation = new GenerationChecks(staging, generateTokens);
-            checks.add(generation.cache(steered, prompts));
+            checks.add(generation.cache(steered, prompts, originalModel));
             checks.add(generation.effect(steered, prompts));
         }
         return new ParityReport(original.onnx().toString(), steered.toString(), prompts.size(), checks);

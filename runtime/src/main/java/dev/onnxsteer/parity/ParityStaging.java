@@ -90,15 +90,21 @@ final class ParityStaging implements AutoCloseable {
     }
 
     static List<float[]> logits(ModelSession session, List<long[]> prompts) {
+        return logits(session, prompts, prompts.stream().mapToLong(ParityStaging::promptLength).toArray());
+    }
+
+    /** Logits of every position of each sequence, a position-masked model told the prompt length given for it. */
+    static List<float[]> logits(ModelSession session, List<long[]> sequences, long[] promptLengths) {
         boolean feedLength = session.ort().getInputNames().contains(Positions.PROMPT_LENGTH_INPUT);
         List<float[]> out = new ArrayList<>();
-        for (long[] prompt : prompts) {
+        for (int i = 0; i < sequences.size(); i++) {
+            long[] sequence = sequences.get(i);
             if (!feedLength) {
-                out.add(Forward.run(session, prompt, Map.of(), List.of("logits")).get("logits").values());
+                out.add(Forward.run(session, sequence, Map.of(), List.of("logits")).get("logits").values());
                 continue;
             }
-            try (OnnxTensor length = Tensors.ints(OnnxJavaType.INT64, new long[] {promptLength(prompt)}, 1)) {
-                out.add(Forward.run(session, prompt, Map.of(Positions.PROMPT_LENGTH_INPUT, length), List.of("logits"))
+            try (OnnxTensor length = Tensors.ints(OnnxJavaType.INT64, new long[] {promptLengths[i]}, 1)) {
+                out.add(Forward.run(session, sequence, Map.of(Positions.PROMPT_LENGTH_INPUT, length), List.of("logits"))
                         .get("logits").values());
             }
         }

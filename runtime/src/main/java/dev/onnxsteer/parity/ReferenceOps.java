@@ -1,5 +1,7 @@
 package dev.onnxsteer.parity;
 
+import dev.onnxsteer.ir.DataType;
+import dev.onnxsteer.ir.HalfFloats;
 import dev.onnxsteer.passes.SteerOptions;
 import dev.onnxsteer.passes.Steering;
 import java.util.List;
@@ -64,6 +66,27 @@ final class ReferenceOps {
             }
         }
         return new Forward.Output(site.shape(), values);
+    }
+
+    /**
+     * {@code site} rounded to the 16-bit {@code type} and moved one unit in the last place of that type away
+     * from zero: a rounding the other way at every element.
+     */
+    static Forward.Output nextUlpAwayFromZero(Forward.Output site, DataType type) {
+        float[] values = site.values().clone();
+        for (int i = 0; i < values.length; i++) {
+            values[i] = switch (type) {
+                case FLOAT16 -> HalfFloats.fromFloat16(awayFromZero(HalfFloats.toFloat16(values[i]), 0x7c00));
+                case BFLOAT16 -> HalfFloats.fromBfloat16(awayFromZero(HalfFloats.toBfloat16(values[i]), 0x7f80));
+                default -> throw new IllegalArgumentException("expected a 16-bit float type, found " + type);
+            };
+        }
+        return new Forward.Output(site.shape(), values);
+    }
+
+    /** The next 16-bit pattern of larger magnitude and the same sign; infinity and NaN (all exponent bits) stay. */
+    private static short awayFromZero(short bits, int exponentMask) {
+        return (bits & exponentMask) == exponentMask ? bits : (short) (bits + 1);
     }
 
     static double maxDiff(List<float[]> a, List<float[]> b) {
