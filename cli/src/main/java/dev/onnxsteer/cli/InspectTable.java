@@ -1,5 +1,6 @@
 package dev.onnxsteer.cli;
 
+import dev.onnxsteer.io.CompiledModelAbi;
 import dev.onnxsteer.passes.Provenance;
 import dev.onnxsteer.sites.ModelSummary;
 import dev.onnxsteer.sites.ModelSummary.Port;
@@ -67,7 +68,7 @@ final class InspectTable {
             out.append(System.lineSeparator()).append("notes").append(System.lineSeparator());
             notes.forEach(n -> out.append("  - ").append(n).append(System.lineSeparator()));
         }
-        List<Provenance.Operation> operations = Provenance.operations(steering.get(Provenance.OPERATIONS), file);
+        List<Provenance.Operation> operations = Provenance.operations(steering.get(CompiledModelAbi.OPERATIONS), file);
         if (!operations.isEmpty()) {
             out.append(System.lineSeparator()).append("steering operations").append(System.lineSeparator());
             List<String[]> rows = new ArrayList<>();

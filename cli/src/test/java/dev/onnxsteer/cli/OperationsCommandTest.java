@@ -1,5 +1,6 @@
 package dev.onnxsteer.cli;
 
+import dev.onnxsteer.io.CompiledModelAbi;
 import static dev.onnxsteer.cli.CliRun.run;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -11,7 +12,6 @@ import dev.onnxsteer.io.ModelWriter;
 import dev.onnxsteer.ir.Model;
 import dev.onnxsteer.ir.Node;
 import dev.onnxsteer.ir.Value;
-import dev.onnxsteer.passes.Provenance;
 import dev.onnxsteer.vectors.SteeringVectors;
 import dev.onnxsteer.vectors.VectorFiles;
 import dev.onnxsteer.vectors.VectorMetadata;
@@ -102,7 +102,7 @@ class OperationsCommandTest {
                 "--bank", "--coeff", "3", "-o", out.toString());
         assertEquals(0, compile.code(), compile.err());
         Model model = ModelReader.read(out.resolve("model.onnx"));
-        assertEquals("steer_bank,steer_index,steer_scale", model.metadata().get(Provenance.RUNTIME_INPUTS));
+        assertEquals("steer_bank,steer_index,steer_scale", model.metadata().get(CompiledModelAbi.RUNTIME_INPUTS));
         Value bank = model.graph().find("steer_bank").orElseThrow();
         assertEquals(2, bank.initializer().dim(0));
         assertEquals(3f, model.graph().find("steer_scale").orElseThrow().initializer().toFloats()[0]);
@@ -126,7 +126,7 @@ class OperationsCommandTest {
         assertEquals(0, bank.code(), bank.err());
         Model model = ModelReader.read(banked.resolve("model.onnx"));
         assertEquals(2, model.graph().find("steer_bank").orElseThrow().initializer().dim(0));
-        assertEquals("attn_out.1", model.metadata().get(Provenance.PREFIX + "sites"));
+        assertEquals("attn_out.1", model.metadata().get(CompiledModelAbi.METADATA_PREFIX + "sites"));
 
         CliRun conflicting = run("compile", llama.toString(), "--vector", vectorA.toString(), "--op", "ablate",
                 "--site", "blocks.2.hook_resid_mid", "--layers", "1", "-o", temp.resolve("x").toString());

@@ -10,10 +10,4 @@ import dev.onnxsteer.ir.Model;
 @FunctionalInterface
 public interface Pass {
     PassResult run(Model model);
-
-    /** Kept for callers written before {@link #run}: whether the model changed. */
-    @Deprecated
-    default boolean apply(Model model) {
-        return run(model).modified();
-    }
 }

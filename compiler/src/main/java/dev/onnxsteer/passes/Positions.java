@@ -4,7 +4,7 @@ package dev.onnxsteer.passes;
  * Which token positions a steering acts on. Positions are the model's own (its {@code position_ids},
  * or past length + offset when it has none), so a KV-cached run and a full recompute steer the same
  * tokens. {@code prompt} and {@code generated} compare the position with the row's prompt length,
- * which a runtime feeds as {@value #PROMPT_LENGTH_INPUT} ({@code [batch]} int64); its default -1
+ * which a runtime feeds as {@value dev.onnxsteer.io.CompiledModelAbi#PROMPT_LENGTH_INPUT} ({@code [batch]} int64); its default -1
  * means "not given", and then the tokens of a run with an empty cache count as prompt and the
  * tokens of a run with a cache as generated (right for cached generation, which is what a runtime
  * that does not know the input does).
@@ -13,7 +13,6 @@ package dev.onnxsteer.passes;
  * @param n    the N of {@code first:N} and {@code from:N}; 0 otherwise
  */
 public record Positions(Kind kind, long n) {
-    public static final String PROMPT_LENGTH_INPUT = dev.onnxsteer.io.CompiledModelAbi.PROMPT_LENGTH_INPUT;
     public static final Positions ALL = new Positions(Kind.ALL, 0);
 
     public enum Kind { ALL, PROMPT, GENERATED, FIRST, FROM }

@@ -25,6 +25,9 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
 
+import static dev.onnxsteer.io.CompiledModelAbi.OPERATIONS;
+import static dev.onnxsteer.io.CompiledModelAbi.RUNTIME_INPUTS;
+
 /**
  * Records in a model's {@code metadata_props} what onnx-steer did to it: one JSON list of
  * operations ({@value CompiledModelAbi#OPERATIONS}) plus flat keys a person can read in any viewer
@@ -33,8 +36,6 @@ import java.util.Set;
  * {@link #recording} and {@link #recordingOrthogonalize} are the passes {@link Compilation} runs.
  */
 public final class Provenance {
-    public static final String PREFIX = CompiledModelAbi.METADATA_PREFIX;
-    public static final String OPERATIONS = CompiledModelAbi.OPERATIONS;
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private Provenance() {}
@@ -196,7 +197,6 @@ public final class Provenance {
      * Metadata key listing the graph inputs with defaults that onnx-steer added and a runtime may
      * override per run (steering vectors, a bank's index and scale, the prompt length).
      */
-    public static final String RUNTIME_INPUTS = CompiledModelAbi.RUNTIME_INPUTS;
 
     /**
      * The operations recorded in a model, oldest first; empty for a model onnx-steer never touched.
@@ -207,13 +207,13 @@ public final class Provenance {
         return operations(model.metadata().get(OPERATIONS), where(model));
     }
 
-    /** The operations in an {@value #OPERATIONS} JSON value (null: none) of an unnamed model. */
+    /** The operations in an {@value CompiledModelAbi#OPERATIONS} JSON value (null: none) of an unnamed model. */
     public static List<Operation> operations(String json) {
         return operations(json, "the model");
     }
 
     /**
-     * The operations in an {@value #OPERATIONS} JSON value (null: none) of the model {@code file}.
+     * The operations in an {@value CompiledModelAbi#OPERATIONS} JSON value (null: none) of the model {@code file}.
      *
      * @throws BadModelException naming the key and {@code file} when the value is not a JSON list of objects
      */

@@ -18,17 +18,13 @@ import java.util.List;
  */
 public final class SteerPass implements Pass {
     /** Input names of the compiled-model contract, kept here for callers written before {@link CompiledModelAbi}. */
-    public static final String BANK_INPUT = CompiledModelAbi.BANK_INPUT;
-    public static final String INDEX_INPUT = CompiledModelAbi.INDEX_INPUT;
-    public static final String SCALE_INPUT = CompiledModelAbi.SCALE_INPUT;
-    public static final String BATCH_DIM = CompiledModelAbi.BATCH_DIM;
 
     /**
      * What was done at one site copy. {@code tensor} names the initializer that now carries the
      * change (the added {@code c*v}, for clamp {@code c*r}; the vector input's default; the bank
      * input's default; or the folded bias), null for ablate; {@code directionTensor} names the unit
      * direction r of a direction-using op with constant operands; in input mode
-     * {@code coefficientTensor} names the coefficient input ({@value #SCALE_INPUT} with a bank);
+     * {@code coefficientTensor} names the coefficient input ({@value CompiledModelAbi#SCALE_INPUT} with a bank);
      * in bias mode {@code originalBias} names the bias as it was in the source model.
      */
     public record Applied(Steering steering, Site site, Mode mode, String tensor, String coefficientTensor,

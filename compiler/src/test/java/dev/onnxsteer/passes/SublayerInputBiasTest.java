@@ -50,7 +50,7 @@ class SublayerInputBiasTest {
     Compiled compile(Path source, List<Steering> steerings, Mode mode, boolean createBias, String name) {
         Model model = ModelReader.read(source);
         SteerPass pass = new SteerPass(SiteFinder.find(model), steerings, mode, SteerOptions.ADD.withCreateBias(createBias));
-        pass.apply(model);
+        pass.run(model);
         Path out = temp.resolve(name).resolve("model.onnx");
         ModelWriter.write(model, out);
         return new Compiled(out, nodeCount(model), pass.applied());
@@ -164,7 +164,7 @@ class SublayerInputBiasTest {
         Model model = ModelReader.read(source);
         SteerPass pass = new SteerPass(SiteFinder.find(model), List.of(new Steering(SiteKind.ATTN_IN, 2,
                 vector(32, 3), 2f)), Mode.BIAS);
-        pass.apply(model);
+        pass.run(model);
         String tensor = pass.applied().get(0).tensor();
         assertTrue(tensor.endsWith(".steered"), tensor);
         assertEquals(pass.applied().get(0).originalBias(), "transformer.h.0.attn.c_attn.bias");
@@ -178,7 +178,7 @@ class SublayerInputBiasTest {
         Model model = ModelReader.read(source);
         List<Steering> steering = List.of(new Steering(SiteKind.ATTN_IN, 1, vector(Fixtures.LLAMA_HIDDEN, 5), 2f));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> new SteerPass(SiteFinder.find(model), steering, Mode.BIAS).apply(model));
+                () -> new SteerPass(SiteFinder.find(model), steering, Mode.BIAS).run(model));
         assertTrue(e.getMessage().contains("have no bias") && e.getMessage().contains("--mode add")
                 && e.getMessage().contains("--create-bias") && e.getMessage().contains("q_proj"), e.getMessage());
         assertEquals(nodeCount(ModelReader.read(source)), nodeCount(model), "a refused request leaves the model untouched");
@@ -202,7 +202,7 @@ class SublayerInputBiasTest {
         Model model = ModelReader.read(source);
         float[] v = vector(Fixtures.GPT2_HIDDEN, 9);
         SteerPass pass = new SteerPass(SiteFinder.find(model), List.of(new Steering(SiteKind.MLP_IN, 0, v, 2f)), Mode.BIAS);
-        pass.apply(model);
+        pass.run(model);
         Provenance.record(model, pass.applied(), "source");
         Provenance.Operation op = Provenance.operations(model).get(0);
         assertEquals("mlp_in.0", op.site());

@@ -1,5 +1,6 @@
 package dev.onnxsteer.generate;
 
+import dev.onnxsteer.io.CompiledModelAbi;
 import ai.onnxruntime.OnnxJavaType;
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtException;
@@ -38,7 +39,7 @@ public final class StepFeeds {
         this.inputDefaults = Map.copyOf(inputDefaults);
         // position-masked models compare positions with each row's prompt length; feeding it keeps
         // prompt/generated masks identical with the KV cache and with full recompute
-        this.feedsPromptLength = feedsPromptLength && layout.otherInputs().contains(Positions.PROMPT_LENGTH_INPUT);
+        this.feedsPromptLength = feedsPromptLength && layout.otherInputs().contains(CompiledModelAbi.PROMPT_LENGTH_INPUT);
     }
 
     /** Only what the layout names: no defaults, no prompt length (a forward pass whose caller adds the rest). */
@@ -78,8 +79,8 @@ public final class StepFeeds {
                 }
                 inputs.feeds.put(entry.getKey(), entry.getValue());
             }
-            if (feedsPromptLength && !inputs.feeds.containsKey(Positions.PROMPT_LENGTH_INPUT)) {
-                inputs.own(Positions.PROMPT_LENGTH_INPUT, Tensors.ints(OnnxJavaType.INT64, grid.promptLengths(), batch));
+            if (feedsPromptLength && !inputs.feeds.containsKey(CompiledModelAbi.PROMPT_LENGTH_INPUT)) {
+                inputs.own(CompiledModelAbi.PROMPT_LENGTH_INPUT, Tensors.ints(OnnxJavaType.INT64, grid.promptLengths(), batch));
             }
             inputDefaults.forEach(inputs.feeds::putIfAbsent);
             return inputs;

@@ -1,5 +1,6 @@
 package dev.onnxsteer.parity;
 
+import dev.onnxsteer.io.CompiledModelAbi;
 import ai.onnxruntime.OnnxJavaType;
 import ai.onnxruntime.OnnxTensor;
 import dev.onnxsteer.generate.ModelConfig;
@@ -70,7 +71,7 @@ final class ParityStaging implements AutoCloseable {
     /** The original compiled with {@code steerings}, staged as {@code name}. */
     Path compile(String name, List<Steering> steerings, Mode mode, SteerOptions options) {
         Model model = readOriginal();
-        new SteerPass(SiteFinder.find(model), steerings, mode, options).apply(model);
+        new SteerPass(SiteFinder.find(model), steerings, mode, options).run(model);
         Provenance.record(model, List.of(), "parity");
         return stage(name, model);
     }
@@ -95,7 +96,7 @@ final class ParityStaging implements AutoCloseable {
 
     /** Logits of every position of each sequence, a position-masked model told the prompt length given for it. */
     static List<float[]> logits(ModelSession session, List<long[]> sequences, long[] promptLengths) {
-        boolean feedLength = session.ort().getInputNames().contains(Positions.PROMPT_LENGTH_INPUT);
+        boolean feedLength = session.ort().getInputNames().contains(CompiledModelAbi.PROMPT_LENGTH_INPUT);
         List<float[]> out = new ArrayList<>();
         for (int i = 0; i < sequences.size(); i++) {
             long[] sequence = sequences.get(i);
@@ -104,7 +105,7 @@ final class ParityStaging implements AutoCloseable {
                 continue;
             }
             try (OnnxTensor length = Tensors.ints(OnnxJavaType.INT64, new long[] {promptLengths[i]}, 1)) {
-                out.add(Forward.run(session, sequence, Map.of(Positions.PROMPT_LENGTH_INPUT, length), List.of("logits"))
+                out.add(Forward.run(session, sequence, Map.of(CompiledModelAbi.PROMPT_LENGTH_INPUT, length), List.of("logits"))
                         .get("logits").values());
             }
         }

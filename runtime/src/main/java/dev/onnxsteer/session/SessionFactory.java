@@ -17,7 +17,6 @@ import dev.onnxsteer.io.CompiledModelAbi;
 import ai.onnxruntime.OnnxJavaType;
 import ai.onnxruntime.OnnxTensor;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
 import java.io.IOException;
 import java.io.UncheckedIOException;

@@ -1,5 +1,6 @@
 package dev.onnxsteer.steer;
 
+import dev.onnxsteer.io.CompiledModelAbi;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -11,7 +12,6 @@ import dev.onnxsteer.io.ModelReader;
 import dev.onnxsteer.passes.Compilation;
 import dev.onnxsteer.passes.Mode;
 import dev.onnxsteer.passes.Positions;
-import dev.onnxsteer.passes.Provenance;
 import dev.onnxsteer.passes.SteerOp;
 import dev.onnxsteer.passes.SteerOptions;
 import dev.onnxsteer.passes.Steering;
@@ -132,7 +132,7 @@ class OperationsTest {
         }
         assertTrue(check(report, "effect").maxAbsDiff() > 1e-6, "the operation changes the next token distribution: "
                 + check(report, "effect"));
-        String recorded = ModelReader.read(out.resolve(ModelFiles.MODEL_FILE)).metadata().get(Provenance.PREFIX + "ops");
+        String recorded = ModelReader.read(out.resolve(ModelFiles.MODEL_FILE)).metadata().get(CompiledModelAbi.METADATA_PREFIX + "ops");
         assertEquals(c.options().op().label(), recorded);
     }
 
