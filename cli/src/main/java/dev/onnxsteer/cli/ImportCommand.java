@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.onnxsteer.gguf.GgmlType;
 import dev.onnxsteer.importer.GgufImporter;
+import dev.onnxsteer.importer.ImportFormat;
 import dev.onnxsteer.importer.LlamaConfig;
 import dev.onnxsteer.io.AtomicFiles;
 import dev.onnxsteer.io.OutputTarget;
@@ -47,6 +48,14 @@ final class ImportCommand implements Callable<Integer> {
                     + " blocks copied bit for bit, other types requantised). Embeddings and norms are float32."})
     WeightFormat weights;
 
+    @Option(names = "--format", paramLabel = "LAYOUT", defaultValue = "onnx", converter = FormatConverter.class,
+            description = {"Graph layout: onnx (the default: standard operators as torch.onnx / Optimum export the Hugging Face"
+                    + " model) or genai (the onnxruntime-genai model builder's: SimplifiedLayerNormalization and"
+                    + " SkipSimplifiedLayerNormalization, packed q|k|v into com.microsoft.GroupQueryAttention, rotary inside it"
+                    + " when the head size is a multiple of 16, else RotaryEmbedding; no position_ids input; genai_config.json"
+                    + " beside the model). genai writes llama, qwen2, phi3 and gemma."})
+    ImportFormat format;
+
     @Option(names = "--json", description = "Print a JSON summary instead of text.")
     boolean json;
 
@@ -62,7 +71,7 @@ final class ImportCommand implements Callable<Integer> {
         AtomicFiles.checkDirectoryTarget(target); // refused before the progress line, so a refusal is one line
         err.println("importing " + gguf + " ...");
         err.flush();
-        GgufImporter.Options options = GgufImporter.Options.of(weights, allowNonfinite);
+        GgufImporter.Options options = GgufImporter.Options.of(weights, allowNonfinite).withFormat(format);
         GgufImporter.Result result = GgufImporter.importModel(gguf, target, options);
         LlamaConfig c = result.config();
         if (json) {
@@ -79,6 +88,7 @@ final class ImportCommand implements Callable<Integer> {
             node.put("nodes", result.nodes());
             node.put("weight_bytes", result.weightBytes());
             node.put("external_data", result.externalData());
+            node.put("format", result.format().label());
             node.put("weights", result.weights().label());
             node.put("quantised_projections", result.quantisedProjections());
             node.put("requantised_projections", result.requantised());
@@ -86,8 +96,9 @@ final class ImportCommand implements Callable<Integer> {
             out.println(mapper.writeValueAsString(node));
         } else {
             out.println(result.directory());
-            err.println(String.format("%s: %d layers, hidden %d, %d heads (%d kv), ffn %d, vocab %d; %d nodes, %.1f MiB of weights%s",
+            err.println(String.format("%s: %d layers, hidden %d, %d heads (%d kv), ffn %d, vocab %d; %d nodes%s, %.1f MiB of weights%s",
                     c.architecture(), c.layers(), c.hiddenSize(), c.heads(), c.kvHeads(), c.intermediateSize(), c.vocabSize(), result.nodes(),
+                    result.format() == ImportFormat.GENAI ? " (onnxruntime-genai layout, genai_config.json)" : "",
                     result.weightBytes() / 1048576.0, result.externalData() ? " in model.onnx.data" : ""));
             if (result.quantisedProjections() > 0) {
                 err.println(String.format("weights %s: %d projections as MatMulNBits, %d requantised (worst relative RMS error %.4f)",
@@ -98,6 +109,19 @@ final class ImportCommand implements Callable<Integer> {
         out.flush();
         err.flush();
         return Main.OK;
+    }
+
+    /** Parses onnx|genai, naming the choices when the value is neither. */
+    static final class FormatConverter implements picocli.CommandLine.ITypeConverter<ImportFormat> {
+        @Override
+        public ImportFormat convert(String value) {
+            for (ImportFormat f : ImportFormat.values()) {
+                if (f.label().equals(value)) {
+                    return f;
+                }
+            }
+            throw new picocli.CommandLine.TypeConversionException("expected one of onnx, genai but found '" + value + "'");
+        }
     }
 
     /** Parses f32|int8|int4|keep, naming the choices when the value is none of them. */

@@ -20,7 +20,8 @@ import java.util.List;
 
 /**
  * Imports a llama, qwen2, phi3, gemma or gemma2 GGUF (see {@link LlamaConfig}) into a model directory shaped like an Optimum export: {@code model.onnx} (with
- * KV cache inputs and outputs, see {@link LlamaGraph}), {@code config.json} in Hugging Face format,
+ * KV cache inputs and outputs, see {@link LlamaGraph}; or in the onnxruntime-genai layout, see {@link GenaiGraph}, with
+ * {@code genai_config.json} beside it), {@code config.json} in Hugging Face format,
  * {@code generation_config.json}, {@code tokenizer.json} (see {@link TokenizerJson}) and
  * {@code tokenizer_config.json} (see {@link TokenizerConfig}). Linear projections are float32 MatMul
  * weights or MatMulNBits blocks as the {@link WeightFormat} says; models whose float32 weights would pass
@@ -44,7 +45,8 @@ public final class GgufImporter {
      *     dequantised GGUF values (0 when none was requantised)
      */
     public record Result(Path directory, LlamaConfig config, WeightFormat weights, int nodes, long weightBytes,
-            boolean externalData, int quantisedProjections, int requantised, double worstRequantisationError) {}
+            boolean externalData, int quantisedProjections, int requantised, double worstRequantisationError,
+            ImportFormat format) {}
 
     private GgufImporter() {}
 
@@ -62,10 +64,18 @@ public final class GgufImporter {
      *     float differences flip, so parity's float tolerances no longer hold for a steered model (measured: 1.3e-2
      *     against 1.5e-3). False (the default): float32 activations ({@code accuracy_level} 0), and a {@code keep}
      *     import of Q4_0/Q8_0 gives the float import's logits up to summation order
+     * @param format the graph layout: standard operators ({@link ImportFormat#ONNX}, the default) or the
+     *     onnxruntime-genai builder's fused one with {@code genai_config.json} ({@link ImportFormat#GENAI})
      */
-    public record Options(WeightFormat weights, boolean allowNonfinite, long externalDataThreshold, boolean int8Activations) {
-        /** What {@code onnx-steer import} does without options: {@link WeightFormat#KEEP}. */
+    public record Options(WeightFormat weights, boolean allowNonfinite, long externalDataThreshold, boolean int8Activations,
+            ImportFormat format) {
+        /** What {@code onnx-steer import} does without options: {@link WeightFormat#KEEP}, {@link ImportFormat#ONNX}. */
         public static final Options DEFAULT = new Options(WeightFormat.KEEP, false, EXTERNAL_DATA_THRESHOLD, false);
+
+        /** These options in the standard layout ({@link ImportFormat#ONNX}). */
+        public Options(WeightFormat weights, boolean allowNonfinite, long externalDataThreshold, boolean int8Activations) {
+            this(weights, allowNonfinite, externalDataThreshold, int8Activations, ImportFormat.ONNX);
+        }
 
         /** The weight format and non-finite policy given, external data above {@link #EXTERNAL_DATA_THRESHOLD}. */
         public static Options of(WeightFormat weights, boolean allowNonfinite) {
@@ -73,12 +83,17 @@ public final class GgufImporter {
         }
 
         public Options withWeights(WeightFormat format) {
-            return new Options(format, allowNonfinite, externalDataThreshold, int8Activations);
+            return new Options(format, allowNonfinite, externalDataThreshold, int8Activations, this.format);
+        }
+
+        /** These options writing the graph layout {@code layout}. */
+        public Options withFormat(ImportFormat layout) {
+            return new Options(weights, allowNonfinite, externalDataThreshold, int8Activations, layout);
         }
 
         /** These options with MatMulNBits quantising activations to int8 (see {@link #int8Activations}). */
         public Options withInt8Activations() {
-            return new Options(weights, allowNonfinite, externalDataThreshold, true);
+            return new Options(weights, allowNonfinite, externalDataThreshold, true, format);
         }
     }
 
@@ -90,6 +105,11 @@ public final class GgufImporter {
     /** As {@link #importModel(Path, Path)}, with the linear projections stored as {@code weights} says. */
     public static Result importModel(Path gguf, Path outputDirectory, WeightFormat weights) {
         return importModel(gguf, OutputTarget.refuseExisting(outputDirectory), Options.DEFAULT.withWeights(weights));
+    }
+
+    /** As {@link #importModel(Path, Path, WeightFormat)}, in the graph layout {@code format}. */
+    public static Result importModel(Path gguf, Path outputDirectory, WeightFormat weights, ImportFormat format) {
+        return importModel(gguf, OutputTarget.refuseExisting(outputDirectory), Options.DEFAULT.withWeights(weights).withFormat(format));
     }
 
     /**
@@ -104,6 +124,10 @@ public final class GgufImporter {
         Path target = checked.absolute();
         try (GgufFile file = GgufFile.open(gguf, options.allowNonfinite())) {
             LlamaConfig config = LlamaConfig.from(file);
+            boolean genai = options.format() == ImportFormat.GENAI;
+            if (genai) {
+                GenaiImport.check(file, config); // before any weight is read
+            }
             ObjectNode tokenizer = TokenizerJson.build(file.metadata(), gguf.toString());
             long floatBytes = config.weightBytes();
             boolean external = floatBytes > options.externalDataThreshold();
@@ -116,7 +140,8 @@ public final class GgufImporter {
                 LlamaGraph.Built built;
                 // external weights stream into the data file tensor by tensor: the heap holds one tensor at a time
                 try (WeightSink sink = external ? WeightSink.external(temp.resolve(onnx.getFileName() + ".data")) : WeightSink.inline()) {
-                    built = LlamaGraph.build(file, config, options.weights(), options.int8Activations(), sink);
+                    built = genai ? GenaiImport.build(file, config, options.weights(), options.int8Activations(), sink)
+                            : LlamaGraph.build(file, config, options.weights(), options.int8Activations(), sink);
                 }
                 Model model = built.model();
                 model.metadata().put(CompiledModelAbi.VERSION, OnnxSteer.VERSION);
@@ -130,10 +155,13 @@ public final class GgufImporter {
                 Files.write(temp.resolve("generation_config.json"), json(generationConfig(config)));
                 Files.write(temp.resolve(ModelFiles.TOKENIZER_FILE), TokenizerJson.toBytes(tokenizer));
                 Files.write(temp.resolve(TOKENIZER_CONFIG_FILE), json(TokenizerConfig.build(file.metadata(), config.contextLength())));
+                if (genai) {
+                    Files.write(temp.resolve(GenaiConfig.FILE), json(GenaiConfig.json(config, config.architecture())));
+                }
                 AtomicFiles.replaceDirectory(temp, checked);
                 temp = null;
                 return new Result(target, config, options.weights(), model.graph().nodes().size(), weightBytes, external,
-                        built.quantisedProjections(), built.requantised(), built.worstRequantisationError());
+                        built.quantisedProjections(), built.requantised(), built.worstRequantisationError(), options.format());
             } finally {
                 if (temp != null) {
                     AtomicFiles.deleteTree(temp);

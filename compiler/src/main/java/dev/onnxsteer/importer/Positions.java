@@ -54,6 +54,20 @@ final class Positions {
     Value[] rotary(GgufFile gguf, LlamaConfig c, Value positionIds) {
         String p = "/model/rotary_emb";
         int half = c.headDim() / 2;
+        Value invFreqValue = g.addInitializer("model.rotary_emb.inv_freq", Tensor.ofFloats(new long[] {half}, inverseFrequencies(gguf, c)));
+        Value positions = g.op("Cast").name(p + "/Cast").inputs(positionIds).attr("to", (long) DataType.FLOAT.code()).value();
+        Value positions3 = g.op("Unsqueeze").name(p + "/Unsqueeze").inputs(positions, b.constLongs("const.axes.2", 2)).value();
+        Value freqs = b.op("Mul", p + "/Mul", positions3, invFreqValue);
+        Value emb = g.op("Concat").name(p + "/Concat").inputs(freqs, freqs).attr("axis", -1L).value();
+        Value axes1 = b.constLongs("const.axes.1", 1);
+        Value cos = g.op("Unsqueeze").name(p + "/Unsqueeze_1").inputs(b.op("Cos", p + "/Cos", emb), axes1).value();
+        Value sin = g.op("Unsqueeze").name(p + "/Unsqueeze_2").inputs(b.op("Sin", p + "/Sin", emb), axes1).value();
+        return new Value[] {cos, sin};
+    }
+
+    /** The rotary embedding's inverse frequencies, [head_dim / 2]: HF's, divided by the linear scaling factor and llama3's rope_freqs. */
+    static float[] inverseFrequencies(GgufFile gguf, LlamaConfig c) {
+        int half = c.headDim() / 2;
         float[] invFreq = new float[half];
         float[] factors = gguf.findTensor("rope_freqs.weight").map(gguf::readFloats).orElse(null);
         if (factors != null && factors.length != half) {
@@ -69,14 +83,6 @@ final class Positions {
             }
             invFreq[i] = (float) f;
         }
-        Value invFreqValue = g.addInitializer("model.rotary_emb.inv_freq", Tensor.ofFloats(new long[] {half}, invFreq));
-        Value positions = g.op("Cast").name(p + "/Cast").inputs(positionIds).attr("to", (long) DataType.FLOAT.code()).value();
-        Value positions3 = g.op("Unsqueeze").name(p + "/Unsqueeze").inputs(positions, b.constLongs("const.axes.2", 2)).value();
-        Value freqs = b.op("Mul", p + "/Mul", positions3, invFreqValue);
-        Value emb = g.op("Concat").name(p + "/Concat").inputs(freqs, freqs).attr("axis", -1L).value();
-        Value axes1 = b.constLongs("const.axes.1", 1);
-        Value cos = g.op("Unsqueeze").name(p + "/Unsqueeze_1").inputs(b.op("Cos", p + "/Cos", emb), axes1).value();
-        Value sin = g.op("Unsqueeze").name(p + "/Unsqueeze_2").inputs(b.op("Sin", p + "/Sin", emb), axes1).value();
-        return new Value[] {cos, sin};
+        return invFreq;
     }
 }

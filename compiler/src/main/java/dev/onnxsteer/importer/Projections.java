@@ -9,7 +9,11 @@ import dev.onnxsteer.quant.BlockQuantised;
 import dev.onnxsteer.ir.DataType;
 import dev.onnxsteer.ir.Graph;
 import dev.onnxsteer.ir.Value;
+import java.io.ByteArrayOutputStream;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
+import java.util.Objects;
 
 /**
  * The GGUF's weights as graph initializers: linear projections (float32 MatMul or MatMulNBits as the
@@ -103,15 +107,87 @@ final class Projections {
      * graph picks a name).
      */
     Value linear(String prefix, Value x, String name, Rows rows, int in, int ropeHeads, String output) {
-        int out = rows.count();
         BlockQuantised blocks = blocks(rows, in);
         if (blocks == null) {
             var node = g.op("MatMul").name(prefix + "/MatMul").inputs(x, weight(name, rows, in, ropeHeads));
             return output == null ? node.value() : node.outputs(output).value();
         }
         if (ropeHeads > 0) {
-            blocks = blocks.permuteRows(ggufRows(out, ropeHeads));
+            blocks = blocks.permuteRows(ggufRows(rows.count(), ropeHeads));
         }
+        return matMulNBits(prefix, x, name, blocks, in, output);
+    }
+
+    /**
+     * {@code x} times several row sets side by side (the builder's packed q|k|v): one projection whose outputs are
+     * {@code parts} in order, each un-permuted from the GGUF rotary layout by its {@code ropeHeads} entry. One MatMul
+     * or one MatMulNBits when every part is stored alike; parts the weight format stores differently (a Q4_K_M
+     * file's Q6_K v under keep) are projected one by one and concatenated.
+     */
+    Value packedLinear(String prefix, Value x, String name, List<Rows> parts, int in, int[] ropeHeads, String output) {
+        List<BlockQuantised> blocks = new ArrayList<>();
+        for (int i = 0; i < parts.size(); i++) {
+            BlockQuantised b = blocks(parts.get(i), in);
+            blocks.add(b != null && ropeHeads[i] > 0 ? b.permuteRows(ggufRows(parts.get(i).count(), ropeHeads[i])) : b);
+        }
+        if (blocks.stream().allMatch(Objects::isNull)) {
+            int out = parts.stream().mapToInt(Rows::count).sum();
+            float[] data = new float[out * in];
+            int row = 0;
+            for (int i = 0; i < parts.size(); i++) {
+                Rows rows = parts.get(i);
+                float[] part = rows.of(floats(rows.tensor(), rows.tensorRows(), in), in);
+                if (ropeHeads[i] > 0) {
+                    part = unpermute(part, rows.count(), in, ropeHeads[i]);
+                }
+                System.arraycopy(part, 0, data, row * in, rows.count() * in);
+                row += rows.count();
+            }
+            Value weight = g.addInitializer(name, sink.floats(new long[] {in, out}, transpose(data, out, in)));
+            var node = g.op("MatMul").name(prefix + "/MatMul").inputs(x, weight);
+            return output == null ? node.value() : node.outputs(output).value();
+        }
+        BlockQuantised first = blocks.get(0);
+        boolean alike = blocks.stream().allMatch(b -> b != null && b.bits() == first.bits()
+                && (b.zeroPoints() == null) == (first.zeroPoints() == null));
+        if (alike) {
+            return matMulNBits(prefix, x, name, concatRows(blocks), in, output);
+        }
+        List<Value> each = new ArrayList<>();
+        for (int i = 0; i < parts.size(); i++) {
+            BlockQuantised b = blocks.get(i);
+            String partPrefix = prefix + "/part_" + i;
+            each.add(b == null
+                    ? g.op("MatMul").name(partPrefix + "/MatMul").inputs(x, weight(name + ".part_" + i, parts.get(i), in, ropeHeads[i])).value()
+                    : matMulNBits(partPrefix, x, name + ".part_" + i, b, in, null));
+        }
+        var concat = g.op("Concat").name(prefix + "/Concat").inputs(each).attr("axis", -1L);
+        return output == null ? concat.value() : concat.outputs(output).value();
+    }
+
+    /** Block rows of the same width and scheme stacked: row-major packed blocks, scales and zero points concatenate. */
+    private static BlockQuantised concatRows(List<BlockQuantised> parts) {
+        BlockQuantised first = parts.get(0);
+        int rows = parts.stream().mapToInt(BlockQuantised::rows).sum();
+        ByteArrayOutputStream packed = new ByteArrayOutputStream();
+        ByteArrayOutputStream zeroPoints = new ByteArrayOutputStream();
+        float[] scales = new float[parts.stream().mapToInt(b -> b.scales().length).sum()];
+        int at = 0;
+        for (BlockQuantised b : parts) {
+            packed.writeBytes(b.packed());
+            if (b.zeroPoints() != null) {
+                zeroPoints.writeBytes(b.zeroPoints());
+            }
+            System.arraycopy(b.scales(), 0, scales, at, b.scales().length);
+            at += b.scales().length;
+        }
+        return new BlockQuantised(rows, first.cols(), first.bits(), packed.toByteArray(), scales,
+                first.zeroPoints() == null ? null : zeroPoints.toByteArray());
+    }
+
+    /** {@code x} times {@code blocks}' transpose as one MatMulNBits named {@code prefix/MatMulNBits}. */
+    private Value matMulNBits(String prefix, Value x, String name, BlockQuantised blocks, int in, String output) {
+        int out = blocks.rows();
         quantised++;
         Value packed = g.addInitializer(name + ".packed", sink.bytes(DataType.UINT8,
                 new long[] {out, blocks.blocksPerRow(), BlockQuantised.BLOCK * blocks.bits() / 8}, blocks.packed()));
@@ -134,16 +210,43 @@ final class Projections {
         if (gguf.findTensor(tensor).isEmpty()) {
             return x;
         }
+        float[] data = biasValues(tensor, size);
+        if (ropeHeads > 0) {
+            data = unpermute(data, size, 1, ropeHeads);
+        }
+        return b.op("Add", prefix + "/Add", x, g.addInitializer(name, sink.floats(new long[] {size}, data)));
+    }
+
+    /**
+     * {@code x + [b_0 | b_1 | ...]} when the GGUF has every tensor of {@code tensors} (qwen2's q/k/v biases, for a
+     * {@link #packedLinear}), {@code x} when it has none; each un-permuted by its {@code ropeHeads} entry.
+     */
+    Value packedBias(String prefix, Value x, String name, String[] tensors, int[] sizes, int[] ropeHeads) {
+        long present = Arrays.stream(tensors).filter(t -> gguf.findTensor(t).isPresent()).count();
+        if (present == 0) {
+            return x;
+        }
+        if (present != tensors.length) {
+            throw new BadModelException("GGUF " + gguf.path() + " has some of the biases " + String.join(", ", tensors)
+                    + "; expected all of them or none");
+        }
+        float[] packed = new float[Arrays.stream(sizes).sum()];
+        int at = 0;
+        for (int i = 0; i < tensors.length; i++) {
+            float[] data = biasValues(tensors[i], sizes[i]);
+            System.arraycopy(ropeHeads[i] > 0 ? unpermute(data, sizes[i], 1, ropeHeads[i]) : data, 0, packed, at, sizes[i]);
+            at += sizes[i];
+        }
+        return b.op("Add", prefix + "/Add", x, g.addInitializer(name, sink.floats(new long[] {packed.length}, packed)));
+    }
+
+    private float[] biasValues(String tensor, int size) {
         GgufTensorInfo info = gguf.tensor(tensor);
         if (info.elementCount() != size || info.dims().length != 1) {
             throw new BadModelException("tensor " + tensor + " in " + gguf.path() + " has shape " + Arrays.toString(info.shape())
                     + "; expected [" + size + "]");
         }
-        float[] data = gguf.readFloats(info);
-        if (ropeHeads > 0) {
-            data = unpermute(data, size, 1, ropeHeads);
-        }
-        return b.op("Add", prefix + "/Add", x, g.addInitializer(name, sink.floats(new long[] {size}, data)));
+        return gguf.readFloats(info);
     }
 
     /** A 1-D float32 weight of {@code size} values (a norm weight). */
