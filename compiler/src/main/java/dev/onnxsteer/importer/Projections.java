@@ -58,7 +58,7 @@ final class Projections {
         this.g = builder.graph();
     }
 
-    /** Linear projections stored as MatMulNBits so far. */
+    /** Linear projections stored as MatMulNBits so far (each part of a packed one counted). */
     int quantisedProjections() {
         return quantised;
     }
@@ -151,6 +151,7 @@ final class Projections {
         boolean alike = blocks.stream().allMatch(b -> b != null && b.bits() == first.bits()
                 && (b.zeroPoints() == null) == (first.zeroPoints() == null));
         if (alike) {
+            quantised += parts.size() - 1; // a projection is counted per part, as the standard layout has them
             return matMulNBits(prefix, x, name, concatRows(blocks), in, output);
         }
         List<Value> each = new ArrayList<>();
