@@ -79,8 +79,12 @@ class LlamaCppLogitsTest {
     }
 
     private float[][] ours(Path gguf, WeightFormat format, long[] tokens) {
+        return ours(gguf, format, ImportFormat.ONNX, tokens);
+    }
+
+    private float[][] ours(Path gguf, WeightFormat format, ImportFormat layout, long[] tokens) {
         Path dir = tmp.resolve("import-" + runs++);
-        GgufImporter.importModel(gguf, dir, format);
+        GgufImporter.importModel(gguf, dir, format, layout);
         return QuantisedImportRunTest.logitRows(dir, tokens);
     }
 
@@ -98,8 +102,12 @@ class LlamaCppLogitsTest {
 
     /** llama.cpp's 32 greedy tokens from BOS; ours teacher-forced on them pick each next one, logits within 2e-3. */
     private void assertGreedyTokensEqualLlamaCpp(Path gguf, String label) throws Exception {
+        assertGreedyTokensEqualLlamaCpp(gguf, label, ImportFormat.ONNX);
+    }
+
+    private void assertGreedyTokensEqualLlamaCpp(Path gguf, String label, ImportFormat layout) throws Exception {
         Run reference = llamaCpp(gguf, new long[] {1}, 32);
-        float[][] logits = ours(gguf, WeightFormat.F32, reference.tokens());
+        float[][] logits = ours(gguf, WeightFormat.F32, layout, reference.tokens());
         QuantisedImportRunTest.Agreement a = QuantisedImportRunTest.compare(reference.logits(), logits);
         assertTrue(a.maxRelativeDiff() < 2e-3, label + " " + a);
         for (int i = 0; i + 1 < reference.tokens().length; i++) {
@@ -160,6 +168,26 @@ class LlamaCppLogitsTest {
             QuantisedImportRunTest.Agreement a = QuantisedImportRunTest.compare(llamaCpp(gguf, tokens, 0).logits(),
                     ours(gguf, WeightFormat.F32, tokens));
             assertTrue(a.top1() >= 62 && a.maxRelativeDiff() < 1e-2, arch + " teacher-forced " + a);
+        }
+    }
+
+    /**
+     * The genai-layout imports ({@code import --format genai}) against llama.cpp with the bounds of the onnx-format
+     * ones: stories260K (RotaryEmbedding before GroupQueryAttention, head size 8), the tiny llama (rotary inside
+     * GroupQueryAttention, head size 32) and the qwen2, phi3 and gemma fixtures (head size 16), greedy from BOS and
+     * 64 teacher-forced random tokens.
+     */
+    @Test
+    void genaiImportsEqualLlamaCpp() throws Exception {
+        assertGreedyTokensEqualLlamaCpp(TestPaths.sharedModel("stories260K/stories260K.gguf"), "stories260K genai", ImportFormat.GENAI);
+        assertGreedyTokensEqualLlamaCpp(quants("F32"), "F32 genai", ImportFormat.GENAI);
+        for (String arch : List.of(LlamaConfig.QWEN2, LlamaConfig.PHI3, LlamaConfig.GEMMA)) {
+            Path gguf = ArchitectureFixtures.write(arch, tmp.resolve("tiny-" + arch + "-genai.gguf"));
+            assertGreedyTokensEqualLlamaCpp(gguf, arch + " genai", ImportFormat.GENAI);
+            long[] tokens = randomTokens(64);
+            QuantisedImportRunTest.Agreement a = QuantisedImportRunTest.compare(llamaCpp(gguf, tokens, 0).logits(),
+                    ours(gguf, WeightFormat.F32, ImportFormat.GENAI, tokens));
+            assertTrue(a.top1() >= 62 && a.maxRelativeDiff() < 1e-2, arch + " genai teacher-forced " + a);
         }
     }
 
