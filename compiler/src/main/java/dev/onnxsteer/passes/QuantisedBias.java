@@ -6,9 +6,9 @@ import dev.onnxsteer.ir.Node;
 import dev.onnxsteer.ir.Tensor;
 import dev.onnxsteer.ir.Use;
 import dev.onnxsteer.ir.Value;
+import dev.onnxsteer.sites.BiasInputs;
 import dev.onnxsteer.sites.Projection;
 import dev.onnxsteer.sites.Site;
-import dev.onnxsteer.sites.SiteKind;
 import java.util.List;
 import java.util.stream.Collectors;
 
@@ -38,28 +38,6 @@ public final class QuantisedBias {
         return bits == 4 || bits == 8;
     }
 
-    /** The sublayer output whose projection makes the residual write at {@code site}, or null. */
-    private static Value sublayerOutput(Site site) {
-        SiteKind kind = site.kind();
-        if (kind == SiteKind.ATTN_OUT || kind == SiteKind.MLP_OUT) {
-            return site.value();
-        }
-        boolean residual = kind == SiteKind.RESID_MID || kind == SiteKind.RESID_POST
-                || kind == SiteKind.RESID_PRE && site.layer() > 0;
-        Node join = site.value().producer();
-        if (!residual || join == null) {
-            return null;
-        }
-        boolean sum = join.is("Add") || join.opType().startsWith("Skip") && site.value().outputIndex() == 3;
-        for (int i = 0; sum && i < 2; i++) {
-            Value in = join.input(i);
-            if (in != null && !in.isGraphOutput() && in.uses().size() == 1 && quantisedProducer(in, site.hiddenSize())) {
-                return in;
-            }
-        }
-        return null;
-    }
-
     private static boolean quantisedProducer(Value v, long hidden) {
         Node p = v.producer();
         return isNBits(p) || p != null && p.opType().equals("MatMulBnb4") || QuantisedWeight.producing(v, hidden) != null;
@@ -67,13 +45,7 @@ public final class QuantisedBias {
 
     /** The bias-less MatMulNBits that can take {@code c*v} as a new bias for {@code site}, or null. */
     static Node biasless(Site site) {
-        if (site.bias() != null || site.kind().isSublayerInput()) {
-            return null;
-        }
-        Value out = sublayerOutput(site);
-        Node p = out == null ? null : out.producer();
-        boolean free = isNBits(p) && (p.inputCount() <= NBITS_BIAS || p.input(NBITS_BIAS) == null);
-        return free && biasSupported(p) && p.intAttribute("N", -1) == site.hiddenSize() ? p : null;
+        return BiasInputs.freeBiasInput(site);
     }
 
     /** Gives the site's MatMulNBits the bias {@code c*v}; see {@link #biasless}. */
@@ -103,7 +75,7 @@ public final class QuantisedBias {
         if (site.bias() != null || biasless(site) != null) {
             return null;
         }
-        Value out = sublayerOutput(site);
+        Value out = BiasInputs.sublayerOutput(site, v -> quantisedProducer(v, site.hiddenSize()));
         Node p = out == null ? null : out.producer();
         if (p == null) {
             return null;

@@ -80,6 +80,37 @@ class FlavourSitesTest {
         }
     }
 
+    /**
+     * inspect marks a sublayer output made by a bias-less MatMulNBits (and the residual sum it alone feeds) as
+     * foldable, naming the input a bias compile creates; a MatMulInteger, which has no bias input, stays not.
+     */
+    @ParameterizedTest
+    @MethodSource("flavours")
+    void aBiaslessMatMulNBitsWriterIsFoldableThroughTheBiasInputACompileCreates(String flavour, String reference,
+            Projection.Encoding encoding) {
+        Model model = ModelReader.read(Fixtures.dir(flavour));
+        SiteMap map = SiteFinder.find(model);
+        Map<String, ModelSummary.SiteInfo> info = new LinkedHashMap<>();
+        ModelSummary.of(model, flavour, map).sites().forEach(s -> info.put(s.name(), s));
+        boolean nbits = encoding == Projection.Encoding.MATMUL_NBITS;
+        for (Site site : map.sites()) {
+            ModelSummary.SiteInfo shown = info.get(site.name());
+            if (site.kind() == SiteKind.ATTN_OUT || site.kind() == SiteKind.MLP_OUT) {
+                assertEquals(nbits, shown.biasFoldable(), site.name());
+                assertEquals(nbits, shown.biasCreated(), site.name());
+                if (nbits) {
+                    assertEquals("new input 5 of " + site.value().producer().name(), shown.bias(), site.name());
+                }
+            }
+            if (site.kind() == SiteKind.RESID_MID) {
+                assertEquals(nbits, shown.biasCreated(), site.name() + ": attn_out feeds only this sum");
+            }
+            if (!nbits) {
+                assertTrue(!shown.biasFoldable() || !shown.biasCreated(), site.name());
+            }
+        }
+    }
+
     /** Each site, by name, with its kind, layer and hidden size: what a user reads in {@code inspect}. */
     private static Map<String, String> roles(ModelSummary summary) {
         Map<String, String> roles = new LinkedHashMap<>();
