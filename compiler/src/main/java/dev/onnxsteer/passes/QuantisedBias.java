@@ -20,7 +20,7 @@ import java.util.stream.Collectors;
  * {@code Add(bias)} after them where there is one (site discovery finds it); otherwise {@code auto} adds, and
  * {@link #whyNot} says why. At a sublayer input, {@code c*v*W} is computed from the dequantised W
  * ({@link QuantisedWeight}) and a created bias goes into MatMulNBits' input 5, or an Add after MatMulInteger's
- * float product.
+ * float product or a MatMulBnb4 (which has no bias input).
  */
 public final class QuantisedBias {
     static final int NBITS_BIAS = 5;
@@ -94,9 +94,9 @@ public final class QuantisedBias {
                 ? "dynamic int8 MatMulInteger" : "QDQ MatMul") + "), which has no bias input, and no Add(bias) follows it";
     }
 
-    /** The float type the projection computes in: MatMulNBits' scales, else float32 (MatMulInteger) or the QDQ scale's. */
+    /** The float type the projection computes in: MatMulNBits' scales or MatMulBnb4's absmax, else float32. */
     static DataType floatType(Projection p) {
-        return isNBits(p.node()) ? floatType(p.node()) : DataType.FLOAT;
+        return isNBits(p.node()) || QuantisedWeight.isBnb4(p.node()) ? floatType(p.node()) : DataType.FLOAT;
     }
 
     private static DataType floatType(Node nbits) {
@@ -109,7 +109,7 @@ public final class QuantisedBias {
             setBiasInput(p.node(), bias);
             return true;
         }
-        if (!p.node().is("MatMulInteger")) {
+        if (!p.node().is("MatMulInteger") && !QuantisedWeight.isBnb4(p.node())) {
             return false;
         }
         Value product = QuantisedWeight.of(p).floatOutput();
@@ -133,10 +133,6 @@ public final class QuantisedBias {
     static void check(Projection p, boolean createBias) {
         if (!p.quantized()) {
             return;
-        }
-        if (p.encoding() == Projection.Encoding.BNB4) {
-            throw new IllegalArgumentException("--mode bias: " + p.node() + " is a MatMulBnb4, whose weight is not "
-                    + "dequantized here; use --mode add");
         }
         if (!p.hasBias() && createBias && isNBits(p.node()) && !biasSupported(p.node())) {
             throw new IllegalArgumentException("--mode bias --create-bias: " + p.node() + " is a "

@@ -18,7 +18,7 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * What {@code inspect} reports for the deployment-flavour fixtures (builder layout, int4, q4f16,
- * int8 dynamic, QDQ) is what it reports for the fp32 standard-op reference of the same weights:
+ * int8 dynamic, QDQ, bnb4) is what it reports for the fp32 standard-op reference of the same weights:
  * the same sites by layer with the same hidden size and role, and sublayer inputs read by
  * projections of the same total width in the flavour's encoding.
  */
@@ -30,6 +30,7 @@ class FlavourSitesTest {
                 Arguments.of(Fixtures.LLAMA_GENAI_Q4F16, Fixtures.LLAMA_TINY, Projection.Encoding.MATMUL_NBITS),
                 Arguments.of(Fixtures.LLAMA_INT8, Fixtures.LLAMA_TINY, Projection.Encoding.MATMUL_INTEGER),
                 Arguments.of(Fixtures.LLAMA_QDQ, Fixtures.LLAMA_TINY, Projection.Encoding.QDQ),
+                Arguments.of(Fixtures.LLAMA_BNB4, Fixtures.LLAMA_TINY, Projection.Encoding.BNB4),
                 Arguments.of(Fixtures.LLAMA_HS16_GENAI, Fixtures.LLAMA_HS16, Projection.Encoding.FLOAT));
     }
 
