@@ -110,6 +110,8 @@ final class CompileCommand implements Callable<Integer> {
                     site.put("folded_into", applied.tensor());
                 }
             }
+            ArrayNode notes = root.putArray("notes");
+            result.notes().forEach(notes::add);
             out.println(mapper.writeValueAsString(root));
         } else {
             String what = describe(options);
@@ -125,6 +127,7 @@ final class CompileCommand implements Callable<Integer> {
                     spec.commandLine().getErr().println("note: " + applied.site().name() + ": auto chose add: it " + why);
                 }
             }
+            result.notes().forEach(note -> spec.commandLine().getErr().println("note: " + note));
             for (OrthogonalizePass.Rewritten r : result.rewritten()) {
                 out.printf("orthogonalized %-28s %s%s%n", r.role(), r.tensor(), r.requantisation() == null ? ""
                         : ", requantized: max error " + r.requantisation().describe());

@@ -6,6 +6,7 @@ import java.io.UncheckedIOException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 
 /**
  * Writes a complete model directory ({@code model.onnx}, linked external data, tokenizer and
@@ -17,31 +18,38 @@ public final class ModelDirectoryWriter {
     private ModelDirectoryWriter() {}
 
     /** Writes into {@code outDir}, which must be missing or empty. */
-    public static void write(Model model, ModelFiles source, Path outDir) {
-        write(model, source, OutputTarget.refuseExisting(outDir));
+    public static GenaiConfig.Update write(Model model, ModelFiles source, Path outDir) {
+        return write(model, source, OutputTarget.refuseExisting(outDir));
     }
 
     /**
      * @param source the files the model came from (companions are copied from its directory); may be null
      * @param target where to write; the source's files are added to the inputs it protects
      */
-    public static void write(Model model, ModelFiles source, OutputTarget target) {
-        write(model, source, target, LoadCheck.NONE);
+    public static GenaiConfig.Update write(Model model, ModelFiles source, OutputTarget target) {
+        return write(model, source, target, LoadCheck.NONE);
     }
 
-    /** As {@link #write(Model, ModelFiles, OutputTarget)}, running {@code check} on the staged model file before the rename. */
-    public static void write(Model model, ModelFiles source, OutputTarget target, LoadCheck check) {
+    /**
+     * As {@link #write(Model, ModelFiles, OutputTarget)}, running {@code check} on the staged model file before the
+     * rename. Returns what keeping the copied {@value GenaiConfig#FILE} true to the model took (see {@link
+     * GenaiConfig#update}).
+     */
+    public static GenaiConfig.Update write(Model model, ModelFiles source, OutputTarget target, LoadCheck check) {
         OutputTarget checked = checkTarget(source, target);
         Path staging = null;
         try {
             staging = AtomicFiles.stagingDirectory(checked.absolute());
             ModelWriter.write(model, staging.resolve(ModelFiles.MODEL_FILE));
             check.check(staging.resolve(ModelFiles.MODEL_FILE), source != null ? source.onnx() : null);
+            GenaiConfig.Update genai = new GenaiConfig.Update(List.of(), List.of(), List.of());
             if (source != null) {
                 copyCompanions(source, staging);
+                genai = GenaiConfig.update(model, staging);
             }
             AtomicFiles.replaceDirectory(staging, checked);
             staging = null;
+            return genai;
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write " + target.path() + ": " + e.getMessage(), e);
         } finally {

@@ -2,6 +2,7 @@ package dev.onnxsteer.passes;
 
 import dev.onnxsteer.BadVectorException;
 import dev.onnxsteer.InvalidModelException;
+import dev.onnxsteer.io.GenaiConfig;
 import dev.onnxsteer.io.LoadCheck;
 import dev.onnxsteer.io.ModelDirectoryWriter;
 import dev.onnxsteer.io.ModelFiles;
@@ -26,13 +27,19 @@ public final class Compilation {
     /**
      * A compiled model in memory, what was done to it, and the sites it was done at. {@code applied}
      * has one entry per site copy for the in-graph operations; {@code rewritten} lists the weights an
-     * orthogonalisation changed (empty otherwise).
+     * orthogonalisation changed (empty otherwise); {@code notes} says what writing the output directory found
+     * (an onnxruntime-genai config updated, inputs onnxruntime-genai cannot feed), empty before it is written.
      */
     public record Result(Model model, List<SteerPass.Applied> applied, SiteMap sites,
-            List<OrthogonalizePass.Rewritten> rewritten) {
+            List<OrthogonalizePass.Rewritten> rewritten, List<String> notes) {
         public Result {
             applied = List.copyOf(applied);
             rewritten = List.copyOf(rewritten);
+            notes = List.copyOf(notes);
+        }
+
+        Result(Model model, List<SteerPass.Applied> applied, SiteMap sites, List<OrthogonalizePass.Rewritten> rewritten) {
+            this(model, applied, sites, rewritten, List.of());
         }
     }
 
@@ -162,7 +169,7 @@ public final class Compilation {
             LoadCheck loadCheck, List<Pass> extraRewrites) {
         OutputTarget checked = ModelDirectoryWriter.checkTarget(source, target);
         Result result = compile(source, plan, mode, options, extraRewrites);
-        ModelDirectoryWriter.write(result.model(), source, checked, loadCheck);
-        return result;
+        GenaiConfig.Update genai = ModelDirectoryWriter.write(result.model(), source, checked, loadCheck);
+        return new Result(result.model(), result.applied(), result.sites(), result.rewritten(), genai.notes());
     }
 }

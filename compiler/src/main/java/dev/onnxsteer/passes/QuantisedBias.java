@@ -6,9 +6,9 @@ import dev.onnxsteer.ir.Node;
 import dev.onnxsteer.ir.Tensor;
 import dev.onnxsteer.ir.Use;
 import dev.onnxsteer.ir.Value;
+import dev.onnxsteer.sites.BiasInputs;
 import dev.onnxsteer.sites.Projection;
 import dev.onnxsteer.sites.Site;
-import dev.onnxsteer.sites.SiteKind;
 import java.util.List;
 import java.util.stream.Collectors;
 
@@ -20,7 +20,7 @@ import java.util.stream.Collectors;
  * {@code Add(bias)} after them where there is one (site discovery finds it); otherwise {@code auto} adds, and
  * {@link #whyNot} says why. At a sublayer input, {@code c*v*W} is computed from the dequantised W
  * ({@link QuantisedWeight}) and a created bias goes into MatMulNBits' input 5, or an Add after MatMulInteger's
- * float product.
+ * float product or a MatMulBnb4 (which has no bias input).
  */
 public final class QuantisedBias {
     static final int NBITS_BIAS = 5;
@@ -38,28 +38,6 @@ public final class QuantisedBias {
         return bits == 4 || bits == 8;
     }
 
-    /** The sublayer output whose projection makes the residual write at {@code site}, or null. */
-    private static Value sublayerOutput(Site site) {
-        SiteKind kind = site.kind();
-        if (kind == SiteKind.ATTN_OUT || kind == SiteKind.MLP_OUT) {
-            return site.value();
-        }
-        boolean residual = kind == SiteKind.RESID_MID || kind == SiteKind.RESID_POST
-                || kind == SiteKind.RESID_PRE && site.layer() > 0;
-        Node join = site.value().producer();
-        if (!residual || join == null) {
-            return null;
-        }
-        boolean sum = join.is("Add") || join.opType().startsWith("Skip") && site.value().outputIndex() == 3;
-        for (int i = 0; sum && i < 2; i++) {
-            Value in = join.input(i);
-            if (in != null && !in.isGraphOutput() && in.uses().size() == 1 && quantisedProducer(in, site.hiddenSize())) {
-                return in;
-            }
-        }
-        return null;
-    }
-
     private static boolean quantisedProducer(Value v, long hidden) {
         Node p = v.producer();
         return isNBits(p) || p != null && p.opType().equals("MatMulBnb4") || QuantisedWeight.producing(v, hidden) != null;
@@ -67,13 +45,7 @@ public final class QuantisedBias {
 
     /** The bias-less MatMulNBits that can take {@code c*v} as a new bias for {@code site}, or null. */
     static Node biasless(Site site) {
-        if (site.bias() != null || site.kind().isSublayerInput()) {
-            return null;
-        }
-        Value out = sublayerOutput(site);
-        Node p = out == null ? null : out.producer();
-        boolean free = isNBits(p) && (p.inputCount() <= NBITS_BIAS || p.input(NBITS_BIAS) == null);
-        return free && biasSupported(p) && p.intAttribute("N", -1) == site.hiddenSize() ? p : null;
+        return BiasInputs.freeBiasInput(site);
     }
 
     /** Gives the site's MatMulNBits the bias {@code c*v}; see {@link #biasless}. */
@@ -103,7 +75,7 @@ public final class QuantisedBias {
         if (site.bias() != null || biasless(site) != null) {
             return null;
         }
-        Value out = sublayerOutput(site);
+        Value out = BiasInputs.sublayerOutput(site, v -> quantisedProducer(v, site.hiddenSize()));
         Node p = out == null ? null : out.producer();
         if (p == null) {
             return null;
@@ -122,9 +94,9 @@ public final class QuantisedBias {
                 ? "dynamic int8 MatMulInteger" : "QDQ MatMul") + "), which has no bias input, and no Add(bias) follows it";
     }
 
-    /** The float type the projection computes in: MatMulNBits' scales, else float32 (MatMulInteger) or the QDQ scale's. */
+    /** The float type the projection computes in: MatMulNBits' scales or MatMulBnb4's absmax, else float32. */
     static DataType floatType(Projection p) {
-        return isNBits(p.node()) ? floatType(p.node()) : DataType.FLOAT;
+        return isNBits(p.node()) || QuantisedWeight.isBnb4(p.node()) ? floatType(p.node()) : DataType.FLOAT;
     }
 
     private static DataType floatType(Node nbits) {
@@ -137,7 +109,7 @@ public final class QuantisedBias {
             setBiasInput(p.node(), bias);
             return true;
         }
-        if (!p.node().is("MatMulInteger")) {
+        if (!p.node().is("MatMulInteger") && !QuantisedWeight.isBnb4(p.node())) {
             return false;
         }
         Value product = QuantisedWeight.of(p).floatOutput();
@@ -161,10 +133,6 @@ public final class QuantisedBias {
     static void check(Projection p, boolean createBias) {
         if (!p.quantized()) {
             return;
-        }
-        if (p.encoding() == Projection.Encoding.BNB4) {
-            throw new IllegalArgumentException("--mode bias: " + p.node() + " is a MatMulBnb4, whose weight is not "
-                    + "dequantized here; use --mode add");
         }
         if (!p.hasBias() && createBias && isNBits(p.node()) && !biasSupported(p.node())) {
             throw new IllegalArgumentException("--mode bias --create-bias: " + p.node() + " is a "

@@ -7,6 +7,7 @@ import dev.onnxsteer.ir.Node;
 import dev.onnxsteer.ir.Tensor;
 import dev.onnxsteer.ir.Value;
 import dev.onnxsteer.quant.BlockQuantised;
+import dev.onnxsteer.quant.Bnb4Blocks;
 import dev.onnxsteer.quant.ChannelQuantised;
 import dev.onnxsteer.quant.RequantisationError;
 import dev.onnxsteer.sites.Projection;
@@ -16,7 +17,8 @@ import dev.onnxsteer.sites.Projection;
  * written back in the same scheme and layout (see {@link BlockQuantised#requantise}, {@link
  * ChannelQuantised#requantise}): {@code com.microsoft MatMulNBits} (B, scales, zero points), {@code
  * MatMulInteger} of a {@code DynamicQuantizeLinear}ed input (the 8-bit B, its zero point, and the weight scale
- * multiplied into the product), or a QDQ {@code DequantizeLinear -> MatMul} (codes, scale, zero point, axis 1).
+ * multiplied into the product), a QDQ {@code DequantizeLinear -> MatMul} (codes, scale, zero point, axis 1), or
+ * {@code com.microsoft MatMulBnb4} (B, absmax; see {@link Bnb4Blocks}).
  * Initializers that anything else reads are copied before they change.
  */
 final class QuantisedWeight {
@@ -43,25 +45,26 @@ final class QuantisedWeight {
         this.floatOutput = floatOutput;
     }
 
-    /** The weight of a projection site discovery found (any quantised encoding but MatMulBnb4). */
+    /** The weight of a projection site discovery found. */
     static QuantisedWeight of(Projection p) {
         QuantisedWeight w = switch (p.encoding()) {
             case MATMUL_NBITS -> nbits(p.node());
             case MATMUL_INTEGER -> integer(p.node());
             case QDQ -> qdq(p.node());
+            case BNB4 -> bnb4(p.node());
             default -> null;
         };
         if (w == null) {
             throw new BadModelException("cannot read the " + p.encoding().name().toLowerCase() + " weight of "
-                    + p.node() + " as float32; expected MatMulNBits, MatMulInteger with its weight scale, or "
+                    + p.node() + " as float32; expected MatMulNBits, MatMulBnb4, MatMulInteger with its weight scale, or "
                     + "DequantizeLinear on axis 1");
         }
         return w;
     }
 
     /**
-     * The quantised projection producing {@code v} (its float output: a MatMulNBits, the scale Mul after a
-     * MatMulInteger, a MatMul of a DequantizeLinear), writing {@code hidden} columns; null when there is none.
+     * The quantised projection producing {@code v} (its float output: a MatMulNBits or MatMulBnb4, the scale Mul
+     * after a MatMulInteger, a MatMul of a DequantizeLinear), writing {@code hidden} columns; null when there is none.
      */
     static QuantisedWeight producing(Value v, long hidden) {
         Node p = v.producer();
@@ -70,6 +73,9 @@ final class QuantisedWeight {
         }
         if (p.opType().equals("MatMulNBits") && p.domain().equals(MS)) {
             return p.intAttribute("N", -1) == hidden ? nbits(p) : null;
+        }
+        if (isBnb4(p)) {
+            return p.intAttribute("N", -1) == hidden ? bnb4(p) : null;
         }
         if (p.is("MatMul") && p.input(1) != null && p.input(1).producer() != null
                 && p.input(1).producer().is("DequantizeLinear")) {
@@ -100,6 +106,17 @@ final class QuantisedWeight {
             return null;
         }
         return new QuantisedWeight(n, new Slot(n, 1), new Slot(n, 2), new Slot(n, 3), n.output(0));
+    }
+
+    private static QuantisedWeight bnb4(Node n) {
+        if (!initializer(n.input(1)) || n.inputCount() < 3 || !initializer(n.input(2))) {
+            return null;
+        }
+        return new QuantisedWeight(n, new Slot(n, 1), new Slot(n, 2), new Slot(n, 3), n.output(0));
+    }
+
+    static boolean isBnb4(Node n) {
+        return n.opType().equals("MatMulBnb4") && n.domain().equals(MS);
     }
 
     private static QuantisedWeight qdq(Node matMul) {
@@ -154,7 +171,7 @@ final class QuantisedWeight {
         return v != null && v.isInitializer();
     }
 
-    /** The projection node (MatMulNBits, MatMulInteger, or the QDQ MatMul). */
+    /** The projection node (MatMulNBits, MatMulBnb4, MatMulInteger, or the QDQ MatMul). */
     Node node() {
         return projection;
     }
@@ -185,6 +202,16 @@ final class QuantisedWeight {
         }
     }
 
+    private Bnb4Blocks bnb4Blocks() {
+        Node n = projection;
+        try {
+            return Bnb4Blocks.of(codes.value().initializer(), scale.value().initializer(), n.intAttribute("K", -1),
+                    n.intAttribute("N", -1), n.intAttribute("block_size", 64), n.intAttribute("quant_type", 1));
+        } catch (IllegalArgumentException e) {
+            throw new BadModelException(n + ": " + e.getMessage());
+        }
+    }
+
     private ChannelQuantised channels() {
         Value zp = zeroPoint.value();
         try {
@@ -201,15 +228,19 @@ final class QuantisedWeight {
             BlockQuantised b = blocks();
             return BlockQuantised.transpose(b.dequantise(), b.rows(), b.cols());
         }
+        if (isBnb4(projection)) {
+            Bnb4Blocks b = bnb4Blocks();
+            return BlockQuantised.transpose(b.dequantise(), b.rows(), b.cols());
+        }
         return channels().dequantise();
     }
 
     int inputs() {
-        return nbits() ? blocks().cols() : channels().rows();
+        return nbits() || isBnb4(projection) ? Math.toIntExact(projection.intAttribute("K", -1)) : channels().rows();
     }
 
     int outputs() {
-        return nbits() ? blocks().rows() : channels().cols();
+        return nbits() || isBnb4(projection) ? Math.toIntExact(projection.intAttribute("N", -1)) : channels().cols();
     }
 
     /** Requantises {@code rows} ([in, out]) into this weight's initializers; returns how far the stored values are from it. */
@@ -222,6 +253,13 @@ final class QuantisedWeight {
             if (zeroPoint.value() != null) {
                 store(zeroPoint, r.blocks().zeroPointsTensor());
             }
+            return r.error();
+        }
+        if (isBnb4(projection)) {
+            Bnb4Blocks b = bnb4Blocks();
+            Bnb4Blocks.Requantised r = b.requantise(BlockQuantised.transpose(rows, b.cols(), b.rows()));
+            store(codes, r.blocks().packedTensor());
+            store(scale, r.blocks().absmaxTensor(scale.value().initializer().type()));
             return r.error();
         }
         ChannelQuantised.Requantised r = channels().requantise(rows);

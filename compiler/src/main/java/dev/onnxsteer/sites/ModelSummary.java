@@ -49,11 +49,13 @@ public record ModelSummary(String file, long irVersion, Map<String, Long> opsets
 
     /**
      * One site: {@code bias} is the initializer a constant could be folded into (for a sublayer input,
-     * the biases of the projections reading it, comma-separated), or null; {@code aliases} are the other
-     * names that resolve to it (TransformerLens hook name, Hugging Face module paths).
+     * the biases of the projections reading it, comma-separated), or null; when {@code biasCreated}, there is no
+     * initializer yet and {@code bias} says which projection input a compile in bias mode gives one
+     * ({@link BiasInputs}); {@code aliases} are the other names that resolve to it (TransformerLens hook name,
+     * Hugging Face module paths).
      */
     public record SiteInfo(String name, String kind, int layer, String tensor, String graph, long hiddenSize, String bias,
-            List<String> aliases) {
+            boolean biasCreated, List<String> aliases) {
         public SiteInfo {
             aliases = List.copyOf(aliases);
         }
@@ -124,7 +126,8 @@ public record ModelSummary(String file, long irVersion, Map<String, Long> opsets
         SiteNames.Aliases aliases = new SiteNames.Aliases(siteMap);
         for (Site site : siteMap.sites()) {
             sites.add(new SiteInfo(site.name(), site.kind().label(), site.layer(), site.value().name(), site.graph().name(),
-                    site.hiddenSize(), biasText(site), aliases.of(site)));
+                    site.hiddenSize(), biasText(site), !site.biasFoldable() && BiasInputs.freeBiasInput(site) != null,
+                    aliases.of(site)));
         }
         Map<String, String> steering = new LinkedHashMap<>();
         model.metadata().forEach((key, value) -> {
@@ -138,6 +141,10 @@ public record ModelSummary(String file, long irVersion, Map<String, Long> opsets
     }
 
     private static String biasText(Site site) {
+        Node created = site.biasFoldable() ? null : BiasInputs.freeBiasInput(site);
+        if (created != null) {
+            return "new input " + Layouts.biasInput(created) + " of " + created.name();
+        }
         if (!site.biasFoldable()) {
             return null;
         }
@@ -194,6 +201,7 @@ public record ModelSummary(String file, long irVersion, Map<String, Long> opsets
             o.put("hiddenSize", s.hiddenSize());
             o.put("biasFoldable", s.biasFoldable());
             o.put("bias", s.bias());
+            o.put("biasCreated", s.biasCreated());
             ArrayNode names = o.putArray("aliases");
             s.aliases().forEach(names::add);
         }

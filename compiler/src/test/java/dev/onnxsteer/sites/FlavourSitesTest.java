@@ -18,7 +18,7 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * What {@code inspect} reports for the deployment-flavour fixtures (builder layout, int4, q4f16,
- * int8 dynamic, QDQ) is what it reports for the fp32 standard-op reference of the same weights:
+ * int8 dynamic, QDQ, bnb4) is what it reports for the fp32 standard-op reference of the same weights:
  * the same sites by layer with the same hidden size and role, and sublayer inputs read by
  * projections of the same total width in the flavour's encoding.
  */
@@ -30,6 +30,7 @@ class FlavourSitesTest {
                 Arguments.of(Fixtures.LLAMA_GENAI_Q4F16, Fixtures.LLAMA_TINY, Projection.Encoding.MATMUL_NBITS),
                 Arguments.of(Fixtures.LLAMA_INT8, Fixtures.LLAMA_TINY, Projection.Encoding.MATMUL_INTEGER),
                 Arguments.of(Fixtures.LLAMA_QDQ, Fixtures.LLAMA_TINY, Projection.Encoding.QDQ),
+                Arguments.of(Fixtures.LLAMA_BNB4, Fixtures.LLAMA_TINY, Projection.Encoding.BNB4),
                 Arguments.of(Fixtures.LLAMA_HS16_GENAI, Fixtures.LLAMA_HS16, Projection.Encoding.FLOAT));
     }
 
@@ -77,6 +78,37 @@ class FlavourSitesTest {
             tensors.keySet().removeIf(name -> name.startsWith("attn_out") || name.startsWith("mlp_out"));
             referenceTensors.keySet().removeIf(name -> name.startsWith("attn_out") || name.startsWith("mlp_out"));
             assertEquals(referenceTensors, tensors);
+        }
+    }
+
+    /**
+     * inspect marks a sublayer output made by a bias-less MatMulNBits (and the residual sum it alone feeds) as
+     * foldable, naming the input a bias compile creates; a MatMulInteger, which has no bias input, stays not.
+     */
+    @ParameterizedTest
+    @MethodSource("flavours")
+    void aBiaslessMatMulNBitsWriterIsFoldableThroughTheBiasInputACompileCreates(String flavour, String reference,
+            Projection.Encoding encoding) {
+        Model model = ModelReader.read(Fixtures.dir(flavour));
+        SiteMap map = SiteFinder.find(model);
+        Map<String, ModelSummary.SiteInfo> info = new LinkedHashMap<>();
+        ModelSummary.of(model, flavour, map).sites().forEach(s -> info.put(s.name(), s));
+        boolean nbits = encoding == Projection.Encoding.MATMUL_NBITS;
+        for (Site site : map.sites()) {
+            ModelSummary.SiteInfo shown = info.get(site.name());
+            if (site.kind() == SiteKind.ATTN_OUT || site.kind() == SiteKind.MLP_OUT) {
+                assertEquals(nbits, shown.biasFoldable(), site.name());
+                assertEquals(nbits, shown.biasCreated(), site.name());
+                if (nbits) {
+                    assertEquals("new input 5 of " + site.value().producer().name(), shown.bias(), site.name());
+                }
+            }
+            if (site.kind() == SiteKind.RESID_MID) {
+                assertEquals(nbits, shown.biasCreated(), site.name() + ": attn_out feeds only this sum");
+            }
+            if (!nbits) {
+                assertTrue(!shown.biasFoldable() || !shown.biasCreated(), site.name());
+            }
         }
     }
 

@@ -5,7 +5,7 @@ import dev.onnxsteer.passes.SteerOp;
 import dev.onnxsteer.passes.SteerOptions;
 import dev.onnxsteer.passes.Steering;
 import dev.onnxsteer.session.GraphOptimization;
-import dev.onnxsteer.sites.Site;
+import dev.onnxsteer.sites.BiasInputs;
 import dev.onnxsteer.sites.SiteMap;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -48,10 +48,12 @@ final class ModesCheck {
             List<float[]> steeredLogits, double siteRounding) {
         List<Steering> unit = recovered.steerings();
         SteerOptions options = recovered.options();
-        // a model compiled with --create-bias was given its biases, so a bias compilation of it can be made again
+        // a model compiled with --create-bias was given its biases, so a bias compilation of it can be made again;
+        // a bias-less MatMulNBits is given one by any bias compilation
         boolean foldable = options.withBank(false).isPlainAdd() && unit.stream().allMatch(s ->
                 (options.createBias() && s.kind().isSublayerInput())
-                        || sites.find(s.kind(), s.layer()).stream().allMatch(Site::biasFoldable));
+                        || sites.find(s.kind(), s.layer()).stream().allMatch(site -> site.biasFoldable()
+                                || BiasInputs.freeBiasInput(site) != null));
         Map<String, List<float[]>> results = new LinkedHashMap<>();
         results.put("file", steeredLogits);
         results.put("add", staging.logits(staging.compile("mode-add", unit, Mode.ADD, options.withBank(false)), prompts,

@@ -29,10 +29,11 @@ import java.util.function.Consumer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** parity on the quantised flavours whose arithmetic is not exact: dynamic int8 (MatMulInteger) and q4f16. */
+/** parity on the quantised flavours whose arithmetic is not exact (dynamic int8, q4f16) and their bias modes. */
 class QuantisedFlavourParityTest {
     private static final String INT8 = "llama-tiny-int8";
     private static final String Q4F16 = "llama-tiny-genai-q4f16";
+    private static final String INT4 = "llama-tiny-genai-int4";
 
     @TempDir
     Path temp;
@@ -92,6 +93,13 @@ class QuantisedFlavourParityTest {
         Value scaled = graph.op("Mul").inputs(add.input(1), lengthFloat).outputs("wrong.scaled").value();
         add.setInput(1, scaled);
         graph.sortTopologically();
+    }
+
+    /** A bias-less MatMulNBits at the site is given a bias by a bias compilation, so the modes check makes one. */
+    @Test
+    void int4ModesCheckCompilesBiasModeIntoTheMatMulNBitsBiasInput() {
+        ParityCheck modes = passedCheck(INT4, Mode.ADD, "modes");
+        assertTrue(modes.detail().startsWith("pairwise [file, add, input, bias]"), modes.detail());
     }
 
     @Test
