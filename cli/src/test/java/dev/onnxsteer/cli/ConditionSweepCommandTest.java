@@ -14,11 +14,14 @@ import dev.onnxsteer.capture.PromptActivations;
 import dev.onnxsteer.extract.Sweep;
 import dev.onnxsteer.generate.ModelConfig;
 import dev.onnxsteer.generate.Tokenizer;
+import dev.onnxsteer.io.CompiledModelAbi;
 import dev.onnxsteer.io.ModelFiles;
+import dev.onnxsteer.io.ModelReader;
 import dev.onnxsteer.session.SessionConfig;
 import dev.onnxsteer.sites.SiteKind;
 import dev.onnxsteer.vectors.SteeringVectors;
 import dev.onnxsteer.vectors.VectorFiles;
+import dev.onnxsteer.vectors.VectorMetadata;
 import java.awt.image.BufferedImage;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -100,6 +103,47 @@ class ConditionSweepCommandTest {
             assertTrue(f1(pos, neg, comparator, k * step) <= f1 + 1e-12, "no threshold of the grid does better: " + k * step);
         }
         assertTrue(f1 > 2.0 / 3, "better than firing on everything (F1 2/3): " + f1);
+
+        // compile reads the choice from the file's metadata, and the graph decides as the sweep scored
+        Path behaviour = tmp.resolve("behaviour.safetensors");
+        float[] v = new float[vectors.hiddenSize()];
+        v[0] = 1;
+        VectorFiles.write(SteeringVectors.of(Map.of(4, v), VectorMetadata.defaults()), behaviour);
+        Path compiled = tmp.resolve("conditional");
+        CliRun compile = run("compile", model.toString(), "--vector", behaviour.toString(), "--condition", file.toString(),
+                "-o", compiled.toString());
+        assertEquals(Main.OK, compile.code(), compile.err());
+        assertTrue(compile.out().contains("layers, threshold, comparator, aggregate from " + file
+                + " metadata (chosen by sweep)"), compile.out());
+        JsonNode recorded = json.readTree(ModelReader.read(compiled.resolve(ModelFiles.MODEL_FILE)).metadata()
+                .get(CompiledModelAbi.CONDITION));
+        assertEquals("[" + layer + "]", recorded.get("layers").toString());
+        assertEquals(comparator, recorded.get("comparator").asText());
+        assertEquals(aggregate, recorded.get("aggregate").asText());
+        assertEquals(threshold, recorded.get("threshold").asDouble(), 1e-6);
+        List<String> args = new ArrayList<>(List.of("generate", compiled.toString(), "--max-tokens", "1", "--json"));
+        for (int i = 0; i < positives.size(); i++) {
+            args.addAll(List.of("--prompt", positives.get(i), "--prompt", negatives.get(i)));
+        }
+        CliRun generated = run(args.toArray(String[]::new));
+        assertEquals(Main.OK, generated.code(), generated.err());
+        String[] rows = generated.out().strip().split("\n");
+        for (int r = 0; r < rows.length; r++) {
+            double s = (r % 2 == 0 ? pos : neg)[r / 2];
+            assertEquals(fires(s, comparator, threshold), json.readTree(rows[r]).path("steering").path("condition_met")
+                    .asBoolean(), "row " + r + " with similarity " + s + ": " + rows[r]);
+        }
+
+        // a flag overrides the file; the rest still comes from it
+        CliRun overridden = run("compile", model.toString(), "--vector", behaviour.toString(), "--condition",
+                file + ":0.5", "--condition-aggregate", aggregate.equals("last") ? "mean" : "last", "-o",
+                tmp.resolve("overridden").toString(), "--json");
+        assertEquals(Main.OK, overridden.code(), overridden.err());
+        JsonNode condition = json.readTree(overridden.out()).get("condition");
+        assertEquals(0.5, condition.get("threshold").asDouble(), 1e-9);
+        assertEquals(comparator, condition.get("comparator").asText());
+        assertEquals("[\"layers, comparator from " + file + " metadata (chosen by sweep)\",\"threshold from --condition "
+                + "FILE:THRESHOLD\",\"aggregate from --condition-aggregate\"]", condition.get("sources").toString());
 
         BufferedImage image = ImageIO.read(plot.toFile());
         assertEquals(900, image.getWidth());
