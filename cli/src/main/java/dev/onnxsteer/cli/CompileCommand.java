@@ -112,6 +112,17 @@ final class CompileCommand implements Callable<Integer> {
             }
             ArrayNode notes = root.putArray("notes");
             result.notes().forEach(notes::add);
+            for (Pass pass : gate) {
+                Condition c = ((ConditionPass) pass).condition();
+                ObjectNode node = root.putObject("condition");
+                node.put("file", condition.file().toString());
+                node.put("site", c.kind().label());
+                node.putPOJO("layers", c.directions().keySet());
+                node.put("threshold", c.threshold());
+                node.put("comparator", c.comparator().label());
+                node.put("aggregate", c.aggregate().label());
+                node.putPOJO("sources", condition.sources());
+            }
             out.println(mapper.writeValueAsString(root));
         } else {
             String what = describe(options);
@@ -137,6 +148,7 @@ final class CompileCommand implements Callable<Integer> {
                 out.printf("condition      %s at %s layers %s, fires %s %s (%s of the prompt)%n", condition.file(),
                         c.kind().label(), c.directions().keySet(), c.comparator().label(), c.threshold(),
                         c.aggregate().label());
+                out.println("               " + String.join("; ", condition.sources()));
             }
             out.println("wrote " + output);
         }

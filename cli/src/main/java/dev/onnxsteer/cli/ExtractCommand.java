@@ -14,6 +14,7 @@ import dev.onnxsteer.generate.ModelConfig;
 import dev.onnxsteer.generate.Tokenizer;
 import dev.onnxsteer.io.AtomicFiles;
 import dev.onnxsteer.passes.Provenance;
+import dev.onnxsteer.vectors.ConditionMetadata;
 import dev.onnxsteer.vectors.SteeringVectors;
 import dev.onnxsteer.vectors.VectorFiles;
 import dev.onnxsteer.vectors.VectorMetadata;
@@ -149,27 +150,43 @@ final class ExtractCommand implements Callable<Integer> {
         return method != null ? Method.parse(method) : dataset != null ? Method.MEAN : Method.DIFF;
     }
 
-    /** Records each layer's threshold, comparator and gap, so the file says how it separates its own prompts. */
-    private static SteeringVectors withCalibration(SteeringVectors vectors, Map<Integer, ConditionCalibration.Separation> seps) {
-        VectorMetadata metadata = vectors.metadata().withExtra("condition", "true");
+    /**
+     * Records each layer's threshold, comparator and gap, so the file says how it separates its own prompts,
+     * and the widest gap's layer as the file's chosen setting, which {@code compile --condition} reads.
+     */
+    private SteeringVectors withCalibration(SteeringVectors vectors, Map<Integer, ConditionCalibration.Separation> seps) {
+        VectorMetadata metadata = vectors.metadata();
         for (ConditionCalibration.Separation s : seps.values()) {
-            metadata = metadata.withExtra("condition.threshold." + s.layer(), number(s.threshold()))
-                    .withExtra("condition.comparator." + s.layer(), s.comparator())
+            metadata = ConditionMetadata.withLayer(metadata, s.layer(), s.threshold(), s.comparator())
                     .withExtra("condition.gap." + s.layer(), number(s.gap()));
         }
+        ConditionCalibration.Separation best = widestGap(seps);
+        metadata = ConditionMetadata.withChoice(metadata, best.layer(), Double.parseDouble(number(best.threshold())),
+                best.comparator(), aggregate(), "extract");
         return SteeringVectors.of(vectors.layers(), metadata);
+    }
+
+    private static ConditionCalibration.Separation widestGap(Map<Integer, ConditionCalibration.Separation> seps) {
+        ConditionCalibration.Separation best = null;
+        for (ConditionCalibration.Separation s : seps.values()) {
+            best = best == null || s.gap() > best.gap() ? s : best;
+        }
+        return best;
+    }
+
+    private String aggregate() {
+        return capture.position() == Position.MEAN ? "mean" : "last";
     }
 
     private void printSeparations(PrintWriter out, Map<Integer, ConditionCalibration.Separation> seps) {
         out.println();
         out.printf("%-6s %-16s %-16s %8s  %s%n", "LAYER", "POSITIVE", "NEGATIVE", "GAP", "FIRES");
-        ConditionCalibration.Separation best = null;
         for (ConditionCalibration.Separation s : seps.values()) {
             out.printf(Locale.ROOT, "%-6d %-16s %-16s %8.4f  %s %s%n", s.layer(), range(s.positiveMin(), s.positiveMax()),
                     range(s.negativeMin(), s.negativeMax()), s.gap(), s.comparator(), number(s.threshold()));
-            best = best == null || s.gap() > best.gap() ? s : best;
         }
-        String aggregate = capture.position() == Position.MEAN ? "mean" : "last";
+        ConditionCalibration.Separation best = widestGap(seps);
+        String aggregate = aggregate();
         if (best.gap() <= 0) {
             out.println("no layer separates the two sides: every threshold misfires on some prompt of the dataset");
         }
@@ -182,7 +199,7 @@ final class ExtractCommand implements Callable<Integer> {
     }
 
     private static String number(double value) {
-        return String.format(Locale.ROOT, "%.4g", value);
+        return ConditionMetadata.number(value);
     }
 
     private ContrastiveDataset dataset() {

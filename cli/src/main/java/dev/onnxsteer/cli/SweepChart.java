@@ -1,7 +1,6 @@
 package dev.onnxsteer.cli;
 
 import dev.onnxsteer.extract.Sweep;
-import dev.onnxsteer.io.AtomicFiles;
 import java.awt.BasicStroke;
 import java.awt.Color;
 import java.awt.Font;
@@ -9,13 +8,9 @@ import java.awt.FontMetrics;
 import java.awt.Graphics2D;
 import java.awt.RenderingHints;
 import java.awt.image.BufferedImage;
-import java.io.ByteArrayOutputStream;
-import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
-import javax.imageio.ImageIO;
 
 /**
  * A PNG of a sweep drawn with java.awt in headless mode: two panels sharing the layer axis, held-out
@@ -57,19 +52,11 @@ final class SweepChart {
             panel(g, TOP, "held-out accuracy", layers, accuracy, 0, 1, best, 0.5);
             panel(g, TOP + PANEL + GAP, "class gap (standard deviations)", layers, gap, gapMin, gapMax, best, Double.NaN);
             g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 13));
-            drawCentered(g, "layer", LEFT + (WIDTH - LEFT - RIGHT) / 2, height - 15);
+            Charts.drawCentered(g, "layer", LEFT + (WIDTH - LEFT - RIGHT) / 2, height - 15);
         } finally {
             g.dispose();
         }
-        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-        try {
-            if (!ImageIO.write(image, "png", bytes)) {
-                throw new IllegalStateException("no PNG writer available in this Java runtime");
-            }
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot encode the chart: " + e.getMessage(), e);
-        }
-        AtomicFiles.write(file, bytes.toByteArray());
+        Charts.writePng(image, file);
     }
 
     private static void panel(Graphics2D g, int top, String label, List<Sweep.LayerSeparation> layers, double[] values,
@@ -83,7 +70,7 @@ final class SweepChart {
         // y grid and tick labels
         for (int i = 0; i <= 4; i++) {
             double value = min + (max - min) * i / 4;
-            int y = y(value, min, max, top, bottom);
+            int y = Charts.y(value, min, max, top, bottom);
             g.setColor(new Color(0xE0E0E0));
             g.drawLine(LEFT, y, LEFT + plotWidth, y);
             g.setColor(Color.DARK_GRAY);
@@ -92,7 +79,7 @@ final class SweepChart {
             g.drawString(text, LEFT - 8 - metrics.stringWidth(text), y + metrics.getAscent() / 2 - 1);
         }
         if (!Double.isNaN(reference)) {
-            int y = y(reference, min, max, top, bottom);
+            int y = Charts.y(reference, min, max, top, bottom);
             g.setColor(Color.GRAY);
             g.setStroke(new BasicStroke(1.5f, BasicStroke.CAP_BUTT, BasicStroke.JOIN_MITER, 10, new float[] {6, 4}, 0));
             g.drawLine(LEFT, y, LEFT + plotWidth, y);
@@ -102,31 +89,22 @@ final class SweepChart {
         int n = values.length;
         double slot = (double) plotWidth / n;
         int barWidth = (int) Math.max(2, slot * 0.6);
-        int zero = y(Math.max(min, 0), min, max, top, bottom);
+        int zero = Charts.y(Math.max(min, 0), min, max, top, bottom);
         for (int i = 0; i < n; i++) {
             int x = (int) (LEFT + slot * i + (slot - barWidth) / 2);
-            int y = y(values[i], min, max, top, bottom);
+            int y = Charts.y(values[i], min, max, top, bottom);
             g.setColor(layers.get(i).layer() == best ? BEST : BAR);
             g.fillRect(x, Math.min(y, zero), barWidth, Math.max(1, Math.abs(zero - y)));
             g.setColor(Color.BLACK);
             String text = String.format(Locale.ROOT, max - min <= 2 ? "%.2f" : "%.1f", values[i]);
             if (slot > 28) {
-                drawCentered(g, text, x + barWidth / 2, Math.min(y, zero) - 4);
+                Charts.drawCentered(g, text, x + barWidth / 2, Math.min(y, zero) - 4);
             }
-            drawCentered(g, Integer.toString(layers.get(i).layer()), x + barWidth / 2, bottom + 16);
+            Charts.drawCentered(g, Integer.toString(layers.get(i).layer()), x + barWidth / 2, bottom + 16);
         }
         g.setColor(Color.BLACK);
         g.drawLine(LEFT, top, LEFT, bottom);
         g.drawLine(LEFT, zero, LEFT + plotWidth, zero);
-    }
-
-    private static int y(double value, double min, double max, int top, int bottom) {
-        double clamped = Math.max(min, Math.min(max, value));
-        return (int) Math.round(bottom - (clamped - min) / (max - min) * (bottom - top));
-    }
-
-    private static void drawCentered(Graphics2D g, String text, int x, int baseline) {
-        g.drawString(text, x - g.getFontMetrics().stringWidth(text) / 2, baseline);
     }
 
     private static double niceCeiling(double value) {

@@ -54,7 +54,8 @@ final class SweepCommand implements Callable<Integer> {
     @Option(names = "--layers", paramLabel = "2|1-4|all", defaultValue = "all", description = "Layers to measure (default all).")
     String layers;
 
-    @Option(names = "--method", paramLabel = "M", defaultValue = "mean", description = "mean (default), pca or pca-center.")
+    @Option(names = "--method", paramLabel = "M",
+            description = "mean (the default), pca or pca-center; with --condition pca-global (the default) or those.")
     String method;
 
     @Option(names = "--holdout", paramLabel = "F", defaultValue = "0.2",
@@ -70,20 +71,41 @@ final class SweepCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print the result as JSON.")
     boolean json;
 
+    @Option(names = "--condition",
+            description = {"Sweep a CAST condition instead: extract condition vectors from the training pairs, score "
+                    + "the held-out prompts as compile --condition does, and report precision, recall and F1 (positives "
+                    + "should fire, negatives not) for every layer, comparator and threshold; the best is picked.",
+                    "With -o the training pairs' condition vector is written with the best choice in its metadata, "
+                            + "which compile --condition reads."})
+    boolean condition;
+
+    @Option(names = "--condition-aggregate", paramLabel = "last|mean|both", defaultValue = "both",
+            description = "With --condition: the prompt's last token, the mean over its tokens, or both (default).")
+    String aggregate;
+
+    @Option(names = "--threshold-step", paramLabel = "S", defaultValue = "0.005",
+            description = "With --condition: thresholds tried every S across the held-out similarities (default ${DEFAULT-VALUE}).")
+    double thresholdStep;
+
+    @Option(names = {"-o", "--output"}, paramLabel = "FILE",
+            description = "With --condition: write the condition vector (.safetensors or .gguf) with the best choice.")
+    Path output;
+
     @Override
     public Integer call() throws IOException {
+        if (condition) {
+            return new ConditionSweepRun(this).call();
+        }
+        if (output != null) {
+            throw new IllegalArgumentException("-o writes a condition vector: it goes with --condition");
+        }
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         ContrastiveDataset data = ContrastiveDataset.read(dataset);
-        Method chosen = Method.parse(method);
+        Method chosen = method == null ? Method.MEAN : Method.parse(method);
         capture.check();
         Sweep.heldOutIndices(data.size(), holdout, seed); // refuses a bad --holdout or too few pairs up front
-        if (plot != null) {
-            if (!plot.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".png")) {
-                throw new IllegalArgumentException("--plot " + plot + ": expected a .png file name");
-            }
-            AtomicFiles.checkFileTarget(force.target(plot, model, dataset, capture.tokenizer));
-        }
+        checkPlot();
         CaptureOptions.Loaded loaded = capture.load(model);
         SortedSet<Integer> selected = LayerSelection.parse(layers, loaded.sites().layerCount());
         ExtractionOptions options = new ExtractionOptions(chosen, capture.position(), false, capture.batch);
@@ -118,6 +140,16 @@ final class SweepCommand implements Callable<Integer> {
         }
         out.flush();
         return Main.OK;
+    }
+
+    /** Refuses a --plot that is not a .png or would overwrite a file without --force, before anything runs. */
+    void checkPlot() {
+        if (plot != null) {
+            if (!plot.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".png")) {
+                throw new IllegalArgumentException("--plot " + plot + ": expected a .png file name");
+            }
+            AtomicFiles.checkFileTarget(force.target(plot, model, dataset, capture.tokenizer));
+        }
     }
 
     private static double finite(double value) {

@@ -1,0 +1,37 @@
+package dev.onnxsteer.cli;
+
+import dev.onnxsteer.io.AtomicFiles;
+import java.awt.Graphics2D;
+import java.awt.image.BufferedImage;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Path;
+import javax.imageio.ImageIO;
+
+/** What the sweep charts share: the value-to-pixel scale, centred labels, and writing the PNG atomically. */
+final class Charts {
+    private Charts() {}
+
+    /** The pixel row of {@code value} on an axis from {@code min} (at {@code bottom}) to {@code max} (at {@code top}). */
+    static int y(double value, double min, double max, int top, int bottom) {
+        double clamped = Math.max(min, Math.min(max, value));
+        return (int) Math.round(bottom - (clamped - min) / (max - min) * (bottom - top));
+    }
+
+    static void drawCentered(Graphics2D g, String text, int x, int baseline) {
+        g.drawString(text, x - g.getFontMetrics().stringWidth(text) / 2, baseline);
+    }
+
+    static void writePng(BufferedImage image, Path file) {
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        try {
+            if (!ImageIO.write(image, "png", bytes)) {
+                throw new IllegalStateException("no PNG writer available in this Java runtime");
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot encode the chart: " + e.getMessage(), e);
+        }
+        AtomicFiles.write(file, bytes.toByteArray());
+    }
+}
