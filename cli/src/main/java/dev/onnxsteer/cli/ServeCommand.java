@@ -125,7 +125,8 @@ final class ServeCommand implements Callable<Integer> {
             err.println("onnx-steer: serving " + served.name() + " on " + served.session().device() + " at " + server.uri()
                     + " with vectors " + served.vectors().names() + (key != null ? " (API key required)" : "")
                     + (served.chat().isPresent() ? "; chat template " + served.chat().get().origin() : "; no chat template")
-                    + (readOnlyVectors ? "; vectors read-only" : "") + (ablateClamp ? "; ablate and clamp per request" : ""));
+                    + (readOnlyVectors ? "; vectors read-only" : "") + (ablateClamp ? "; ablate and clamp per request" : "")
+                    + (served.conditional() ? "; steering condition compiled in" : ""));
             err.flush();
             try {
                 stop.await();

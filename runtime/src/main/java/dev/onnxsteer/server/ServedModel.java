@@ -4,6 +4,7 @@ import dev.onnxsteer.chat.ChatFormat;
 import dev.onnxsteer.generate.Generator;
 import dev.onnxsteer.generate.ModelConfig;
 import dev.onnxsteer.generate.Tokenizer;
+import dev.onnxsteer.io.CompiledModelAbi;
 import dev.onnxsteer.io.ModelFiles;
 import dev.onnxsteer.passes.Compilation;
 import dev.onnxsteer.passes.Mode;
@@ -132,6 +133,14 @@ public final class ServedModel implements AutoCloseable {
 
     public Generator generator() {
         return generator;
+    }
+
+    /**
+     * Whether the model was compiled with a steering condition ({@code compile --condition}): each row then
+     * carries the graph's decision as state, and answers report it as {@code steering.condition_met}.
+     */
+    public boolean conditional() {
+        return session.ort().getInputNames().contains(CompiledModelAbi.CONDITION_PAST);
     }
 
     /** The vectors now (a request takes this once and keeps it). */

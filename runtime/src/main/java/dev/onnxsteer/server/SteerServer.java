@@ -64,6 +64,9 @@ public final class SteerServer implements AutoCloseable {
         this.config = config;
         this.answers = new JobAnswers(config);
         this.playground = resource("playground.html");
+        if (model.conditional()) {
+            metrics.countConditions();
+        }
         this.scheduler = new BatchScheduler(model, config.maxBatch(), config.maxQueue(), config.batchWindow(), metrics);
         this.app = Javalin.create(c -> {
             c.startup.showJavalinBanner = false;
@@ -286,6 +289,15 @@ public final class SteerServer implements AutoCloseable {
         usage.put("completion_tokens", g.generatedTokens());
         usage.put("total_tokens", g.promptTokens() + g.generatedTokens());
         return usage;
+    }
+
+    /**
+     * Adds {@code "steering": {"condition_met": B}} to an answer's choice (the non-streamed one, or the last
+     * chunk's) when the served model decided a steering condition for the job: an extra field, so OpenAI
+     * clients read the standard ones unchanged.
+     */
+    static void reportCondition(ObjectNode choice, CompletionJob job) {
+        job.conditionMet().ifPresent(met -> choice.putObject("steering").put("condition_met", met));
     }
 
     /** OpenAI's names: an end-of-sequence token or a stop string is {@code stop}; the token limit is {@code length}. */
