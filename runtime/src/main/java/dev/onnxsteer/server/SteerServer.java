@@ -190,15 +190,18 @@ public final class SteerServer implements AutoCloseable {
         }
     }
 
-    /** Binds a request's steering to the vectors registered now (it keeps them) and checks it. */
+    /**
+     * Binds a request's steering to the vectors registered now and the decoder rows of the SAE features it
+     * names (it keeps them), and checks it.
+     */
     BoundSteering bindSteering(List<SteeringTerm> terms) {
-        BoundSteering steering = new BoundSteering(terms, model.vectors());
         try {
+            BoundSteering steering = new BoundSteering(terms, model.saes().bind(terms, model.vectors()));
             model.steering().validate(steering);
+            return steering;
         } catch (IllegalArgumentException e) {
             throw ApiError.badRequest("steering", e.getMessage());
         }
-        return steering;
     }
 
     /** Queues {@code job}, or answers 429 / 503. */
