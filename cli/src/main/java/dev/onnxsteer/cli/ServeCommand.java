@@ -9,6 +9,8 @@ import dev.onnxsteer.session.SessionConfig;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine.Command;
@@ -93,6 +95,12 @@ final class ServeCommand implements Callable<Integer> {
             + " token).")
     boolean ablateClamp;
 
+    @Option(names = "--sae", paramLabel = "NAME=DIR",
+            description = {"Offer the features of a SAELens directory (cfg.json + sae_weights.safetensors) as NAME:"
+                    + " requests steer with {\"sae\": NAME, \"feature\": N, \"scale\": C} (row N of W_dec at the site of"
+                    + " its hook_name). Repeatable."})
+    Map<String, Path> saes = new LinkedHashMap<>();
+
     @Option(names = "--max-vector-bytes", paramLabel = "N", defaultValue = "16777216",
             description = "Largest vector file POST /v1/vectors accepts (default ${DEFAULT-VALUE}).")
     int maxVectorBytes;
@@ -111,7 +119,7 @@ final class ServeCommand implements Callable<Integer> {
         stopSignal = stop;
         try (ServedModel served = ServedModel.open(files, vectors, sessionConfig,
                 new ServeOptions(chatTemplate, readOnlyVectors, maxVectorBytes, largeVectors.allowLargeVectors,
-                        ablateClamp))) {
+                        ablateClamp, saes))) {
             SteerServer server = SteerServer.start(served, config);
             Thread hook = new Thread(() -> {
                 stop.countDown();
@@ -125,7 +133,9 @@ final class ServeCommand implements Callable<Integer> {
             err.println("onnx-steer: serving " + served.name() + " on " + served.session().device() + " at " + server.uri()
                     + " with vectors " + served.vectors().names() + (key != null ? " (API key required)" : "")
                     + (served.chat().isPresent() ? "; chat template " + served.chat().get().origin() : "; no chat template")
-                    + (readOnlyVectors ? "; vectors read-only" : "") + (ablateClamp ? "; ablate and clamp per request" : ""));
+                    + (readOnlyVectors ? "; vectors read-only" : "") + (ablateClamp ? "; ablate and clamp per request" : "")
+                    + (served.conditional() ? "; steering condition compiled in" : "")
+                    + (served.saeNames().isEmpty() ? "" : "; SAEs " + served.saeNames()));
             err.flush();
             try {
                 stop.await();

@@ -72,29 +72,44 @@ public final class SaeFeatures {
      *     shape does not fit {@code d_in}/{@code d_sae}, or a feature outside {@code 0..d_sae-1}
      */
     public static SteeringVectors read(Spec spec) {
-        Path cfgFile = spec.directory().resolve(CONFIG);
+        Config config = config(spec.directory());
+        if (spec.feature() < 0 || spec.feature() >= config.dSae()) {
+            throw new BadVectorException(FileProblem.message(spec.directory(), "has no feature " + spec.feature(),
+                    "a feature in 0.." + (config.dSae() - 1) + " (d_sae " + config.dSae() + ")", spec.feature()));
+        }
+        float[] row = decoderRow(spec.directory().resolve(WEIGHTS), config.dIn(), config.dSae(), spec.feature());
+        if (spec.unit()) {
+            row = unit(row, spec);
+        }
+        VectorMetadata metadata = VectorMetadata.defaults().withSite(config.site().kind().label()).withMethod("sae_decoder")
+                .withExtra("sae_hook_name", config.hookName())
+                .withExtra("sae_feature", Integer.toString(spec.feature()))
+                .withExtra("sae_normalised", Boolean.toString(spec.unit()));
+        return new SteeringVectors(config.dIn(), Map.of(config.site().layer(), row), metadata, spec.text());
+    }
+
+    /**
+     * What a SAELens directory's {@code cfg.json} says about its decoder: {@code d_in} values per feature,
+     * {@code d_sae} features, and the hook (site and layer) the features belong to.
+     */
+    public record Config(int dIn, int dSae, String hookName, SiteNames.SiteName site) {}
+
+    /**
+     * Reads {@code cfg.json} of a SAELens directory (not the weights).
+     *
+     * @throws BadInputException for a missing or malformed {@code cfg.json} or a hook onnx-steer cannot steer
+     */
+    public static Config config(Path directory) {
+        Path cfgFile = directory.resolve(CONFIG);
         JsonNode cfg = JsonFiles.read(cfgFile);
-        long dIn = positive(cfg, "d_in", cfgFile);
-        long dSae = positive(cfg, "d_sae", cfgFile);
+        int dIn = positive(cfg, "d_in", cfgFile);
+        int dSae = positive(cfg, "d_sae", cfgFile);
         JsonNode hookNode = cfg.path("hook_name");
         if (!hookNode.isTextual()) {
             throw new BadVectorException(FileProblem.message(cfgFile, "has no hook_name", "a TransformerLens hook name such as "
                     + "blocks.3.hook_resid_post", hookNode.isMissingNode() ? "none" : hookNode.toString()));
         }
-        SiteNames.SiteName site = hookSite(cfgFile, hookNode.textValue());
-        if (spec.feature() < 0 || spec.feature() >= dSae) {
-            throw new BadVectorException(FileProblem.message(spec.directory(), "has no feature " + spec.feature(),
-                    "a feature in 0.." + (dSae - 1) + " (d_sae " + dSae + ")", spec.feature()));
-        }
-        float[] row = decoderRow(spec.directory().resolve(WEIGHTS), dIn, dSae, spec.feature());
-        if (spec.unit()) {
-            row = unit(row, spec);
-        }
-        VectorMetadata metadata = VectorMetadata.defaults().withSite(site.kind().label()).withMethod("sae_decoder")
-                .withExtra("sae_hook_name", hookNode.textValue())
-                .withExtra("sae_feature", Integer.toString(spec.feature()))
-                .withExtra("sae_normalised", Boolean.toString(spec.unit()));
-        return new SteeringVectors((int) dIn, Map.of(site.layer(), row), metadata, spec.text());
+        return new Config(dIn, dSae, hookNode.textValue(), hookSite(cfgFile, hookNode.textValue()));
     }
 
     private static SiteNames.SiteName hookSite(Path cfgFile, String hook) {
@@ -111,7 +126,7 @@ public final class SaeFeatures {
         return name;
     }
 
-    private static long positive(JsonNode cfg, String key, Path file) {
+    private static int positive(JsonNode cfg, String key, Path file) {
         JsonNode node = cfg.path(key);
         if (!node.isIntegralNumber() || !node.canConvertToInt() || node.intValue() <= 0) {
             throw new BadVectorException(FileProblem.message(file, "has no usable " + key, "a positive integer",

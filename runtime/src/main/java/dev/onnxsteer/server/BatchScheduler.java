@@ -3,6 +3,7 @@ package dev.onnxsteer.server;
 import dev.onnxsteer.generate.FinishReason;
 import dev.onnxsteer.generate.Generation;
 import dev.onnxsteer.generate.Generator;
+import dev.onnxsteer.generate.TokenListener;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -151,10 +152,10 @@ public final class BatchScheduler implements AutoCloseable {
         Runnable tokenHook = afterToken;
         try (RowSteering.BatchInputs inputs = model.steering().inputsFor(steering)) {
             beforeBatch.run();
-            List<Generation> results = model.generator().generateRows(rows, inputs, (row, tokenId, piece) -> {
+            List<Generation> results = model.generator().generateRows(rows, inputs, withDecisions(batch, (row, tokenId, piece) -> {
                 batch.get(row).piece(piece);
                 tokenHook.run();
-            });
+            }));
             long now = System.nanoTime();
             for (int i = 0; i < batch.size(); i++) {
                 CompletionJob job = batch.get(i);
@@ -168,6 +169,7 @@ public final class BatchScheduler implements AutoCloseable {
                     }
                 } else {
                     metrics.completion(g.promptTokens(), g.generatedTokens(), (now - job.arrivedNanos()) / 1e9);
+                    job.conditionMet().ifPresent(metrics::condition);
                 }
                 job.complete(g);
             }
@@ -177,6 +179,25 @@ public final class BatchScheduler implements AutoCloseable {
             running.set(0);
             current = List.of();
         }
+    }
+
+    /**
+     * {@code tokens}, also handing each row's steering-condition decision to its job. The decision rides in
+     * the generator's cache like the KV cache does (a row keeps its own from prefill to its last token, and
+     * rows that finish early leave it alone), so the batch only has to tell each job what its row decided.
+     */
+    private static TokenListener withDecisions(List<CompletionJob> batch, TokenListener tokens) {
+        return new TokenListener() {
+            @Override
+            public void onToken(int row, long tokenId, String textPiece) {
+                tokens.onToken(row, tokenId, textPiece);
+            }
+
+            @Override
+            public void onCondition(int row, boolean met) {
+                batch.get(row).conditionMet(met);
+            }
+        };
     }
 
     /**

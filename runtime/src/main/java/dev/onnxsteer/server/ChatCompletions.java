@@ -70,7 +70,9 @@ final class ChatCompletions {
                     List<String> events = new ArrayList<>();
                     ObjectNode last = chunk(id, created, model.name());
                     delta(last);
-                    ((ObjectNode) last.get("choices").get(0)).put("finish_reason", SteerServer.finishReason(g.finishReason()));
+                    ObjectNode choice = (ObjectNode) last.get("choices").get(0);
+                    choice.put("finish_reason", SteerServer.finishReason(g.finishReason()));
+                    SteerServer.reportCondition(choice, job);
                     events.add(last.toString());
                     if (request.includeUsage()) {
                         ObjectNode usage = envelope(id, created, model.name(), "chat.completion.chunk");
@@ -93,6 +95,7 @@ final class ChatCompletions {
         message.putNull("refusal");
         choice.putNull("logprobs");
         choice.put("finish_reason", SteerServer.finishReason(g.finishReason()));
+        SteerServer.reportCondition(choice, job);
         root.set("usage", SteerServer.usage(g));
         ctx.contentType("application/json").result(root.toString());
     }

@@ -4,6 +4,7 @@ import dev.onnxsteer.generate.Generation;
 import dev.onnxsteer.generate.GenerationConfig;
 import java.util.List;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
@@ -25,6 +26,7 @@ public final class CompletionJob {
     private final LinkedBlockingQueue<String> pieces = new LinkedBlockingQueue<>();
     private final CompletableFuture<Generation> result = new CompletableFuture<>();
     private volatile long startedNanos;
+    private volatile Boolean conditionMet;
 
     /**
      * @param timeoutNanos how long the job may take from now, queueing included; after that it stops
@@ -112,6 +114,20 @@ public final class CompletionJob {
     /** The next piece if one is ready. */
     public String pollPiece() {
         return pieces.poll();
+    }
+
+    /** Set by the batch thread after the prefill when the served model has a compiled steering condition. */
+    void conditionMet(boolean met) {
+        conditionMet = met;
+    }
+
+    /**
+     * Whether the prompt met the served model's compiled steering condition (the graph's decision, kept for
+     * the whole generation); empty for a model without one or before the prefill ran. Final once {@link
+     * #result} is done.
+     */
+    public Optional<Boolean> conditionMet() {
+        return Optional.ofNullable(conditionMet);
     }
 
     /** Completes with the generation, or exceptionally: {@link DeadlineExceeded}, or the failure of its batch. */

@@ -108,10 +108,11 @@ public record CompletionRequest(String prompt, int maxTokens, double temperature
                             + "'; expected " + String.join(", ", SteeringRange.FIELDS));
                 }
             }
+            SteeringTerm.Feature feature = SteeringRange.feature(item);
             JsonNode vector = item.get("vector");
-            if (vector == null || !vector.isTextual()) {
-                throw ApiError.badRequest("steering", "steering vector must be the name of a registered vector (a string), got "
-                        + (vector == null ? "nothing" : RequestFields.kind(vector)));
+            if (feature == null && (vector == null || !vector.isTextual())) {
+                throw ApiError.badRequest("steering", "steering vector must be the name of a registered vector (a string),"
+                        + " or give sae and feature, got " + (vector == null ? "nothing" : RequestFields.kind(vector)));
             }
             JsonNode scale = item.get("scale");
             float c = 1f;
@@ -125,7 +126,8 @@ public record CompletionRequest(String prompt, int maxTokens, double temperature
                             + RequestFields.shown(scale));
                 }
             }
-            terms.add(SteeringRange.term(RequestFields.checkedText("steering", vector.textValue()), c, item));
+            String name = feature != null ? feature.label() : RequestFields.checkedText("steering", vector.textValue());
+            terms.add(SteeringRange.term(name, feature, c, item));
         }
         return terms;
     }

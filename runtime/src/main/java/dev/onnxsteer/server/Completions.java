@@ -39,6 +39,7 @@ final class Completions {
                 @Override
                 public List<String> closing(Generation g) {
                     ObjectNode last = chunk(id, created, model, "", SteerServer.finishReason(g.finishReason()));
+                    SteerServer.reportCondition((ObjectNode) last.get("choices").get(0), job);
                     last.set("usage", SteerServer.usage(g));
                     return List.of(last.toString());
                 }
@@ -47,6 +48,7 @@ final class Completions {
         }
         Generation g = server.awaitAnswer(ctx, job);
         ObjectNode root = chunk(id, created, model, g.text(), SteerServer.finishReason(g.finishReason()));
+        SteerServer.reportCondition((ObjectNode) root.get("choices").get(0), job);
         root.set("usage", SteerServer.usage(g));
         ctx.contentType("application/json").result(root.toString());
     }

@@ -1,6 +1,9 @@
 package dev.onnxsteer.server;
 
 import java.nio.file.Path;
+import java.util.Collections;
+import java.util.Map;
+import java.util.TreeMap;
 
 /**
  * How {@link ServedModel#open} prepares a model beyond its files.
@@ -13,9 +16,11 @@ import java.nio.file.Path;
  *                        instead of refusing the file as corrupted
  * @param ablateClamp     also give every steerable site a per-row direction stage, so requests may use
  *                        {@code op: ablate} and {@code op: clamp} steering entries (see {@link InputModeSteering})
+ * @param saes            SAELens directories requests may take features of ({@code {"sae": NAME, "feature": N}}), by
+ *                        the name requests use; requests never name a path
  */
 public record ServeOptions(Path chatTemplate, boolean readOnlyVectors, int maxVectorBytes, boolean allowLargeVectors,
-        boolean ablateClamp) {
+        boolean ablateClamp, Map<String, Path> saes) {
     /** 16 MiB: a float32 vector for each of 128 layers of hidden size 32768. */
     public static final int DEFAULT_MAX_VECTOR_BYTES = 16 << 20;
 
@@ -26,6 +31,13 @@ public record ServeOptions(Path chatTemplate, boolean readOnlyVectors, int maxVe
         if (maxVectorBytes < 1) {
             throw new IllegalArgumentException("the vector upload limit must be >= 1 byte, got " + maxVectorBytes);
         }
+        saes = Collections.unmodifiableMap(new TreeMap<>(saes));
+    }
+
+    /** Without SAEs. */
+    public ServeOptions(Path chatTemplate, boolean readOnlyVectors, int maxVectorBytes, boolean allowLargeVectors,
+            boolean ablateClamp) {
+        this(chatTemplate, readOnlyVectors, maxVectorBytes, allowLargeVectors, ablateClamp, Map.of());
     }
 
     /** Without the ablate/clamp stage. */
@@ -34,22 +46,26 @@ public record ServeOptions(Path chatTemplate, boolean readOnlyVectors, int maxVe
     }
 
     public ServeOptions withChatTemplate(Path value) {
-        return new ServeOptions(value, readOnlyVectors, maxVectorBytes, allowLargeVectors, ablateClamp);
+        return new ServeOptions(value, readOnlyVectors, maxVectorBytes, allowLargeVectors, ablateClamp, saes);
     }
 
     public ServeOptions withReadOnlyVectors(boolean value) {
-        return new ServeOptions(chatTemplate, value, maxVectorBytes, allowLargeVectors, ablateClamp);
+        return new ServeOptions(chatTemplate, value, maxVectorBytes, allowLargeVectors, ablateClamp, saes);
     }
 
     public ServeOptions withMaxVectorBytes(int value) {
-        return new ServeOptions(chatTemplate, readOnlyVectors, value, allowLargeVectors, ablateClamp);
+        return new ServeOptions(chatTemplate, readOnlyVectors, value, allowLargeVectors, ablateClamp, saes);
     }
 
     public ServeOptions withAllowLargeVectors(boolean value) {
-        return new ServeOptions(chatTemplate, readOnlyVectors, maxVectorBytes, value, ablateClamp);
+        return new ServeOptions(chatTemplate, readOnlyVectors, maxVectorBytes, value, ablateClamp, saes);
     }
 
     public ServeOptions withAblateClamp(boolean value) {
-        return new ServeOptions(chatTemplate, readOnlyVectors, maxVectorBytes, allowLargeVectors, value);
+        return new ServeOptions(chatTemplate, readOnlyVectors, maxVectorBytes, allowLargeVectors, value, saes);
+    }
+
+    public ServeOptions withSaes(Map<String, Path> value) {
+        return new ServeOptions(chatTemplate, readOnlyVectors, maxVectorBytes, allowLargeVectors, ablateClamp, value);
     }
 }

@@ -4,6 +4,7 @@ import dev.onnxsteer.chat.ChatFormat;
 import dev.onnxsteer.generate.Generator;
 import dev.onnxsteer.generate.ModelConfig;
 import dev.onnxsteer.generate.Tokenizer;
+import dev.onnxsteer.io.CompiledModelAbi;
 import dev.onnxsteer.io.ModelFiles;
 import dev.onnxsteer.passes.Compilation;
 import dev.onnxsteer.passes.Mode;
@@ -35,10 +36,12 @@ public final class ServedModel implements AutoCloseable {
     private final RowSteering steering;
     private final Optional<ChatFormat> chat;
     private final Map<SiteKind, SortedSet<Integer>> steeringSites;
+    private final SaeRegistry saes;
 
     private ServedModel(String name, ModelSession session, Tokenizer tokenizer, ModelConfig config,
-            VectorStore vectors, InputModeSteering steering, Optional<ChatFormat> chat) {
+            VectorStore vectors, SaeRegistry saes, InputModeSteering steering, Optional<ChatFormat> chat) {
         this.steeringSites = steering.steerable();
+        this.saes = saes;
         this.name = name;
         this.chat = chat;
         this.session = session;
@@ -62,7 +65,10 @@ public final class ServedModel implements AutoCloseable {
     /**
      * Like {@link #open(ModelFiles, Path, SessionConfig)} with {@code options}. Unless vectors are
      * read-only, the served model also takes steering at {@code resid_post} of every layer, so vectors
-     * uploaded there later can be served without a restart.
+     * uploaded there later can be served without a restart; it always takes it at the sites of the SAEs
+     * in {@code options}.
+     *
+     * @throws dev.onnxsteer.BadInputException when a vector file or an SAE directory cannot be read or does not fit
      */
     public static ServedModel open(ModelFiles files, Path vectorsDir, SessionConfig sessionConfig, ServeOptions options) {
         if (files.tokenizer() == null) {
@@ -85,6 +91,8 @@ public final class ServedModel implements AutoCloseable {
         }
         registry.get().sitesUsed().forEach((kind, layers) ->
                 steerable.computeIfAbsent(kind, k -> new TreeSet<>()).addAll(layers));
+        SaeRegistry saes = SaeRegistry.load(options.saes(), compiled.sites());
+        saes.sitesUsed().forEach((kind, layers) -> steerable.computeIfAbsent(kind, k -> new TreeSet<>()).addAll(layers));
         InputModeSteering steering = InputModeSteering.prepare(compiled.model(), compiled.sites(), steerable,
                 options.ablateClamp());
         VectorStore store = new VectorStore(vectorsDir, compiled.sites(), steering.steerable(), registry.get(),
@@ -96,7 +104,7 @@ public final class ServedModel implements AutoCloseable {
         try {
             tokenizer = Tokenizer.load(files.tokenizer(), config);
             Optional<ChatFormat> chat = ChatFormat.load(tokenizer, options.chatTemplate());
-            return new ServedModel(modelName(files), session, tokenizer, config, store, steering, chat);
+            return new ServedModel(modelName(files), session, tokenizer, config, store, saes, steering, chat);
         } catch (RuntimeException e) {
             if (tokenizer != null) {
                 tokenizer.close();
@@ -134,9 +142,26 @@ public final class ServedModel implements AutoCloseable {
         return generator;
     }
 
+    /**
+     * Whether the model was compiled with a steering condition ({@code compile --condition}): each row then
+     * carries the graph's decision as state, and answers report it as {@code steering.condition_met}.
+     */
+    public boolean conditional() {
+        return session.ort().getInputNames().contains(CompiledModelAbi.CONDITION_PAST);
+    }
+
     /** The vectors now (a request takes this once and keeps it). */
     public VectorRegistry vectors() {
         return vectors.current();
+    }
+
+    /** The names of the SAEs requests may take features of ({@code serve --sae NAME=DIR}), sorted. */
+    public List<String> saeNames() {
+        return saes.names();
+    }
+
+    SaeRegistry saes() {
+        return saes;
     }
 
     /** The sites the served model takes steering at: site kind to layers. */

@@ -21,6 +21,9 @@ public final class ServerMetrics {
     private final AtomicLong generatedTokens = new AtomicLong();
     private final AtomicLong batches = new AtomicLong();
     private final AtomicLong cancelled = new AtomicLong();
+    private final AtomicLong conditionMet = new AtomicLong();
+    private final AtomicLong conditionNotMet = new AtomicLong();
+    private volatile boolean conditional;
     private final Histogram latency = new Histogram(LATENCY_BUCKETS);
     private final Histogram queueWait = new Histogram(LATENCY_BUCKETS);
     private final Histogram batchSize = new Histogram(BATCH_BUCKETS);
@@ -97,6 +100,16 @@ public final class ServerMetrics {
         cancelled.incrementAndGet();
     }
 
+    /** Renders the steering-condition counter: the served model has a compiled condition. */
+    void countConditions() {
+        conditional = true;
+    }
+
+    /** One completed request's steering-condition decision. */
+    public void condition(boolean met) {
+        (met ? conditionMet : conditionNotMet).incrementAndGet();
+    }
+
     public long generatedTokens() {
         return generatedTokens.get();
     }
@@ -117,6 +130,12 @@ public final class ServerMetrics {
         counter(out, "onnxsteer_generated_tokens_total", "Tokens generated for completed requests.", generatedTokens.get());
         counter(out, "onnxsteer_batches_total", "Batched model runs (one generation over a batch).", batches.get());
         counter(out, "onnxsteer_cancelled_total", "Requests stopped early (client gone or timed out).", cancelled.get());
+        if (conditional) {
+            out.append("# HELP onnxsteer_condition_total Completed requests by whether their prompt met the model's"
+                    + " steering condition.\n# TYPE onnxsteer_condition_total counter\n");
+            out.append("onnxsteer_condition_total{met=\"false\"} ").append(conditionNotMet.get()).append('\n');
+            out.append("onnxsteer_condition_total{met=\"true\"} ").append(conditionMet.get()).append('\n');
+        }
         gauge(out, "onnxsteer_queue_depth", "Requests waiting for a batch.", queueDepth.getAsInt());
         gauge(out, "onnxsteer_running_requests", "Requests in the batch now generating.", running.getAsInt());
         out.append("# HELP onnxsteer_batch_size Rows per batch.\n# TYPE onnxsteer_batch_size histogram\n");

@@ -64,6 +64,9 @@ public final class SteerServer implements AutoCloseable {
         this.config = config;
         this.answers = new JobAnswers(config);
         this.playground = resource("playground.html");
+        if (model.conditional()) {
+            metrics.countConditions();
+        }
         this.scheduler = new BatchScheduler(model, config.maxBatch(), config.maxQueue(), config.batchWindow(), metrics);
         this.app = Javalin.create(c -> {
             c.startup.showJavalinBanner = false;
@@ -187,15 +190,18 @@ public final class SteerServer implements AutoCloseable {
         }
     }
 
-    /** Binds a request's steering to the vectors registered now (it keeps them) and checks it. */
+    /**
+     * Binds a request's steering to the vectors registered now and the decoder rows of the SAE features it
+     * names (it keeps them), and checks it.
+     */
     BoundSteering bindSteering(List<SteeringTerm> terms) {
-        BoundSteering steering = new BoundSteering(terms, model.vectors());
         try {
+            BoundSteering steering = new BoundSteering(terms, model.saes().bind(terms, model.vectors()));
             model.steering().validate(steering);
+            return steering;
         } catch (IllegalArgumentException e) {
             throw ApiError.badRequest("steering", e.getMessage());
         }
-        return steering;
     }
 
     /** Queues {@code job}, or answers 429 / 503. */
@@ -286,6 +292,15 @@ public final class SteerServer implements AutoCloseable {
         usage.put("completion_tokens", g.generatedTokens());
         usage.put("total_tokens", g.promptTokens() + g.generatedTokens());
         return usage;
+    }
+
+    /**
+     * Adds {@code "steering": {"condition_met": B}} to an answer's choice (the non-streamed one, or the last
+     * chunk's) when the served model decided a steering condition for the job: an extra field, so OpenAI
+     * clients read the standard ones unchanged.
+     */
+    static void reportCondition(ObjectNode choice, CompletionJob job) {
+        job.conditionMet().ifPresent(met -> choice.putObject("steering").put("condition_met", met));
     }
 
     /** OpenAI's names: an end-of-sequence token or a stop string is {@code stop}; the token limit is {@code length}. */

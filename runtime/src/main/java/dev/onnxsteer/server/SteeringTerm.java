@@ -19,14 +19,39 @@ import java.util.Objects;
  * @param toLayer   last layer of the range, or {@link #ALL_LAYERS}
  * @param op        add, ablate or clamp
  * @param value     the clamp value with {@link SteerOp#CLAMP}, else null
+ * @param feature   for an SAE entry ({@code {"sae": NAME, "feature": N}}), which feature; {@code vector} is then its
+ *                  {@link Feature#label}, under which the request's bound vectors hold the feature's decoder row.
+ *                  Null for a registered vector
  */
-public record SteeringTerm(String vector, float scale, int fromLayer, int toLayer, SteerOp op, Float value) {
+public record SteeringTerm(String vector, float scale, int fromLayer, int toLayer, SteerOp op, Float value,
+        Feature feature) {
     public static final int ALL_LAYERS = -1;
     /** The operations a request may ask for. */
     public static final List<SteerOp> OPS = List.of(SteerOp.ADD, SteerOp.ABLATE, SteerOp.CLAMP);
 
+    /**
+     * Feature {@code feature} of the registered SAE {@code sae}, its decoder row scaled to unit length with {@code
+     * unit}.
+     */
+    public record Feature(String sae, int feature, boolean unit) {
+        public Feature {
+            Objects.requireNonNull(sae, "sae");
+            if (feature < 0) {
+                throw new IllegalArgumentException("SAE feature of " + sae + " is " + feature + "; expected >= 0");
+            }
+        }
+
+        /** How answers and messages name it, as the command line does with a directory: {@code sae:NAME#N[,unit]}. */
+        public String label() {
+            return "sae:" + sae + "#" + feature + (unit ? ",unit" : "");
+        }
+    }
+
     public SteeringTerm {
         Objects.requireNonNull(vector, "vector");
+        if (feature != null && !vector.equals(feature.label())) {
+            throw new IllegalArgumentException("an SAE entry is named " + feature.label() + ", not " + vector);
+        }
         Objects.requireNonNull(op, "op");
         if (!Float.isFinite(scale)) {
             throw new IllegalArgumentException("scale of " + vector + " is " + scale + "; expected a finite number");
@@ -43,6 +68,11 @@ public record SteeringTerm(String vector, float scale, int fromLayer, int toLaye
             throw new IllegalArgumentException("clamp of " + vector + " needs a finite value (and only clamp takes one), got "
                     + value);
         }
+    }
+
+    /** A registered vector's entry. */
+    public SteeringTerm(String vector, float scale, int fromLayer, int toLayer, SteerOp op, Float value) {
+        this(vector, scale, fromLayer, toLayer, op, value, null);
     }
 
     /** Add at {@code fromLayer..toLayer}. */

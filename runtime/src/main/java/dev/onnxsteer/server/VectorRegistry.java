@@ -36,7 +36,7 @@ public final class VectorRegistry {
      * @param file    where it was read from (never shown to clients)
      * @param vectors its contents
      * @param kind    the site kind it steers (from its metadata)
-     * @param origin  {@link #STARTUP} or {@link #UPLOAD}
+     * @param origin  {@link #STARTUP}, {@link #UPLOAD} or {@link #SAE}
      * @param sha256  of the file's bytes
      */
     public record Entry(String name, Path file, SteeringVectors vectors, SiteKind kind, String origin, String sha256) {
@@ -57,6 +57,8 @@ public final class VectorRegistry {
     /** Entry origins: read from the vectors directory at start-up, or uploaded through the API. */
     public static final String STARTUP = "startup";
     public static final String UPLOAD = "upload";
+    /** A feature of a registered SAE, bound to one request ({@link SaeRegistry#bind}). */
+    public static final String SAE = "sae";
 
     private final Map<String, Entry> entries;
 

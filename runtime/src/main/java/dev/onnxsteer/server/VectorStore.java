@@ -25,8 +25,8 @@ import java.util.regex.Pattern;
  * once per request and keep it, so a request in flight keeps its vectors. Thread-safe.
  */
 public final class VectorStore {
-    /** Names as requests and file names carry them: letters, digits, '_', '-', '.', not starting with '.'. */
-    private static final Pattern NAME = Pattern.compile("[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}");
+    /** Names as requests and file names carry them (vectors and SAEs): letters, digits, '_', '-', '.', not starting with '.'. */
+    static final Pattern NAME = Pattern.compile("[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}");
 
     /** Why a change was refused. */
     public enum Reason { READ_ONLY, BAD_NAME, EXISTS, UNKNOWN, BAD_FILE, NOT_STEERABLE, TOO_LARGE }
