@@ -49,7 +49,10 @@ import java.util.stream.Stream;
  * <p>Run: {@code mvn -B -q -DskipTests -Dbench=runtime -Dbench.main=dev.onnxsteer.bench.ServerLoadBench
  * -pl runtime -am verify} ({@code -Dbench.device=cpu|cuda|auto} as for the other benchmarks). Run with
  * {@code java} directly, the system properties {@code bench.clients}, {@code bench.seconds}, {@code
- * bench.rounds}, {@code bench.modes} ({@code plain,stream}) and {@code bench.maxBatch} change the defaults.
+ * bench.rounds}, {@code bench.modes} ({@code plain,stream}) and {@code bench.maxBatch} change the
+ * defaults, and {@code bench.targets=NAME=URL,NAME=URL} measures servers started outside it instead
+ * (two builds compared in one run: start each with {@code serve} on the model and vectors directories
+ * the benchmark prints, {@code --max-batch 32}), their loads interleaved the same way.
  */
 public final class ServerLoadBench {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -61,10 +64,11 @@ public final class ServerLoadBench {
 
     private ServerLoadBench() {}
 
-    /** One load: how many clients, streamed or not. */
-    record Load(int clients, boolean stream) {
+    /** One load: which server, how many clients, streamed or not. */
+    record Load(String target, int clients, boolean stream) {
         String label() {
-            return (clients == 1 ? "1 client" : clients + " clients") + ", " + (stream ? "streamed" : "plain");
+            return (target.isEmpty() ? "" : target + ", ") + (clients == 1 ? "1 client" : clients + " clients") + ", "
+                    + (stream ? "streamed" : "plain");
         }
     }
 
@@ -95,30 +99,27 @@ public final class ServerLoadBench {
         System.out.printf(Locale.ROOT, "machine: %d cores, %s %s, java %s, device %s, max batch %d, %d rounds of %d s per load%n",
                 Runtime.getRuntime().availableProcessors(), System.getProperty("os.name"), System.getProperty("os.arch"),
                 System.getProperty("java.version"), device, maxBatch, rounds, seconds);
-        SessionConfig sessions = SessionConfig.cpu().withDevice(device).withDiagnostics(System.err::println);
+        String targetsProperty = System.getProperty("bench.targets", "");
+        Map<String, URI> targets = new LinkedHashMap<>();
+        for (String target : targetsProperty.split(",")) {
+            if (!target.isBlank()) {
+                int eq = target.indexOf('=');
+                targets.put(target.substring(0, eq).trim(), URI.create(target.substring(eq + 1).trim()));
+            }
+        }
         Map<Load, Samples> results = new LinkedHashMap<>();
-        try (ServedModel served = ServedModel.open(ModelFiles.locate(model, null), vectors, sessions)) {
-            ServerConfig config = ServerConfig.defaults().withPort(0).withMaxBatch(maxBatch).withMaxQueue(Math.max(64, 2 * mostClients));
-            try (SteerServer server = SteerServer.start(served, config)) {
-                HttpClient http = HttpClient.newBuilder().executor(Executors.newFixedThreadPool(4)).build();
-                for (String mode : modes) {
-                    phase(new Load(4, mode.equals("stream")), server, http, 3, new Samples()); // warm-up
-                }
-                for (int clients : clientCounts) {
-                    for (String mode : modes) {
-                        results.put(new Load(clients, mode.equals("stream")), new Samples());
-                    }
-                }
-                for (int round = 0; round < rounds; round++) {
-                    for (int clients : clientCounts) {
-                        for (int m = 0; m < modes.size(); m++) {
-                            String mode = modes.get((m + round) % modes.size());
-                            Load load = new Load(clients, mode.equals("stream"));
-                            phase(load, server, http, seconds, results.get(load));
-                        }
-                    }
+        HttpClient http = HttpClient.newBuilder().executor(Executors.newFixedThreadPool(4)).build();
+        if (targets.isEmpty()) {
+            SessionConfig sessions = SessionConfig.cpu().withDevice(device).withDiagnostics(System.err::println);
+            try (ServedModel served = ServedModel.open(ModelFiles.locate(model, null), vectors, sessions)) {
+                ServerConfig config = ServerConfig.defaults().withPort(0).withMaxBatch(maxBatch).withMaxQueue(Math.max(64, 2 * mostClients));
+                try (SteerServer server = SteerServer.start(served, config)) {
+                    measure(Map.of("", server.uri()), clientCounts, modes, rounds, seconds, http, results);
                 }
             }
+        } else {
+            System.out.println("servers started outside the benchmark (serve " + model + " --vectors " + vectors + "): " + targets);
+            measure(targets, clientCounts, modes, rounds, seconds, http, results);
         }
         System.out.println();
         System.out.println("| load | requests | failed | p50 latency ms | p99 latency ms | TTFT p50 ms | TTFT p99 ms | completion tok/s | mean batch |");
@@ -136,13 +137,16 @@ public final class ServerLoadBench {
                     s.tokens.get() / s.seconds, s.batches == 0 ? 0 : s.rows / s.batches);
         }
         System.out.println();
-        for (int clients : clientCounts) {
-            Samples plain = results.get(new Load(clients, false));
-            Samples streamed = results.get(new Load(clients, true));
-            if (plain != null && streamed != null) {
-                System.out.printf(Locale.ROOT, "%d client(s): streamed/plain p50 latency %.2fx, tok/s %.2fx%n", clients,
-                        percentile(sorted(streamed.latencies), 0.5) / percentile(sorted(plain.latencies), 0.5),
-                        (streamed.tokens.get() / streamed.seconds) / (plain.tokens.get() / plain.seconds));
+        for (String target : targets.isEmpty() ? List.of("") : List.copyOf(targets.keySet())) {
+            for (int clients : clientCounts) {
+                Samples plain = results.get(new Load(target, clients, false));
+                Samples streamed = results.get(new Load(target, clients, true));
+                if (plain != null && streamed != null) {
+                    System.out.printf(Locale.ROOT, "%s%d client(s): streamed/plain p50 latency %.2fx, tok/s %.2fx%n",
+                            target.isEmpty() ? "" : target + ", ", clients,
+                            percentile(sorted(streamed.latencies), 0.5) / percentile(sorted(plain.latencies), 0.5),
+                            (streamed.tokens.get() / streamed.seconds) / (plain.tokens.get() / plain.seconds));
+                }
             }
         }
         if (failed > 0) {
@@ -166,11 +170,42 @@ public final class ServerLoadBench {
         return SteeringVectors.of(Map.of(layer, v), VectorMetadata.defaults().withMethod("random"));
     }
 
-    /** Runs {@code load} for {@code seconds}, adding what it measured to {@code into}. */
-    private static void phase(Load load, SteerServer server, HttpClient http, int seconds, Samples into) throws Exception {
-        URI uri = server.uri().resolve("/v1/completions");
-        double rowsBefore = metric(server, "onnxsteer_batch_size_sum");
-        double batchesBefore = metric(server, "onnxsteer_batches_total");
+    /**
+     * Warms every target up, then runs the rounds: per round, per load, every target and mode in turn,
+     * the order rotating from round to round.
+     */
+    private static void measure(Map<String, URI> targets, int[] clientCounts, List<String> modes, int rounds, int seconds,
+            HttpClient http, Map<Load, Samples> results) throws Exception {
+        List<String> names = List.copyOf(targets.keySet());
+        for (String target : names) {
+            for (String mode : modes) {
+                phase(new Load(target, 4, mode.equals("stream")), targets.get(target), http, 3, new Samples());
+            }
+        }
+        for (int clients : clientCounts) {
+            for (String target : names) {
+                for (String mode : modes) {
+                    results.put(new Load(target, clients, mode.equals("stream")), new Samples());
+                }
+            }
+        }
+        int variants = names.size() * modes.size();
+        for (int round = 0; round < rounds; round++) {
+            for (int clients : clientCounts) {
+                for (int v = 0; v < variants; v++) {
+                    int k = (v + round) % variants;
+                    Load load = new Load(names.get(k / modes.size()), clients, modes.get(k % modes.size()).equals("stream"));
+                    phase(load, targets.get(load.target()), http, seconds, results.get(load));
+                }
+            }
+        }
+    }
+
+    /** Runs {@code load} against the server at {@code base} for {@code seconds}, adding what it measured to {@code into}. */
+    private static void phase(Load load, URI base, HttpClient http, int seconds, Samples into) throws Exception {
+        URI uri = base.resolve("/v1/completions");
+        double rowsBefore = metric(http, base, "onnxsteer_batch_size_sum");
+        double batchesBefore = metric(http, base, "onnxsteer_batches_total");
         int before = into.latencies.size();
         long start = System.nanoTime();
         long end = start + Duration.ofSeconds(seconds).toNanos();
@@ -206,8 +241,8 @@ public final class ServerLoadBench {
         pool.shutdown();
         double wall = (System.nanoTime() - start) / 1e9;
         into.seconds += wall;
-        into.rows += metric(server, "onnxsteer_batch_size_sum") - rowsBefore;
-        into.batches += metric(server, "onnxsteer_batches_total") - batchesBefore;
+        into.rows += metric(http, base, "onnxsteer_batch_size_sum") - rowsBefore;
+        into.batches += metric(http, base, "onnxsteer_batches_total") - batchesBefore;
         List<Long> mine = sorted(into.latencies.subList(before, into.latencies.size()));
         System.err.printf(Locale.ROOT, "%s, %.1f s: %d requests, p50 %.1f ms%n", load.label(), wall, mine.size(),
                 percentile(mine, 0.5));
@@ -283,8 +318,10 @@ public final class ServerLoadBench {
         return sortedNanos.get(Math.max(0, Math.min(index, sortedNanos.size() - 1))) / 1e6;
     }
 
-    private static double metric(SteerServer server, String name) {
-        for (String line : server.metrics().render().split("\n")) {
+    private static double metric(HttpClient http, URI base, String name) throws IOException, InterruptedException {
+        String metrics = http.send(HttpRequest.newBuilder(base.resolve("/metrics")).GET().build(),
+                HttpResponse.BodyHandlers.ofString()).body();
+        for (String line : metrics.split("\n")) {
             if (line.startsWith(name + " ")) {
                 return Double.parseDouble(line.substring(name.length() + 1));
             }
