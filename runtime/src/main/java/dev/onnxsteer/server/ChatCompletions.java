@@ -48,6 +48,9 @@ final class ChatCompletions {
         String id = server.nextId("chatcmpl");
         long created = System.currentTimeMillis() / 1000;
         if (request.stream()) {
+            ObjectNode pieceChunk = chunk(id, created, model.name());
+            delta(pieceChunk).put("content", JsonTemplate.HOLE);
+            JsonTemplate piece = JsonTemplate.of(pieceChunk);
             server.stream(ctx, job, new EventStream.Format() {
                 @Override
                 public List<String> opening() {
@@ -59,10 +62,8 @@ final class ChatCompletions {
                 }
 
                 @Override
-                public String piece(String text) {
-                    ObjectNode chunk = chunk(id, created, model.name());
-                    delta(chunk).put("content", text);
-                    return chunk.toString();
+                public void piece(String text, StringBuilder data) {
+                    piece.appendTo(data, text);
                 }
 
                 @Override

@@ -2,12 +2,9 @@ package dev.onnxsteer.server;
 
 import dev.onnxsteer.generate.Generation;
 import dev.onnxsteer.generate.GenerationConfig;
-import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.LinkedBlockingQueue;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
@@ -23,7 +20,7 @@ public final class CompletionJob {
     private final long arrivedNanos;
     private final long deadlineNanos;
     private final AtomicBoolean cancelled = new AtomicBoolean();
-    private final LinkedBlockingQueue<String> pieces = new LinkedBlockingQueue<>();
+    private final StreamedPieces pieces = new StreamedPieces();
     private final CompletableFuture<Generation> result = new CompletableFuture<>();
     private volatile long startedNanos;
     private volatile Boolean conditionMet;
@@ -40,6 +37,7 @@ public final class CompletionJob {
         this.steering = Objects.requireNonNull(steering, "steering");
         this.arrivedNanos = System.nanoTime();
         this.deadlineNanos = arrivedNanos + timeoutNanos;
+        result.whenComplete((g, e) -> pieces.close()); // after its last piece, however it ends
     }
 
     /** The job ran past its deadline (in the queue or while generating). */
@@ -106,14 +104,9 @@ public final class CompletionJob {
         }
     }
 
-    /** The next streamed text piece, waiting up to {@code millis}; null when none came. */
-    public String nextPiece(long millis) throws InterruptedException {
-        return pieces.poll(millis, TimeUnit.MILLISECONDS);
-    }
-
-    /** The next piece if one is ready. */
-    public String pollPiece() {
-        return pieces.poll();
+    /** The pieces produced so far and not yet taken, for a stream. */
+    StreamedPieces pieces() {
+        return pieces;
     }
 
     /** Set by the batch thread after the prefill when the served model has a compiled steering condition. */

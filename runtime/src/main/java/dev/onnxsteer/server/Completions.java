@@ -30,10 +30,11 @@ final class Completions {
         long created = System.currentTimeMillis() / 1000;
         String model = server.model().name();
         if (request.stream()) {
+            JsonTemplate piece = JsonTemplate.of(chunk(id, created, model, JsonTemplate.HOLE, null));
             server.stream(ctx, job, new EventStream.Format() {
                 @Override
-                public String piece(String text) {
-                    return chunk(id, created, model, text, null).toString();
+                public void piece(String text, StringBuilder data) {
+                    piece.appendTo(data, text);
                 }
 
                 @Override

@@ -11,6 +11,7 @@ import dev.onnxsteer.session.SessionConfig;
 import dev.onnxsteer.vectors.SteeringVectors;
 import dev.onnxsteer.vectors.VectorFiles;
 import dev.onnxsteer.vectors.VectorMetadata;
+import java.io.IOException;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -19,7 +20,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -28,19 +32,27 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.stream.Stream;
 
 /**
- * Load benchmark of {@code serve} (not a test, issue 7): stories260K on loopback, first one client
- * sending requests back to back, then {@code bench.clients} (32) concurrent clients for {@code
- * bench.seconds} (60 s), each request with its own prompt, seed and steering (none, one vector,
- * another, or both), non-streaming, {@code max_tokens} 64 at temperature 0.8. Reports requests,
- * failures, p50/p99 latency, completion tokens per second and the mean batch size. Clients stop by
- * themselves when the time is up; exits 1 if any request failed.
+ * Load benchmark of {@code serve} (not a test, issues 7 and 16): stories260K on loopback, plain and
+ * streamed {@code /v1/completions} answers under the same loads, in one run. Each load ({@code
+ * bench.clients}, default {@code 1,8} concurrent clients sending requests back to back) runs plain
+ * and streamed for {@code bench.seconds} (5) each, {@code bench.rounds} (3) times, interleaved with
+ * the order alternating per round, so a burst of load on a shared machine hits both. Every request
+ * has its own prompt, seed and steering (none, one vector, another, or both), {@code max_tokens} 64
+ * at temperature 0.8. Reports per load and mode: requests, failures, p50/p99 latency, for streams
+ * the time to the first chunk with text as the client reads it (TTFT p50/p99), completion tokens per
+ * second and the mean batch size; then the streamed/plain p50 ratio per load. Exits 1 if any request
+ * failed.
  *
  * <p>Run: {@code mvn -B -q -DskipTests -Dbench=runtime -Dbench.main=dev.onnxsteer.bench.ServerLoadBench
  * -pl runtime -am verify} ({@code -Dbench.device=cpu|cuda|auto} as for the other benchmarks). Run with
  * {@code java} directly, the system properties {@code bench.clients}, {@code bench.seconds}, {@code
- * bench.single.seconds} and {@code bench.maxBatch} change the defaults.
+ * bench.rounds}, {@code bench.modes} ({@code plain,stream}) and {@code bench.maxBatch} change the
+ * defaults, and {@code bench.targets=NAME=URL,NAME=URL} measures servers started outside it instead
+ * (two builds compared in one run: start each with {@code serve} on the model and vectors directories
+ * the benchmark prints, {@code --max-batch 32}), their loads interleaved the same way.
  */
 public final class ServerLoadBench {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -48,45 +60,95 @@ public final class ServerLoadBench {
             "One day, a cat", "Lily saw a big", "The sun was");
     private static final List<String> STEERING = List.of("", "[{\"vector\": \"kind\", \"scale\": 3}]",
             "[{\"vector\": \"loud\", \"scale\": -2}]", "[{\"vector\": \"kind\", \"scale\": 2}, {\"vector\": \"loud\", \"scale\": 1}]");
+    private static final int MAX_TOKENS = 64;
 
     private ServerLoadBench() {}
 
-    /** What one phase measured. */
-    record Figures(String phase, int clients, double seconds, long requests, long failures, double p50Ms, double p99Ms,
-            long tokens, double tokensPerSecond, double requestsPerSecond, double meanBatch) {}
+    /** One load: which server, how many clients, streamed or not. */
+    record Load(String target, int clients, boolean stream) {
+        String label() {
+            return (target.isEmpty() ? "" : target + ", ") + (clients == 1 ? "1 client" : clients + " clients") + ", "
+                    + (stream ? "streamed" : "plain");
+        }
+    }
+
+    /** What the rounds of one load measured, summed. */
+    static final class Samples {
+        final List<Long> latencies = Collections.synchronizedList(new ArrayList<>());
+        final List<Long> firstTokens = Collections.synchronizedList(new ArrayList<>());
+        final AtomicLong tokens = new AtomicLong();
+        final AtomicLong failures = new AtomicLong();
+        double seconds;
+        double rows;
+        double batches;
+    }
 
     public static void main(String[] args) throws Exception {
         Device device = Device.parse(System.getProperty("bench.device", "cpu"));
-        int clients = Integer.getInteger("bench.clients", 32);
-        int seconds = Integer.getInteger("bench.seconds", 60);
-        int singleSeconds = Integer.getInteger("bench.single.seconds", 20);
+        int[] clientCounts = Arrays.stream(System.getProperty("bench.clients", "1,8").split(","))
+                .mapToInt(s -> Integer.parseInt(s.trim())).toArray();
+        int seconds = Integer.getInteger("bench.seconds", 5);
+        int rounds = Integer.getInteger("bench.rounds", 3);
+        List<String> modes = List.of(System.getProperty("bench.modes", "plain,stream").split(","));
         int maxBatch = Integer.getInteger("bench.maxBatch", 32);
+        int mostClients = Arrays.stream(clientCounts).max().orElse(1);
         Path model = GenerationBench.stories260K();
         Path vectors = Files.createDirectories(BenchModels.root().resolve("server-vectors"));
         VectorFiles.write(direction(2, 1), vectors.resolve("kind.gguf"));
         VectorFiles.write(direction(3, 2), vectors.resolve("loud.safetensors"));
-        System.out.printf(Locale.ROOT, "machine: %d cores, %s %s, java %s, device %s, max batch %d%n",
+        System.out.printf(Locale.ROOT, "machine: %d cores, %s %s, java %s, device %s, max batch %d, %d rounds of %d s per load%n",
                 Runtime.getRuntime().availableProcessors(), System.getProperty("os.name"), System.getProperty("os.arch"),
-                System.getProperty("java.version"), device, maxBatch);
-        SessionConfig sessions = SessionConfig.cpu().withDevice(device).withDiagnostics(System.err::println);
-        List<Figures> results = new ArrayList<>();
-        try (ServedModel served = ServedModel.open(ModelFiles.locate(model, null), vectors, sessions)) {
-            ServerConfig config = ServerConfig.defaults().withPort(0).withMaxBatch(maxBatch).withMaxQueue(Math.max(64, 2 * clients));
-            try (SteerServer server = SteerServer.start(served, config)) {
-                HttpClient http = HttpClient.newBuilder().executor(Executors.newFixedThreadPool(4)).build();
-                phase("warm-up", server, http, 4, 5);
-                results.add(phase("1 client", server, http, 1, singleSeconds));
-                results.add(phase(clients + " clients", server, http, clients, seconds));
+                System.getProperty("java.version"), device, maxBatch, rounds, seconds);
+        String targetsProperty = System.getProperty("bench.targets", "");
+        Map<String, URI> targets = new LinkedHashMap<>();
+        for (String target : targetsProperty.split(",")) {
+            if (!target.isBlank()) {
+                int eq = target.indexOf('=');
+                targets.put(target.substring(0, eq).trim(), URI.create(target.substring(eq + 1).trim()));
             }
         }
-        System.out.println();
-        System.out.println("| load | requests | failed | p50 latency ms | p99 latency ms | completion tok/s | requests/s | mean batch |");
-        System.out.println("|---|---|---|---|---|---|---|---|");
-        for (Figures f : results) {
-            System.out.printf(Locale.ROOT, "| %s, %.0f s | %d | %d | %.0f | %.0f | %.0f | %.1f | %.1f |%n", f.phase(), f.seconds(),
-                    f.requests(), f.failures(), f.p50Ms(), f.p99Ms(), f.tokensPerSecond(), f.requestsPerSecond(), f.meanBatch());
+        Map<Load, Samples> results = new LinkedHashMap<>();
+        HttpClient http = HttpClient.newBuilder().executor(Executors.newFixedThreadPool(4)).build();
+        if (targets.isEmpty()) {
+            SessionConfig sessions = SessionConfig.cpu().withDevice(device).withDiagnostics(System.err::println);
+            try (ServedModel served = ServedModel.open(ModelFiles.locate(model, null), vectors, sessions)) {
+                ServerConfig config = ServerConfig.defaults().withPort(0).withMaxBatch(maxBatch).withMaxQueue(Math.max(64, 2 * mostClients));
+                try (SteerServer server = SteerServer.start(served, config)) {
+                    measure(Map.of("", server.uri()), clientCounts, modes, rounds, seconds, http, results);
+                }
+            }
+        } else {
+            System.out.println("servers started outside the benchmark (serve " + model + " --vectors " + vectors + "): " + targets);
+            measure(targets, clientCounts, modes, rounds, seconds, http, results);
         }
-        long failed = results.stream().mapToLong(Figures::failures).sum();
+        System.out.println();
+        System.out.println("| load | requests | failed | p50 latency ms | p99 latency ms | TTFT p50 ms | TTFT p99 ms | completion tok/s | mean batch |");
+        System.out.println("|---|---|---|---|---|---|---|---|---|");
+        long failed = 0;
+        for (Map.Entry<Load, Samples> e : results.entrySet()) {
+            Samples s = e.getValue();
+            List<Long> latencies = sorted(s.latencies);
+            List<Long> firsts = sorted(s.firstTokens);
+            failed += s.failures.get();
+            System.out.printf(Locale.ROOT, "| %s | %d | %d | %.1f | %.1f | %s | %s | %.0f | %.1f |%n", e.getKey().label(),
+                    latencies.size() + s.failures.get(), s.failures.get(), percentile(latencies, 0.50), percentile(latencies, 0.99),
+                    e.getKey().stream() ? String.format(Locale.ROOT, "%.1f", percentile(firsts, 0.50)) : "-",
+                    e.getKey().stream() ? String.format(Locale.ROOT, "%.1f", percentile(firsts, 0.99)) : "-",
+                    s.tokens.get() / s.seconds, s.batches == 0 ? 0 : s.rows / s.batches);
+        }
+        System.out.println();
+        for (String target : targets.isEmpty() ? List.of("") : List.copyOf(targets.keySet())) {
+            for (int clients : clientCounts) {
+                Samples plain = results.get(new Load(target, clients, false));
+                Samples streamed = results.get(new Load(target, clients, true));
+                if (plain != null && streamed != null) {
+                    System.out.printf(Locale.ROOT, "%s%d client(s): streamed/plain p50 latency %.2fx, tok/s %.2fx%n",
+                            target.isEmpty() ? "" : target + ", ", clients,
+                            percentile(sorted(streamed.latencies), 0.5) / percentile(sorted(plain.latencies), 0.5),
+                            (streamed.tokens.get() / streamed.seconds) / (plain.tokens.get() / plain.seconds));
+                }
+            }
+        }
         if (failed > 0) {
             System.out.println("FAILED: " + failed + " requests failed");
             System.exit(1);
@@ -108,39 +170,65 @@ public final class ServerLoadBench {
         return SteeringVectors.of(Map.of(layer, v), VectorMetadata.defaults().withMethod("random"));
     }
 
-    private static Figures phase(String name, SteerServer server, HttpClient http, int clients, int seconds) throws Exception {
-        URI uri = server.uri().resolve("/v1/completions");
-        String before = metric(server, "onnxsteer_batch_size_sum") + " " + metric(server, "onnxsteer_batches_total");
-        List<Long> latencies = Collections.synchronizedList(new ArrayList<>());
-        AtomicLong tokens = new AtomicLong();
-        AtomicLong failures = new AtomicLong();
+    /**
+     * Warms every target up, then runs the rounds: per round, per load, every target and mode in turn,
+     * the order rotating from round to round.
+     */
+    private static void measure(Map<String, URI> targets, int[] clientCounts, List<String> modes, int rounds, int seconds,
+            HttpClient http, Map<Load, Samples> results) throws Exception {
+        List<String> names = List.copyOf(targets.keySet());
+        for (String target : names) {
+            for (String mode : modes) {
+                phase(new Load(target, 4, mode.equals("stream")), targets.get(target), http, 3, new Samples());
+            }
+        }
+        for (int clients : clientCounts) {
+            for (String target : names) {
+                for (String mode : modes) {
+                    results.put(new Load(target, clients, mode.equals("stream")), new Samples());
+                }
+            }
+        }
+        int variants = names.size() * modes.size();
+        for (int round = 0; round < rounds; round++) {
+            for (int clients : clientCounts) {
+                for (int v = 0; v < variants; v++) {
+                    int k = (v + round) % variants;
+                    Load load = new Load(names.get(k / modes.size()), clients, modes.get(k % modes.size()).equals("stream"));
+                    phase(load, targets.get(load.target()), http, seconds, results.get(load));
+                }
+            }
+        }
+    }
+
+    /** Runs {@code load} against the server at {@code base} for {@code seconds}, adding what it measured to {@code into}. */
+    private static void phase(Load load, URI base, HttpClient http, int seconds, Samples into) throws Exception {
+        URI uri = base.resolve("/v1/completions");
+        double rowsBefore = metric(http, base, "onnxsteer_batch_size_sum");
+        double batchesBefore = metric(http, base, "onnxsteer_batches_total");
+        int before = into.latencies.size();
         long start = System.nanoTime();
         long end = start + Duration.ofSeconds(seconds).toNanos();
-        ExecutorService pool = Executors.newFixedThreadPool(clients);
+        ExecutorService pool = Executors.newFixedThreadPool(load.clients());
         List<Future<?>> running = new ArrayList<>();
-        for (int c = 0; c < clients; c++) {
+        for (int c = 0; c < load.clients(); c++) {
             int client = c;
             running.add(pool.submit(() -> {
                 for (int n = 0; System.nanoTime() < end; n++) {
                     String steering = STEERING.get((client + n) % STEERING.size());
-                    String body = "{\"prompt\": \"" + PROMPTS.get((client * 7 + n) % PROMPTS.size()) + "\", \"max_tokens\": 64,"
-                            + " \"temperature\": 0.8, \"seed\": " + (client * 100_000L + n)
-                            + (steering.isEmpty() ? "" : ", \"steering\": " + steering) + "}";
-                    long t0 = System.nanoTime();
+                    String body = "{\"prompt\": \"" + PROMPTS.get((client * 7 + n) % PROMPTS.size()) + "\", \"max_tokens\": "
+                            + MAX_TOKENS + ", \"temperature\": 0.8, \"seed\": " + (client * 100_000L + n)
+                            + (steering.isEmpty() ? "" : ", \"steering\": " + steering) + ", \"stream\": " + load.stream() + "}";
+                    HttpRequest request = HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(120))
+                            .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body)).build();
                     try {
-                        HttpResponse<String> r = http.send(HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(120))
-                                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body))
-                                .build(), HttpResponse.BodyHandlers.ofString());
-                        if (r.statusCode() != 200) {
-                            failures.incrementAndGet();
-                            System.err.println("request failed: " + r.statusCode() + " " + r.body());
-                            continue;
+                        if (load.stream()) {
+                            streamed(http, request, into);
+                        } else {
+                            plain(http, request, into);
                         }
-                        JsonNode json = JSON.readTree(r.body());
-                        tokens.addAndGet(json.get("usage").get("completion_tokens").asLong());
-                        latencies.add(System.nanoTime() - t0);
                     } catch (Exception e) {
-                        failures.incrementAndGet();
+                        into.failures.incrementAndGet();
                         System.err.println("request failed: " + e);
                     }
                 }
@@ -152,17 +240,74 @@ public final class ServerLoadBench {
         }
         pool.shutdown();
         double wall = (System.nanoTime() - start) / 1e9;
-        String[] b = before.split(" ");
-        double rows = metric(server, "onnxsteer_batch_size_sum") - Double.parseDouble(b[0]);
-        double batches = metric(server, "onnxsteer_batches_total") - Double.parseDouble(b[1]);
-        List<Long> sorted = new ArrayList<>(latencies);
-        Collections.sort(sorted);
-        Figures f = new Figures(name, clients, wall, sorted.size() + failures.get(), failures.get(), percentile(sorted, 0.50),
-                percentile(sorted, 0.99), tokens.get(), tokens.get() / wall, sorted.size() / wall,
-                batches == 0 ? 0 : rows / batches);
-        System.out.printf(Locale.ROOT, "%s: %d requests, %d failed, p50 %.0f ms, p99 %.0f ms, %.0f tok/s, mean batch %.1f%n",
-                name, f.requests(), f.failures(), f.p50Ms(), f.p99Ms(), f.tokensPerSecond(), f.meanBatch());
-        return f;
+        into.seconds += wall;
+        into.rows += metric(http, base, "onnxsteer_batch_size_sum") - rowsBefore;
+        into.batches += metric(http, base, "onnxsteer_batches_total") - batchesBefore;
+        List<Long> mine = sorted(into.latencies.subList(before, into.latencies.size()));
+        System.err.printf(Locale.ROOT, "%s, %.1f s: %d requests, p50 %.1f ms%n", load.label(), wall, mine.size(),
+                percentile(mine, 0.5));
+    }
+
+    private static void plain(HttpClient http, HttpRequest request, Samples into) throws IOException, InterruptedException {
+        long t0 = System.nanoTime();
+        HttpResponse<String> r = http.send(request, HttpResponse.BodyHandlers.ofString());
+        if (r.statusCode() != 200) {
+            throw new IOException("status " + r.statusCode() + " " + r.body());
+        }
+        JsonNode json = JSON.readTree(r.body());
+        into.latencies.add(System.nanoTime() - t0);
+        into.tokens.addAndGet(json.get("usage").get("completion_tokens").asLong());
+    }
+
+    /** Reads the events as they arrive: the first with text marks the TTFT, the one with usage has the token count. */
+    private static void streamed(HttpClient http, HttpRequest request, Samples into) throws IOException, InterruptedException {
+        long t0 = System.nanoTime();
+        HttpResponse<Stream<String>> r = http.send(request, HttpResponse.BodyHandlers.ofLines());
+        if (r.statusCode() != 200) {
+            throw new IOException("status " + r.statusCode() + " " + String.join("\n", r.body().toList()));
+        }
+        long first = 0;
+        long tokens = -1;
+        boolean done = false;
+        try (Stream<String> lines = r.body()) {
+            for (Iterator<String> it = lines.iterator(); it.hasNext(); ) {
+                String line = it.next();
+                if (!line.startsWith("data: ")) {
+                    continue;
+                }
+                if (line.equals("data: [DONE]")) {
+                    done = true;
+                    continue;
+                }
+                if (first == 0 || line.contains("\"usage\"")) {
+                    JsonNode chunk = JSON.readTree(line.substring(6));
+                    if (first == 0 && !chunk.get("choices").get(0).get("text").asText().isEmpty()) {
+                        first = System.nanoTime();
+                    }
+                    if (chunk.has("usage")) {
+                        tokens = chunk.get("usage").get("completion_tokens").asLong();
+                    }
+                }
+            }
+        }
+        long t1 = System.nanoTime();
+        if (!done || tokens < 0) {
+            throw new IOException("the stream ended without usage and [DONE]");
+        }
+        into.latencies.add(t1 - t0);
+        if (first != 0) {
+            into.firstTokens.add(first - t0);
+        }
+        into.tokens.addAndGet(tokens);
+    }
+
+    private static List<Long> sorted(List<Long> values) {
+        List<Long> copy;
+        synchronized (values) {
+            copy = new ArrayList<>(values);
+        }
+        Collections.sort(copy);
+        return copy;
     }
 
     private static double percentile(List<Long> sortedNanos, double p) {
@@ -173,8 +318,10 @@ public final class ServerLoadBench {
         return sortedNanos.get(Math.max(0, Math.min(index, sortedNanos.size() - 1))) / 1e6;
     }
 
-    private static double metric(SteerServer server, String name) {
-        for (String line : server.metrics().render().split("\n")) {
+    private static double metric(HttpClient http, URI base, String name) throws IOException, InterruptedException {
+        String metrics = http.send(HttpRequest.newBuilder(base.resolve("/metrics")).GET().build(),
+                HttpResponse.BodyHandlers.ofString()).body();
+        for (String line : metrics.split("\n")) {
             if (line.startsWith(name + " ")) {
                 return Double.parseDouble(line.substring(name.length() + 1));
             }
