@@ -48,6 +48,7 @@ final class DecodeLoop {
             TokenGrid.Window window = runStep(0, grid, cache, extras);
             long prefillEnd = System.nanoTime();
             double prefillMs = (prefillEnd - start) / 1e6;
+            long prefillRunNanos = runNanos[0];
             ConditionReport.report(layout, cache, batch, listener);
             for (int step = 1; ; step++) {
                 float[][] logits = lastLogits(cache, window, batch);
@@ -78,7 +79,7 @@ final class DecodeLoop {
             }
             List<Generation> results = new ArrayList<>(batch);
             for (RowState row : rows) {
-                results.add(row.result(prefillEnd, prefillMs, runNanos[0] / 1e6));
+                results.add(row.result(prefillEnd, prefillMs, runNanos[0] / 1e6, (runNanos[0] - prefillRunNanos) / 1e6));
             }
             return results;
         }

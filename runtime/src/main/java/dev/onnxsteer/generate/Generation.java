@@ -16,18 +16,20 @@ import java.util.List;
  * @param runMs                 wall time spent inside {@code OrtSession.run} during the whole generate call (shared
  *                              by the rows of a batch): compared with the call's wall time it gives the share of
  *                              time spent outside ONNX Runtime (benchmarks); 0 when not measured
+ * @param decodeRunMs           the part of {@code runMs} spent in the runs after the prefill (one per generated token
+ *                              after the first), to split a decode step into ONNX Runtime time and Java time
  */
 public record Generation(
         String prompt, String text, List<Long> tokenIds, FinishReason finishReason, int promptTokens,
-        int generatedTokens, double prefillMs, double decodeTokensPerSecond, double runMs) {
+        int generatedTokens, double prefillMs, double decodeTokensPerSecond, double runMs, double decodeRunMs) {
     public Generation {
         tokenIds = List.copyOf(tokenIds);
     }
 
-    /** A result without run timing ({@code runMs} 0). */
+    /** A result without run timing ({@code runMs} and {@code decodeRunMs} 0). */
     public Generation(String prompt, String text, List<Long> tokenIds, FinishReason finishReason, int promptTokens,
             int generatedTokens, double prefillMs, double decodeTokensPerSecond) {
-        this(prompt, text, tokenIds, finishReason, promptTokens, generatedTokens, prefillMs, decodeTokensPerSecond, 0);
+        this(prompt, text, tokenIds, finishReason, promptTokens, generatedTokens, prefillMs, decodeTokensPerSecond, 0, 0);
     }
 
     /** The generated ids as an array. */

@@ -124,11 +124,11 @@ final class RowState {
     }
 
     /** The row's result; decode speed is measured from {@code prefillEnd} to when the row finished. */
-    Generation result(long prefillEnd, double prefillMs, double runMs) {
+    Generation result(long prefillEnd, double prefillMs, double runMs, double decodeRunMs) {
         int count = generated.size();
         double decodeSeconds = (finishedAt - prefillEnd) / 1e9;
         double rate = count > 1 && decodeSeconds > 0 ? (count - 1) / decodeSeconds : 0;
-        return new Generation(prompt, text, generated, reason, promptIds.length, count, prefillMs, rate, runMs);
+        return new Generation(prompt, text, generated, reason, promptIds.length, count, prefillMs, rate, runMs, decodeRunMs);
     }
 
     /** Length of the longest suffix of {@code text} that is a proper prefix of a stop string (not yet safe to stream). */

@@ -47,15 +47,21 @@ public final class GgufDecodeBench {
         rows.forEach(System.out::println);
     }
 
-    /** Decode tok/s of {@code gguf} imported with {@code options} (once, into the bench models under {@code suffix}). */
+    /** Decode tok/s of {@code gguf} imported with {@code options} ({@link #imported}). */
     private static double decode(String label, Path gguf, String suffix, GgufImporter.Options options, SessionConfig sessions) {
+        // BOS alone: the generated tokens are all decode steps
+        return GenerationBench.measure(label, imported(gguf, suffix, options), "", TOKENS, 2, REPS, sessions)
+                .decodeTokensPerSecond();
+    }
+
+    /** {@code gguf} imported with {@code options}, once, into the bench models as {@code <file name><suffix>}. */
+    static Path imported(Path gguf, String suffix, GgufImporter.Options options) {
         String file = gguf.getFileName().toString();
         Path dir = BenchModels.root().resolve(file.substring(0, file.length() - ".gguf".length()) + suffix);
         if (!Files.isRegularFile(dir.resolve("model.onnx"))) {
             GgufImporter.importModel(gguf, OutputTarget.refuseExisting(dir), options);
         }
-        // BOS alone: the generated tokens are all decode steps
-        return GenerationBench.measure(label, dir, "", TOKENS, 2, REPS, sessions).decodeTokensPerSecond();
+        return dir;
     }
 
     private static double llamaCppDecode(Path gguf) throws Exception {
