@@ -12,7 +12,9 @@ import dev.onnxsteer.ir.Value;
 import java.io.ByteArrayOutputStream;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 
 /**
@@ -46,6 +48,9 @@ final class Projections {
     private final GraphBuilder b;
     private final Graph g;
     private int quantised;
+    private int nibblePairs;
+    /** {@code Concat(x, x)} per projection input, shared by the projections that read the same x (q/k/v, gate/up). */
+    private final Map<Value, Value> doubledInputs = new HashMap<>();
     private int requantised;
     private double worstRequantisationError;
 
@@ -61,6 +66,11 @@ final class Projections {
     /** Linear projections stored as MatMulNBits so far (each part of a packed one counted). */
     int quantisedProjections() {
         return quantised;
+    }
+
+    /** How many of those are 8-bit matrices written as 4-bit nibble pairs over {@code [x, x]} (see {@link NibblePairs}). */
+    int nibblePairs() {
+        return nibblePairs;
     }
 
     /** How many of those were requantised rather than copied bit for bit. */
@@ -190,11 +200,17 @@ final class Projections {
     private Value matMulNBits(String prefix, Value x, String name, BlockQuantised blocks, int in, String output) {
         int out = blocks.rows();
         quantised++;
+        if (blocks.bits() == 8 && accuracyLevel == FLOAT_ACTIVATIONS) {
+            // ONNX Runtime's CPU kernel for 8 bits with float activations dequantises all of B on every call
+            blocks = NibblePairs.split(blocks);
+            x = doubled(x);
+            nibblePairs++;
+        }
         Value packed = g.addInitializer(name + ".packed", sink.bytes(DataType.UINT8,
                 new long[] {out, blocks.blocksPerRow(), BlockQuantised.BLOCK * blocks.bits() / 8}, blocks.packed()));
         Value scales = g.addInitializer(name + ".scales", sink.floats(new long[] {(long) out * blocks.blocksPerRow()}, blocks.scales()));
         var node = g.op("MatMulNBits").domain(GraphBuilder.MS_DOMAIN).name(prefix + "/MatMulNBits")
-                .attr("K", (long) in).attr("N", (long) out).attr("bits", (long) blocks.bits())
+                .attr("K", (long) blocks.cols()).attr("N", (long) out).attr("bits", (long) blocks.bits())
                 .attr("block_size", (long) BlockQuantised.BLOCK).attr("accuracy_level", accuracyLevel);
         if (blocks.zeroPoints() != null) {
             Value zeroPoints = g.addInitializer(name + ".zero_points", sink.bytes(DataType.UINT8,
@@ -204,6 +220,11 @@ final class Projections {
             node.inputs(x, packed, scales);
         }
         return output == null ? node.value() : node.outputs(output).value();
+    }
+
+    /** {@code Concat(x, x)} on the last axis, made once per x. */
+    private Value doubled(Value x) {
+        return doubledInputs.computeIfAbsent(x, v -> g.op("Concat").name(v.name() + "/Doubled").inputs(v, v).attr("axis", -1L).value());
     }
 
     /** {@code x + bias} when the GGUF has the bias tensor (qwen2's q/k/v), else {@code x}; q/k rows un-permuted as their weights are. */

@@ -97,7 +97,9 @@ class MatMulNBitsImportTest {
             double worst = 0;
             for (String weight : projections(model).keySet()) {
                 Node node = nodeFor(model, weight);
-                assertEquals(format == WeightFormat.INT8 ? 8L : 4L, node.intAttribute("bits", -1));
+                // 8 bits with float activations: a 4-bit nibble pair over Concat(x, x) (see NibblePairs)
+                assertEquals(4L, node.intAttribute("bits", -1));
+                assertEquals(format == WeightFormat.INT8, node.input(0).producer().opType().equals("Concat"), weight);
                 assertEquals(0L, node.intAttribute("accuracy_level", -1), "float32 activations by default");
                 worst = Math.max(worst, relativeRms(transposed(reference.graph().find(weight).orElseThrow().initializer()), decode(node)));
             }
@@ -148,8 +150,29 @@ class MatMulNBitsImportTest {
         return model.graph().find(weight + ".packed").orElseThrow().uses().get(0).node();
     }
 
-    /** MatMulNBits weight [N, K] from B, scales and optional zero points, as the contrib-op spec states. */
+    /**
+     * The projection's weight [N, K]: its MatMulNBits decoded, and where the node reads {@code Concat(x, x)} (an
+     * 8-bit matrix as a 4-bit nibble pair, K doubled) the two halves summed, as the product with [x, x] sums them.
+     */
     static float[][] decode(Node node) {
+        float[][] w = decodeBlocks(node);
+        Node producer = node.input(0).producer();
+        if (producer == null || !producer.opType().equals("Concat") || producer.inputs().size() != 2
+                || producer.input(0) != producer.input(1)) {
+            return w;
+        }
+        int k = w[0].length / 2;
+        float[][] folded = new float[w.length][k];
+        for (int row = 0; row < w.length; row++) {
+            for (int col = 0; col < k; col++) {
+                folded[row][col] = w[row][col] + w[row][col + k];
+            }
+        }
+        return folded;
+    }
+
+    /** MatMulNBits weight [N, K] from B, scales and optional zero points, as the contrib-op spec states. */
+    private static float[][] decodeBlocks(Node node) {
         int k = (int) node.intAttribute("K", -1);
         int n = (int) node.intAttribute("N", -1);
         int bits = (int) node.intAttribute("bits", -1);
