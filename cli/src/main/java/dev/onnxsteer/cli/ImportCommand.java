@@ -115,12 +115,7 @@ final class ImportCommand implements Callable<Integer> {
     static final class FormatConverter implements picocli.CommandLine.ITypeConverter<ImportFormat> {
         @Override
         public ImportFormat convert(String value) {
-            for (ImportFormat f : ImportFormat.values()) {
-                if (f.label().equals(value)) {
-                    return f;
-                }
-            }
-            throw new picocli.CommandLine.TypeConversionException("expected one of onnx, genai but found '" + value + "'");
+            return byLabel(value, ImportFormat.values(), ImportFormat::label);
         }
     }
 
@@ -128,12 +123,19 @@ final class ImportCommand implements Callable<Integer> {
     static final class WeightFormatConverter implements picocli.CommandLine.ITypeConverter<WeightFormat> {
         @Override
         public WeightFormat convert(String value) {
-            for (WeightFormat f : WeightFormat.values()) {
-                if (f.label().equals(value)) {
-                    return f;
-                }
-            }
-            throw new picocli.CommandLine.TypeConversionException("expected one of f32, int8, int4, keep but found '" + value + "'");
+            return byLabel(value, new WeightFormat[] {WeightFormat.F32, WeightFormat.INT8, WeightFormat.INT4, WeightFormat.KEEP},
+                    WeightFormat::label);
         }
+    }
+
+    /** The choice whose label is {@code value}, else a conversion error listing the labels in order. */
+    private static <E> E byLabel(String value, E[] choices, java.util.function.Function<E, String> label) {
+        for (E choice : choices) {
+            if (label.apply(choice).equals(value)) {
+                return choice;
+            }
+        }
+        throw new picocli.CommandLine.TypeConversionException("expected one of " + String.join(", ",
+                java.util.Arrays.stream(choices).map(label).toList()) + " but found '" + value + "'");
     }
 }

@@ -51,6 +51,11 @@ public final class BenchModels {
         return llama("llama-100m", LLAMA);
     }
 
+    /** {@link #llama()}'s weights in the onnxruntime-genai builder layout (GroupQueryAttention with fused rotary, fused norms), written on first use. */
+    public static Path llamaGenai() {
+        return cached(root().resolve("llama-100m-genai"), "genai " + LLAMA, dir -> Fixtures.writeGenaiLlama(LLAMA, dir));
+    }
+
     /** The ~100M GPT-2 with biases ({@link #GPT2}), written on first use. */
     public static Path gpt2() {
         return gpt2("gpt2-100m", GPT2);
@@ -136,8 +141,9 @@ public final class BenchModels {
                 case "llama" -> llama();
                 case "gpt2" -> gpt2();
                 case "llama4x" -> llama("llama-400m", LLAMA_4X);
+                case "llama-genai" -> llamaGenai();
                 default -> throw new IllegalArgumentException("unknown bench model " + name
-                        + ", expected one of [llama, gpt2, llama4x]");
+                        + ", expected one of [llama, gpt2, llama4x, llama-genai]");
             };
             System.out.printf("%s: %s, %.1f MB, ready in %.1f s%n", name, dir, bytes(dir) / 1e6,
                     (System.nanoTime() - t0) / 1e9);

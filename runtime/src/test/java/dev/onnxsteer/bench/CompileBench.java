@@ -45,14 +45,15 @@ import java.util.Set;
  *       token after 128 cached positions) of each variant in turn, for many rounds with the order
  *       rotating; the ratio is taken per round against that round's original step and the median of
  *       those ratios is reported. The Llama has no biases, so {@code bias} is measured on the GPT-2
- *       layout (Conv1D biases); {@code add} and {@code input} on both.</li>
+ *       layout (Conv1D biases); {@code add} and {@code input} on both, and on the Llama's onnxruntime-genai
+ *       layout ({@link BenchModels#llamaGenai()}: GroupQueryAttention, fused skip norms, the same weights).</li>
  * </ol>
  * Steering: a seeded random vector, coefficient 4, at {@code resid_post} of the six middle layers.
  *
  * <p>Run: {@code mvn -B -q -DskipTests -Dbench=runtime -Dbench.main=dev.onnxsteer.bench.CompileBench
  * -pl runtime -am verify} (device {@code -Dbench.device=cpu|cuda}). Run directly with java, the JVM
  * properties {@code bench.rounds} (101), {@code bench.compileReps} (7), {@code bench.threads} (1) and
- * {@code bench.parts} ({@code compile,decode}) apply too.
+ * {@code bench.parts} ({@code compile,decode}; {@code decode,genai-only} times the genai layout alone) apply too.
  */
 public final class CompileBench {
     private static final int[] LAYERS = {3, 4, 5, 6, 7, 8};
@@ -70,22 +71,24 @@ public final class CompileBench {
         System.out.printf(Locale.ROOT, "machine: %d cores, %s %s, java %s, device %s%n",
                 Runtime.getRuntime().availableProcessors(), System.getProperty("os.name"), System.getProperty("os.arch"),
                 System.getProperty("java.version"), device);
-        Path llama = BenchModels.llama();
-        Path llama4x = BenchModels.llama("llama-400m", BenchModels.LLAMA_4X);
-        Path gpt2 = BenchModels.gpt2();
         Path work = Files.createDirectories(BenchModels.root().resolve("compiled"));
         try {
             String parts = System.getProperty("bench.parts", "compile,decode");
             if (parts.contains("compile")) {
-                compileTime(llama, llama4x, work, compileReps);
+                compileTime(BenchModels.llama(), BenchModels.llama("llama-400m", BenchModels.LLAMA_4X), work, compileReps);
             }
             if (!parts.contains("decode")) {
                 return;
             }
             SessionConfig sessions = SessionConfig.cpu().withDevice(device).withThreads(threads, 1)
                     .withDiagnostics(System.err::println);
-            decodeLatency("llama-100m", llama, BenchModels.LLAMA.hidden(), List.of(Mode.ADD, Mode.INPUT), work, rounds, sessions);
-            decodeLatency("gpt2-100m", gpt2, BenchModels.GPT2.hidden(), List.of(Mode.ADD, Mode.INPUT, Mode.BIAS), work, rounds, sessions);
+            if (!parts.contains("genai-only")) {
+                decodeLatency("llama-100m", BenchModels.llama(), BenchModels.LLAMA.hidden(), List.of(Mode.ADD, Mode.INPUT), work, rounds, sessions);
+                decodeLatency("gpt2-100m", BenchModels.gpt2(), BenchModels.GPT2.hidden(), List.of(Mode.ADD, Mode.INPUT, Mode.BIAS), work, rounds, sessions);
+            }
+            // the onnxruntime-genai layout (import --format genai) of the same Llama weights: no biases, so add and input
+            decodeLatency("llama-100m-genai", BenchModels.llamaGenai(), BenchModels.LLAMA.hidden(), List.of(Mode.ADD, Mode.INPUT), work,
+                    rounds, sessions);
         } finally {
             AtomicFiles.deleteTree(work);
         }

@@ -2,6 +2,8 @@ package dev.onnxsteer.bench;
 
 import dev.onnxsteer.TestPaths;
 import dev.onnxsteer.importer.GgufImporter;
+import dev.onnxsteer.importer.ImportFormat;
+import dev.onnxsteer.importer.WeightFormat;
 import dev.onnxsteer.io.OutputTarget;
 import dev.onnxsteer.session.SessionConfig;
 import java.nio.charset.StandardCharsets;
@@ -22,7 +24,10 @@ import java.util.concurrent.TimeUnit;
  * of node-llama-cpp's per-token JavaScript), same steps, median of 5. Both sides use one thread: on this
  * shared 2-core machine, llama.cpp's spinning worker threads slow it down 100x under load.
  *
+ * <p>A second table compares the two import layouts ({@code import --format onnx|genai}) on the same files.
+ *
  * <p>Run: {@code mvn -B -q -DskipTests -Dbench=runtime -Dbench.main=dev.onnxsteer.bench.GgufDecodeBench -pl runtime -am verify}
+ * ({@code -Dbench.parts=quants,layouts}, the default, or either alone)
  */
 public final class GgufDecodeBench {
     private static final int TOKENS = 64;
@@ -32,6 +37,69 @@ public final class GgufDecodeBench {
 
     public static void main(String[] args) throws Exception {
         SessionConfig sessions = SessionConfig.cpu().withThreads(1, 1);
+        String parts = System.getProperty("bench.parts", "quants,layouts");
+        if (parts.contains("quants")) {
+            quants(sessions);
+        }
+        if (parts.contains("layouts")) {
+            layouts(sessions);
+        }
+    }
+
+    /**
+     * Decode tok/s of the two import layouts in one run ({@code import --format onnx} and {@code --format genai},
+     * f32 weights) on stories260K and the tiny llama, and of the same two layouts of the generated 100M llama
+     * ({@link BenchModels#llama()}, {@link BenchModels#llamaGenai()}: the same weights). The layouts alternate round by
+     * round, so a change in the machine's load reaches both.
+     */
+    private static void layouts(SessionConfig sessions) {
+        List<String> rows = new ArrayList<>();
+        Path shared = TestPaths.root().resolve("../shared/models").normalize();
+        for (Path gguf : List.of(shared.resolve("stories260K/stories260K.gguf"), shared.resolve("tiny-llama-quants/tiny-llama-F32.gguf"))) {
+            String file = gguf.getFileName().toString();
+            String base = file.substring(0, file.length() - ".gguf".length());
+            GgufImporter.Options f32 = GgufImporter.Options.DEFAULT.withWeights(WeightFormat.F32);
+            rows.add(compareLayouts(base, imported(gguf, base + "-f32-onnx", f32), imported(gguf, base + "-f32-genai",
+                    f32.withFormat(ImportFormat.GENAI)), sessions));
+        }
+        rows.add(compareLayouts("llama-100m (generated)", BenchModels.llama(), BenchModels.llamaGenai(), sessions));
+        System.out.println();
+        System.out.println("decode tok/s, " + TOKENS + " greedy tokens after BOS, one thread, median over 11 alternating rounds of each round's median of 3:");
+        System.out.println("| model | onnx layout | genai layout | genai / onnx |");
+        System.out.println("|---|---|---|---|");
+        rows.forEach(System.out::println);
+    }
+
+    private static Path imported(Path gguf, String name, GgufImporter.Options options) {
+        Path dir = BenchModels.root().resolve(name);
+        if (!Files.isRegularFile(dir.resolve("model.onnx"))) {
+            GgufImporter.importModel(gguf, OutputTarget.refuseExisting(dir), options);
+        }
+        return dir;
+    }
+
+    private static String compareLayouts(String label, Path onnx, Path genai, SessionConfig sessions) {
+        int tokens = label.startsWith("llama-100m") ? 32 : TOKENS;
+        int rounds = 2 * REPS + 1;
+        double[] standard = new double[rounds];
+        double[] fused = new double[rounds];
+        for (int i = 0; i < rounds; i++) {
+            // which layout goes first alternates, so a drift in the machine's load reaches both alike
+            boolean onnxFirst = i % 2 == 0;
+            if (onnxFirst) {
+                standard[i] = GenerationBench.measure(label + " onnx", onnx, "", tokens, 1, 3, sessions).decodeTokensPerSecond();
+            }
+            fused[i] = GenerationBench.measure(label + " genai", genai, "", tokens, 1, 3, sessions).decodeTokensPerSecond();
+            if (!onnxFirst) {
+                standard[i] = GenerationBench.measure(label + " onnx", onnx, "", tokens, 1, 3, sessions).decodeTokensPerSecond();
+            }
+        }
+        double s = GenerationBench.median(standard);
+        double f = GenerationBench.median(fused);
+        return String.format(Locale.ROOT, "| %s | %.0f | %.0f | %.2fx |", label, s, f, f / s);
+    }
+
+    private static void quants(SessionConfig sessions) throws Exception {
         List<String> rows = new ArrayList<>();
         for (String name : List.of("F32", "Q8_0", "Q4_0", "Q4_K_M")) {
             Path gguf = TestPaths.root().resolve("../shared/models/tiny-llama-quants/tiny-llama-" + name + ".gguf").normalize();
