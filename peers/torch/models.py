@@ -12,11 +12,16 @@ import torch
 from torch import nn
 
 
-def causal_attention(q, k, v):
-    """softmax(q k^T / sqrt(d)) v over heads [batch, heads, t, d], each position seeing itself and earlier ones."""
+def causal_attention(q, k, v, key_mask=None):
+    """softmax(q k^T / sqrt(d)) v over heads [batch, heads, t, d], each position seeing itself and earlier ones.
+
+    key_mask [batch, t] (1 = a real token, 0 = padding), as transformers' attention_mask, hides padded keys.
+    """
     b, heads, t, d = q.shape
     scores = q @ k.transpose(-1, -2) / math.sqrt(d)
     causal = torch.ones(t, t, dtype=torch.bool).tril()
+    if key_mask is not None:
+        causal = causal & key_mask.bool()[:, None, None, :]
     scores = torch.where(causal, scores, torch.tensor(torch.finfo(scores.dtype).min))
     return (scores.softmax(-1) @ v).transpose(1, 2).reshape(b, t, heads * d)
 
@@ -130,7 +135,7 @@ class LlamaAttention(nn.Module):
         self.v_proj = nn.Linear(h, self.kv_heads * self.head_dim, bias=False)
         self.o_proj = nn.Linear(h, h, bias=False)
 
-    def forward(self, x):
+    def forward(self, x, key_mask=None):
         b, t, h = x.shape
         d = self.head_dim
         q = self.q_proj(x).view(b, t, self.heads, d).transpose(1, 2)
@@ -145,7 +150,7 @@ class LlamaAttention(nn.Module):
         groups = self.heads // self.kv_heads
         k = k[:, :, None].expand(b, self.kv_heads, groups, t, d).reshape(b, self.heads, t, d)
         v = v[:, :, None].expand(b, self.kv_heads, groups, t, d).reshape(b, self.heads, t, d)
-        return self.o_proj(causal_attention(q, k, v))
+        return self.o_proj(causal_attention(q, k, v, key_mask))
 
 
 class LlamaMlp(nn.Module):
@@ -167,8 +172,8 @@ class LlamaDecoderLayer(nn.Module):
         self.post_attention_layernorm = RmsNorm(c["hidden_size"], c["rms_norm_eps"])
         self.mlp = LlamaMlp(c["hidden_size"], c["intermediate_size"])
 
-    def forward(self, x):
-        x = x + self.self_attn(self.input_layernorm(x))
+    def forward(self, x, key_mask=None):
+        x = x + self.self_attn(self.input_layernorm(x), key_mask)
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
@@ -179,10 +184,10 @@ class LlamaModel(nn.Module):
         self.layers = nn.ModuleList(LlamaDecoderLayer(c) for _ in range(c["num_hidden_layers"]))
         self.norm = RmsNorm(c["hidden_size"], c["rms_norm_eps"])
 
-    def forward(self, input_ids):
+    def forward(self, input_ids, attention_mask=None):
         x = self.embed_tokens(input_ids)
         for layer in self.layers:
-            x = layer(x)
+            x = layer(x, attention_mask)
         return self.norm(x)
 
 
@@ -192,8 +197,8 @@ class LlamaForCausalLM(nn.Module):
         self.model = LlamaModel(c)
         self.lm_head = nn.Linear(c["hidden_size"], c["vocab_size"], bias=False)
 
-    def forward(self, input_ids):
-        return self.lm_head(self.model(input_ids))
+    def forward(self, input_ids, attention_mask=None):
+        return self.lm_head(self.model(input_ids, attention_mask))
 
     def blocks(self):
         return self.model.layers

@@ -9,6 +9,7 @@ import dev.onnxsteer.io.LoadCheck;
 import dev.onnxsteer.passes.Compilation;
 import dev.onnxsteer.passes.Condition;
 import dev.onnxsteer.passes.ConditionPass;
+import dev.onnxsteer.passes.ConditionRule;
 import dev.onnxsteer.passes.Pass;
 import dev.onnxsteer.passes.Mode;
 import dev.onnxsteer.passes.OrthogonalizePass;
@@ -68,7 +69,7 @@ final class CompileCommand implements Callable<Integer> {
         inputs.add(model);
         List<Pass> gate = new ArrayList<>();
         if (condition.present()) {
-            inputs.add(condition.file());
+            inputs.addAll(condition.files());
             gate.add(condition.pass(steering.largeVectors.allowLargeVectors));
         }
         // a condition gates a constant addend, so auto means add there even where a bias could absorb it
@@ -113,15 +114,22 @@ final class CompileCommand implements Callable<Integer> {
             ArrayNode notes = root.putArray("notes");
             result.notes().forEach(notes::add);
             for (Pass pass : gate) {
-                Condition c = ((ConditionPass) pass).condition();
-                ObjectNode node = root.putObject("condition");
-                node.put("file", condition.file().toString());
-                node.put("site", c.kind().label());
-                node.putPOJO("layers", c.directions().keySet());
-                node.put("threshold", c.threshold());
-                node.put("comparator", c.comparator().label());
-                node.put("aggregate", c.aggregate().label());
-                node.putPOJO("sources", condition.sources());
+                ConditionPass gating = (ConditionPass) pass;
+                List<Condition> all = gating.conditions();
+                ObjectNode conditionNode = root.putObject("condition");
+                conditionNode.put("rule", gating.rule().label());
+                ArrayNode list = conditionNode.putArray("conditions");
+                for (int i = 0; i < all.size(); i++) {
+                    Condition c = all.get(i);
+                    ObjectNode node = list.addObject();
+                    node.put("file", condition.files().get(i).toString());
+                    node.put("site", c.kind().label());
+                    node.putPOJO("layers", c.directions().keySet());
+                    node.put("threshold", c.threshold());
+                    node.put("comparator", c.comparator().label());
+                    node.put("aggregate", c.aggregate().label());
+                    node.putPOJO("sources", condition.sources(i));
+                }
             }
             out.println(mapper.writeValueAsString(root));
         } else {
@@ -144,11 +152,19 @@ final class CompileCommand implements Callable<Integer> {
                         : ", requantized: max error " + r.requantisation().describe());
             }
             for (Pass pass : gate) {
-                Condition c = ((ConditionPass) pass).condition();
-                out.printf("condition      %s at %s layers %s, fires %s %s (%s of the prompt)%n", condition.file(),
-                        c.kind().label(), c.directions().keySet(), c.comparator().label(), c.threshold(),
-                        c.aggregate().label());
-                out.println("               " + String.join("; ", condition.sources()));
+                ConditionPass gating = (ConditionPass) pass;
+                List<Condition> all = gating.conditions();
+                for (int i = 0; i < all.size(); i++) {
+                    Condition c = all.get(i);
+                    out.printf("condition      %s at %s layers %s, fires %s %s (%s of the prompt)%n", condition.files().get(i),
+                            c.kind().label(), c.directions().keySet(), c.comparator().label(), c.threshold(),
+                            c.aggregate().label());
+                    out.println("               " + String.join("; ", condition.sources(i)));
+                }
+                if (all.size() > 1) {
+                    out.println("condition rule " + gating.rule().label() + ": a row is steered when "
+                            + (gating.rule() == ConditionRule.OR ? "any condition fires" : "every condition fires"));
+                }
             }
             out.println("wrote " + output);
         }

@@ -139,7 +139,7 @@ class ConditionSweepCommandTest {
                 file + ":0.5", "--condition-aggregate", aggregate.equals("last") ? "mean" : "last", "-o",
                 tmp.resolve("overridden").toString(), "--json");
         assertEquals(Main.OK, overridden.code(), overridden.err());
-        JsonNode condition = json.readTree(overridden.out()).get("condition");
+        JsonNode condition = json.readTree(overridden.out()).get("condition").get("conditions").get(0);
         assertEquals(0.5, condition.get("threshold").asDouble(), 1e-9);
         assertEquals(comparator, condition.get("comparator").asText());
         assertEquals("[\"layers, comparator from " + file + " metadata (chosen by sweep)\",\"threshold from --condition "

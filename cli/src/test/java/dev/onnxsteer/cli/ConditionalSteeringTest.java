@@ -20,7 +20,9 @@ import dev.onnxsteer.generate.ModelConfig;
 import dev.onnxsteer.generate.SamplingConfig;
 import dev.onnxsteer.generate.TokenListener;
 import dev.onnxsteer.generate.Tokenizer;
+import dev.onnxsteer.io.CompiledModelAbi;
 import dev.onnxsteer.io.ModelFiles;
+import dev.onnxsteer.io.ModelReader;
 import dev.onnxsteer.session.ModelSession;
 import dev.onnxsteer.session.SessionConfig;
 import dev.onnxsteer.session.SessionFactory;
@@ -31,6 +33,7 @@ import dev.onnxsteer.vectors.VectorMetadata;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -62,6 +65,7 @@ class ConditionalSteeringTest {
     static final List<String> HELD_OUT = List.of("The cow ate grass on the farm.", "Lily had a new teddy bear.",
             "A duck swam in the lake.", "Ben got a shiny kite and a puzzle.");
     static final int LAYER = 3;
+    static final GenerationConfig GREEDY = new GenerationConfig(16, SamplingConfig.GREEDY, List.of(), List.of(), true);
 
     @BeforeAll
     static void setUp() throws Exception {
@@ -112,43 +116,13 @@ class ConditionalSteeringTest {
 
     @Test
     void steersExactlyTheRowsWhoseConditionFiresWithCacheAndRecomputeAgreeing() throws Exception {
-        ModelConfig config = ModelConfig.load(model);
         float[] c = VectorFiles.read(conditionFile).layer(LAYER);
-        List<String> prompts = new ArrayList<>();
-        for (int i = 0; i < HELD_OUT.size(); i++) {
-            prompts.add(ANIMALS.get(i));
-            prompts.add(TOYS.get(i));
-            prompts.add(HELD_OUT.get(i));
-        }
-        List<long[]> ids = new ArrayList<>();
-        try (Tokenizer tokenizer = Tokenizer.load(model, config)) {
-            for (String p : prompts) {
-                ids.add(tokenizer.encode(p, true));
-            }
-        }
-        double[] sims = new double[ids.size()];
-        try (ActivationCapture capture = ActivationCapture.open(ModelFiles.locate(model, null), SiteKind.RESID_POST,
-                List.of(LAYER), Padding.LEFT, SessionConfig.cpu())) {
-            List<PromptActivations> acts = capture.run(ids, Position.LAST);
-            for (int r = 0; r < ids.size(); r++) {
-                sims[r] = similarity(c, acts.get(r).samples().get(0)[0]);
-            }
-        }
-        // threshold halfway between the training sets: animals on one side, toys on the other
-        double animalMin = Double.MAX_VALUE;
-        double animalMax = -Double.MAX_VALUE;
-        double toyMin = Double.MAX_VALUE;
-        double toyMax = -Double.MAX_VALUE;
-        for (int i = 0; i < HELD_OUT.size(); i++) {
-            animalMin = Math.min(animalMin, sims[3 * i]);
-            animalMax = Math.max(animalMax, sims[3 * i]);
-            toyMin = Math.min(toyMin, sims[3 * i + 1]);
-            toyMax = Math.max(toyMax, sims[3 * i + 1]);
-        }
-        boolean above = animalMin > toyMax;
-        assertTrue(above || animalMax < toyMin, "the condition separates animals from toys: animals ["
-                + animalMin + ", " + animalMax + "], toys [" + toyMin + ", " + toyMax + "]");
-        float threshold = (float) (above ? (animalMin + toyMax) / 2 : (animalMax + toyMin) / 2);
+        List<String> prompts = prompts();
+        List<long[]> ids = encode(prompts);
+        double[] sims = similarities(c, LAYER, ids, Position.LAST);
+        Split split = animalsVsToys(sims);
+        boolean above = split.above();
+        float threshold = split.threshold();
         boolean[] fires = new boolean[ids.size()];
         int firing = 0;
         for (int r = 0; r < ids.size(); r++) {
@@ -194,6 +168,79 @@ class ConditionalSteeringTest {
     }
 
     @Test
+    void severalConditionsCombineByTheirRuleRowByRowWithCacheAndRecomputeAgreeing() throws Exception {
+        List<String> prompts = prompts();
+        List<long[]> ids = encode(prompts);
+        double[] animalSims = similarities(VectorFiles.read(conditionFile).layer(LAYER), LAYER, ids, Position.LAST);
+        Split animals = animalsVsToys(animalSims);
+        // a second condition, unrelated to the topic: a seeded direction at layer 2 over the prompt's mean,
+        // its threshold the batch's median similarity, so it fires on half the rows
+        Random random = new Random(7);
+        float[] other = new float[64];
+        for (int i = 0; i < other.length; i++) {
+            other[i] = (float) random.nextGaussian();
+        }
+        Path otherFile = tmp.resolve("other-condition.safetensors");
+        VectorFiles.write(SteeringVectors.of(Map.of(2, other), VectorMetadata.defaults()), otherFile);
+        double[] otherSims = similarities(other, 2, ids, Position.MEAN);
+        double[] sorted = otherSims.clone();
+        Arrays.sort(sorted);
+        float otherThreshold = (float) ((sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2);
+        boolean[] first = new boolean[ids.size()];
+        boolean[] second = new boolean[ids.size()];
+        int onlyFirst = 0;
+        int onlySecond = 0;
+        for (int r = 0; r < ids.size(); r++) {
+            first[r] = animals.fires(animalSims[r]);
+            second[r] = otherSims[r] > otherThreshold;
+            onlyFirst += first[r] && !second[r] ? 1 : 0;
+            onlySecond += second[r] && !first[r] ? 1 : 0;
+        }
+        assertTrue(onlyFirst > 0 && onlySecond > 0, "or and and decide differently on this batch");
+        Path unconditional = tmp.resolve("unconditional-rules");
+        assertEquals(Main.OK, run("compile", model.toString(), "--vector", behaviour.toString(), "--coeff", "6", "-o",
+                unconditional.toString()).code());
+        List<Generation> steered = generate(unconditional, ids, GREEDY, new TreeMap<>());
+        List<Generation> original = generate(model, ids, GREEDY, new TreeMap<>());
+        for (String rule : List.of("or", "and")) {
+            Path compiled = tmp.resolve("conditional-" + rule);
+            CliRun compile = run("compile", model.toString(), "--vector", behaviour.toString(), "--coeff", "6",
+                    "--condition", conditionFile + ":" + String.format(Locale.ROOT, "%.9g", animals.threshold()),
+                    "--condition-layers", Integer.toString(LAYER), "--condition-comparator", animals.comparator(),
+                    "--condition-aggregate", "last",
+                    "--condition", otherFile + ":" + String.format(Locale.ROOT, "%.9g", otherThreshold),
+                    "--condition-layers", "2", "--condition-comparator", "above", "--condition-aggregate", "mean",
+                    "--condition-rule", rule, "-o", compiled.toString());
+            assertEquals(Main.OK, compile.code(), compile.err());
+            assertTrue(compile.out().contains("condition rule " + rule), compile.out());
+            JsonNode recorded = new ObjectMapper().readTree(ModelReader.read(compiled.resolve(ModelFiles.MODEL_FILE))
+                    .metadata().get(CompiledModelAbi.CONDITION));
+            assertEquals(rule, recorded.get("rule").asText());
+            assertEquals("[3]", recorded.get("conditions").get(0).get("layers").toString());
+            assertEquals("mean", recorded.get("conditions").get(1).get("aggregate").asText());
+            Map<Integer, Boolean> decided = new TreeMap<>();
+            List<Generation> cached = generate(compiled, ids, GREEDY, decided);
+            List<Generation> recomputed = generate(compiled, ids, new GenerationConfig(16, SamplingConfig.GREEDY,
+                    List.of(), List.of(), false), new TreeMap<>());
+            int firing = 0;
+            for (int r = 0; r < ids.size(); r++) {
+                boolean fires = rule.equals("or") ? first[r] || second[r] : first[r] && second[r];
+                firing += fires ? 1 : 0;
+                assertEquals(fires, decided.get(r), rule + ": the graph's decision for row " + r + " (" + prompts.get(r)
+                        + ": conditions " + first[r] + ", " + second[r] + ")");
+                assertEquals((fires ? steered : original).get(r).tokenIds(), cached.get(r).tokenIds(), rule + ", row " + r);
+                assertEquals(cached.get(r).tokenIds(), recomputed.get(r).tokenIds(), rule + ", recompute, row " + r);
+            }
+            assertTrue(firing > 0 && firing < ids.size(), rule + ": the batch mixes rows that fire and rows that do not");
+        }
+        CliRun mismatched = run("compile", model.toString(), "--vector", behaviour.toString(), "--condition",
+                conditionFile.toString(), "--condition", otherFile.toString(), "--condition", otherFile.toString(),
+                "--condition-layers", "3", "--condition-layers", "2", "-o", tmp.resolve("refused-rule").toString());
+        assertEquals(Main.USAGE, mismatched.code(), mismatched.err());
+        assertTrue(mismatched.err().contains("--condition-layers is given 2 times for 3 --condition files"), mismatched.err());
+    }
+
+    @Test
     void generateJsonReportsEachRowsDecision() throws Exception {
         Path conditional = tmp.resolve("conditional-json");
         // threshold -1 with "above": every prompt fires; +1: none does (cosine similarity lies in [-1, 1])
@@ -229,6 +276,68 @@ class ConditionalSteeringTest {
         assertEquals(Main.USAGE, input.code(), input.err());
         assertTrue(input.err().contains("a condition gates --op add in --mode add"), input.err());
         assertTrue(Files.notExists(tmp.resolve("refused-after")) && Files.notExists(tmp.resolve("refused-input")));
+    }
+
+    /** The threshold halfway between the training sets: animals on one side, toys on the other. */
+    record Split(float threshold, boolean above) {
+        String comparator() {
+            return above ? "above" : "below";
+        }
+
+        boolean fires(double similarity) {
+            return above ? similarity > threshold : similarity < threshold;
+        }
+    }
+
+    private static Split animalsVsToys(double[] sims) {
+        double animalMin = Double.MAX_VALUE;
+        double animalMax = -Double.MAX_VALUE;
+        double toyMin = Double.MAX_VALUE;
+        double toyMax = -Double.MAX_VALUE;
+        for (int i = 0; i < HELD_OUT.size(); i++) {
+            animalMin = Math.min(animalMin, sims[3 * i]);
+            animalMax = Math.max(animalMax, sims[3 * i]);
+            toyMin = Math.min(toyMin, sims[3 * i + 1]);
+            toyMax = Math.max(toyMax, sims[3 * i + 1]);
+        }
+        boolean above = animalMin > toyMax;
+        assertTrue(above || animalMax < toyMin, "the condition separates animals from toys: animals ["
+                + animalMin + ", " + animalMax + "], toys [" + toyMin + ", " + toyMax + "]");
+        return new Split((float) (above ? (animalMin + toyMax) / 2 : (animalMax + toyMin) / 2), above);
+    }
+
+    /** The test batch: each animal story, toy story and held-out story in turn. */
+    private static List<String> prompts() {
+        List<String> prompts = new ArrayList<>();
+        for (int i = 0; i < HELD_OUT.size(); i++) {
+            prompts.add(ANIMALS.get(i));
+            prompts.add(TOYS.get(i));
+            prompts.add(HELD_OUT.get(i));
+        }
+        return prompts;
+    }
+
+    private static List<long[]> encode(List<String> prompts) {
+        List<long[]> ids = new ArrayList<>();
+        try (Tokenizer tokenizer = Tokenizer.load(model, ModelConfig.load(model))) {
+            for (String p : prompts) {
+                ids.add(tokenizer.encode(p, true));
+            }
+        }
+        return ids;
+    }
+
+    /** Each row's condition similarity at {@code layer}, from the original model's captured activations. */
+    private static double[] similarities(float[] c, int layer, List<long[]> ids, Position position) {
+        double[] sims = new double[ids.size()];
+        try (ActivationCapture capture = ActivationCapture.open(ModelFiles.locate(model, null), SiteKind.RESID_POST,
+                List.of(layer), Padding.LEFT, SessionConfig.cpu())) {
+            List<PromptActivations> acts = capture.run(ids, position);
+            for (int r = 0; r < ids.size(); r++) {
+                sims[r] = similarity(c, acts.get(r).samples().get(0)[0]);
+            }
+        }
+        return sims;
     }
 
     private static List<Generation> generate(Path dir, List<long[]> ids, GenerationConfig generation,

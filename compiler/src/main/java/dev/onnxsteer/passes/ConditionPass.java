@@ -1,6 +1,7 @@
 package dev.onnxsteer.passes;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.onnxsteer.BadModelException;
 import dev.onnxsteer.BadVectorException;
@@ -27,41 +28,54 @@ import java.util.Set;
 import java.util.function.Function;
 
 /**
- * Gates a constant {@code add} steering with a {@link Condition} computed in the graph (CAST). Per row, the
- * hidden state at each condition site is averaged over the prompt's real tokens (or taken at the last
- * one), the condition's similarity is compared with the threshold, and every added {@code c*v} is
- * multiplied by the row's decision. The decision is state: {@value CompiledModelAbi#CONDITION_PAST} in,
- * {@value CompiledModelAbi#CONDITION_PRESENT} out, fed back like the KV cache; a run whose past is not
- * empty reuses the decision it finds there, so decode steps keep the prompt's decision, and a full
- * recompute (empty past, the whole sequence, {@value CompiledModelAbi#PROMPT_LENGTH_INPUT} saying where
- * the prompt ends) decides the same from the same prompt tokens.
+ * Gates a constant {@code add} steering with one or more {@link Condition}s computed in the graph (CAST).
+ * Per row, the hidden state at each condition site is averaged over the prompt's real tokens (or taken at
+ * the last one), each condition's similarity is compared with its threshold, several conditions combine
+ * by their {@link ConditionRule}, and every added {@code c*v} is multiplied by the row's decision. The
+ * decision is state: {@value CompiledModelAbi#CONDITION_PAST} in, {@value CompiledModelAbi#CONDITION_PRESENT}
+ * out, fed back like the KV cache; a run whose past is not empty reuses the decision it finds there, so
+ * decode steps keep the prompt's decision, and a full recompute (empty past, the whole sequence,
+ * {@value CompiledModelAbi#PROMPT_LENGTH_INPUT} saying where the prompt ends) decides the same from the
+ * same prompt tokens.
  */
 public final class ConditionPass implements AfterSteering {
     private static final String SCOPE = "/onnx_steer/condition/";
-    private final Function<SiteMap, Condition> conditionFor;
-    private Condition condition;
+    private final Function<SiteMap, List<Condition>> conditionsFor;
+    private final ConditionRule rule;
+    private List<Condition> conditions;
     private SiteMap sites;
     private SteerPass steer;
 
     public ConditionPass(Condition condition) {
-        this(sites -> condition);
+        this(sites -> List.of(condition), ConditionRule.OR);
     }
 
-    /** A condition chosen once the model's sites are known (so its layers can be checked against them). */
-    public ConditionPass(Function<SiteMap, Condition> conditionFor) {
-        this.conditionFor = conditionFor;
+    /**
+     * Conditions chosen once the model's sites are known (so their layers can be checked against them),
+     * combined by {@code rule}.
+     */
+    public ConditionPass(Function<SiteMap, List<Condition>> conditionsFor, ConditionRule rule) {
+        this.conditionsFor = conditionsFor;
+        this.rule = rule;
     }
 
     @Override
     public void bind(SiteMap sites, SteerPass steer) {
         this.sites = sites;
         this.steer = steer;
-        this.condition = conditionFor.apply(sites);
+        this.conditions = List.copyOf(conditionsFor.apply(sites));
+        if (conditions.isEmpty()) {
+            throw new IllegalArgumentException("a condition pass needs one condition at least");
+        }
     }
 
-    /** The condition compiled, once bound. */
-    public Condition condition() {
-        return condition;
+    /** The conditions compiled, once bound, in the order given. */
+    public List<Condition> conditions() {
+        return conditions;
+    }
+
+    public ConditionRule rule() {
+        return rule;
     }
 
     @Override
@@ -71,7 +85,10 @@ public final class ConditionPass implements AfterSteering {
         }
         Graph root = model.graph();
         List<Value> addends = addends(root);
-        List<Site> conditionSites = conditionSites(root, addends);
+        List<List<Site>> conditionSites = new ArrayList<>();
+        for (Condition condition : conditions) {
+            conditionSites.add(conditionSites(root, condition, addends));
+        }
         if (model.opset() < 13) {
             throw new BadModelException("conditional steering needs opset 13 or later; this model has opset " + model.opset());
         }
@@ -91,7 +108,9 @@ public final class ConditionPass implements AfterSteering {
         // the prompt length input this pass may add must be fed by runtimes, as Provenance records for its own
         model.metadata().put(CompiledModelAbi.RUNTIME_INPUTS, String.join(",", CompiledModelAbi.overridableInputs(model)));
         root.sortTopologically();
-        return PassResult.changed("condition at " + conditionSites.size() + " site(s) gating " + addends.size() + " addend(s)");
+        int siteCount = conditionSites.stream().mapToInt(List::size).sum();
+        return PassResult.changed(conditions.size() + " condition(s) at " + siteCount + " site(s) gating " + addends.size()
+                + " addend(s)");
     }
 
     /** The initializers carrying each added {@code c*v}; anything else is refused before an edit. */
@@ -116,7 +135,7 @@ public final class ConditionPass implements AfterSteering {
         return addends;
     }
 
-    private List<Site> conditionSites(Graph root, List<Value> addends) {
+    private List<Site> conditionSites(Graph root, Condition condition, List<Value> addends) {
         List<Site> found = new ArrayList<>();
         for (Map.Entry<Integer, float[]> e : condition.directions().entrySet()) {
             int layer = e.getKey();
@@ -176,12 +195,25 @@ public final class ConditionPass implements AfterSteering {
     }
 
     /** float32 {@code [batch, 1]}: the past's decision when there is one, else this run's. */
-    private Value decision(Model model, Graph root, Value ids, Value mask, List<Site> conditionSites) {
-        Value weights = promptWeights(model, root, ids, mask);
+    private Value decision(Model model, Graph root, Value ids, Value mask, List<List<Site>> conditionSites) {
+        Value meanWeights = promptWeights(model, root, ids, mask);
+        Value lastWeights = null;
         Value fired = null;
-        for (Site site : conditionSites) {
-            Value layerFired = fires(model, root, site, weights);
-            fired = fired == null ? layerFired : root.op("Or").name(SCOPE + "Or").inputs(fired, layerFired).value();
+        for (int i = 0; i < conditions.size(); i++) {
+            Condition condition = conditions.get(i);
+            Value weights = meanWeights;
+            if (condition.aggregate() == Condition.Aggregate.LAST) {
+                lastWeights = lastWeights != null ? lastWeights : lastOf(root, ids, meanWeights);
+                weights = lastWeights;
+            }
+            Value conditionFired = null;
+            for (Site site : conditionSites.get(i)) {
+                Value layerFired = fires(model, root, condition, site, weights);
+                conditionFired = conditionFired == null ? layerFired
+                        : root.op("Or").name(SCOPE + "Or").inputs(conditionFired, layerFired).value();
+            }
+            fired = fired == null ? conditionFired : root.op(rule.operator()).name(SCOPE + "rule/" + rule.operator())
+                    .inputs(fired, conditionFired).value();
         }
         Value fresh = root.op("Cast").name(SCOPE + "fresh/Cast").inputs(fired).attr("to", (long) DataType.FLOAT.code())
                 .value();
@@ -199,8 +231,8 @@ public final class ConditionPass implements AfterSteering {
     }
 
     /**
-     * float32 {@code [batch, seq]}: for mean, 1 at this run's prompt tokens that the attention mask keeps;
-     * for last, 1 at the last of them. Prompt positions are the {@link PositionMask} rule {@code prompt}.
+     * float32 {@code [batch, seq]}: 1 at this run's prompt tokens that the attention mask keeps (the mean's
+     * weights). Prompt positions are the {@link PositionMask} rule {@code prompt}.
      */
     private Value promptWeights(Model model, Graph root, Value ids, Value mask) {
         Value isPrompt = new PositionMask(model, Positions.parse("prompt")).mask();
@@ -214,11 +246,13 @@ public final class ConditionPass implements AfterSteering {
         Value real = root.op("Cast").name(SCOPE + "mask/Cast").inputs(realMask).attr("to", (long) DataType.BOOL.code())
                 .value();
         Value both = root.op("And").name(SCOPE + "prompt/And").inputs(prompt2, real).value();
-        Value weights = root.op("Cast").name(SCOPE + "weights/Cast").inputs(both).attr("to", (long) DataType.FLOAT.code())
+        return root.op("Cast").name(SCOPE + "weights/Cast").inputs(both).attr("to", (long) DataType.FLOAT.code())
                 .value();
-        if (condition.aggregate() == Condition.Aggregate.MEAN) {
-            return weights;
-        }
+    }
+
+    /** float32 {@code [batch, seq]}: 1 at the last prompt token that {@code weights} (the mean's) keeps. */
+    private static Value lastOf(Graph root, Value ids, Value weights) {
+        Value seq = gather(root, root.op("Shape").name(SCOPE + "seq/Shape").inputs(ids).value(), 1, "seq");
         // the last prompt token is the highest offset with weight 1: argmax of weight * (offset + 1)
         Value range = root.op("Range").name(SCOPE + "last/Range")
                 .inputs(scalar(root, "zero_s", 0), seq, scalar(root, "one_s", 1)).value();
@@ -233,7 +267,7 @@ public final class ConditionPass implements AfterSteering {
     }
 
     /** bool {@code [batch, 1]}: whether the condition fires at {@code site}. */
-    private Value fires(Model model, Graph root, Site site, Value weights) {
+    private Value fires(Model model, Graph root, Condition condition, Site site, Value weights) {
         String scope = SCOPE + site.name() + "/";
         float[] c = condition.directions().get(site.layer());
         int n = c.length;
@@ -296,8 +330,23 @@ public final class ConditionPass implements AfterSteering {
         return root.addInitializer(root.names().fresh("onnx_steer.condition." + label), Tensor.scalar(value));
     }
 
+    /** One condition as before several existed (readers of that format keep working); several under a rule. */
     private String describe() {
-        ObjectNode node = new ObjectMapper().createObjectNode();
+        ObjectMapper mapper = new ObjectMapper();
+        if (conditions.size() == 1) {
+            return describe(mapper, conditions.get(0)).toString();
+        }
+        ObjectNode node = mapper.createObjectNode();
+        node.put("rule", rule.label());
+        ArrayNode all = node.putArray("conditions");
+        for (Condition condition : conditions) {
+            all.add(describe(mapper, condition));
+        }
+        return node.toString();
+    }
+
+    private static ObjectNode describe(ObjectMapper mapper, Condition condition) {
+        ObjectNode node = mapper.createObjectNode();
         node.put("site", condition.kind().label());
         node.putPOJO("layers", condition.directions().keySet());
         node.put("threshold", condition.threshold());
@@ -305,6 +354,6 @@ public final class ConditionPass implements AfterSteering {
         node.put("aggregate", condition.aggregate().label());
         ObjectNode hashes = node.putObject("vector_sha256");
         condition.directions().forEach((layer, v) -> hashes.put(Integer.toString(layer), Provenance.sha256(v)));
-        return node.toString();
+        return node;
     }
 }

@@ -46,17 +46,7 @@ final class TorchPeer {
         if (sharedGammas) {
             command.add("--shared-gammas");
         }
-        Path log = Files.createTempFile("torch-peer", ".log");
-        try {
-            Process process = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile()).start();
-            if (!process.waitFor(300, TimeUnit.SECONDS)) {
-                process.destroyForcibly();
-                fail("peer.py did not finish: " + command);
-            }
-            assertEquals(0, process.exitValue(), () -> "peer.py failed: " + command + "\n" + read(log));
-        } finally {
-            Files.deleteIfExists(log);
-        }
+        runScript(command);
         JsonNode hooks = new ObjectMapper().readTree(dir.resolve("hooks.json").toFile());
         List<Case> cases = new ArrayList<>();
         for (JsonNode c : hooks.get("cases")) {
@@ -71,7 +61,32 @@ final class TorchPeer {
                 (float) hooks.get("coefficient").asDouble(), longs(hooks.get("baseline")), cases);
     }
 
-    private static long[] longs(JsonNode array) {
+    /**
+     * Runs {@code cast_peer.py} into {@code dir}: a seeded llama exported with an attention_mask input, and
+     * {@code cast.json} with the rows, decisions and greedy tokens CAST's hooks give (read by the caller).
+     */
+    static JsonNode exportCast(Path dir) throws IOException, InterruptedException {
+        requirePeer();
+        runScript(List.of(PYTHON.toString(), TestPaths.root().resolve("peers/torch/cast_peer.py").toString(), "--out",
+                dir.toString()));
+        return new ObjectMapper().readTree(dir.resolve("cast.json").toFile());
+    }
+
+    private static void runScript(List<String> command) throws IOException, InterruptedException {
+        Path log = Files.createTempFile("torch-peer", ".log");
+        try {
+            Process process = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+            if (!process.waitFor(300, TimeUnit.SECONDS)) {
+                process.destroyForcibly();
+                fail("peer script did not finish: " + command);
+            }
+            assertEquals(0, process.exitValue(), () -> "peer script failed: " + command + "\n" + read(log));
+        } finally {
+            Files.deleteIfExists(log);
+        }
+    }
+
+    static long[] longs(JsonNode array) {
         long[] out = new long[array.size()];
         for (int i = 0; i < out.length; i++) {
             out[i] = array.get(i).asLong();
