@@ -12,6 +12,7 @@ import dev.onnxsteer.vectors.SteeringVectors;
 import dev.onnxsteer.vectors.VectorFiles;
 import dev.onnxsteer.vectors.VectorMetadata;
 import java.io.IOException;
+import java.lang.management.ManagementFactory;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -32,6 +33,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.LongSupplier;
 import java.util.stream.Stream;
 
 /**
@@ -43,7 +45,9 @@ import java.util.stream.Stream;
  * has its own prompt, seed and steering (none, one vector, another, or both), {@code max_tokens} 64
  * at temperature 0.8. Reports per load and mode: requests, failures, p50/p99 latency, for streams
  * the time to the first chunk with text as the client reads it (TTFT p50/p99), completion tokens per
- * second and the mean batch size; then the streamed/plain p50 ratio per load. Exits 1 if any request
+ * second, the mean batch size and the CPU time per request (which the load of a shared machine
+ * barely moves: what a stream costs beyond a plain answer shows there first); then the
+ * streamed/plain ratios per load. Exits 1 if any request
  * failed.
  *
  * <p>Run: {@code mvn -B -q -DskipTests -Dbench=runtime -Dbench.main=dev.onnxsteer.bench.ServerLoadBench
@@ -52,7 +56,9 @@ import java.util.stream.Stream;
  * bench.rounds}, {@code bench.modes} ({@code plain,stream}) and {@code bench.maxBatch} change the
  * defaults, and {@code bench.targets=NAME=URL,NAME=URL} measures servers started outside it instead
  * (two builds compared in one run: start each with {@code serve} on the model and vectors directories
- * the benchmark prints, {@code --max-batch 32}), their loads interleaved the same way.
+ * the benchmark prints, {@code --max-batch 32}), their loads interleaved the same way; {@code
+ * bench.pids=PID,PID} (same order) names their processes for the CPU column. In process, the CPU
+ * column counts the benchmark's clients too.
  */
 public final class ServerLoadBench {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -81,7 +87,11 @@ public final class ServerLoadBench {
         double seconds;
         double rows;
         double batches;
+        double cpuNanos;
     }
+
+    /** A server to measure, and the CPU time its process has used so far. */
+    record Target(URI uri, LongSupplier cpuNanos) {}
 
     public static void main(String[] args) throws Exception {
         Device device = Device.parse(System.getProperty("bench.device", "cpu"));
@@ -100,11 +110,14 @@ public final class ServerLoadBench {
                 Runtime.getRuntime().availableProcessors(), System.getProperty("os.name"), System.getProperty("os.arch"),
                 System.getProperty("java.version"), device, maxBatch, rounds, seconds);
         String targetsProperty = System.getProperty("bench.targets", "");
-        Map<String, URI> targets = new LinkedHashMap<>();
+        List<String> pids = List.of(System.getProperty("bench.pids", "").split(","));
+        Map<String, Target> targets = new LinkedHashMap<>();
         for (String target : targetsProperty.split(",")) {
             if (!target.isBlank()) {
                 int eq = target.indexOf('=');
-                targets.put(target.substring(0, eq).trim(), URI.create(target.substring(eq + 1).trim()));
+                String pid = targets.size() < pids.size() ? pids.get(targets.size()).trim() : "";
+                targets.put(target.substring(0, eq).trim(), new Target(URI.create(target.substring(eq + 1).trim()),
+                        pid.isEmpty() ? () -> 0 : processCpu(Long.parseLong(pid))));
             }
         }
         Map<Load, Samples> results = new LinkedHashMap<>();
@@ -114,27 +127,30 @@ public final class ServerLoadBench {
             try (ServedModel served = ServedModel.open(ModelFiles.locate(model, null), vectors, sessions)) {
                 ServerConfig config = ServerConfig.defaults().withPort(0).withMaxBatch(maxBatch).withMaxQueue(Math.max(64, 2 * mostClients));
                 try (SteerServer server = SteerServer.start(served, config)) {
-                    measure(Map.of("", server.uri()), clientCounts, modes, rounds, seconds, http, results);
+                    var os = (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
+                    measure(Map.of("", new Target(server.uri(), os::getProcessCpuTime)), clientCounts, modes, rounds, seconds, http, results);
                 }
             }
         } else {
-            System.out.println("servers started outside the benchmark (serve " + model + " --vectors " + vectors + "): " + targets);
+            System.out.println("servers started outside the benchmark (serve " + model + " --vectors " + vectors + "): "
+                    + targets.entrySet().stream().map(e -> e.getKey() + " " + e.getValue().uri()).toList());
             measure(targets, clientCounts, modes, rounds, seconds, http, results);
         }
         System.out.println();
-        System.out.println("| load | requests | failed | p50 latency ms | p99 latency ms | TTFT p50 ms | TTFT p99 ms | completion tok/s | mean batch |");
-        System.out.println("|---|---|---|---|---|---|---|---|---|");
+        System.out.println("| load | requests | failed | p50 latency ms | p99 latency ms | TTFT p50 ms | TTFT p99 ms | completion tok/s | mean batch | CPU ms/request |");
+        System.out.println("|---|---|---|---|---|---|---|---|---|---|");
         long failed = 0;
         for (Map.Entry<Load, Samples> e : results.entrySet()) {
             Samples s = e.getValue();
             List<Long> latencies = sorted(s.latencies);
             List<Long> firsts = sorted(s.firstTokens);
             failed += s.failures.get();
-            System.out.printf(Locale.ROOT, "| %s | %d | %d | %.1f | %.1f | %s | %s | %.0f | %.1f |%n", e.getKey().label(),
+            System.out.printf(Locale.ROOT, "| %s | %d | %d | %.1f | %.1f | %s | %s | %.0f | %.1f | %.1f |%n", e.getKey().label(),
                     latencies.size() + s.failures.get(), s.failures.get(), percentile(latencies, 0.50), percentile(latencies, 0.99),
                     e.getKey().stream() ? String.format(Locale.ROOT, "%.1f", percentile(firsts, 0.50)) : "-",
                     e.getKey().stream() ? String.format(Locale.ROOT, "%.1f", percentile(firsts, 0.99)) : "-",
-                    s.tokens.get() / s.seconds, s.batches == 0 ? 0 : s.rows / s.batches);
+                    s.tokens.get() / s.seconds, s.batches == 0 ? 0 : s.rows / s.batches,
+                    latencies.isEmpty() ? 0 : s.cpuNanos / 1e6 / latencies.size());
         }
         System.out.println();
         for (String target : targets.isEmpty() ? List.of("") : List.copyOf(targets.keySet())) {
@@ -142,10 +158,11 @@ public final class ServerLoadBench {
                 Samples plain = results.get(new Load(target, clients, false));
                 Samples streamed = results.get(new Load(target, clients, true));
                 if (plain != null && streamed != null) {
-                    System.out.printf(Locale.ROOT, "%s%d client(s): streamed/plain p50 latency %.2fx, tok/s %.2fx%n",
+                    System.out.printf(Locale.ROOT, "%s%d client(s): streamed/plain p50 latency %.2fx, tok/s %.2fx, CPU per request %.2fx%n",
                             target.isEmpty() ? "" : target + ", ", clients,
                             percentile(sorted(streamed.latencies), 0.5) / percentile(sorted(plain.latencies), 0.5),
-                            (streamed.tokens.get() / streamed.seconds) / (plain.tokens.get() / plain.seconds));
+                            (streamed.tokens.get() / streamed.seconds) / (plain.tokens.get() / plain.seconds),
+                            (streamed.cpuNanos / streamed.latencies.size()) / (plain.cpuNanos / plain.latencies.size()));
                 }
             }
         }
@@ -174,7 +191,7 @@ public final class ServerLoadBench {
      * Warms every target up, then runs the rounds: per round, per load, every target and mode in turn,
      * the order rotating from round to round.
      */
-    private static void measure(Map<String, URI> targets, int[] clientCounts, List<String> modes, int rounds, int seconds,
+    private static void measure(Map<String, Target> targets, int[] clientCounts, List<String> modes, int rounds, int seconds,
             HttpClient http, Map<Load, Samples> results) throws Exception {
         List<String> names = List.copyOf(targets.keySet());
         for (String target : names) {
@@ -202,8 +219,10 @@ public final class ServerLoadBench {
     }
 
     /** Runs {@code load} against the server at {@code base} for {@code seconds}, adding what it measured to {@code into}. */
-    private static void phase(Load load, URI base, HttpClient http, int seconds, Samples into) throws Exception {
+    private static void phase(Load load, Target target, HttpClient http, int seconds, Samples into) throws Exception {
+        URI base = target.uri();
         URI uri = base.resolve("/v1/completions");
+        long cpuBefore = target.cpuNanos().getAsLong();
         double rowsBefore = metric(http, base, "onnxsteer_batch_size_sum");
         double batchesBefore = metric(http, base, "onnxsteer_batches_total");
         int before = into.latencies.size();
@@ -243,6 +262,7 @@ public final class ServerLoadBench {
         into.seconds += wall;
         into.rows += metric(http, base, "onnxsteer_batch_size_sum") - rowsBefore;
         into.batches += metric(http, base, "onnxsteer_batches_total") - batchesBefore;
+        into.cpuNanos += target.cpuNanos().getAsLong() - cpuBefore;
         List<Long> mine = sorted(into.latencies.subList(before, into.latencies.size()));
         System.err.printf(Locale.ROOT, "%s, %.1f s: %d requests, p50 %.1f ms%n", load.label(), wall, mine.size(),
                 percentile(mine, 0.5));
@@ -299,6 +319,12 @@ public final class ServerLoadBench {
             into.firstTokens.add(first - t0);
         }
         into.tokens.addAndGet(tokens);
+    }
+
+    /** The CPU time process {@code pid} has used, every thread together (0 where the system does not say). */
+    private static LongSupplier processCpu(long pid) {
+        ProcessHandle process = ProcessHandle.of(pid).orElseThrow(() -> new IllegalArgumentException("no process " + pid));
+        return () -> process.info().totalCpuDuration().map(Duration::toNanos).orElse(0L);
     }
 
     private static List<Long> sorted(List<Long> values) {
