@@ -37,6 +37,7 @@ public final class Generator {
     private final ModelConfig config;
     private final OptionalInt vocabSize;
     private final StepFeeds feeds;
+    private final LogitsLayout logitsLayout;
     /** Sees each row's logits before the repetition penalty and sampling; null for none. */
     volatile LogitsProbe logitsProbe;
 
@@ -82,6 +83,7 @@ public final class Generator {
                     + source, layout.vocabSize().getAsInt() + ", the logits dimension", config.vocabSize().getAsInt()));
         }
         this.vocabSize = layout.vocabSize().isPresent() ? layout.vocabSize() : config.vocabSize();
+        this.logitsLayout = LogitsLayout.of(session, layout, source);
         if (tokenizer != null && vocabSize.isPresent() && tokenizer.vocabSize() > vocabSize.getAsInt()) {
             String from = layout.vocabSize().isPresent() ? "logits dimension" : "vocab_size in " + config.source();
             throw new BadModelException("tokenizer " + tokenizer.file() + " has " + tokenizer.vocabSize()
@@ -288,7 +290,7 @@ public final class Generator {
         TokenGrid grid = new TokenGrid(prompts, maxTokens, layout.alignment(), pad);
         int limit = config.maxPositions().orElse(Integer.MAX_VALUE);
         boolean cached = layout.hasCache() && perRow.configs().get(0).useCache();
-        return new DecodeLoop(session, source, layout, feeds, logitsProbe)
+        return new DecodeLoop(session, source, layout, logitsLayout, feeds, logitsProbe)
                 .run(grid, rows, cached, limit, pad, extras, listener);
     }
 }

@@ -71,7 +71,17 @@ final class RowState {
             listener.onToken(index, token, "");
             return;
         }
-        decoder.push(token);
+        String pushed = decoder.push(token);
+        if (generation.stopStrings().isEmpty()) {
+            // nothing is held back: the decoder's new text is the piece, and the text so far is never rebuilt
+            if (generated.size() >= generation.maxTokens() || contextFull) {
+                finish(FinishReason.LENGTH, listener, token);
+                return;
+            }
+            streamed += pushed.length();
+            listener.onToken(index, token, pushed);
+            return;
+        }
         String all = decoder.text();
         int stopAt = -1;
         for (String stop : generation.stopStrings()) {

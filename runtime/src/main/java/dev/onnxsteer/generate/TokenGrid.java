@@ -130,24 +130,25 @@ public final class TokenGrid {
             return width - pastLength;
         }
 
-        /** {@code [batch, inputLength]} token ids, the pad id in padded slots. */
-        public long[] ids() {
-            return fill((r, t) -> tokens[r][t], pad);
+        /** Writes the {@code [batch, inputLength]} token ids, the pad id in padded slots. */
+        public void writeIds(Sink out) {
+            fill(out, false);
         }
 
-        /** {@code [batch, inputLength]} positions counted from each row's first token, 0 on padding. */
-        public long[] positions() {
-            return fill((r, t) -> t, 0);
+        /** Writes the {@code [batch, inputLength]} positions counted from each row's first token, 0 on padding. */
+        public void writePositions(Sink out) {
+            fill(out, true);
         }
 
-        /** {@code [batch, width]}: 1 on each row's tokens, 0 on its padding. */
-        public long[] mask() {
-            long[] mask = new long[tokens.length * width];
+        /** Writes the {@code [batch, width]} mask: 1 on each row's tokens, 0 on its padding. */
+        public void writeMask(Sink out) {
             for (int r = 0; r < tokens.length; r++) {
-                int from = r * width + offset(r);
-                Arrays.fill(mask, from, from + lengths[r], 1);
+                int from = offset(r);
+                int to = from + lengths[r];
+                for (int c = 0; c < width; c++) {
+                    out.put(r * width + c, c >= from && c < to ? 1 : 0);
+                }
             }
-            return mask;
         }
 
         /** Where row {@code row}'s newest token is among the {@code inputLength} fed positions. */
@@ -155,23 +156,23 @@ public final class TokenGrid {
             return pastLength == 0 ? offset(row) + lengths[row] - 1 : inputLength() - 1;
         }
 
-        private long[] fill(TokenValue value, long padValue) {
+        private void fill(Sink out, boolean positions) {
             int n = inputLength();
-            long[] out = new long[tokens.length * n];
             for (int r = 0; r < tokens.length; r++) {
                 // the token index fed at window slot 0: a full pass starts at the row's offset, a cached one
                 // feeds the row's last n tokens
                 int first = pastLength == 0 ? -offset(r) : lengths[r] - n;
                 for (int i = 0; i < n; i++) {
                     int t = first + i;
-                    out[r * n + i] = t >= 0 && t < lengths[r] ? value.at(r, t) : padValue;
+                    boolean token = t >= 0 && t < lengths[r];
+                    out.put(r * n + i, positions ? (token ? t : 0) : (token ? tokens[r][t] : pad));
                 }
             }
-            return out;
         }
     }
 
-    private interface TokenValue {
-        long at(int row, int token);
+    /** Receives the values of one of a run's integer inputs by flat row-major index (written in place, no array). */
+    public interface Sink {
+        void put(int index, long value);
     }
 }
