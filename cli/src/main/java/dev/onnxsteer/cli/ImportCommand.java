@@ -56,6 +56,12 @@ final class ImportCommand implements Callable<Integer> {
                     + " beside the model). genai writes llama, qwen2, phi3 and gemma."})
     ImportFormat format;
 
+    @Option(names = "--int8-activations",
+            description = {"MatMulNBits projections quantise their input to int8 per block of 32 and multiply in integers"
+                    + " (accuracy_level 4), as llama.cpp does: several times faster on CPU, logits about 1.5% of the largest"
+                    + " from the float import; parity widens its tolerances by the measured int8 noise."})
+    boolean int8Activations;
+
     @Option(names = "--json", description = "Print a JSON summary instead of text.")
     boolean json;
 
@@ -72,6 +78,9 @@ final class ImportCommand implements Callable<Integer> {
         err.println("importing " + gguf + " ...");
         err.flush();
         GgufImporter.Options options = GgufImporter.Options.of(weights, allowNonfinite).withFormat(format);
+        if (int8Activations) {
+            options = options.withInt8Activations();
+        }
         GgufImporter.Result result = GgufImporter.importModel(gguf, target, options);
         LlamaConfig c = result.config();
         if (json) {
@@ -93,6 +102,7 @@ final class ImportCommand implements Callable<Integer> {
             node.put("quantised_projections", result.quantisedProjections());
             node.put("requantised_projections", result.requantised());
             node.put("worst_requantisation_error", result.worstRequantisationError());
+            node.put("int8_activations", options.int8Activations() && result.quantisedProjections() > 0);
             out.println(mapper.writeValueAsString(node));
         } else {
             out.println(result.directory());
@@ -101,9 +111,9 @@ final class ImportCommand implements Callable<Integer> {
                     result.format() == ImportFormat.GENAI ? " (onnxruntime-genai layout, genai_config.json)" : "",
                     result.weightBytes() / 1048576.0, result.externalData() ? " in model.onnx.data" : ""));
             if (result.quantisedProjections() > 0) {
-                err.println(String.format("weights %s: %d projections as MatMulNBits, %d requantised (worst relative RMS error %.4f)",
+                err.println(String.format("weights %s: %d projections as MatMulNBits, %d requantised (worst relative RMS error %.4f)%s",
                         result.weights().label(), result.quantisedProjections(), result.requantised(),
-                        result.worstRequantisationError()));
+                        result.worstRequantisationError(), options.int8Activations() ? "; int8 activations (accuracy_level 4)" : ""));
             }
         }
         out.flush();

@@ -59,11 +59,11 @@ public final class GgufImporter {
      * @param externalDataThreshold weights go to external data, streamed there tensor by tensor, when their
      *     float32 size exceeds this many bytes
      * @param int8Activations MatMulNBits projections quantise their activations to int8 per block
-     *     ({@code accuracy_level} 4), as llama.cpp does: 1-4.6x (4 bits) and 14-36x (8 bits) faster decoding in ONNX
-     *     Runtime 1.27 on CPU, logits about 1.5% of the largest from the float import, but rounding that small
-     *     float differences flip, so parity's float tolerances no longer hold for a steered model (measured: 1.3e-2
-     *     against 1.5e-3). False (the default): float32 activations ({@code accuracy_level} 0), and a {@code keep}
-     *     import of Q4_0/Q8_0 gives the float import's logits up to summation order
+     *     ({@code accuracy_level} 4, {@code import --int8-activations}), as llama.cpp does: in ONNX Runtime 1.27 on CPU
+     *     the fast path for 8-bit weights, logits about 1.5% of the largest from the float import. The attribute on
+     *     each MatMulNBits is the record of it; parity reads it and adds the int8 noise it measures to its tolerances.
+     *     False (the default): float32 activations ({@code accuracy_level} 0, 8-bit matrices as 4-bit nibble pairs),
+     *     and a {@code keep} import of Q4_0/Q8_0 gives the float import's logits up to summation order
      * @param format the graph layout: standard operators ({@link ImportFormat#ONNX}, the default) or the
      *     onnxruntime-genai builder's fused one with {@code genai_config.json} ({@link ImportFormat#GENAI})
      */

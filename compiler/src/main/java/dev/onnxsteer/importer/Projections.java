@@ -6,6 +6,7 @@ import dev.onnxsteer.gguf.GgufFile;
 import dev.onnxsteer.gguf.GgufTensorInfo;
 import dev.onnxsteer.gguf.QuantisationError;
 import dev.onnxsteer.quant.BlockQuantised;
+import dev.onnxsteer.quant.NibblePairs;
 import dev.onnxsteer.ir.DataType;
 import dev.onnxsteer.ir.Graph;
 import dev.onnxsteer.ir.Value;

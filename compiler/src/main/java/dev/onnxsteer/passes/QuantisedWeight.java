@@ -9,6 +9,7 @@ import dev.onnxsteer.ir.Value;
 import dev.onnxsteer.quant.BlockQuantised;
 import dev.onnxsteer.quant.Bnb4Blocks;
 import dev.onnxsteer.quant.ChannelQuantised;
+import dev.onnxsteer.quant.NibblePairs;
 import dev.onnxsteer.quant.RequantisationError;
 import dev.onnxsteer.sites.Projection;
 
@@ -247,7 +248,8 @@ final class QuantisedWeight {
     RequantisationError write(float[] rows) {
         if (nbits()) {
             BlockQuantised b = blocks();
-            BlockQuantised.Requantised r = b.requantise(BlockQuantised.transpose(rows, b.cols(), b.rows()));
+            BlockQuantised.Requantised r = nibblePair(b) ? requantisePair(b, rows)
+                    : b.requantise(BlockQuantised.transpose(rows, b.cols(), b.rows()));
             store(codes, r.blocks().packedTensor());
             store(scale, r.blocks().scalesTensor(scale.value().initializer().type()));
             if (zeroPoint.value() != null) {
@@ -268,6 +270,31 @@ final class QuantisedWeight {
         // MatMulInteger's weight scale may be shaped [1, N] or a scalar: keep its shape
         store(scale, new Tensor(DataType.FLOAT, oldScale.dims(), r.weights().scaleTensor().storage()));
         return r.error();
+    }
+
+    /** An 8-bit matrix the importer wrote as a 4-bit nibble pair over {@code Concat(x, x)} (see {@link NibblePairs}). */
+    private boolean nibblePair(BlockQuantised b) {
+        Node doubled = projection.input(0).producer();
+        return doubled != null && doubled.is("Concat") && doubled.inputCount() == 2 && doubled.input(0) == doubled.input(1)
+                && NibblePairs.isPair(b);
+    }
+
+    /**
+     * {@code rows} ([2K, N], what the pair multiplies [x, x] by) as the pair's 8-bit matrix would hold it: the two
+     * halves summed, requantised in 8 bits (unedited blocks keep their codes), split again. Requantising each
+     * half in 4 bits instead would round the high half at 16 times the 8-bit step.
+     */
+    private static BlockQuantised.Requantised requantisePair(BlockQuantised pair, float[] rows) {
+        int n = pair.rows();
+        int k = pair.cols() / 2;
+        float[] summed = new float[n * k];
+        for (int col = 0; col < k; col++) {
+            for (int row = 0; row < n; row++) {
+                summed[row * k + col] = rows[col * n + row] + rows[(col + k) * n + row];
+            }
+        }
+        BlockQuantised.Requantised eight = NibblePairs.fold(pair).requantise(summed);
+        return new BlockQuantised.Requantised(NibblePairs.split(eight.blocks()), eight.error());
     }
 
     /** Puts {@code tensor} in the slot: in place when only this slot reads it, else as a fresh copy. */

@@ -6,9 +6,9 @@ import dev.onnxsteer.gguf.GgufFile;
 import dev.onnxsteer.gguf.GgufValue;
 import dev.onnxsteer.gguf.GgufValueType;
 import dev.onnxsteer.gguf.GgufWriter;
-import dev.onnxsteer.ir.HalfFloats;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Random;
 
@@ -29,6 +29,20 @@ public final class ArchitectureFixtures {
     public static final int VOCAB = 512;
     public static final int GEMMA2_WINDOW = 5;
 
+    /** The fixture's shape: head size hidden / heads. */
+    public record Sizes(int layers, int hidden, int heads, int kvHeads, int ffn) {
+        public int headDim() {
+            return hidden / heads;
+        }
+    }
+
+    /** The default: 2 layers, hidden 64, 4 heads of 16, 2 KV heads, FFN 96 (rows too short for K-quants). */
+    public static final Sizes TINY = new Sizes(LAYERS, HIDDEN, HEADS, KV_HEADS, FFN);
+    /** Rows of 256 and 512 (every matrix a whole number of 256-value K-quant super-blocks): hidden 256, 4 heads of 64, FFN 512. */
+    public static final Sizes WIDE = new Sizes(2, 256, 4, 2, 512);
+    /** Gemma's real head size: hidden 512, 2 heads of 256 (as Gemma 2B's 8 of 256), 1 KV head, FFN 512. */
+    public static final Sizes HEAD_256 = new Sizes(2, 512, 2, 1, 512);
+
     private ArchitectureFixtures() {}
 
     /** Writes the F32 fixture of {@code architecture} ({@code qwen2} or {@code phi3} or {@code gemma}) to {@code target}. */
@@ -41,6 +55,15 @@ public final class ArchitectureFixtures {
      * here: per block of 32, scale max|x|/127 as fp16, values rounded to the nearest step).
      */
     public static Path write(String architecture, Path target, GgmlType matrices) {
+        return write(architecture, target, matrices, TINY);
+    }
+
+    /**
+     * The fixture in {@code sizes} with its projection matrices as {@code matrices}: F32, or quantised by
+     * {@link FixtureQuantiser} to Q8_0, Q4_K or Q6_K (K-quants need every row a multiple of 256: {@link #WIDE},
+     * {@link #HEAD_256}).
+     */
+    public static Path write(String architecture, Path target, GgmlType matrices, Sizes sizes) {
         Map<String, GgufValue> tokenizer = new LinkedHashMap<>();
         try (GgufFile stories = GgufFile.open(TestPaths.sharedModel("stories260K/stories260K.gguf"))) {
             stories.metadata().asMap().forEach((key, value) -> {
@@ -49,14 +72,22 @@ public final class ArchitectureFixtures {
                 }
             });
         }
-        return write(architecture, target, matrices, tokenizer);
+        return write(architecture, target, matrices, tokenizer, sizes);
     }
 
     /** As {@link #write(String, Path, GgmlType)} with the {@code tokenizer.*} keys given; the vocabulary size follows them. */
     public static Path write(String architecture, Path target, GgmlType matrices, Map<String, GgufValue> tokenizer) {
-        if (matrices != GgmlType.F32 && matrices != GgmlType.Q8_0) {
-            throw new IllegalArgumentException("fixture matrices are F32 or Q8_0, not " + matrices);
+        return write(architecture, target, matrices, tokenizer, TINY);
+    }
+
+    private static Path write(String architecture, Path target, GgmlType matrices, Map<String, GgufValue> tokenizer, Sizes sizes) {
+        if (!List.of(GgmlType.F32, GgmlType.Q8_0, GgmlType.Q4_K, GgmlType.Q6_K).contains(matrices)) {
+            throw new IllegalArgumentException("fixture matrices are F32, Q8_0, Q4_K or Q6_K, not " + matrices);
         }
+        int layers = sizes.layers();
+        int hidden = sizes.hidden();
+        int headDim = sizes.headDim();
+        int ffn = sizes.ffn();
         GgmlType type = matrices;
         GgufWriter w = new GgufWriter();
         w.put("general.architecture", new GgufValue.Str(architecture));
@@ -66,13 +97,13 @@ public final class ArchitectureFixtures {
         tokenizer.forEach(w::put);
         int vocab = ((GgufValue.Array) tokenizer.get("tokenizer.ggml.tokens")).elements().size();
         String a = architecture + ".";
-        uint(w, a + "block_count", LAYERS);
+        uint(w, a + "block_count", layers);
         uint(w, a + "context_length", 256);
-        uint(w, a + "embedding_length", HIDDEN);
-        uint(w, a + "feed_forward_length", FFN);
-        uint(w, a + "attention.head_count", HEADS);
-        uint(w, a + "attention.head_count_kv", KV_HEADS);
-        uint(w, a + "rope.dimension_count", HEAD_DIM);
+        uint(w, a + "embedding_length", hidden);
+        uint(w, a + "feed_forward_length", ffn);
+        uint(w, a + "attention.head_count", sizes.heads());
+        uint(w, a + "attention.head_count_kv", sizes.kvHeads());
+        uint(w, a + "rope.dimension_count", headDim);
         w.put(a + "rope.freq_base", new GgufValue.Real(GgufValueType.FLOAT32, 10000));
         w.put(a + "attention.layer_norm_rms_epsilon", new GgufValue.Real(GgufValueType.FLOAT32, 1e-6));
         boolean gemma2 = architecture.equals(LlamaConfig.GEMMA2);
@@ -83,37 +114,37 @@ public final class ArchitectureFixtures {
             w.put(a + "final_logit_softcapping", new GgufValue.Real(GgufValueType.FLOAT32, 4.0));
         }
         Random random = new Random(architecture.hashCode());
-        int kv = KV_HEADS * HEAD_DIM;
-        matrix(w, random, "token_embd.weight", HIDDEN, vocab, 1.0f, GgmlType.F32);
-        norm(w, random, "output_norm.weight");
+        int kv = sizes.kvHeads() * headDim;
+        matrix(w, random, "token_embd.weight", hidden, vocab, 1.0f, GgmlType.F32);
+        norm(w, random, "output_norm.weight", hidden);
         if (!architecture.equals(LlamaConfig.GEMMA) && !gemma2) { // gemma ties its LM head to the embedding
-            matrix(w, random, "output.weight", HIDDEN, vocab, 0.3f, type);
+            matrix(w, random, "output.weight", hidden, vocab, 0.3f, type);
         }
-        for (int l = 0; l < LAYERS; l++) {
+        for (int l = 0; l < layers; l++) {
             String b = "blk." + l + ".";
-            norm(w, random, b + "attn_norm.weight");
-            norm(w, random, b + "ffn_norm.weight");
+            norm(w, random, b + "attn_norm.weight", hidden);
+            norm(w, random, b + "ffn_norm.weight", hidden);
             if (gemma2) {
-                norm(w, random, b + "post_attention_norm.weight");
-                norm(w, random, b + "post_ffw_norm.weight");
+                norm(w, random, b + "post_attention_norm.weight", hidden);
+                norm(w, random, b + "post_ffw_norm.weight", hidden);
             }
             if (architecture.equals(LlamaConfig.PHI3)) {
-                matrix(w, random, b + "attn_qkv.weight", HIDDEN, HIDDEN + 2 * kv, 0.3f, type);
-                matrix(w, random, b + "ffn_up.weight", HIDDEN, 2 * FFN, 0.3f, type);
+                matrix(w, random, b + "attn_qkv.weight", hidden, hidden + 2 * kv, 0.3f, type);
+                matrix(w, random, b + "ffn_up.weight", hidden, 2 * ffn, 0.3f, type);
             } else {
-                matrix(w, random, b + "attn_q.weight", HIDDEN, HIDDEN, 0.3f, type);
-                matrix(w, random, b + "attn_k.weight", HIDDEN, kv, 0.3f, type);
-                matrix(w, random, b + "attn_v.weight", HIDDEN, kv, 0.3f, type);
+                matrix(w, random, b + "attn_q.weight", hidden, hidden, 0.3f, type);
+                matrix(w, random, b + "attn_k.weight", hidden, kv, 0.3f, type);
+                matrix(w, random, b + "attn_v.weight", hidden, kv, 0.3f, type);
                 if (architecture.equals(LlamaConfig.QWEN2)) {
-                    vector(w, random, b + "attn_q.bias", HIDDEN, 0.5f);
+                    vector(w, random, b + "attn_q.bias", hidden, 0.5f);
                     vector(w, random, b + "attn_k.bias", kv, 0.5f);
                     vector(w, random, b + "attn_v.bias", kv, 0.5f);
                 }
-                matrix(w, random, b + "ffn_gate.weight", HIDDEN, FFN, 0.3f, type);
-                matrix(w, random, b + "ffn_up.weight", HIDDEN, FFN, 0.3f, type);
+                matrix(w, random, b + "ffn_gate.weight", hidden, ffn, 0.3f, type);
+                matrix(w, random, b + "ffn_up.weight", hidden, ffn, 0.3f, type);
             }
-            matrix(w, random, b + "attn_output.weight", HIDDEN, HIDDEN, 0.3f, type);
-            matrix(w, random, b + "ffn_down.weight", FFN, HIDDEN, 0.3f, type);
+            matrix(w, random, b + "attn_output.weight", hidden, hidden, 0.3f, type);
+            matrix(w, random, b + "ffn_down.weight", ffn, hidden, 0.3f, type);
         }
         w.write(target);
         return target;
@@ -130,39 +161,19 @@ public final class ArchitectureFixtures {
         for (int i = 0; i < data.length; i++) {
             data[i] = (float) (random.nextGaussian() * scale);
         }
-        if (type == GgmlType.Q8_0) {
-            w.addTensor(name, new long[] {cols, rows}, GgmlType.Q8_0, out -> out.write(q8_0(data)));
+        if (type != GgmlType.F32) {
+            w.addTensor(name, new long[] {cols, rows}, type, out -> out.write(FixtureQuantiser.quantise(data, type)));
         } else {
             w.addTensor(name, new long[] {cols, rows}, data);
         }
     }
 
-    /** Q8_0 blocks: fp16 scale d = max|x| / 127 (little-endian), then 32 int8 values round(x / d). */
-    private static byte[] q8_0(float[] data) {
-        byte[] blocks = new byte[data.length / 32 * 34];
-        for (int b = 0; b < data.length / 32; b++) {
-            float max = 0;
-            for (int i = 0; i < 32; i++) {
-                max = Math.max(max, Math.abs(data[32 * b + i]));
-            }
-            short half = HalfFloats.toFloat16(max / 127);
-            float d = HalfFloats.fromFloat16(half);
-            blocks[34 * b] = (byte) half;
-            blocks[34 * b + 1] = (byte) (half >> 8);
-            for (int i = 0; i < 32; i++) {
-                long q = d == 0 ? 0 : Math.round(data[32 * b + i] / d);
-                blocks[34 * b + 2 + i] = (byte) Math.max(-127, Math.min(127, q));
-            }
-        }
-        return blocks;
-    }
-
-    private static void norm(GgufWriter w, Random random, String name) {
-        float[] data = new float[HIDDEN];
-        for (int i = 0; i < HIDDEN; i++) {
+    private static void norm(GgufWriter w, Random random, String name, int size) {
+        float[] data = new float[size];
+        for (int i = 0; i < size; i++) {
             data[i] = (float) (1 + 0.2 * random.nextGaussian());
         }
-        w.addTensor(name, new long[] {HIDDEN}, data);
+        w.addTensor(name, new long[] {size}, data);
     }
 
     private static void vector(GgufWriter w, Random random, String name, int size, float gain) {

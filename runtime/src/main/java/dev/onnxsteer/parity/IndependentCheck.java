@@ -69,7 +69,7 @@ final class IndependentCheck {
      * every path from a changed site onward sees the changed value.
      */
     ParityCheck run(RecoveredSteering recovered, Model originalModel, SiteMap sites,
-            List<long[]> prompts, List<float[]> actual) {
+            List<long[]> prompts, List<float[]> actual, double actualInt8Noise) {
         List<Cut> order = cuts(recovered, sites);
         for (Cut cut : order) {
             Steering s = cut.steering();
@@ -86,6 +86,7 @@ final class IndependentCheck {
         // Stage k reads every earlier site, steered in Java, as an input (the residual skip past a
         // sublayer site still depends on earlier sites) and returns site k (the last stage: logits).
         List<Path> stages = new ArrayList<>();
+        List<Path> floatActivationStages = new ArrayList<>();
         List<String> siteNames = new ArrayList<>();
         List<DataType> siteTypes = new ArrayList<>();
         for (int k = 0; k <= order.size(); k++) {
@@ -108,6 +109,10 @@ final class IndependentCheck {
                         Dim.param("batch_size"), Dim.param("sequence_length"), Dim.of(stageSites.hiddenSize())));
             }
             stages.add(staging.stage("stage" + k, model));
+            if (staging.int8ActivationNodes() > 0) {
+                Int8Activations.useFloatActivations(model);
+                floatActivationStages.add(staging.stage("stage" + k + "-float-activations", model));
+            }
         }
         List<float[]> expected = runStages(stages, order, prompts, siteNames, siteTypes, false);
         double tolerance = staging.relative(ParityHarness.INDEPENDENT_RELATIVE_TOLERANCE)
@@ -123,6 +128,12 @@ final class IndependentCheck {
             siteRoundingEffect = ulpEffect;
             oneUlp = String.format("; tolerance includes %.3g, what one %s ulp at the cut moves the logits",
                     ulpEffect, siteTypes.get(0).name().toLowerCase());
+        }
+        if (staging.int8ActivationNodes() > 0) {
+            double expectedNoise = ReferenceOps.maxDiff(expected,
+                    runStages(floatActivationStages, order, prompts, siteNames, siteTypes, false));
+            tolerance += expectedNoise + actualInt8Noise;
+            oneUlp += Int8Activations.detail(staging.int8ActivationNodes(), expectedNoise, actualInt8Noise);
         }
         SteerOptions options = recovered.options();
         String what = options.op() == SteerOp.ORTHOGONALIZE ? "every residual write ablated in Java"

@@ -27,16 +27,17 @@ final class ModesCheck {
 
     /** Orthogonalize vs an in-graph ablation of the same direction at every residual write. */
     ParityCheck ablateEquivalent(RecoveredSteering recovered, SiteMap sites, List<long[]> prompts,
-            List<float[]> actual) {
+            List<float[]> actual, double actualInt8Noise) {
         List<Steering> writes = IndependentCheck.cuts(recovered, sites).stream().map(IndependentCheck.Cut::steering)
                 .toList();
         Path ablated = staging.compile("ablate-writes", writes, Mode.ADD, SteerOptions.of(SteerOp.ABLATE));
         List<float[]> expected = staging.logits(ablated, prompts, GraphOptimization.DISABLE_ALL);
+        double expectedNoise = staging.int8Noise("ablate-writes", ablated, expected, prompts);
         double tolerance = staging.relative(ParityHarness.INDEPENDENT_RELATIVE_TOLERANCE)
-                * Math.max(1, ReferenceOps.maxAbs(expected));
+                * Math.max(1, ReferenceOps.maxAbs(expected)) + expectedNoise + actualInt8Noise;
         return ParityCheck.compare("ablate-equivalent", ReferenceOps.maxDiff(expected, actual), tolerance,
                 "orthogonalized weights vs --op ablate compiled at " + writes.size()
-                        + " residual writes (resid_pre.0, every attn_out and mlp_out)");
+                        + " residual writes (resid_pre.0, every attn_out and mlp_out)" + int8Detail(expectedNoise, actualInt8Noise));
     }
 
     /**
@@ -45,7 +46,7 @@ final class ModesCheck {
      *                     an Add rounds it twice, so the modes may differ by that much more
      */
     ParityCheck modes(RecoveredSteering recovered, SiteMap sites, List<long[]> prompts,
-            List<float[]> steeredLogits, double siteRounding) {
+            List<float[]> steeredLogits, double steeredInt8Noise, double siteRounding) {
         List<Steering> unit = recovered.steerings();
         SteerOptions options = recovered.options();
         // a model compiled with --create-bias was given its biases, so a bias compilation of it can be made again;
@@ -55,30 +56,51 @@ final class ModesCheck {
                         || sites.find(s.kind(), s.layer()).stream().allMatch(site -> site.biasFoldable()
                                 || BiasInputs.freeBiasInput(site) != null));
         Map<String, List<float[]>> results = new LinkedHashMap<>();
+        Map<String, Double> int8Noise = new LinkedHashMap<>();
         results.put("file", steeredLogits);
-        results.put("add", staging.logits(staging.compile("mode-add", unit, Mode.ADD, options.withBank(false)), prompts,
-                GraphOptimization.DISABLE_ALL));
-        results.put("input", staging.logits(staging.compile("mode-input", unit, Mode.INPUT, options), prompts,
-                GraphOptimization.DISABLE_ALL));
+        int8Noise.put("file", steeredInt8Noise);
+        compileAndRun("add", staging.compile("mode-add", unit, Mode.ADD, options.withBank(false)), prompts, results, int8Noise);
+        compileAndRun("input", staging.compile("mode-input", unit, Mode.INPUT, options), prompts, results, int8Noise);
         if (foldable) {
-            results.put("bias", staging.logits(staging.compile("mode-bias", unit, Mode.BIAS, options.withBank(false)), prompts,
-                    GraphOptimization.DISABLE_ALL));
+            compileAndRun("bias", staging.compile("mode-bias", unit, Mode.BIAS, options.withBank(false)), prompts, results, int8Noise);
         }
         double max = 0;
+        // the pair that sets the largest difference, and the most that int8 rounding of any pair could explain
+        double pairNoise = 0;
+        double[] pairNoises = {0, 0};
         List<String> names = new ArrayList<>(results.keySet());
         for (int i = 0; i < names.size(); i++) {
             for (int j = i + 1; j < names.size(); j++) {
                 max = Math.max(max, ReferenceOps.maxDiff(results.get(names.get(i)), results.get(names.get(j))));
+                double noise = int8Noise.get(names.get(i)) + int8Noise.get(names.get(j));
+                if (noise > pairNoise) {
+                    pairNoise = noise;
+                    pairNoises = new double[] {int8Noise.get(names.get(i)), int8Noise.get(names.get(j))};
+                }
             }
         }
         // relative to the largest logit: a folded bias sums in a different order than an Add before the projection
         double tolerance = staging.relative(ParityHarness.MODES_TOLERANCE)
-                * Math.max(1, ReferenceOps.maxAbs(results.get("file"))) + siteRounding;
+                * Math.max(1, ReferenceOps.maxAbs(results.get("file"))) + siteRounding + pairNoise;
         String bias = foldable ? "" : options.withBank(false).isPlainAdd()
                 ? " (bias mode not applicable: a site has no foldable bias)"
                 : " (bias mode not applicable: it only does add at every position)";
         return ParityCheck.compare("modes", max, tolerance, "pairwise " + names + bias
                 + (options.bank() ? "; input is a one-row bank" : "")
-                + (siteRounding > 0 ? String.format("; tolerance includes %.3g for one ulp at the sites", siteRounding) : ""));
+                + (siteRounding > 0 ? String.format("; tolerance includes %.3g for one ulp at the sites", siteRounding) : "")
+                + int8Detail(pairNoises[0], pairNoises[1]));
+    }
+
+    /** Runs one compilation over the prompts and measures its int8-activation noise (see {@link Int8Activations}). */
+    private void compileAndRun(String name, Path compiled, List<long[]> prompts, Map<String, List<float[]>> results,
+            Map<String, Double> int8Noise) {
+        List<float[]> logits = staging.logits(compiled, prompts, GraphOptimization.DISABLE_ALL);
+        results.put(name, logits);
+        int8Noise.put(name, staging.int8Noise("mode-" + name, compiled, logits, prompts));
+    }
+
+    private String int8Detail(double expectedNoise, double actualNoise) {
+        return staging.int8ActivationNodes() == 0 ? ""
+                : Int8Activations.detail(staging.int8ActivationNodes(), expectedNoise, actualNoise);
     }
 }

@@ -24,7 +24,10 @@ import java.util.List;
  *       suffix at the positions the model steers, matches the steered logits within 1e-4 (relative to the
  *       largest logit; 8 ulps of the type, 2^-7 and 2^-4, on float16 and bfloat16 models); for orthogonalize the cut is at every write into the residual stream (the
  *       embedding output, every attn_out and mlp_out) and the operation is ablation. Position masks
- *       {@code prompt}/{@code generated} are checked with the prompt length fed as half of each prompt;</li>
+ *       {@code prompt}/{@code generated} are checked with the prompt length fed as half of each prompt. On a
+ *       model whose MatMulNBits quantise activations to int8 ({@code accuracy_level} 4) the tolerance (this
+ *       one and the modes') adds how far int8 rounding moves each side from its float-activation twin
+ *       ({@link Int8Activations});</li>
  *   <li>modes: add, input and bias compilations of the same vectors and operation agree within 1e-5 (on
  *       16-bit models, the independent check's 8 ulps, as input mode rounds c*v in the graph)
  *       (relative to the largest logit, as folding c*v*W into a projection's bias rounds differently from
@@ -82,7 +85,7 @@ public final class ParityHarness {
         DataType computeType = sites.sites().isEmpty() ? DataType.FLOAT
                 : new ElementTypes().of(sites.sites().get(0).value()).orElse(DataType.FLOAT);
         List<ParityCheck> checks = new ArrayList<>();
-        try (ParityStaging staging = new ParityStaging(original, sessions, computeType)) {
+        try (ParityStaging staging = new ParityStaging(original, sessions, computeType, Int8Activations.nodes(originalModel))) {
             if (recovered.options().op() == SteerOp.ADD) {
                 Path zero = staging.compile("zero", recovered.withCoefficient(0f), recovered.mode(), recovered.options());
                 checks.add(ParityCheck.compare("zero", staging.maxDiff(original.onnx(), zero, prompts, GraphOptimization.DISABLE_ALL),
@@ -97,12 +100,13 @@ public final class ParityHarness {
             }
             // independent and modes (or ablate-equivalent) both compare against these
             List<float[]> steeredLogits = staging.logits(steered, prompts, GraphOptimization.DISABLE_ALL);
+            double steeredNoise = staging.int8Noise("steered", steered, steeredLogits, prompts);
             IndependentCheck independent = new IndependentCheck(staging);
-            checks.add(independent.run(recovered, originalModel, sites, prompts, steeredLogits));
+            checks.add(independent.run(recovered, originalModel, sites, prompts, steeredLogits, steeredNoise));
             ModesCheck modes = new ModesCheck(staging);
             checks.add(recovered.options().op() == SteerOp.ORTHOGONALIZE
-                    ? modes.ablateEquivalent(recovered, sites, prompts, steeredLogits)
-                    : modes.modes(recovered, sites, prompts, steeredLogits, independent.siteRoundingEffect()));
+                    ? modes.ablateEquivalent(recovered, sites, prompts, steeredLogits, steeredNoise)
+                    : modes.modes(recovered, sites, prompts, steeredLogits, steeredNoise, independent.siteRoundingEffect()));
             GenerationChecks generation = new GenerationChecks(staging, generateTokens);
             checks.add(generation.cache(steered, prompts, originalModel));
             checks.add(generation.effect(steered, prompts));

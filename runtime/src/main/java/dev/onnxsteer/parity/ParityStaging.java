@@ -39,12 +39,15 @@ final class ParityStaging implements AutoCloseable {
     private final ModelFiles original;
     private final SessionConfig sessions;
     private final DataType computeType;
+    private final int int8ActivationNodes;
     private final Path work;
 
-    ParityStaging(ModelFiles original, SessionConfig sessions, DataType computeType) {
+    /** @param int8ActivationNodes the original's MatMulNBits with int8 activations ({@link Int8Activations#nodes}) */
+    ParityStaging(ModelFiles original, SessionConfig sessions, DataType computeType, int int8ActivationNodes) {
         this.original = original;
         this.sessions = sessions;
         this.computeType = computeType;
+        this.int8ActivationNodes = int8ActivationNodes;
         try {
             this.work = Files.createTempDirectory("onnx-steer-parity");
         } catch (IOException e) {
@@ -74,6 +77,30 @@ final class ParityStaging implements AutoCloseable {
         new SteerPass(SiteFinder.find(model), steerings, mode, options).run(model);
         Provenance.record(model, List.of(), "parity");
         return stage(name, model);
+    }
+
+    /** The original's MatMulNBits nodes that quantise activations to int8; 0 when parity's float tolerances apply as they are. */
+    int int8ActivationNodes() {
+        return int8ActivationNodes;
+    }
+
+    /**
+     * How far int8 activations move the logits of {@code model} ({@code logits}: its logits over {@code prompts},
+     * optimisations off) from its float-activation twin (see {@link Int8Activations}), staged as {@code name}; 0
+     * when the original has no int8-activation nodes.
+     */
+    double int8Noise(String name, Path model, List<float[]> logits, List<long[]> prompts) {
+        if (int8ActivationNodes == 0) {
+            return 0;
+        }
+        return ReferenceOps.maxDiff(logits, logits(floatActivationTwin(name, model), prompts, GraphOptimization.DISABLE_ALL));
+    }
+
+    /** {@code model} with {@code accuracy_level} 0 on its int8-activation MatMulNBits, staged as {@code name}-float-activations. */
+    Path floatActivationTwin(String name, Path model) {
+        Model twin = ModelReader.read(model);
+        Int8Activations.useFloatActivations(twin);
+        return stage(name + "-float-activations", twin);
     }
 
     ModelSession open(Path model, GraphOptimization optimization) {

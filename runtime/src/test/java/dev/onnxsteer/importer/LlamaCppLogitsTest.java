@@ -191,6 +191,50 @@ class LlamaCppLogitsTest {
         }
     }
 
+    /**
+     * Every architecture with rows of 256 (and gemma also with its real head size 256), its projections
+     * quantised to Q4_K and Q6_K by the project's {@link FixtureQuantiser} and read by llama.cpp: 64
+     * teacher-forced positions through llama.cpp and through our imports. The file's own quantisation noise is
+     * llama.cpp on the F32 fixture against llama.cpp on the quantised one. Bounds: the {@code f32} import (the
+     * GGUF's exact dequantised values) within 5% of the largest logit and 56 of 64 argmaxes (llama.cpp multiplies
+     * K-quants with 8-bit-quantised activations; measured 0.2-4.2%, 60-64); {@code keep} of Q6_K (8-bit
+     * MatMulNBits) within 6%, 56 of 64, and below the file's own noise (measured 0.2-4.9% against 0.4-9.9%); {@code keep} of
+     * Q4_K (requantised to 4 bits with zero points, relative RMS error 8%) within 1.5x the file's own noise and
+     * at most 8 argmaxes fewer (measured 1.08-1.14x: requantising costs about what the Q4_K quantisation did).
+     */
+    @Test
+    void kQuantFixturesOfEveryArchitectureAreWithinQuantisationNoiseOfLlamaCpp() throws Exception {
+        long[] tokens = randomTokens(64);
+        for (String arch : List.of(LlamaConfig.QWEN2, LlamaConfig.PHI3, LlamaConfig.GEMMA, LlamaConfig.GEMMA2, "gemma-head256")) {
+            boolean head256 = arch.equals("gemma-head256");
+            String architecture = head256 ? LlamaConfig.GEMMA : arch;
+            ArchitectureFixtures.Sizes sizes = head256 ? ArchitectureFixtures.HEAD_256 : ArchitectureFixtures.WIDE;
+            Path plain = ArchitectureFixtures.write(architecture, tmp.resolve(arch + "-F32.gguf"), GgmlType.F32, sizes);
+            float[][] unquantised = llamaCpp(plain, tokens, 0).logits();
+            for (GgmlType type : List.of(GgmlType.Q4_K, GgmlType.Q6_K)) {
+                String label = arch + " " + type;
+                Path gguf = ArchitectureFixtures.write(architecture, tmp.resolve(arch + "-" + type + ".gguf"), type, sizes);
+                float[][] reference = llamaCpp(gguf, tokens, 0).logits();
+                QuantisedImportRunTest.Agreement file = QuantisedImportRunTest.compare(unquantised, reference);
+                QuantisedImportRunTest.Agreement f32 = QuantisedImportRunTest.compare(reference, ours(gguf, WeightFormat.F32, tokens));
+                assertTrue(f32.top1() >= 56 && f32.maxRelativeDiff() < 0.05, label + " f32 " + f32);
+                Path dir = tmp.resolve("keep-" + runs++);
+                GgufImporter.Result result = GgufImporter.importModel(gguf, dir, WeightFormat.KEEP);
+                assertEquals(result.quantisedProjections(), result.requantised(), label + ": K-quants are requantised");
+                QuantisedImportRunTest.Agreement keep = QuantisedImportRunTest.compare(reference, QuantisedImportRunTest.logitRows(dir, tokens));
+                if (type == GgmlType.Q6_K) {
+                    assertTrue(result.worstRequantisationError() < 0.01, label + " 8-bit error " + result.worstRequantisationError());
+                    assertTrue(keep.top1() >= 56 && keep.maxRelativeDiff() < 0.06, label + " keep " + keep);
+                    assertTrue(keep.maxRelativeDiff() < file.maxRelativeDiff(), label + " keep " + keep + " file " + file);
+                } else {
+                    assertTrue(result.worstRequantisationError() < 0.1, label + " 4-bit error " + result.worstRequantisationError());
+                    assertTrue(keep.maxRelativeDiff() < 1.5 * file.maxRelativeDiff() && keep.top1() >= file.top1() - 8,
+                            label + " keep " + keep + " file " + file);
+                }
+            }
+        }
+    }
+
     /** BOS, then {@code n - 1} seeded random ids of the fixtures' vocabulary. */
     static long[] randomTokens(int n) {
         long[] tokens = new long[n];
