@@ -59,7 +59,7 @@ public final class GgufDecodeBench {
             String file = gguf.getFileName().toString();
             String base = file.substring(0, file.length() - ".gguf".length());
             GgufImporter.Options f32 = GgufImporter.Options.DEFAULT.withWeights(WeightFormat.F32);
-            rows.add(compareLayouts(base, imported(gguf, base + "-f32-onnx", f32), imported(gguf, base + "-f32-genai",
+            rows.add(compareLayouts(base, imported(gguf, "-f32-onnx", f32), imported(gguf, "-f32-genai",
                     f32.withFormat(ImportFormat.GENAI)), sessions));
         }
         rows.add(compareLayouts("llama-100m (generated)", BenchModels.llama(), BenchModels.llamaGenai(), sessions));
@@ -68,14 +68,6 @@ public final class GgufDecodeBench {
         System.out.println("| model | onnx layout | genai layout | genai / onnx |");
         System.out.println("|---|---|---|---|");
         rows.forEach(System.out::println);
-    }
-
-    private static Path imported(Path gguf, String name, GgufImporter.Options options) {
-        Path dir = BenchModels.root().resolve(name);
-        if (!Files.isRegularFile(dir.resolve("model.onnx"))) {
-            GgufImporter.importModel(gguf, OutputTarget.refuseExisting(dir), options);
-        }
-        return dir;
     }
 
     private static String compareLayouts(String label, Path onnx, Path genai, SessionConfig sessions) {
