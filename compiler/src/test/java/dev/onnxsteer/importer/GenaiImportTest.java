@@ -166,7 +166,8 @@ class GenaiImportTest {
         Path dir = tmp.resolve("tiny-q4km");
         GgufImporter.importModel(TestPaths.sharedModel("tiny-llama-quants/tiny-llama-Q4_K_M.gguf"), dir, WeightFormat.KEEP, ImportFormat.GENAI);
         Model model = ModelReader.read(dir.resolve("model.onnx"));
-        List<Node> concats = nodes(model, "Concat");
+        // the other Concats read an 8-bit matrix's input twice (nibble pairs, see NibblePairs)
+        List<Node> concats = nodes(model, "Concat").stream().filter(c -> !c.name().endsWith("/Doubled")).toList();
         assertFalse(concats.isEmpty(), opCounts(model).toString());
         for (Node concat : concats) {
             assertTrue(concat.name().endsWith("/attn/qkv_proj/Concat"), concat.name());
