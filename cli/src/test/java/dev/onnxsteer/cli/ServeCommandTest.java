@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.onnxsteer.TestPaths;
+import dev.onnxsteer.vectors.SaeFixture;
 import dev.onnxsteer.vectors.SteeringVectors;
 import dev.onnxsteer.vectors.VectorFiles;
 import dev.onnxsteer.vectors.VectorMetadata;
@@ -20,7 +21,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** {@code serve} and {@code export-triton} from the command line on stories260K. */
+/** {@code serve} (with {@code --sae}) and {@code export-triton} from the command line on stories260K. */
 class ServeCommandTest {
     @TempDir
     static Path tmp;
@@ -109,5 +110,41 @@ class ServeCommandTest {
         CliRun again = CliRun.run("export-triton", compiled.toString(), "-o", repo.toString(),
                 "--name", "stories_steered");
         assertEquals(Main.USAGE, again.code(), again.err());
+    }
+
+    @Test
+    void aRequestsSaeFeatureEqualsGenerateWithTheSaeSpec() throws Exception {
+        Path sae = new SaeFixture(64, 16, 8).write(tmp.resolve("sae"), "blocks.3.hook_resid_post", false);
+        RunningServe serve = new RunningServe(model.toString(), "--vectors", vectors.toString(), "--port", "0",
+                "--device", "cpu", "--sae", "res3=" + sae);
+        try {
+            assertTrue(serve.err.toString().contains("with vectors [wave]; no chat template; SAEs [res3]"),
+                    serve.err.toString());
+            HttpResponse<String> reply = HttpClient.newHttpClient().send(HttpRequest.newBuilder(
+                    serve.base.resolve("/v1/completions")).POST(HttpRequest.BodyPublishers.ofString(
+                    "{\"prompt\": \"Once upon a time\", \"max_tokens\": 20, \"temperature\": 0,"
+                            + " \"steering\": [{\"sae\": \"res3\", \"feature\": 11, \"unit\": true, \"scale\": 8}]}")).build(),
+                    HttpResponse.BodyHandlers.ofString());
+            assertEquals(200, reply.statusCode(), reply.body());
+            JsonNode served = new ObjectMapper().readTree(reply.body());
+            CliRun generated = CliRun.run("generate", model.toString(), "--vector", "sae:" + sae + "#11,unit:8", "--prompt",
+                    "Once upon a time", "--max-tokens", "20", "--device", "cpu", "--json");
+            assertEquals(Main.OK, generated.code(), generated.err());
+            JsonNode expected = new ObjectMapper().readTree(generated.out());
+            assertEquals(expected.get("text").asText(), served.get("choices").get(0).get("text").asText());
+        } finally {
+            assertEquals(Main.OK, serve.stop(), serve.err.toString());
+        }
+    }
+
+    @Test
+    void anSaeDirectoryThatIsNotOneIsBadInputAndOneWithoutADirectoryIsAUsageError() {
+        CliRun missing = CliRun.run("serve", model.toString(), "--vectors", vectors.toString(), "--port", "0", "--device",
+                "cpu", "--sae", "res3=" + tmp.resolve("nothing-here"));
+        assertEquals(Main.BAD_INPUT, missing.code(), missing.err());
+        assertTrue(missing.err().contains("cfg.json"), missing.err());
+        assertEquals(1, missing.err().strip().lines().count(), missing.err());
+        CliRun noDir = CliRun.run("serve", model.toString(), "--vectors", vectors.toString(), "--sae", "res3");
+        assertEquals(Main.USAGE, noDir.code(), noDir.err());
     }
 }

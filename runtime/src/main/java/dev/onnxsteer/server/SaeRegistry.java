@@ -25,10 +25,8 @@ import java.util.TreeSet;
  * becomes a vector bound to that request alone.
  */
 final class SaeRegistry {
-    /** One registered SAE; {@code sha256} is of its weights file, read at start-up. */
-    record Sae(String name, Path directory, SaeFeatures.Config config, String sha256) {}
-
-    static final SaeRegistry NONE = new SaeRegistry(Map.of());
+    /** One registered SAE. */
+    record Sae(String name, Path directory, SaeFeatures.Config config) {}
 
     private final Map<String, Sae> saes;
 
@@ -54,7 +52,7 @@ final class SaeRegistry {
             SteeringVectors first = SaeFeatures.read(new SaeFeatures.Spec(directory, 0, false));
             VectorRegistry.checkFits("SAE " + name + " (" + directory + ", hook " + config.hookName() + ")", first,
                     config.site().kind(), sites);
-            map.put(name, new Sae(name, directory, config, Provenance.sha256(directory.resolve(SaeFeatures.WEIGHTS))));
+            map.put(name, new Sae(name, directory, config));
         });
         return new SaeRegistry(map);
     }
@@ -62,10 +60,6 @@ final class SaeRegistry {
     /** Names, sorted. */
     List<String> names() {
         return new ArrayList<>(saes.keySet());
-    }
-
-    boolean isEmpty() {
-        return saes.isEmpty();
     }
 
     /** Every (site kind, layer) a registered SAE's features steer. */
@@ -88,7 +82,7 @@ final class SaeRegistry {
         VectorRegistry bound = vectors;
         for (SteeringTerm term : terms) {
             SteeringTerm.Feature feature = term.feature();
-            if (feature == null || bound.find(term.vector()).isPresent()) {
+            if (feature == null || bound.find(term.vector()).filter(e -> e.origin().equals(VectorRegistry.SAE)).isPresent()) {
                 continue;
             }
             Sae sae = saes.get(feature.sae());
@@ -110,7 +104,7 @@ final class SaeRegistry {
                         + " directory changed after the server started");
             }
             bound = bound.with(new VectorRegistry.Entry(term.vector(), sae.directory(), row, sae.config().site().kind(),
-                    VectorRegistry.SAE, sae.sha256()));
+                    VectorRegistry.SAE, Provenance.sha256(row.layer(sae.config().site().layer()))));
         }
         return bound;
     }

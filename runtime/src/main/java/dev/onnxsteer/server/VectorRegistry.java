@@ -37,7 +37,7 @@ public final class VectorRegistry {
      * @param vectors its contents
      * @param kind    the site kind it steers (from its metadata)
      * @param origin  {@link #STARTUP}, {@link #UPLOAD} or {@link #SAE}
-     * @param sha256  of the file's bytes
+     * @param sha256  of the file's bytes (of the decoder row's float32 values, for an SAE feature)
      */
     public record Entry(String name, Path file, SteeringVectors vectors, SiteKind kind, String origin, String sha256) {
         /** The L2 norm of each layer's vector, by layer. */
