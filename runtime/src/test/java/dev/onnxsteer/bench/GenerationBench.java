@@ -1,6 +1,7 @@
 package dev.onnxsteer.bench;
 
 import dev.onnxsteer.TestPaths;
+import dev.onnxsteer.fixtures.Fixtures;
 import dev.onnxsteer.generate.Generation;
 import dev.onnxsteer.generate.GenerationConfig;
 import dev.onnxsteer.generate.Generator;
@@ -28,10 +29,24 @@ import java.util.Locale;
  *
  * <p>Run: {@code mvn -B -q -DskipTests -Dbench=runtime -Dbench.main=dev.onnxsteer.bench.GenerationBench
  * -pl runtime -am verify}. Device {@code -Dbench.device=cpu|cuda|auto} (java property; default cpu).
+ * {@code -Dbench.set=flavours} measures the deployment-flavour fixtures instead ({@link #FLAVOURS}: the same
+ * llama-tiny weights as float32, float16, the onnxruntime-genai layout, int4, q4f16, int8, QDQ and bnb4), one
+ * run each after three warm-ups, with each decode speed as a ratio to the float32 model's.
  */
 public final class GenerationBench {
     private static final String STORY = "Once upon a time, there was a little girl named Lily. She loved to play "
             + "outside in the park with her friends. One day, she saw a big red ball under a tree.";
+
+    /** The flavour fixtures {@code -Dbench.set=flavours} measures, float32 first (the ratios' base), with what each is. */
+    static final List<String[]> FLAVOURS = List.of(
+            new String[] {Fixtures.LLAMA_TINY, "fp32, standard ops"},
+            new String[] {Fixtures.LLAMA_TINY_FP16, "fp16"},
+            new String[] {Fixtures.LLAMA_GENAI, "onnxruntime-genai layout, fp32"},
+            new String[] {Fixtures.LLAMA_GENAI_INT4, "genai int4 (MatMulNBits)"},
+            new String[] {Fixtures.LLAMA_GENAI_Q4F16, "genai q4f16"},
+            new String[] {Fixtures.LLAMA_INT8, "int8 (MatMulInteger)"},
+            new String[] {Fixtures.LLAMA_QDQ, "QDQ int8"},
+            new String[] {Fixtures.LLAMA_BNB4, "bnb4 NF4 (MatMulBnb4)"});
 
     private GenerationBench() {}
 
@@ -45,6 +60,10 @@ public final class GenerationBench {
         System.out.printf(Locale.ROOT, "machine: %d cores, %s %s, java %s, device %s%n",
                 Runtime.getRuntime().availableProcessors(), System.getProperty("os.name"), System.getProperty("os.arch"),
                 System.getProperty("java.version"), device);
+        if (System.getProperty("bench.set", "models").equals("flavours")) {
+            flavours(sessions);
+            return;
+        }
         List<Figures> results = new ArrayList<>();
         results.add(measure("stories260K", stories260K(), STORY, 128, 3, 11, sessions));
         results.add(measure("llama-100m", BenchModels.llama(), STORY.substring(0, 64), 64, 2, 5, sessions));
@@ -56,6 +75,23 @@ public final class GenerationBench {
             System.out.printf(Locale.ROOT, "| %s | %d | %d | %.0f | %.1f | %.1f | %.1f | %.1f | %.2f%% |%n",
                     f.model(), f.promptTokens(), f.generatedTokens(), f.prefillTokensPerSecond(), f.prefillMs(),
                     f.decodeTokensPerSecond(), f.wallMs(), f.runMs(), 100 * f.outsideShare());
+        }
+    }
+
+    /** Decode tokens/s of each of {@link #FLAVOURS}: one run of 64 greedy tokens after three warm-ups, ratio to fp32. */
+    static void flavours(SessionConfig sessions) {
+        List<Figures> results = new ArrayList<>();
+        for (String[] flavour : FLAVOURS) {
+            results.add(measure(flavour[0], Fixtures.dir(flavour[0]), "Once upon a time", 64, 3, 1, sessions));
+        }
+        double base = results.get(0).decodeTokensPerSecond();
+        System.out.println();
+        System.out.println("| fixture | flavour | decode tok/s | vs fp32 |");
+        System.out.println("|---|---|---|---|");
+        for (int i = 0; i < results.size(); i++) {
+            Figures f = results.get(i);
+            System.out.printf(Locale.ROOT, "| %s | %s | %.0f | %.2f |%n", f.model(), FLAVOURS.get(i)[1],
+                    f.decodeTokensPerSecond(), f.decodeTokensPerSecond() / base);
         }
     }
 
