@@ -5,16 +5,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.onnxsteer.OrtRunner;
-import dev.onnxsteer.io.ModelWriter;
 import dev.onnxsteer.ir.DataType;
 import dev.onnxsteer.ir.Dim;
 import dev.onnxsteer.ir.Graph;
-import dev.onnxsteer.ir.Model;
 import dev.onnxsteer.ir.Tensor;
 import dev.onnxsteer.ir.Value;
 import dev.onnxsteer.ir.ValueType;
 import java.nio.file.Path;
-import java.util.Random;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -29,15 +26,6 @@ class Bnb4BlocksTest {
     @TempDir
     Path temp;
 
-    private static float[] gaussian(int n, long seed) {
-        Random random = new Random(seed);
-        float[] w = new float[n];
-        for (int i = 0; i < n; i++) {
-            w[i] = (float) (0.1 * random.nextGaussian());
-        }
-        return w;
-    }
-
     /**
      * MatMulBnb4 of the K x K identity (an initializer, so the graph has no inputs) is the dequantised weight
      * itself, transposed: each output is one weight times 1 plus zeros, so ONNX Runtime's values are the
@@ -46,7 +34,7 @@ class Bnb4BlocksTest {
     @ParameterizedTest
     @CsvSource({"NF4, 64, 12, 88", "FP4, 64, 12, 88", "NF4, 16, 5, 27", "FP4, 32, 5, 27", "NF4, 256, 3, 40"})
     void onnxRuntimeUnpacksExactlyWhatTheCodecPacks(Bnb4Blocks.Codebook codebook, int blockSize, int n, int k) {
-        Bnb4Blocks q = Bnb4Blocks.quantise(gaussian(n * k, 3), n, k, codebook, blockSize);
+        Bnb4Blocks q = Bnb4Blocks.quantise(QuantisedCodecTest.gaussian(n * k, 3), n, k, codebook, blockSize);
         float[] identity = new float[k * k];
         for (int i = 0; i < k; i++) {
             identity[i * k + i] = 1f;
@@ -59,12 +47,8 @@ class Bnb4BlocksTest {
                 .attr("quant_type", codebook.quantType()).value();
         y.setType(ValueType.Tensor.of(DataType.FLOAT, Dim.of(k), Dim.of(n)));
         g.addOutput(y);
-        Model model = new Model(g);
-        model.setIrVersion(8);
-        model.opsets().put("", 21L);
-        model.opsets().put("com.microsoft", 1L);
         Path file = temp.resolve("mm.onnx");
-        ModelWriter.write(model, file);
+        QuantisedCodecTest.writeOneNodeModel(g, file);
         float[] out = OrtRunner.floats(OrtRunner.run(file, OrtRunner.Sizes.small(2), 7, false).get("y"));
         float[] d = q.dequantise();
         int differing = 0;
@@ -89,7 +73,7 @@ class Bnb4BlocksTest {
     @ParameterizedTest
     @CsvSource({"NF4, 0.1520", "FP4, 0.16667"})
     void quantisingRoundsToTheNearestCode(Bnb4Blocks.Codebook codebook, double halfGap) {
-        float[] w = gaussian(12 * 88, 5);
+        float[] w = QuantisedCodecTest.gaussian(12 * 88, 5);
         Bnb4Blocks q = Bnb4Blocks.quantise(w, 12, 88, codebook, 64);
         float[] d = q.dequantise();
         for (int i = 0; i < w.length; i++) {
@@ -108,7 +92,7 @@ class Bnb4BlocksTest {
     /** Unchanged values keep every byte; an edit within absmax keeps it; one beyond refits that block only. */
     @Test
     void requantisingKeepsUnchangedBlocksAndReportsTheEdit() {
-        Bnb4Blocks q = Bnb4Blocks.quantise(gaussian(12 * 88, 6), 12, 88, Bnb4Blocks.Codebook.NF4, 64);
+        Bnb4Blocks q = Bnb4Blocks.quantise(QuantisedCodecTest.gaussian(12 * 88, 6), 12, 88, Bnb4Blocks.Codebook.NF4, 64);
         Bnb4Blocks.Requantised same = q.requantise(q.dequantise());
         assertArrayEquals(q.packed(), same.blocks().packed());
         assertArrayEquals(q.absmax(), same.blocks().absmax());

@@ -33,13 +33,23 @@ class QuantisedCodecTest {
     @TempDir
     Path temp;
 
-    private static float[] gaussian(int n, long seed) {
+    /** {@code n} seeded gaussians of standard deviation 0.1: weights of the size trained models have. */
+    static float[] gaussian(int n, long seed) {
         Random random = new Random(seed);
         float[] w = new float[n];
         for (int i = 0; i < n; i++) {
             w[i] = (float) (0.1 * random.nextGaussian());
         }
         return w;
+    }
+
+    /** Writes {@code g} (one com.microsoft node) as a model of opset 21 + com.microsoft 1. */
+    static void writeOneNodeModel(Graph g, Path file) {
+        Model model = new Model(g);
+        model.setIrVersion(8);
+        model.opsets().put("", 21L);
+        model.opsets().put("com.microsoft", 1L);
+        ModelWriter.write(model, file);
     }
 
     /**
@@ -68,12 +78,8 @@ class QuantisedCodecTest {
                 .attr("accuracy_level", 0L).value();
         y.setType(ValueType.Tensor.of(DataType.FLOAT, Dim.param("batch"), Dim.of(n)));
         g.addOutput(y);
-        Model model = new Model(g);
-        model.setIrVersion(8);
-        model.opsets().put("", 21L);
-        model.opsets().put("com.microsoft", 1L);
         Path file = temp.resolve("mm.onnx");
-        ModelWriter.write(model, file);
+        writeOneNodeModel(g, file);
         // OrtRunner feeds x from Random(7): batch 2 rows of gaussians
         float[] out = OrtRunner.floats(OrtRunner.run(file, OrtRunner.Sizes.small(2), 7, false).get("y"));
         Random random = new Random(7);

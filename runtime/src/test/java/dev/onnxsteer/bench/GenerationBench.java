@@ -2,6 +2,7 @@ package dev.onnxsteer.bench;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.onnxsteer.TestPaths;
+import dev.onnxsteer.fixtures.Fixtures;
 import dev.onnxsteer.generate.ExtraInputs;
 import dev.onnxsteer.generate.Generation;
 import dev.onnxsteer.generate.GenerationConfig;
@@ -39,6 +40,9 @@ import java.util.stream.Collectors;
  * <p>Run: {@code mvn -B -q -DskipTests -Dbench=runtime -Dbench.main=dev.onnxsteer.bench.GenerationBench
  * -pl runtime -am verify}. Java properties: {@code -Dbench.device=cpu|cuda|auto} (default cpu),
  * {@code -Dbench.threads=N} (intra-op threads for both sides; 0, the default, leaves each its own default).
+ * {@code -Dbench.set=flavours} measures the deployment-flavour fixtures instead ({@link #FLAVOURS}: the same
+ * llama-tiny weights as float32, float16, the onnxruntime-genai layout, int4, q4f16, int8, QDQ and bnb4), one
+ * run each after three warm-ups, with each decode speed as a ratio to the float32 model's.
  */
 public final class GenerationBench {
     private static final String STORY = "Once upon a time, there was a little girl named Lily. She loved to play "
@@ -47,6 +51,17 @@ public final class GenerationBench {
     private static final int WINDOW = 16;
     private static final com.sun.management.ThreadMXBean THREADS =
             (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+
+    /** The flavour fixtures {@code -Dbench.set=flavours} measures, float32 first (the ratios' base), with what each is. */
+    static final List<String[]> FLAVOURS = List.of(
+            new String[] {Fixtures.LLAMA_TINY, "fp32, standard ops"},
+            new String[] {Fixtures.LLAMA_TINY_FP16, "fp16"},
+            new String[] {Fixtures.LLAMA_GENAI, "onnxruntime-genai layout, fp32"},
+            new String[] {Fixtures.LLAMA_GENAI_INT4, "genai int4 (MatMulNBits)"},
+            new String[] {Fixtures.LLAMA_GENAI_Q4F16, "genai q4f16"},
+            new String[] {Fixtures.LLAMA_INT8, "int8 (MatMulInteger)"},
+            new String[] {Fixtures.LLAMA_QDQ, "QDQ int8"},
+            new String[] {Fixtures.LLAMA_BNB4, "bnb4 NF4 (MatMulBnb4)"});
 
     private GenerationBench() {}
 
@@ -77,6 +92,10 @@ public final class GenerationBench {
                 Runtime.getRuntime().availableProcessors(), ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage(),
                 System.getProperty("os.name"), System.getProperty("os.arch"), System.getProperty("java.version"), device,
                 threads == 0 ? "default" : threads);
+        if (System.getProperty("bench.set", "models").equals("flavours")) {
+            flavours(sessions);
+            return;
+        }
         Path tinyLlama = TestPaths.root().resolve("../shared/models/tiny-llama-quants/tiny-llama-F32.gguf").normalize();
         List<Model> models = List.of(
                 new Model("stories260K", stories260K(), STORY, 256, 3, 9),
@@ -107,6 +126,22 @@ public final class GenerationBench {
     }
 
     private record Model(String name, Path dir, String prompt, int tokens, int warmups, int reps) {}
+
+    static void flavours(SessionConfig sessions) {
+        List<Figures> results = new ArrayList<>();
+        for (String[] flavour : FLAVOURS) {
+            results.add(measure(flavour[0], Fixtures.dir(flavour[0]), "Once upon a time", 64, 3, 1, sessions));
+        }
+        double base = results.get(0).decodeTokensPerSecond();
+        System.out.println();
+        System.out.println("| fixture | flavour | decode tok/s | vs fp32 |");
+        System.out.println("|---|---|---|---|");
+        for (int i = 0; i < results.size(); i++) {
+            Figures f = results.get(i);
+            System.out.printf(Locale.ROOT, "| %s | %s | %.0f | %.2f |%n", f.model(), FLAVOURS.get(i)[1],
+                    f.decodeTokensPerSecond(), f.decodeTokensPerSecond() / base);
+        }
+    }
 
     /** stories260K imported from ../shared once, under the bench model root. */
     static Path stories260K() {
