@@ -13,8 +13,14 @@ final class DeviceOptions {
             description = "auto, cpu, cuda or cuda:N (default ${DEFAULT-VALUE}; auto falls back to the CPU and says why).")
     String device;
 
-    @Option(names = "--threads", paramLabel = "N", defaultValue = "0", description = "Intra-op threads; 0 = ONNX Runtime default.")
+    @Option(names = "--threads", paramLabel = "N", defaultValue = "0",
+            description = "Intra-op threads (default 0 = one per physical core).")
     int threads;
+
+    @Option(names = "--spin", negatable = true, defaultValue = "true", fallbackValue = "true",
+            description = "Let idle intra-op threads spin between operators (default); --no-spin makes them sleep, "
+                    + "which is faster when other busy processes share the CPU.")
+    boolean spin;
 
     /**
      * The session settings, with diagnostics such as the CUDA fallback reason printed on {@code err};
@@ -22,7 +28,7 @@ final class DeviceOptions {
      */
     SessionConfig sessionConfig(PrintWriter err) {
         Set<String> printed = ConcurrentHashMap.newKeySet();
-        return SessionConfig.defaults().withDevice(Device.parse(device)).withThreads(threads, 0)
+        return SessionConfig.defaults().withDevice(Device.parse(device)).withThreads(threads, 0).withSpinning(spin)
                 .withDiagnostics(line -> {
                     if (printed.add(line)) {
                         err.println(line);

@@ -41,7 +41,9 @@ final class IntFeed implements TokenGrid.Sink, AutoCloseable {
         closeTensor();
         long need = (long) values * bytesPerValue;
         if (need > data.capacity()) {
-            data = ByteBuffer.allocateDirect(Math.toIntExact(need)).order(ByteOrder.nativeOrder());
+            // doubling: a full recompute feeds one more position every run
+            data = ByteBuffer.allocateDirect(Math.toIntExact(Math.max(need, 2L * data.capacity())))
+                    .order(ByteOrder.nativeOrder());
         }
         this.shape = shape.clone();
     }

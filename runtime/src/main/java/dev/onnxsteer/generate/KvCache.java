@@ -17,8 +17,10 @@ import java.util.List;
  * {@link OrtSession.Result} (whose logits the loop reads too) and closes it only once the next run has
  * consumed its presents. Without reuse (full recompute) every run gets the empty cache.
  *
- * <p>Preallocated buffers bound to the session (IO binding) would replace this class's two sources of
- * past tensors; the loop and the step feeds only ask it for the tensor of a slot.
+ * <p>The presents go back as pasts without passing through Java. A buffer allocated once at the maximum length
+ * and shared by past and present would need a graph that writes the new keys in place
+ * ({@code GroupQueryAttention} with {@code past_present_share_buffer}); the attention of these graphs concatenates
+ * into a new tensor. The loop and the step feeds only ask this class for the tensor of a slot.
  */
 public final class KvCache implements AutoCloseable {
     private final ModelLayout layout;

@@ -48,7 +48,8 @@ final class LastLogits implements AutoCloseable {
      */
     Map<String, OnnxTensor> pinsFor(int inputLength) {
         int seq = layout.rowsFor(inputLength);
-        boolean pinnable = seq > 0 && layout.vocab().isPresent() && (layout.type() == OnnxJavaType.FLOAT
+        long size = seq > 0 && layout.vocab().isPresent() ? (long) batch * seq * layout.vocab().getAsInt() * bytesPerValue : -1;
+        boolean pinnable = size > 0 && size <= Integer.MAX_VALUE && (layout.type() == OnnxJavaType.FLOAT
                 || layout.type() == OnnxJavaType.FLOAT16 || layout.type() == OnnxJavaType.BFLOAT16);
         if (!pinnable) {
             pinnedRows = 0;
@@ -57,9 +58,11 @@ final class LastLogits implements AutoCloseable {
         long[] shape = {batch, seq, layout.vocab().getAsInt()};
         if (pinned == null || !Arrays.equals(shape, pinnedShape)) {
             closePinned();
-            int bytes = Math.toIntExact((long) batch * seq * layout.vocab().getAsInt() * bytesPerValue);
+            int bytes = (int) size;
             if (bytes > data.capacity()) {
-                data = ByteBuffer.allocateDirect(bytes).order(ByteOrder.nativeOrder());
+                // doubling: a full recompute asks for one more position every run
+                int capacity = (int) Math.min(Integer.MAX_VALUE, Math.max(bytes, 2L * data.capacity()));
+                data = ByteBuffer.allocateDirect(capacity).order(ByteOrder.nativeOrder());
                 floats = data.asFloatBuffer();
             }
             try {

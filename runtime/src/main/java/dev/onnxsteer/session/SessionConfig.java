@@ -7,28 +7,32 @@ import java.util.function.Consumer;
  * How to open a session.
  *
  * @param device         where to run; {@code auto} falls back to CPU
- * @param intraOpThreads threads inside one operator; 0 lets ONNX Runtime choose
+ * @param intraOpThreads threads inside one operator; 0 = one per physical core ({@link PhysicalCores})
  * @param interOpThreads threads across operators; 0 lets ONNX Runtime choose
+ * @param spinning       whether idle intra-op threads spin waiting for work ({@code session.intra_op.allow_spinning},
+ *                       ONNX Runtime's default) rather than sleep: spinning saves the wake-up between the many small
+ *                       operators of a decode step, but on a CPU shared with other busy processes the spinning
+ *                       threads take time from the threads doing the work
  * @param optimization   graph optimization level
  * @param diagnostics    receives one-line diagnostics such as the CUDA fallback reason; never null
  */
 public record SessionConfig(
-        Device device, int intraOpThreads, int interOpThreads, GraphOptimization optimization,
+        Device device, int intraOpThreads, int interOpThreads, boolean spinning, GraphOptimization optimization,
         Consumer<String> diagnostics) {
 
     public SessionConfig {
         Objects.requireNonNull(device, "device");
         Objects.requireNonNull(optimization, "optimization");
         if (intraOpThreads < 0 || interOpThreads < 0) {
-            throw new IllegalArgumentException("thread counts must be >= 0 (0 = ONNX Runtime default), got intra "
+            throw new IllegalArgumentException("thread counts must be >= 0 (0 = default), got intra "
                     + intraOpThreads + ", inter " + interOpThreads);
         }
         diagnostics = diagnostics == null ? line -> { } : diagnostics;
     }
 
-    /** {@code auto} device, default threads, all optimizations, diagnostics dropped. */
+    /** {@code auto} device, one intra-op thread per physical core, spinning, all optimizations, diagnostics dropped. */
     public static SessionConfig defaults() {
-        return new SessionConfig(Device.AUTO, 0, 0, GraphOptimization.ALL, null);
+        return new SessionConfig(Device.AUTO, 0, 0, true, GraphOptimization.ALL, null);
     }
 
     /** CPU, default threads, all optimizations: what tests and parity checks usually want. */
@@ -36,19 +40,28 @@ public record SessionConfig(
         return defaults().withDevice(Device.CPU);
     }
 
+    /** The intra-op threads a session gets: {@link #intraOpThreads()}, or the physical cores when that is 0. */
+    public int resolvedIntraOpThreads() {
+        return intraOpThreads > 0 ? intraOpThreads : PhysicalCores.count();
+    }
+
     public SessionConfig withDevice(Device value) {
-        return new SessionConfig(value, intraOpThreads, interOpThreads, optimization, diagnostics);
+        return new SessionConfig(value, intraOpThreads, interOpThreads, spinning, optimization, diagnostics);
     }
 
     public SessionConfig withThreads(int intraOp, int interOp) {
-        return new SessionConfig(device, intraOp, interOp, optimization, diagnostics);
+        return new SessionConfig(device, intraOp, interOp, spinning, optimization, diagnostics);
+    }
+
+    public SessionConfig withSpinning(boolean value) {
+        return new SessionConfig(device, intraOpThreads, interOpThreads, value, optimization, diagnostics);
     }
 
     public SessionConfig withOptimization(GraphOptimization value) {
-        return new SessionConfig(device, intraOpThreads, interOpThreads, value, diagnostics);
+        return new SessionConfig(device, intraOpThreads, interOpThreads, spinning, value, diagnostics);
     }
 
     public SessionConfig withDiagnostics(Consumer<String> value) {
-        return new SessionConfig(device, intraOpThreads, interOpThreads, optimization, value);
+        return new SessionConfig(device, intraOpThreads, interOpThreads, spinning, optimization, value);
     }
 }

@@ -200,9 +200,8 @@ public final class SessionFactory {
         NativeLibraries.useCache(); // before SessionOptions, whose class loads ONNX Runtime
         try (OrtSession.SessionOptions options = new OrtSession.SessionOptions()) {
             options.setOptimizationLevel(config.optimization().ortLevel());
-            if (config.intraOpThreads() > 0) {
-                options.setIntraOpNumThreads(config.intraOpThreads());
-            }
+            options.setIntraOpNumThreads(config.resolvedIntraOpThreads());
+            options.addConfigEntry("session.intra_op.allow_spinning", config.spinning() ? "1" : "0");
             if (config.interOpThreads() > 0) {
                 options.setInterOpNumThreads(config.interOpThreads());
             }

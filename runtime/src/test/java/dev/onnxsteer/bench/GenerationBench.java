@@ -15,6 +15,7 @@ import dev.onnxsteer.importer.WeightFormat;
 import dev.onnxsteer.peers.NodePeer;
 import dev.onnxsteer.session.Device;
 import dev.onnxsteer.session.ModelSession;
+import dev.onnxsteer.session.PhysicalCores;
 import dev.onnxsteer.session.SessionConfig;
 import dev.onnxsteer.session.SessionFactory;
 import java.lang.management.ManagementFactory;
@@ -25,6 +26,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.OptionalDouble;
+import java.util.Set;
 import java.util.stream.Collectors;
 
 /**
@@ -33,16 +35,15 @@ import java.util.stream.Collectors;
  * reading logits, sampling, streaming text); the Java heap bytes the generating thread allocates per decode step
  * early and late in the generation (whether per-step garbage grows with the sequence); and transformers.js
  * (onnxruntime-node, {@code peers/transformersjs/decode_speed.mjs}) decoding the same directory from the same
- * prompt ids, in the same run. Models: stories260K imported from GGUF, the 76M tiny-llama F32 GGUF imported with
+ * prompt ids, in the same run. Models: stories260K imported from GGUF, the tiny-llama F32 GGUF (3.4M parameters, random weights) imported with
  * {@code --weights f32}, and the generated 125M Llama ({@link BenchModels#llama()}). Each model: warm-up runs, then
  * {@code reps} generations of a fixed prompt and a fixed number of tokens (EOS ignored); figures are medians.
  *
  * <p>Run: {@code mvn -B -q -DskipTests -Dbench=runtime -Dbench.main=dev.onnxsteer.bench.GenerationBench
  * -pl runtime -am verify}. Java properties: {@code -Dbench.device=cpu|cuda|auto} (default cpu),
- * {@code -Dbench.threads=N} (intra-op threads for both sides; 0, the default, leaves each its own default).
- * {@code -Dbench.set=flavours} measures the deployment-flavour fixtures instead ({@link #FLAVOURS}: the same
- * llama-tiny weights as float32, float16, the onnxruntime-genai layout, int4, q4f16, int8, QDQ and bnb4), one
- * run each after three warm-ups, with each decode speed as a ratio to the float32 model's.
+ * {@code -Dbench.threads=N} (intra-op threads, both sides; default 0 = one per physical core),
+ * {@code -Dbench.spin=true|false} (intra-op spinning, both sides; default true, ONNX Runtime's default),
+ * {@code -Dbench.only=stories260K,tiny-llama-3m-f32,llama-125m} (the models to run; default all).
  */
 public final class GenerationBench {
     private static final String STORY = "Once upon a time, there was a little girl named Lily. She loved to play "
@@ -85,28 +86,36 @@ public final class GenerationBench {
 
     public static void main(String[] args) {
         Device device = Device.parse(System.getProperty("bench.device", "cpu"));
-        int threads = Integer.getInteger("bench.threads", 0);
-        SessionConfig sessions = SessionConfig.cpu().withDevice(device).withThreads(threads, 0)
-                .withDiagnostics(System.err::println);
-        System.out.printf(Locale.ROOT, "machine: %d cores, load %.1f, %s %s, java %s, device %s, threads %s%n",
-                Runtime.getRuntime().availableProcessors(), ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage(),
-                System.getProperty("os.name"), System.getProperty("os.arch"), System.getProperty("java.version"), device,
-                threads == 0 ? "default" : threads);
+        boolean spinning = Boolean.parseBoolean(System.getProperty("bench.spin", "true"));
+        SessionConfig sessions = SessionConfig.cpu().withDevice(device).withThreads(Integer.getInteger("bench.threads", 0), 0)
+                .withSpinning(spinning).withDiagnostics(System.err::println);
+        int threads = sessions.resolvedIntraOpThreads();
+        Set<String> only = Set.of(System.getProperty("bench.only", "stories260K,tiny-llama-3m-f32,llama-125m").split(","));
+        System.out.printf(Locale.ROOT, "machine: %d cores (%d physical), load %.1f, %s %s, java %s, device %s, "
+                + "intra-op threads %d, spinning %s%n", Runtime.getRuntime().availableProcessors(), PhysicalCores.count(),
+                ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage(), System.getProperty("os.name"),
+                System.getProperty("os.arch"), System.getProperty("java.version"), device, threads, spinning ? "on" : "off");
         if (System.getProperty("bench.set", "models").equals("flavours")) {
             flavours(sessions);
             return;
         }
         Path tinyLlama = TestPaths.root().resolve("../shared/models/tiny-llama-quants/tiny-llama-F32.gguf").normalize();
-        List<Model> models = List.of(
-                new Model("stories260K", stories260K(), STORY, 256, 3, 9),
-                new Model("tiny-llama-76m-f32", GgufDecodeBench.imported(tinyLlama, "-f32",
-                        GgufImporter.Options.DEFAULT.withWeights(WeightFormat.F32)), STORY, 128, 2, 5),
-                new Model("llama-125m", BenchModels.llama(), STORY.substring(0, 64), 128, 1, 3));
+        List<Model> models = new ArrayList<>();
+        if (only.contains("stories260K")) {
+            models.add(new Model("stories260K", stories260K(), STORY, 256, 3, 9));
+        }
+        if (only.contains("tiny-llama-3m-f32")) {
+            models.add(new Model("tiny-llama-3m-f32", GgufDecodeBench.imported(tinyLlama, "-f32",
+                    GgufImporter.Options.DEFAULT.withWeights(WeightFormat.F32)), STORY, 128, 2, 5));
+        }
+        if (only.contains("llama-125m")) {
+            models.add(new Model("llama-125m", BenchModels.llama(), STORY.substring(0, 64), 128, 1, 3));
+        }
         List<String> rows = new ArrayList<>();
         for (Model model : models) {
             Figures f = measure(model.name(), model.dir(), model.prompt(), model.tokens(), model.warmups(), model.reps(),
                     sessions);
-            OptionalDouble peer = transformersJs(model, threads);
+            OptionalDouble peer = transformersJs(model, threads, spinning);
             rows.add(String.format(Locale.ROOT, "| %s | %d | %d | %.1f | %.1f | %s | %.3f | %.3f | %.2f%% | %.0f @ %d | %.0f @ %d |",
                     f.model(), f.promptTokens(), f.generatedTokens(), f.prefillMs(), f.decodeTokensPerSecond(),
                     peer.isPresent() ? String.format(Locale.ROOT, "%.1f (%.2fx)", peer.getAsDouble(),
@@ -231,7 +240,7 @@ public final class GenerationBench {
     }
 
     /** transformers.js decode tok/s on {@code model}'s directory and prompt ids; empty when its packages are missing. */
-    private static OptionalDouble transformersJs(Model model, int threads) {
+    private static OptionalDouble transformersJs(Model model, int threads, boolean spinning) {
         if (!Files.isDirectory(transformersJsDir().resolve("node_modules"))) {
             return OptionalDouble.empty();
         }
@@ -241,7 +250,7 @@ public final class GenerationBench {
         }
         String prompt = Arrays.stream(ids).mapToObj(Long::toString).collect(Collectors.joining(","));
         JsonNode out = NodePeer.run("transformersjs", "decode_speed.mjs", List.of(model.dir().toString(),
-                Integer.toString(model.tokens()), Integer.toString(model.reps()), prompt, Integer.toString(threads)));
+                Integer.toString(model.tokens()), Integer.toString(model.reps()), prompt, Integer.toString(threads), spinning ? "1" : "0"));
         double rate = out.get("decode_tokens_per_second").asDouble();
         System.err.printf(Locale.ROOT, "%s transformers.js: prefill %.1f ms, decode %.1f tok/s%n", model.name(),
                 out.get("prefill_ms").asDouble(), rate);
