@@ -21,7 +21,8 @@ import java.util.Map;
  * <p>Inputs {@code input_ids}, {@code attention_mask} and {@code past_key_values.N.key/value} (no {@code
  * position_ids}); {@code seqlens_k} (mask sum - 1, int32) and {@code total_sequence_length} (mask width, int32)
  * computed from the mask; layer 0's input norm a {@code SimplifiedLayerNormalization}, every later norm a {@code
- * SkipSimplifiedLayerNormalization} doing the residual Add (output 3 the sum), the final norm with output 0 only;
+ * SkipSimplifiedLayerNormalization} doing the residual Add (output 3 the sum), the final norm with output 0 only
+ * (or output 3 too, see {@link #build});
  * one packed q|k|v projection per layer into {@code GroupQueryAttention}. Rotary embedding either fused into GQA
  * ({@code do_rotary=1} with {@code cos_cache}/{@code sin_cache}) or, the builder's unfused path, q and k split off
  * the packed projection and rotated by {@code RotaryEmbedding} (positions cumsum(mask) - 1) before a GQA with
@@ -98,11 +99,13 @@ public final class GenaiGraph {
     private final Rotary rotary;
     private final float[] inverseFrequencies;
     private final Weights w;
+    private final boolean finalSum;
     private final Map<String, Integer> counts = new HashMap<>();
     private final List<Value> presents = new ArrayList<>();
 
-    private GenaiGraph(Graph g, LlamaConfig c, Rotary rotary, float[] inverseFrequencies, Weights w) {
+    private GenaiGraph(Graph g, LlamaConfig c, Rotary rotary, float[] inverseFrequencies, Weights w, boolean finalSum) {
         this.g = g;
+        this.finalSum = finalSum;
         this.c = c;
         this.rotary = rotary;
         this.inverseFrequencies = inverseFrequencies;
@@ -112,14 +115,17 @@ public final class GenaiGraph {
     /**
      * Builds the decoder of {@code config} into {@code graph}: inputs, every node and the outputs {@code logits},
      * {@code present.N.key/value}. {@code inverseFrequencies} ([head_dim / 2]) fill the rotary caches of
-     * {@code config.contextLength()} positions.
+     * {@code config.contextLength()} positions. With {@code finalSum} the final norm also has output 3, the residual
+     * sum, so the last block's output ({@code resid_post} of the last layer) is a tensor steering can reach; the
+     * builder's own graphs have output 0 only there.
      */
-    public static void build(Graph graph, LlamaConfig config, Rotary rotary, float[] inverseFrequencies, Weights weights) {
+    public static void build(Graph graph, LlamaConfig config, Rotary rotary, float[] inverseFrequencies, Weights weights,
+            boolean finalSum) {
         if (inverseFrequencies.length != config.headDim() / 2) {
             throw new IllegalArgumentException("expected head_dim / 2 = " + config.headDim() / 2 + " inverse frequencies but found "
                     + inverseFrequencies.length);
         }
-        new GenaiGraph(graph, config, rotary, inverseFrequencies, weights).build();
+        new GenaiGraph(graph, config, rotary, inverseFrequencies, weights, finalSum).build();
     }
 
     /** A node named {@code scope/op} (then {@code scope/op_1}, ...) with outputs {@code <name>/output_<i>}. */
@@ -194,7 +200,7 @@ public final class GenaiGraph {
             Value product = op(mlp, "Mul", act, up);
             skip = w.linear(mlp + "/down_proj", product, l, Projection.DOWN_PROJ);
         }
-        Node last = norm("/model/layers." + c.layers() + "/final_norm_layernorm", residual, skip, c.layers(), Norm.FINAL, false);
+        Node last = norm("/model/layers." + c.layers() + "/final_norm_layernorm", residual, skip, c.layers(), Norm.FINAL, finalSum);
         Value logits = w.linear("/lm_head", last.output(0), c.layers(), Projection.LM_HEAD);
         logits.rename("logits");
         logits.setType(ValueType.Tensor.of(DataType.FLOAT, batch, Dim.param("sequence_length"), Dim.of(c.vocabSize())));

@@ -42,7 +42,7 @@ final class GenaiImport implements GenaiGraph.Weights {
         GraphBuilder b = new GraphBuilder();
         Projections projections = new Projections(gguf, format, int8Activations, sink, b);
         GenaiGraph.build(b.graph(), c, GenaiGraph.Rotary.forHeadSize(c.headDim()), Positions.inverseFrequencies(gguf, c),
-                new GenaiImport(gguf, c, projections));
+                new GenaiImport(gguf, c, projections), true); // the last block stays steerable, as in the onnx layout
         Model model = new Model(b.graph());
         model.opsets().put("", OPSET);
         model.opsets().put(GraphBuilder.MS_DOMAIN, 1L);

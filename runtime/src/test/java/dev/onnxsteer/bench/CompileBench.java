@@ -179,7 +179,8 @@ public final class CompileBench {
             for (Path dir : variants.values()) {
                 ModelSession session = SessionFactory.open(dir.resolve("model.onnx"), sessions);
                 open.add(session);
-                feeds.add(decodeStepInputs(ModelLayout.detect(session.ort(), session.source()), tensors));
+                // input mode: the steering inputs' defaults are lifted when a session opens; feed them back
+                feeds.add(session.withInputDefaults(decodeStepInputs(ModelLayout.detect(session.ort(), session.source()), tensors)));
             }
             for (int v = 0; v < n; v++) {
                 for (int warm = 0; warm < 3; warm++) {
