@@ -49,7 +49,6 @@ final class Projections {
     private final GraphBuilder b;
     private final Graph g;
     private int quantised;
-    private int nibblePairs;
     /** {@code Concat(x, x)} per projection input, shared by the projections that read the same x (q/k/v, gate/up). */
     private final Map<Value, Value> doubledInputs = new HashMap<>();
     private int requantised;
@@ -67,11 +66,6 @@ final class Projections {
     /** Linear projections stored as MatMulNBits so far (each part of a packed one counted). */
     int quantisedProjections() {
         return quantised;
-    }
-
-    /** How many of those are 8-bit matrices written as 4-bit nibble pairs over {@code [x, x]} (see {@link NibblePairs}). */
-    int nibblePairs() {
-        return nibblePairs;
     }
 
     /** How many of those were requantised rather than copied bit for bit. */
@@ -205,7 +199,6 @@ final class Projections {
             // ONNX Runtime's CPU kernel for 8 bits with float activations dequantises all of B on every call
             blocks = NibblePairs.split(blocks);
             x = doubled(x);
-            nibblePairs++;
         }
         Value packed = g.addInitializer(name + ".packed", sink.bytes(DataType.UINT8,
                 new long[] {out, blocks.blocksPerRow(), BlockQuantised.BLOCK * blocks.bits() / 8}, blocks.packed()));

@@ -4,7 +4,10 @@ import java.util.Locale;
 
 /**
  * How the importer stores the weights of linear projections (q/k/v/o, gate/up/down, lm_head). Embeddings
- * and norm weights are float32 in every format (a Gather of blocks is not a standard op).
+ * and norm weights are float32 in every format (a Gather of blocks is not a standard op). With float
+ * activations (the default) an 8-bit matrix is written as a 4-bit nibble pair over {@code Concat(x, x)}
+ * ({@link dev.onnxsteer.quant.NibblePairs}), which holds the same values and runs on ONNX Runtime's fast 4-bit
+ * kernel; with int8 activations it stays one 8-bit MatMulNBits.
  */
 public enum WeightFormat {
     /** Dequantised to float32 MatMul weights. */
