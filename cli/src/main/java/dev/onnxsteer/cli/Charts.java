@@ -1,6 +1,7 @@
 package dev.onnxsteer.cli;
 
 import dev.onnxsteer.io.AtomicFiles;
+import java.awt.Color;
 import java.awt.Graphics2D;
 import java.awt.image.BufferedImage;
 import java.io.ByteArrayOutputStream;
@@ -11,6 +12,10 @@ import javax.imageio.ImageIO;
 
 /** What the sweep charts share: the value-to-pixel scale, centred labels, and writing the PNG atomically. */
 final class Charts {
+    /** A bar, and the chosen one. */
+    static final Color BAR = new Color(0x4C78A8);
+    static final Color BEST = new Color(0xF58518);
+
     private Charts() {}
 
     /** The pixel row of {@code value} on an axis from {@code min} (at {@code bottom}) to {@code max} (at {@code top}). */

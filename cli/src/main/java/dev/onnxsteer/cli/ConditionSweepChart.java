@@ -25,9 +25,7 @@ final class ConditionSweepChart {
     private static final int TOP = 120;
     private static final int GAP = 100;
     private static final int BOTTOM = 50;
-    private static final Color ABOVE = new Color(0x4C78A8);
     private static final Color BELOW = new Color(0x72B7B2);
-    private static final Color BEST = new Color(0xF58518);
 
     private ConditionSweepChart() {}
 
@@ -65,8 +63,8 @@ final class ConditionSweepChart {
     private static void legend(Graphics2D g, int baseline) {
         g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 13));
         int x = LEFT;
-        Object[][] items = {{ABOVE, "fires above the threshold"}, {BELOW, "fires below the threshold"},
-                {BEST, "chosen (outlined)"}};
+        Object[][] items = {{Charts.BAR, "fires above the threshold"}, {BELOW, "fires below the threshold"},
+                {Charts.BEST, "chosen (outlined)"}};
         for (Object[] item : items) {
             g.setColor((Color) item[0]);
             g.fillRect(x, baseline - 11, 14, 14);
@@ -99,7 +97,7 @@ final class ConditionSweepChart {
         for (int i = 0; i < layers.size(); i++) {
             ConditionSweep.LayerResult layer = layers.get(i);
             int centre = (int) (LEFT + slot * i + slot / 2);
-            bar(g, centre - barWidth - 2, barWidth, top, bottom, layer.above(), ABOVE, best, slot);
+            bar(g, centre - barWidth - 2, barWidth, top, bottom, layer.above(), Charts.BAR, best, slot);
             bar(g, centre + 2, barWidth, top, bottom, layer.below(), BELOW, best, slot);
             g.setColor(Color.BLACK);
             g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 13));
@@ -117,7 +115,7 @@ final class ConditionSweepChart {
         g.setColor(color);
         g.fillRect(x, y, width, Math.max(1, bottom - y));
         if (choice == best) {
-            g.setColor(BEST);
+            g.setColor(Charts.BEST);
             g.setStroke(new BasicStroke(3));
             g.drawRect(x - 1, y - 1, width + 2, Math.max(1, bottom - y) + 2);
             g.setStroke(new BasicStroke(1));

@@ -25,8 +25,6 @@ final class SweepChart {
     private static final int TOP = 60;
     private static final int GAP = 70;
     private static final int BOTTOM = 60;
-    private static final Color BAR = new Color(0x4C78A8);
-    private static final Color BEST = new Color(0xF58518);
 
     private SweepChart() {}
 
@@ -93,7 +91,7 @@ final class SweepChart {
         for (int i = 0; i < n; i++) {
             int x = (int) (LEFT + slot * i + (slot - barWidth) / 2);
             int y = Charts.y(values[i], min, max, top, bottom);
-            g.setColor(layers.get(i).layer() == best ? BEST : BAR);
+            g.setColor(layers.get(i).layer() == best ? Charts.BEST : Charts.BAR);
             g.fillRect(x, Math.min(y, zero), barWidth, Math.max(1, Math.abs(zero - y)));
             g.setColor(Color.BLACK);
             String text = String.format(Locale.ROOT, max - min <= 2 ? "%.2f" : "%.1f", values[i]);

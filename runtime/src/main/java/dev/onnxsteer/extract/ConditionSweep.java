@@ -1,7 +1,6 @@
 package dev.onnxsteer.extract;
 
 import java.util.ArrayList;
-import java.util.BitSet;
 import java.util.List;
 import java.util.Map;
 
@@ -93,12 +92,9 @@ public final class ConditionSweep {
         if (!(step > 0 && step < 1)) {
             throw new IllegalArgumentException("--threshold-step must be between 0 and 1 (exclusive), got " + step);
         }
-        BitSet heldOut = Sweep.heldOutIndices(data.size(), holdout, seed);
-        BitSet train = new BitSet(data.size());
-        train.set(0, data.size());
-        train.andNot(heldOut);
-        ContrastiveDataset trainSet = data.subset(train);
-        ContrastiveDataset testSet = data.subset(heldOut);
+        Sweep.Split split = Sweep.split(data, holdout, seed);
+        ContrastiveDataset trainSet = split.train();
+        ContrastiveDataset testSet = split.heldOut();
         int total = data.size();
         Extraction extraction = extractor.extract(trainSet, options, modelHash, (done, n) -> progress.pairsDone(done, total));
         int trained = trainSet.size();

@@ -72,6 +72,18 @@ public final class Sweep {
         return out;
     }
 
+    /** The two parts of a dataset a sweep uses. */
+    public record Split(ContrastiveDataset train, ContrastiveDataset heldOut) {}
+
+    /** {@code data} split by {@link #heldOutIndices}: the held-out pairs and the rest, each in dataset order. */
+    public static Split split(ContrastiveDataset data, double holdout, long seed) {
+        BitSet heldOut = heldOutIndices(data.size(), holdout, seed);
+        BitSet train = new BitSet(data.size());
+        train.set(0, data.size());
+        train.andNot(heldOut);
+        return new Split(data.subset(train), data.subset(heldOut));
+    }
+
     /** Runs the sweep over every layer the extractor's capture reads. */
     public static Result run(Extractor extractor, ContrastiveDataset data, ExtractionOptions options, double holdout,
             long seed, ExtractionProgress progress) {
@@ -79,12 +91,9 @@ public final class Sweep {
             throw new IllegalArgumentException("--method diff takes one pair; a sweep trains on many: use mean, pca or "
                     + "pca-center");
         }
-        BitSet heldOut = heldOutIndices(data.size(), holdout, seed);
-        BitSet train = new BitSet(data.size());
-        train.set(0, data.size());
-        train.andNot(heldOut);
-        ContrastiveDataset trainSet = data.subset(train);
-        ContrastiveDataset testSet = data.subset(heldOut);
+        Split split = split(data, holdout, seed);
+        ContrastiveDataset trainSet = split.train();
+        ContrastiveDataset testSet = split.heldOut();
         int total = data.size();
         Extractor.Statistics stats = extractor.accumulate(trainSet, options,
                 (done, n) -> progress.pairsDone(done, total));
