@@ -3,6 +3,7 @@ package dev.onnxsteer.cli;
 import dev.onnxsteer.io.AtomicFiles;
 import java.awt.Color;
 import java.awt.Graphics2D;
+import java.awt.RenderingHints;
 import java.awt.image.BufferedImage;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -17,6 +18,21 @@ final class Charts {
     static final Color BEST = new Color(0xF58518);
 
     private Charts() {}
+
+    /** A white RGB image of that size, drawn headless (no display is needed or used). */
+    static BufferedImage canvas(int width, int height) {
+        System.setProperty("java.awt.headless", "true");
+        return new BufferedImage(width, height, BufferedImage.TYPE_INT_RGB);
+    }
+
+    /** Antialiased shapes and text, a white background, black ink. */
+    static void prepare(Graphics2D g, int width, int height) {
+        g.setRenderingHint(RenderingHints.KEY_ANTIALIASING, RenderingHints.VALUE_ANTIALIAS_ON);
+        g.setRenderingHint(RenderingHints.KEY_TEXT_ANTIALIASING, RenderingHints.VALUE_TEXT_ANTIALIAS_ON);
+        g.setColor(Color.WHITE);
+        g.fillRect(0, 0, width, height);
+        g.setColor(Color.BLACK);
+    }
 
     /** The pixel row of {@code value} on an axis from {@code min} (at {@code bottom}) to {@code max} (at {@code top}). */
     static int y(double value, double min, double max, int top, int bottom) {
