@@ -57,10 +57,15 @@ final class Int8Activations {
         boolean passed = twinDiff <= floatTolerance && shippedDiff <= sanityTolerance;
         return new ParityCheck(name, passed ? ParityCheck.Status.PASSED : ParityCheck.Status.FAILED, twinDiff,
                 floatTolerance, detail + String.format("; int8 activations (accuracy_level %d on %d MatMulNBits): "
-                        + "proved on the accuracy_level 0 twins, %.3g %s the float tolerance %.3g; shipped graphs "
-                        + "differ by %.3g, %s %.3g (float tolerance + int8 noise %.3g + %.3g)", LEVEL, nodes, twinDiff,
-                        twinDiff <= floatTolerance ? "within" : "over", floatTolerance, shippedDiff,
+                        + "proved on the accuracy_level 0 twins, %s %s the float tolerance %.3g; shipped graphs "
+                        + "differ by %s, %s %.3g (float tolerance + int8 noise %.3g + %.3g)", LEVEL, nodes, figure(twinDiff),
+                        twinDiff <= floatTolerance ? "within" : "over", floatTolerance, figure(shippedDiff),
                         shippedDiff <= sanityTolerance ? "within" : "over", sanityTolerance, expectedNoise, actualNoise));
+    }
+
+    /** 0 for an exact match, else three significant digits. */
+    private static String figure(double diff) {
+        return diff == 0 ? "0" : String.format("%.3g", diff);
     }
 
     /** {@link #compare} of two paths over the same prompts. */
