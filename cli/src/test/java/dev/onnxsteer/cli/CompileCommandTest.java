@@ -120,6 +120,19 @@ class CompileCommandTest {
                 "-o", out.toString()), Main.USAGE, "layer 9 is out of range: the model has 4 layers (0-3)", out);
     }
 
+    /** A float MatMul import's mlp_out has no bias and no quantised weight: refused in one line, not a crash. */
+    @Test
+    void refusesBiasModeAtABiaslessFloatMlpOut() {
+        Path model = tmp.resolve("stories-f32");
+        CliRun imported = run("import", TestPaths.sharedModel("stories260K/stories260K.gguf").toString(), "-o",
+                model.toString(), "--weights", "f32");
+        assertEquals(Main.OK, imported.code(), imported.err());
+        Path out = tmp.resolve("out");
+        assertRefused(run("compile", model.toString(), "--vector", vectorFile("v.gguf", 1, 64, 4).toString(),
+                "--site", "mlp_out", "--mode", "bias", "--create-bias", "-o", out.toString()), Main.USAGE,
+                "--mode bias: mlp_out.1 is not produced through a bias initializer", out);
+    }
+
     @Test
     void refusesNonFiniteValues() throws IOException {
         String header = "{\"layers.2\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}";

@@ -90,6 +90,10 @@ public final class QuantisedBias {
             return "is produced by " + p.name() + " (MatMulBnb4), which has no bias input, and no Add(bias) follows it";
         }
         QuantisedWeight w = QuantisedWeight.producing(out, site.hiddenSize());
+        if (w == null) {
+            // attn_out/mlp_out is its own sublayer output whatever produces it: a float MatMul has no quantised weight
+            return null;
+        }
         return "is produced by " + w.node().name() + " (" + (w.node().is("MatMulInteger")
                 ? "dynamic int8 MatMulInteger" : "QDQ MatMul") + "), which has no bias input, and no Add(bias) follows it";
     }

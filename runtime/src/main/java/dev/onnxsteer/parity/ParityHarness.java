@@ -25,9 +25,9 @@ import java.util.List;
  *       largest logit; 8 ulps of the type, 2^-7 and 2^-4, on float16 and bfloat16 models); for orthogonalize the cut is at every write into the residual stream (the
  *       embedding output, every attn_out and mlp_out) and the operation is ablation. Position masks
  *       {@code prompt}/{@code generated} are checked with the prompt length fed as half of each prompt. On a
- *       model whose MatMulNBits quantise activations to int8 ({@code accuracy_level} 4) the tolerance (this
- *       one and the modes') adds how far int8 rounding moves each side from its float-activation twin
- *       ({@link Int8Activations});</li>
+ *       model whose MatMulNBits quantise activations to int8 ({@code accuracy_level} 4) this check and the
+ *       modes' hold to the float tolerance on each graph's float-activation twin, and the shipped graphs to
+ *       it plus how far int8 rounding moves each side from its twin ({@link Int8Activations});</li>
  *   <li>modes: add, input and bias compilations of the same vectors and operation agree within 1e-5 (on
  *       16-bit models, the independent check's 8 ulps, as input mode rounds c*v in the graph)
  *       (relative to the largest logit, as folding c*v*W into a projection's bias rounds differently from
@@ -99,14 +99,13 @@ public final class ParityHarness {
                 checks.add(ParityCheck.skipped("zero-optimized", why));
             }
             // independent and modes (or ablate-equivalent) both compare against these
-            List<float[]> steeredLogits = staging.logits(steered, prompts, GraphOptimization.DISABLE_ALL);
-            double steeredNoise = staging.int8Noise("steered", steered, steeredLogits, prompts);
+            Twinned steeredLogits = staging.twinnedLogits("steered", steered, prompts);
             IndependentCheck independent = new IndependentCheck(staging);
-            checks.add(independent.run(recovered, originalModel, sites, prompts, steeredLogits, steeredNoise));
+            checks.add(independent.run(recovered, originalModel, sites, prompts, steeredLogits));
             ModesCheck modes = new ModesCheck(staging);
             checks.add(recovered.options().op() == SteerOp.ORTHOGONALIZE
-                    ? modes.ablateEquivalent(recovered, sites, prompts, steeredLogits, steeredNoise)
-                    : modes.modes(recovered, sites, prompts, steeredLogits, steeredNoise, independent.siteRoundingEffect()));
+                    ? modes.ablateEquivalent(recovered, sites, prompts, steeredLogits)
+                    : modes.modes(recovered, sites, prompts, steeredLogits, independent.siteRoundingEffect()));
             GenerationChecks generation = new GenerationChecks(staging, generateTokens);
             checks.add(generation.cache(steered, prompts, originalModel));
             checks.add(generation.effect(steered, prompts));

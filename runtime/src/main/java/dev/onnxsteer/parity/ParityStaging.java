@@ -85,15 +85,15 @@ final class ParityStaging implements AutoCloseable {
     }
 
     /**
-     * How far int8 activations move the logits of {@code model} ({@code logits}: its logits over {@code prompts},
-     * optimisations off) from its float-activation twin (see {@link Int8Activations}), staged as {@code name}; 0
-     * when the original has no int8-activation nodes.
+     * {@code model}'s logits over {@code prompts} (optimisations off) and, when the original has int8-activation
+     * nodes, its float-activation twin's (see {@link Int8Activations}), staged as {@code name}.
      */
-    double int8Noise(String name, Path model, List<float[]> logits, List<long[]> prompts) {
+    Twinned twinnedLogits(String name, Path model, List<long[]> prompts) {
+        List<float[]> shipped = logits(model, prompts, GraphOptimization.DISABLE_ALL);
         if (int8ActivationNodes == 0) {
-            return 0;
+            return Twinned.untwinned(shipped);
         }
-        return ReferenceOps.maxDiff(logits, logits(floatActivationTwin(name, model), prompts, GraphOptimization.DISABLE_ALL));
+        return new Twinned(shipped, logits(floatActivationTwin(name, model), prompts, GraphOptimization.DISABLE_ALL));
     }
 
     /** {@code model} with {@code accuracy_level} 0 on its int8-activation MatMulNBits, staged as {@code name}-float-activations. */

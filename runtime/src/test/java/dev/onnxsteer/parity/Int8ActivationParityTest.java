@@ -31,9 +31,10 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * parity on a GGUF import whose MatMulNBits quantise activations to int8 ({@code import --int8-activations}):
- * the float tolerances cannot hold (an ulp of difference between the steered graph and the Java reference
- * flips int8 roundings), so the checks add the int8 noise they measure on each side (see {@link Int8Activations});
- * a rewrite that is right passes, and one that steers by the wrong amount still fails.
+ * the float tolerances cannot hold on the shipped graphs (an ulp of difference between the steered graph and the
+ * Java reference flips int8 roundings), so the checks prove the rewrite on the accuracy_level 0 twins within the
+ * float tolerance and bound the shipped graphs by it plus the measured int8 noise (see {@link Int8Activations});
+ * a rewrite that is right passes, and one wrong by less than the int8 noise but more than float rounding fails.
  */
 class Int8ActivationParityTest {
     @TempDir
@@ -58,25 +59,47 @@ class Int8ActivationParityTest {
         assertAllPassed(report, true);
         for (String name : List.of("independent", "modes")) {
             ParityCheck c = check(report, name);
-            assertTrue(c.detail().contains("int8 activations (accuracy_level 4 on 29 MatMulNBits)"), c.detail());
+            assertTrue(c.detail().contains("int8 activations (accuracy_level 4 on 29 MatMulNBits): proved on the "
+                    + "accuracy_level 0 twins"), c.detail());
+            assertTrue(c.tolerance() < 0.01, "the columns hold the float tolerance of the twins: " + c);
         }
         assertEquals(0, check(report, "zero").maxAbsDiff(), "coefficient 0 is still bit-identical");
     }
 
-    /** The graph adds 1.5 c*v where its metadata says c: the widened tolerance must not hide it. */
+    /** The graph adds 1.5 c*v where its metadata says c: far outside even the shipped graphs' bound. */
     @Test
     void aSteeringOfTheWrongSizeStillFails() {
+        ParityReport report = parityOfSteeringScaledBy(1.5f);
+        ParityCheck independent = check(report, "independent");
+        assertEquals(ParityCheck.Status.FAILED, independent.status(), independent.toString());
+        assertEquals(ParityCheck.Status.FAILED, check(report, "modes").status(), report.toString());
+    }
+
+    /**
+     * The graph adds 1.01 c*v: the shipped graphs stay within float tolerance + int8 noise (the old check passed
+     * it), but the twins differ by more than float rounding, so the rewrite is not proved.
+     */
+    @Test
+    void aSteeringWrongByLessThanTheInt8NoiseFailsOnTheTwins() {
+        ParityReport report = parityOfSteeringScaledBy(1.01f);
+        for (String name : List.of("independent", "modes")) {
+            ParityCheck c = check(report, name);
+            assertEquals(ParityCheck.Status.FAILED, c.status(), c.toString());
+            assertTrue(c.maxAbsDiff() > c.tolerance(), "the twins differ by more than the float tolerance: " + c);
+            assertTrue(c.detail().matches(".*shipped graphs differ by [^,]+, within .*"),
+                    "the shipped graphs alone would pass: " + c.detail());
+        }
+    }
+
+    private ParityReport parityOfSteeringScaledBy(float factor) {
         ModelFiles source = importQ4_0();
         Path compiled = temp.resolve("steered");
         Compilation.compileTo(source, steering(), Mode.ADD, compiled);
         Model model = ModelReader.read(compiled.resolve(ModelFiles.MODEL_FILE));
-        scaleTheSteering(model.graph(), 1.5f);
+        scaleTheSteering(model.graph(), factor);
         Path wrong = temp.resolve("wrong").resolve(ModelFiles.MODEL_FILE);
         ModelWriter.write(model, wrong);
-        ParityReport report = new ParityHarness(source, wrong, SessionConfig.cpu(), 6).run(PROMPTS);
-        ParityCheck independent = check(report, "independent");
-        assertEquals(ParityCheck.Status.FAILED, independent.status(), independent.toString());
-        assertEquals(ParityCheck.Status.FAILED, check(report, "modes").status(), report.toString());
+        return new ParityHarness(source, wrong, SessionConfig.cpu(), 6).run(PROMPTS);
     }
 
     private static void scaleTheSteering(Graph graph, float factor) {
