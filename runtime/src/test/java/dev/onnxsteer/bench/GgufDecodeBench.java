@@ -7,6 +7,7 @@ import dev.onnxsteer.importer.ImportFormat;
 import dev.onnxsteer.importer.WeightFormat;
 import dev.onnxsteer.io.OutputTarget;
 import dev.onnxsteer.session.SessionConfig;
+import java.lang.management.ManagementFactory;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -107,6 +108,7 @@ public final class GgufDecodeBench {
      * its Q8_0 and Q4_K files imported with {@code --weights keep} (MatMulNBits), each next to llama.cpp on the same file.
      */
     private static void llama76m(SessionConfig sessions, int threads) {
+        double loadBefore = ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage();
         GgufImporter.Options f32 = GgufImporter.Options.DEFAULT.withWeights(WeightFormat.F32);
         Path f32File = BenchModels.llama76mGguf(GgmlType.F32);
         Path onnx = imported(f32File, "-f32-onnx", f32);
@@ -131,8 +133,9 @@ public final class GgufDecodeBench {
         }
         System.out.println();
         System.out.printf(Locale.ROOT, "llama-76m (generated, %s, vocab %d): decode tok/s, %d greedy tokens after BOS, %d thread(s), "
-                + "median over %d interleaved rounds of each round's median of 3:%n", BenchModels.LLAMA_76M, BenchModels.LLAMA_76M_VOCAB,
-                TOKENS, threads, ROUNDS);
+                + "median over %d interleaved rounds of each round's median of 3; load average %.1f before, %.1f after:%n",
+                BenchModels.LLAMA_76M, BenchModels.LLAMA_76M_VOCAB, TOKENS, threads, ROUNDS, loadBefore,
+                ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
         System.out.println("| file | onnx-steer, onnx layout (vs llama.cpp) | onnx-steer, genai layout (vs llama.cpp) | llama.cpp |");
         System.out.println("|---|---|---|---|");
         rows.forEach(System.out::println);
