@@ -51,7 +51,7 @@ public final class GgufDecodeBench {
             llama76m(sessions, threads);
         }
         if (parts.contains("quants")) {
-            quants(sessions);
+            quants(sessions, threads);
         }
         if (parts.contains("layouts")) {
             layouts(sessions);
@@ -178,14 +178,14 @@ public final class GgufDecodeBench {
         }
     }
 
-    private static void quants(SessionConfig sessions) throws Exception {
+    private static void quants(SessionConfig sessions, int threads) throws Exception {
         List<String> rows = new ArrayList<>();
         for (String name : List.of("F32", "Q8_0", "Q4_0", "Q4_K_M")) {
             Path gguf = TestPaths.root().resolve("../shared/models/tiny-llama-quants/tiny-llama-" + name + ".gguf").normalize();
             double floatActivations = decode(name, gguf, "-keep", GgufImporter.Options.DEFAULT, sessions);
             double int8Activations = decode(name + " int8", gguf, "-keep-int8-activations", GgufImporter.Options.DEFAULT.withInt8Activations(),
                     sessions);
-            double llamaCpp = llamaCppDecode(gguf, 1, REPS);
+            double llamaCpp = llamaCppDecode(gguf, threads, REPS);
             rows.add(String.format(Locale.ROOT, "| %s | %.0f (%.2fx) | %.0f (%.2fx) | %.0f |", name, floatActivations,
                     floatActivations / llamaCpp, int8Activations, int8Activations / llamaCpp, llamaCpp));
         }
