@@ -10,6 +10,8 @@ import statistics
 import sys
 import time
 
+import numpy
+
 from logits import load
 
 
@@ -30,7 +32,8 @@ def main(path, steps, threads, reps):
             if llama.llama_decode(ctx, llama.llama_batch_get_one(one, 1)) != 0:
                 sys.exit("llama_decode failed")
             row = (ctypes.c_float * n_vocab).from_address(ctypes.addressof(llama.llama_get_logits_ith(ctx, -1).contents))
-            token = max(range(n_vocab), key=lambda i: row[i])
+            # numpy: a Python loop over a 32000-token vocabulary costs ~2 ms a step, a quarter of a 76M model's step
+            token = int(numpy.ctypeslib.as_array(row).argmax())
             if step == 0:
                 start = time.perf_counter()  # decode only: the BOS step is the prefill
         rate = steps / (time.perf_counter() - start)

@@ -80,7 +80,8 @@ public final class ArchitectureFixtures {
         return write(architecture, target, matrices, tokenizer, TINY);
     }
 
-    private static Path write(String architecture, Path target, GgmlType matrices, Map<String, GgufValue> tokenizer, Sizes sizes) {
+    /** The fixture in {@code sizes} with the {@code tokenizer.*} keys given (the vocabulary size follows them), as {@link #write(String, Path, GgmlType, Sizes)}. */
+    public static Path write(String architecture, Path target, GgmlType matrices, Map<String, GgufValue> tokenizer, Sizes sizes) {
         if (!List.of(GgmlType.F32, GgmlType.Q8_0, GgmlType.Q4_K, GgmlType.Q6_K).contains(matrices)) {
             throw new IllegalArgumentException("fixture matrices are F32, Q8_0, Q4_K or Q6_K, not " + matrices);
         }

@@ -4,6 +4,11 @@ import dev.onnxsteer.TestPaths;
 import dev.onnxsteer.fixtures.Fixtures;
 import dev.onnxsteer.fixtures.Gpt2Sizes;
 import dev.onnxsteer.fixtures.LlamaSizes;
+import dev.onnxsteer.gguf.GgmlType;
+import dev.onnxsteer.gguf.GgufFile;
+import dev.onnxsteer.gguf.GgufValue;
+import dev.onnxsteer.gguf.GgufValueType;
+import dev.onnxsteer.importer.ArchitectureFixtures;
 import dev.onnxsteer.io.AtomicFiles;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -12,6 +17,11 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
 import java.util.function.Consumer;
 
 /**
@@ -35,6 +45,15 @@ public final class BenchModels {
     public static final Gpt2Sizes GPT2 = Gpt2Sizes.of(12, 768, 12, 3072, 32000, 1024, 20250702L);
     /** {@link #LLAMA} with hidden 1536 and FFN 4096 (same graph, 4x the layer weights): 400M parameters. */
     public static final LlamaSizes LLAMA_4X = LlamaSizes.of(12, 1536, 12, 4, 4096, 32000, 2048, 20250703L);
+
+    /**
+     * The 76M Llama GGUF ({@link #llama76mGguf}): 6 layers, hidden 768, 12 heads of 64, 4 KV heads, FFN 1280,
+     * vocab 32000: 76.3M parameters (49.2M of them the embedding and LM head, 51.7M multiply-adds per token).
+     */
+    public static final ArchitectureFixtures.Sizes LLAMA_76M = new ArchitectureFixtures.Sizes(6, 768, 12, 4, 1280);
+    public static final int LLAMA_76M_VOCAB = 32000;
+    /** The files of {@link #llama76mGguf}: F32 and the two block types the fixture quantiser writes whose rows fit (768 and 1280). */
+    public static final List<GgmlType> LLAMA_76M_TYPES = List.of(GgmlType.F32, GgmlType.Q8_0, GgmlType.Q4_K);
 
     public static final String STAMP = ".sizes";
 
@@ -69,6 +88,60 @@ public final class BenchModels {
     /** A GPT-2 of {@code sizes} as {@code <root>/<name>}, written unless already there with these sizes. */
     public static Path gpt2(String name, Gpt2Sizes sizes) {
         return cached(root().resolve(name), sizes.toString(), dir -> Fixtures.writeGpt2(sizes, dir));
+    }
+
+    /**
+     * The seeded 76M Llama ({@link #LLAMA_76M}) as a GGUF of {@code type} (one of {@link #LLAMA_76M_TYPES}), written by
+     * the importer tests' {@link ArchitectureFixtures} (projections and LM head in {@code type}, embedding and norms
+     * F32) with {@link #paddedVocabulary}; all three files are written together on first use, under
+     * {@code <root>/llama-76m-gguf/llama-76m-<type>.gguf}.
+     */
+    public static Path llama76mGguf(GgmlType type) {
+        if (!LLAMA_76M_TYPES.contains(type)) {
+            throw new IllegalArgumentException("the 76M GGUF is written as one of " + LLAMA_76M_TYPES + ", not " + type);
+        }
+        String key = "gguf " + LLAMA_76M + " vocab " + LLAMA_76M_VOCAB + " " + LLAMA_76M_TYPES;
+        Path dir = cached(root().resolve("llama-76m-gguf"), key, target -> {
+            Map<String, GgufValue> tokenizer = paddedVocabulary(LLAMA_76M_VOCAB);
+            for (GgmlType t : LLAMA_76M_TYPES) {
+                ArchitectureFixtures.write("llama", target.resolve(llama76mFile(t)), t, tokenizer, LLAMA_76M);
+            }
+        });
+        return dir.resolve(llama76mFile(type));
+    }
+
+    private static String llama76mFile(GgmlType type) {
+        return "llama-76m-" + type.name() + ".gguf";
+    }
+
+    /**
+     * stories260K's SentencePiece vocabulary (512 pieces: specials, the 256 byte tokens, merges) with pieces
+     * {@code ▁v00512 ...} appended up to {@code size}, scored below every real piece so the tokenizer never
+     * prefers them: llama.cpp and our importer read it as the real vocabulary it extends, and the LM head has
+     * the row count of a 32000-token model.
+     */
+    static Map<String, GgufValue> paddedVocabulary(int size) {
+        Map<String, GgufValue> tokenizer = new LinkedHashMap<>();
+        try (GgufFile stories = GgufFile.open(TestPaths.sharedModel("stories260K/stories260K.gguf"))) {
+            stories.metadata().asMap().forEach((key, value) -> {
+                if (key.startsWith("tokenizer.")) {
+                    tokenizer.put(key, value);
+                }
+            });
+        }
+        List<GgufValue> tokens = new ArrayList<>(((GgufValue.Array) tokenizer.get("tokenizer.ggml.tokens")).elements());
+        List<GgufValue> scores = new ArrayList<>(((GgufValue.Array) tokenizer.get("tokenizer.ggml.scores")).elements());
+        List<GgufValue> types = new ArrayList<>(((GgufValue.Array) tokenizer.get("tokenizer.ggml.token_type")).elements());
+        double lowest = scores.stream().mapToDouble(v -> ((GgufValue.Real) v).value()).min().orElse(0);
+        for (int id = tokens.size(); id < size; id++) {
+            tokens.add(new GgufValue.Str(String.format(Locale.ROOT, "\u2581v%05d", id)));
+            scores.add(new GgufValue.Real(GgufValueType.FLOAT32, lowest - 1));
+            types.add(new GgufValue.Int(GgufValueType.INT32, 1)); // normal piece
+        }
+        tokenizer.put("tokenizer.ggml.tokens", new GgufValue.Array(GgufValueType.STRING, tokens));
+        tokenizer.put("tokenizer.ggml.scores", new GgufValue.Array(GgufValueType.FLOAT32, scores));
+        tokenizer.put("tokenizer.ggml.token_type", new GgufValue.Array(GgufValueType.INT32, types));
+        return tokenizer;
     }
 
     /** Bytes of the files of a model directory (the weight file dominates). */
@@ -142,8 +215,9 @@ public final class BenchModels {
                 case "gpt2" -> gpt2();
                 case "llama4x" -> llama("llama-400m", LLAMA_4X);
                 case "llama-genai" -> llamaGenai();
+                case "llama76m-gguf" -> llama76mGguf(GgmlType.F32).getParent();
                 default -> throw new IllegalArgumentException("unknown bench model " + name
-                        + ", expected one of [llama, gpt2, llama4x, llama-genai]");
+                        + ", expected one of [llama, gpt2, llama4x, llama-genai, llama76m-gguf]");
             };
             System.out.printf("%s: %s, %.1f MB, ready in %.1f s%n", name, dir, bytes(dir) / 1e6,
                     (System.nanoTime() - t0) / 1e9);

@@ -1,11 +1,13 @@
 package dev.onnxsteer.bench;
 
 import dev.onnxsteer.TestPaths;
+import dev.onnxsteer.gguf.GgmlType;
 import dev.onnxsteer.importer.GgufImporter;
 import dev.onnxsteer.importer.ImportFormat;
 import dev.onnxsteer.importer.WeightFormat;
 import dev.onnxsteer.io.OutputTarget;
 import dev.onnxsteer.session.SessionConfig;
+import java.lang.management.ManagementFactory;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -13,6 +15,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.TimeUnit;
+import java.util.function.DoubleSupplier;
 
 /**
  * Decode speed of imported GGUF files next to llama.cpp on the same files (not a test, issue 19): the
@@ -26,8 +29,13 @@ import java.util.concurrent.TimeUnit;
  *
  * <p>A second table compares the two import layouts ({@code import --format onnx|genai}) on the same files.
  *
+ * <p>A third part ({@code llama76m}, not in the default) measures the issue 16 target on the generated 76M Llama GGUF
+ * ({@link BenchModels#llama76mGguf}): its F32 file in both layouts and its Q8_0 and Q4_K files, each next to llama.cpp
+ * on the same file, interleaved round by round ({@link #interleaved}).
+ *
  * <p>Run: {@code mvn -B -q -DskipTests -Dbench=runtime -Dbench.main=dev.onnxsteer.bench.GgufDecodeBench -pl runtime -am verify}
- * ({@code -Dbench.parts=quants,layouts}, the default, or either alone)
+ * ({@code -Dbench.parts=quants,layouts}, the default, or any of quants, layouts, llama76m; {@code -Dbench.threads=N},
+ * default 1, both sides; the bench JVM takes both through {@code JAVA_TOOL_OPTIONS})
  */
 public final class GgufDecodeBench {
     private static final int TOKENS = 64;
@@ -36,10 +44,14 @@ public final class GgufDecodeBench {
     private GgufDecodeBench() {}
 
     public static void main(String[] args) throws Exception {
-        SessionConfig sessions = SessionConfig.cpu().withThreads(1, 1);
+        int threads = Integer.getInteger("bench.threads", 1);
+        SessionConfig sessions = SessionConfig.cpu().withThreads(threads, 1);
         String parts = System.getProperty("bench.parts", "quants,layouts");
+        if (parts.contains("llama76m")) {
+            llama76m(sessions, threads);
+        }
         if (parts.contains("quants")) {
-            quants(sessions);
+            quants(sessions, threads);
         }
         if (parts.contains("layouts")) {
             layouts(sessions);
@@ -91,14 +103,89 @@ public final class GgufDecodeBench {
         return String.format(Locale.ROOT, "| %s | %.0f | %.0f | %.2fx |", label, s, f, f / s);
     }
 
-    private static void quants(SessionConfig sessions) throws Exception {
+    /**
+     * The issue 16 target: the generated 76M Llama's F32 GGUF imported with {@code --weights f32} in both layouts, and
+     * its Q8_0 and Q4_K files imported with {@code --weights keep} (MatMulNBits), each next to llama.cpp on the same file.
+     */
+    private static void llama76m(SessionConfig sessions, int threads) {
+        double loadBefore = ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage();
+        GgufImporter.Options f32 = GgufImporter.Options.DEFAULT.withWeights(WeightFormat.F32);
+        Path f32File = BenchModels.llama76mGguf(GgmlType.F32);
+        Path onnx = imported(f32File, "-f32-onnx", f32);
+        Path genai = imported(f32File, "-f32-genai", f32.withFormat(ImportFormat.GENAI));
+        List<String> rows = new ArrayList<>();
+        double[] f = interleaved(List.of(
+                () -> decodeRound("76m F32 onnx", onnx, sessions),
+                () -> decodeRound("76m F32 genai", genai, sessions),
+                () -> llamaCppRound(f32File, threads)));
+        rows.add(String.format(Locale.ROOT, "| F32 (`--weights f32`) | %.1f (%.2fx) | %.1f (%.2fx) | %.1f |", f[0], f[0] / f[2], f[1],
+                f[1] / f[2], f[2]));
+        for (GgmlType type : List.of(GgmlType.Q8_0, GgmlType.Q4_K)) {
+            Path file = BenchModels.llama76mGguf(type);
+            Path keep = imported(file, "-keep-onnx", GgufImporter.Options.DEFAULT);
+            Path keepGenai = imported(file, "-keep-genai", GgufImporter.Options.DEFAULT.withFormat(ImportFormat.GENAI));
+            double[] q = interleaved(List.of(
+                    () -> decodeRound("76m " + type + " onnx", keep, sessions),
+                    () -> decodeRound("76m " + type + " genai", keepGenai, sessions),
+                    () -> llamaCppRound(file, threads)));
+            rows.add(String.format(Locale.ROOT, "| %s (`--weights keep`) | %.1f (%.2fx) | %.1f (%.2fx) | %.1f |", type, q[0], q[0] / q[2],
+                    q[1], q[1] / q[2], q[2]));
+        }
+        System.out.println();
+        System.out.printf(Locale.ROOT, "llama-76m (generated, %s, vocab %d): decode tok/s, %d greedy tokens after BOS, %d thread(s), "
+                + "median over %d interleaved rounds of each round's median of 3; load average %.1f before, %.1f after:%n",
+                BenchModels.LLAMA_76M, BenchModels.LLAMA_76M_VOCAB, TOKENS, threads, ROUNDS, loadBefore,
+                ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
+        System.out.println("| file | onnx-steer, onnx layout (vs llama.cpp) | onnx-steer, genai layout (vs llama.cpp) | llama.cpp |");
+        System.out.println("|---|---|---|---|");
+        rows.forEach(System.out::println);
+    }
+
+    private static final int ROUNDS = 5;
+
+    /**
+     * The median over {@link #ROUNDS} rounds of each side's figure; each round runs every side once, starting one
+     * side later than the round before, so a change in the machine's load reaches every side alike.
+     */
+    private static double[] interleaved(List<DoubleSupplier> sides) {
+        int n = sides.size();
+        double[][] figures = new double[n][ROUNDS];
+        for (int round = 0; round < ROUNDS; round++) {
+            for (int k = 0; k < n; k++) {
+                int side = (round + k) % n;
+                figures[side][round] = sides.get(side).getAsDouble();
+            }
+        }
+        double[] medians = new double[n];
+        for (int side = 0; side < n; side++) {
+            medians[side] = GenerationBench.median(figures[side]);
+        }
+        return medians;
+    }
+
+    private static double decodeRound(String label, Path dir, SessionConfig sessions) {
+        return GenerationBench.measure(label, dir, "", TOKENS, 1, 3, sessions).decodeTokensPerSecond();
+    }
+
+    private static double llamaCppRound(Path gguf, int threads) {
+        try {
+            // 4 reps: decode_speed.py has no warm-up, and the median of 4 leans on the three after the first
+            double rate = llamaCppDecode(gguf, threads, 4);
+            System.err.printf(Locale.ROOT, "%s llama.cpp: %.1f tok/s%n", gguf.getFileName(), rate);
+            return rate;
+        } catch (Exception e) {
+            throw new IllegalStateException("llama.cpp on " + gguf + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static void quants(SessionConfig sessions, int threads) throws Exception {
         List<String> rows = new ArrayList<>();
         for (String name : List.of("F32", "Q8_0", "Q4_0", "Q4_K_M")) {
             Path gguf = TestPaths.root().resolve("../shared/models/tiny-llama-quants/tiny-llama-" + name + ".gguf").normalize();
             double floatActivations = decode(name, gguf, "-keep", GgufImporter.Options.DEFAULT, sessions);
             double int8Activations = decode(name + " int8", gguf, "-keep-int8-activations", GgufImporter.Options.DEFAULT.withInt8Activations(),
                     sessions);
-            double llamaCpp = llamaCppDecode(gguf);
+            double llamaCpp = llamaCppDecode(gguf, threads, REPS);
             rows.add(String.format(Locale.ROOT, "| %s | %.0f (%.2fx) | %.0f (%.2fx) | %.0f |", name, floatActivations,
                     floatActivations / llamaCpp, int8Activations, int8Activations / llamaCpp, llamaCpp));
         }
@@ -124,10 +211,10 @@ public final class GgufDecodeBench {
         return dir;
     }
 
-    private static double llamaCppDecode(Path gguf) throws Exception {
+    private static double llamaCppDecode(Path gguf, int threads, int reps) throws Exception {
         Path script = TestPaths.root().resolve("peers/gguf-dequant/decode_speed.py");
-        Process p = new ProcessBuilder("/usr/bin/python3", script.toString(), gguf.toString(), Integer.toString(TOKENS), "1",
-                Integer.toString(REPS)).redirectError(ProcessBuilder.Redirect.DISCARD).start();
+        Process p = new ProcessBuilder("/usr/bin/python3", script.toString(), gguf.toString(), Integer.toString(TOKENS),
+                Integer.toString(threads), Integer.toString(reps)).redirectError(ProcessBuilder.Redirect.DISCARD).start();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
         if (!p.waitFor(10, TimeUnit.MINUTES) || p.exitValue() != 0) {
             throw new IllegalStateException("decode_speed.py failed on " + gguf + ": " + out);
