@@ -118,26 +118,30 @@ public final class GgufDecodeBench {
                 () -> decodeRound("76m F32 onnx", onnx, sessions),
                 () -> decodeRound("76m F32 genai", genai, sessions),
                 () -> llamaCppRound(f32File, threads)));
-        rows.add(String.format(Locale.ROOT, "| F32 (`--weights f32`) | %.1f (%.2fx) | %.1f (%.2fx) | %.1f |", f[0], f[0] / f[2], f[1],
+        rows.add(String.format(Locale.ROOT, "| F32 (`--weights f32`) | %.1f (%.2fx) | %.1f (%.2fx) | - | %.1f |", f[0], f[0] / f[2], f[1],
                 f[1] / f[2], f[2]));
         for (GgmlType type : List.of(GgmlType.Q8_0, GgmlType.Q4_K)) {
             Path file = BenchModels.llama76mGguf(type);
             Path keep = imported(file, "-keep-onnx", GgufImporter.Options.DEFAULT);
             Path keepGenai = imported(file, "-keep-genai", GgufImporter.Options.DEFAULT.withFormat(ImportFormat.GENAI));
+            Path int8Genai = imported(file, "-keep-genai-int8-activations",
+                    GgufImporter.Options.DEFAULT.withFormat(ImportFormat.GENAI).withInt8Activations());
             double[] q = interleaved(List.of(
                     () -> decodeRound("76m " + type + " onnx", keep, sessions),
                     () -> decodeRound("76m " + type + " genai", keepGenai, sessions),
+                    () -> decodeRound("76m " + type + " genai int8", int8Genai, sessions),
                     () -> llamaCppRound(file, threads)));
-            rows.add(String.format(Locale.ROOT, "| %s (`--weights keep`) | %.1f (%.2fx) | %.1f (%.2fx) | %.1f |", type, q[0], q[0] / q[2],
-                    q[1], q[1] / q[2], q[2]));
+            rows.add(String.format(Locale.ROOT, "| %s (`--weights keep`) | %.1f (%.2fx) | %.1f (%.2fx) | %.1f (%.2fx) | %.1f |", type,
+                    q[0], q[0] / q[3], q[1], q[1] / q[3], q[2], q[2] / q[3], q[3]));
         }
         System.out.println();
         System.out.printf(Locale.ROOT, "llama-76m (generated, %s, vocab %d): decode tok/s, %d greedy tokens after BOS, %d thread(s), "
                 + "median over %d interleaved rounds of each round's median of 3; load average %.1f before, %.1f after:%n",
                 BenchModels.LLAMA_76M, BenchModels.LLAMA_76M_VOCAB, TOKENS, threads, ROUNDS, loadBefore,
                 ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
-        System.out.println("| file | onnx-steer, onnx layout (vs llama.cpp) | onnx-steer, genai layout (vs llama.cpp) | llama.cpp |");
-        System.out.println("|---|---|---|---|");
+        System.out.println("| file | onnx-steer, onnx layout (vs llama.cpp) | onnx-steer, genai layout (vs llama.cpp) "
+                + "| genai layout, `--int8-activations` (vs llama.cpp) | llama.cpp |");
+        System.out.println("|---|---|---|---|---|");
         rows.forEach(System.out::println);
     }
 
