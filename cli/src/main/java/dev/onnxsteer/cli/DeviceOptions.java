@@ -22,6 +22,11 @@ final class DeviceOptions {
                     + "which is faster when other busy processes share the CPU.")
     boolean spin;
 
+    @Option(names = "--memory-arena", negatable = true, defaultValue = "true", fallbackValue = "true",
+            description = "Allocate tensors from ONNX Runtime's CPU arena, which keeps freed blocks for the next run "
+                    + "(default); --no-memory-arena frees each tensor, for a smaller resident size.")
+    boolean memoryArena;
+
     /**
      * The session settings, with diagnostics such as the CUDA fallback reason printed on {@code err};
      * each distinct line once, as commands like parity open many sessions.
@@ -29,7 +34,7 @@ final class DeviceOptions {
     SessionConfig sessionConfig(PrintWriter err) {
         Set<String> printed = ConcurrentHashMap.newKeySet();
         return SessionConfig.defaults().withDevice(Device.parse(device)).withThreads(threads, 0).withSpinning(spin)
-                .withDiagnostics(line -> {
+                .withMemoryArena(memoryArena).withDiagnostics(line -> {
                     if (printed.add(line)) {
                         err.println(line);
                         err.flush();

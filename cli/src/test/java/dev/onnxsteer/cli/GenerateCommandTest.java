@@ -64,7 +64,7 @@ class GenerateCommandTest {
         Path prompts = tmp.resolve("prompts.txt");
         Files.writeString(prompts, "Once upon a time\n\nThe cat sat\n");
         CliRun run = run("generate", TinyGpt2.model().toString(), "--tokenizer", tokenizer.toString(),
-                "--prompts", prompts.toString(), "--max-tokens", "5", "--device", "cpu", "--threads", "1", "--no-spin", "--json");
+                "--prompts", prompts.toString(), "--max-tokens", "5", "--device", "cpu", "--threads", "1", "--no-spin", "--no-memory-arena", "--json");
         assertEquals(0, run.code(), run.err());
         String[] lines = run.out().strip().split("\\R");
         assertEquals(2, lines.length, run.out());

@@ -13,12 +13,15 @@ import java.util.function.Consumer;
  *                       ONNX Runtime's default) rather than sleep: spinning saves the wake-up between the many small
  *                       operators of a decode step, but on a CPU shared with other busy processes the spinning
  *                       threads take time from the threads doing the work
+ * @param memoryArena    whether the CPU allocations go through ONNX Runtime's arena, which keeps freed blocks for
+ *                       the next run (ONNX Runtime's default); without it each tensor is allocated and freed on its
+ *                       own, which returns the memory between runs at the cost of an allocation per tensor
  * @param optimization   graph optimization level
  * @param diagnostics    receives one-line diagnostics such as the CUDA fallback reason; never null
  */
 public record SessionConfig(
-        Device device, int intraOpThreads, int interOpThreads, boolean spinning, GraphOptimization optimization,
-        Consumer<String> diagnostics) {
+        Device device, int intraOpThreads, int interOpThreads, boolean spinning, boolean memoryArena,
+        GraphOptimization optimization, Consumer<String> diagnostics) {
 
     public SessionConfig {
         Objects.requireNonNull(device, "device");
@@ -30,9 +33,12 @@ public record SessionConfig(
         diagnostics = diagnostics == null ? line -> { } : diagnostics;
     }
 
-    /** {@code auto} device, one intra-op thread per physical core, spinning, all optimizations, diagnostics dropped. */
+    /**
+     * {@code auto} device, one intra-op thread per physical core, spinning, the memory arena, all optimizations,
+     * diagnostics dropped.
+     */
     public static SessionConfig defaults() {
-        return new SessionConfig(Device.AUTO, 0, 0, true, GraphOptimization.ALL, null);
+        return new SessionConfig(Device.AUTO, 0, 0, true, true, GraphOptimization.ALL, null);
     }
 
     /** CPU, default threads, all optimizations: what tests and parity checks usually want. */
@@ -46,22 +52,26 @@ public record SessionConfig(
     }
 
     public SessionConfig withDevice(Device value) {
-        return new SessionConfig(value, intraOpThreads, interOpThreads, spinning, optimization, diagnostics);
+        return new SessionConfig(value, intraOpThreads, interOpThreads, spinning, memoryArena, optimization, diagnostics);
     }
 
     public SessionConfig withThreads(int intraOp, int interOp) {
-        return new SessionConfig(device, intraOp, interOp, spinning, optimization, diagnostics);
+        return new SessionConfig(device, intraOp, interOp, spinning, memoryArena, optimization, diagnostics);
     }
 
     public SessionConfig withSpinning(boolean value) {
-        return new SessionConfig(device, intraOpThreads, interOpThreads, value, optimization, diagnostics);
+        return new SessionConfig(device, intraOpThreads, interOpThreads, value, memoryArena, optimization, diagnostics);
+    }
+
+    public SessionConfig withMemoryArena(boolean value) {
+        return new SessionConfig(device, intraOpThreads, interOpThreads, spinning, value, optimization, diagnostics);
     }
 
     public SessionConfig withOptimization(GraphOptimization value) {
-        return new SessionConfig(device, intraOpThreads, interOpThreads, spinning, value, diagnostics);
+        return new SessionConfig(device, intraOpThreads, interOpThreads, spinning, memoryArena, value, diagnostics);
     }
 
     public SessionConfig withDiagnostics(Consumer<String> value) {
-        return new SessionConfig(device, intraOpThreads, interOpThreads, spinning, optimization, value);
+        return new SessionConfig(device, intraOpThreads, interOpThreads, spinning, memoryArena, optimization, value);
     }
 }

@@ -202,6 +202,7 @@ public final class SessionFactory {
             options.setOptimizationLevel(config.optimization().ortLevel());
             options.setIntraOpNumThreads(config.resolvedIntraOpThreads());
             options.addConfigEntry("session.intra_op.allow_spinning", config.spinning() ? "1" : "0");
+            options.setCPUArenaAllocator(config.memoryArena());
             if (config.interOpThreads() > 0) {
                 options.setInterOpNumThreads(config.interOpThreads());
             }

@@ -43,6 +43,7 @@ import java.util.stream.Collectors;
  * -pl runtime -am verify}. Java properties: {@code -Dbench.device=cpu|cuda|auto} (default cpu),
  * {@code -Dbench.threads=N} (intra-op threads, both sides; default 0 = one per physical core),
  * {@code -Dbench.spin=true|false} (intra-op spinning, both sides; default true, ONNX Runtime's default),
+ * {@code -Dbench.arena=true|false} (ONNX Runtime's CPU memory arena, both sides; default true, ONNX Runtime's default),
  * {@code -Dbench.only=stories260K,tiny-llama-3m-f32,llama-125m} (the models to run; default all).
  */
 public final class GenerationBench {
@@ -87,14 +88,16 @@ public final class GenerationBench {
     public static void main(String[] args) {
         Device device = Device.parse(System.getProperty("bench.device", "cpu"));
         boolean spinning = Boolean.parseBoolean(System.getProperty("bench.spin", "true"));
+        boolean arena = Boolean.parseBoolean(System.getProperty("bench.arena", "true"));
         SessionConfig sessions = SessionConfig.cpu().withDevice(device).withThreads(Integer.getInteger("bench.threads", 0), 0)
-                .withSpinning(spinning).withDiagnostics(System.err::println);
+                .withSpinning(spinning).withMemoryArena(arena).withDiagnostics(System.err::println);
         int threads = sessions.resolvedIntraOpThreads();
         Set<String> only = Set.of(System.getProperty("bench.only", "stories260K,tiny-llama-3m-f32,llama-125m").split(","));
         System.out.printf(Locale.ROOT, "machine: %d cores (%d physical), load %.1f, %s %s, java %s, device %s, "
-                + "intra-op threads %d, spinning %s%n", Runtime.getRuntime().availableProcessors(), PhysicalCores.count(),
+                + "intra-op threads %d, spinning %s, memory arena %s%n", Runtime.getRuntime().availableProcessors(), PhysicalCores.count(),
                 ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage(), System.getProperty("os.name"),
-                System.getProperty("os.arch"), System.getProperty("java.version"), device, threads, spinning ? "on" : "off");
+                System.getProperty("os.arch"), System.getProperty("java.version"), device, threads, spinning ? "on" : "off",
+                arena ? "on" : "off");
         if (System.getProperty("bench.set", "models").equals("flavours")) {
             flavours(sessions);
             return;
@@ -115,7 +118,7 @@ public final class GenerationBench {
         for (Model model : models) {
             Figures f = measure(model.name(), model.dir(), model.prompt(), model.tokens(), model.warmups(), model.reps(),
                     sessions);
-            OptionalDouble peer = transformersJs(model, threads, spinning);
+            OptionalDouble peer = transformersJs(model, sessions);
             rows.add(String.format(Locale.ROOT, "| %s | %d | %d | %.1f | %.1f | %s | %.3f | %.3f | %.2f%% | %.0f @ %d | %.0f @ %d |",
                     f.model(), f.promptTokens(), f.generatedTokens(), f.prefillMs(), f.decodeTokensPerSecond(),
                     peer.isPresent() ? String.format(Locale.ROOT, "%.1f (%.2fx)", peer.getAsDouble(),
@@ -240,7 +243,7 @@ public final class GenerationBench {
     }
 
     /** transformers.js decode tok/s on {@code model}'s directory and prompt ids; empty when its packages are missing. */
-    private static OptionalDouble transformersJs(Model model, int threads, boolean spinning) {
+    private static OptionalDouble transformersJs(Model model, SessionConfig sessions) {
         if (!Files.isDirectory(transformersJsDir().resolve("node_modules"))) {
             return OptionalDouble.empty();
         }
@@ -250,7 +253,8 @@ public final class GenerationBench {
         }
         String prompt = Arrays.stream(ids).mapToObj(Long::toString).collect(Collectors.joining(","));
         JsonNode out = NodePeer.run("transformersjs", "decode_speed.mjs", List.of(model.dir().toString(),
-                Integer.toString(model.tokens()), Integer.toString(model.reps()), prompt, Integer.toString(threads), spinning ? "1" : "0"));
+                Integer.toString(model.tokens()), Integer.toString(model.reps()), prompt, Integer.toString(sessions.resolvedIntraOpThreads()),
+                sessions.spinning() ? "1" : "0", sessions.memoryArena() ? "1" : "0"));
         double rate = out.get("decode_tokens_per_second").asDouble();
         System.err.printf(Locale.ROOT, "%s transformers.js: prefill %.1f ms, decode %.1f tok/s%n", model.name(),
                 out.get("prefill_ms").asDouble(), rate);

@@ -91,11 +91,12 @@ class GeneratorTest {
     }
 
     @Test
-    void threadCountAndSpinningDoNotChangeTheTokens() {
+    void threadCountSpinningAndArenaDoNotChangeTheTokens() {
         GenerationConfig config = GenerationConfig.greedy(12).withEosTokenIds(List.of(-1L));
         List<Generation> reference = generator.generate(PROMPTS, config);
         ModelConfig modelConfig = ModelConfig.load(TinyGpt2.dir());
-        try (ModelSession other = SessionFactory.open(TinyGpt2.model(), SessionConfig.cpu().withThreads(2, 1).withSpinning(false))) {
+        try (ModelSession other = SessionFactory.open(TinyGpt2.model(), SessionConfig.cpu().withThreads(2, 1).withSpinning(false)
+                .withMemoryArena(false))) {
             List<Generation> sleeping = Generator.create(other, tokenizer, modelConfig).generate(PROMPTS, config);
             for (int i = 0; i < PROMPTS.size(); i++) {
                 assertEquals(reference.get(i).tokenIds(), sleeping.get(i).tokenIds(), PROMPTS.get(i));
