@@ -60,7 +60,7 @@ public final class ArchitectureFixtures {
 
     /**
      * The fixture in {@code sizes} with its projection matrices as {@code matrices}: F32, or quantised by
-     * {@link FixtureQuantiser} to Q8_0, Q4_K or Q6_K (K-quants need every row a multiple of 256: {@link #WIDE},
+     * {@link FixtureQuantiser} to Q4_0, Q8_0, Q4_K or Q6_K (K-quants need every row a multiple of 256: {@link #WIDE},
      * {@link #HEAD_256}).
      */
     public static Path write(String architecture, Path target, GgmlType matrices, Sizes sizes) {
@@ -82,8 +82,8 @@ public final class ArchitectureFixtures {
 
     /** The fixture in {@code sizes} with the {@code tokenizer.*} keys given (the vocabulary size follows them), as {@link #write(String, Path, GgmlType, Sizes)}. */
     public static Path write(String architecture, Path target, GgmlType matrices, Map<String, GgufValue> tokenizer, Sizes sizes) {
-        if (!List.of(GgmlType.F32, GgmlType.Q8_0, GgmlType.Q4_K, GgmlType.Q6_K).contains(matrices)) {
-            throw new IllegalArgumentException("fixture matrices are F32, Q8_0, Q4_K or Q6_K, not " + matrices);
+        if (!List.of(GgmlType.F32, GgmlType.Q4_0, GgmlType.Q8_0, GgmlType.Q4_K, GgmlType.Q6_K).contains(matrices)) {
+            throw new IllegalArgumentException("fixture matrices are F32, Q4_0, Q8_0, Q4_K or Q6_K, not " + matrices);
         }
         int layers = sizes.layers();
         int hidden = sizes.hidden();

@@ -4,7 +4,7 @@ import dev.onnxsteer.gguf.GgmlType;
 import dev.onnxsteer.ir.HalfFloats;
 
 /**
- * The test fixtures' own GGUF quantiser for Q8_0, Q4_K and Q6_K, written from the block layouts in ggml's
+ * The test fixtures' own GGUF quantiser for Q4_0, Q8_0, Q4_K and Q6_K, written from the block layouts in ggml's
  * {@code ggml-common.h} (plain round-to-nearest with scales from each block's range, not llama-quantize's
  * search): the fixtures are then read by llama.cpp, which dequantises them with its own code, so a test that
  * compares our import with llama.cpp's logits on them is not circular.
@@ -15,11 +15,35 @@ final class FixtureQuantiser {
     /** The GGUF blocks of {@code data} (a whole number of blocks of the type) in {@code type}. */
     static byte[] quantise(float[] data, GgmlType type) {
         return switch (type) {
+            case Q4_0 -> q4_0(data);
             case Q8_0 -> q8_0(data);
             case Q4_K -> q4_K(data);
             case Q6_K -> q6_K(data);
-            default -> throw new IllegalArgumentException("the fixture quantiser writes Q8_0, Q4_K or Q6_K, not " + type);
+            default -> throw new IllegalArgumentException("the fixture quantiser writes Q4_0, Q8_0, Q4_K or Q6_K, not " + type);
         };
+    }
+
+    /**
+     * Q4_0 blocks (18 bytes per 32 values): fp16 d = m / -8, m the value of largest magnitude with its sign (so m
+     * itself is q = 0), then 16 bytes holding value i in the low nibble of byte i and value i + 16 in the high
+     * nibble. Value = d * (q - 8), q in 0..15.
+     */
+    static byte[] q4_0(float[] data) {
+        byte[] blocks = new byte[data.length / 32 * 18];
+        for (int b = 0; b < data.length / 32; b++) {
+            float extreme = 0;
+            for (int i = 0; i < 32; i++) {
+                float v = data[32 * b + i];
+                extreme = Math.abs(v) > Math.abs(extreme) ? v : extreme;
+            }
+            float d = putHalf(blocks, 18 * b, extreme / -8);
+            for (int i = 0; i < 32; i++) {
+                int q = d == 0 ? 8 : Math.max(0, Math.min(15, Math.round(data[32 * b + i] / d) + 8));
+                int at = 18 * b + 2 + i % 16;
+                blocks[at] = (byte) (i < 16 ? (blocks[at] & 0xf0) | q : (blocks[at] & 0x0f) | q << 4);
+            }
+        }
+        return blocks;
     }
 
     /** Q8_0 blocks: fp16 scale d = max|x| / 127 (little-endian), then 32 int8 values round(x / d). */

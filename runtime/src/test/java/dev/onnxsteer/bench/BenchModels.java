@@ -52,8 +52,8 @@ public final class BenchModels {
      */
     public static final ArchitectureFixtures.Sizes LLAMA_76M = new ArchitectureFixtures.Sizes(6, 768, 12, 4, 1280);
     public static final int LLAMA_76M_VOCAB = 32000;
-    /** The files of {@link #llama76mGguf}: F32 and the two block types the fixture quantiser writes whose rows fit (768 and 1280). */
-    public static final List<GgmlType> LLAMA_76M_TYPES = List.of(GgmlType.F32, GgmlType.Q8_0, GgmlType.Q4_K);
+    /** The files of {@link #llama76mGguf}: F32 and the block types the fixture quantiser writes whose rows fit (768 and 1280). */
+    public static final List<GgmlType> LLAMA_76M_TYPES = List.of(GgmlType.F32, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K);
 
     public static final String STAMP = ".sizes";
 

@@ -120,7 +120,7 @@ public final class GgufDecodeBench {
                 () -> llamaCppRound(f32File, threads)));
         rows.add(String.format(Locale.ROOT, "| F32 (`--weights f32`) | %.1f (%.2fx) | %.1f (%.2fx) | - | %.1f |", f[0], f[0] / f[2], f[1],
                 f[1] / f[2], f[2]));
-        for (GgmlType type : List.of(GgmlType.Q8_0, GgmlType.Q4_K)) {
+        for (GgmlType type : List.of(GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K)) {
             Path file = BenchModels.llama76mGguf(type);
             Path keep = imported(file, "-keep-onnx", GgufImporter.Options.DEFAULT);
             Path keepGenai = imported(file, "-keep-genai", GgufImporter.Options.DEFAULT.withFormat(ImportFormat.GENAI));
