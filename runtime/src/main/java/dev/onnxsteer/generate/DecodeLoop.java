@@ -16,7 +16,10 @@ import java.util.Map;
  *
  * <p>A decode step allocates a bounded amount whatever the sequence length: the inputs are rewritten in buffers
  * kept for the call ({@link StepFeeds#refill}), the presents go back as pasts without a copy, and the logits land
- * in a pinned buffer of which only each row's newest position is read ({@link LastLogits}).
+ * in a pinned buffer of which only each row's newest position is read ({@link LastLogits}). Where the graph updates
+ * its cache in place ({@link ModelLayout#inPlaceCache()}) and the generate call asks for it, the presents too are
+ * pinned, to the past buffers of an {@link KvCache#inPlace in-place cache}: then nothing is allocated per step that
+ * grows with the sequence, natively either.
  */
 final class DecodeLoop {
     private final OrtSession session;
@@ -25,6 +28,7 @@ final class DecodeLoop {
     private final LogitsLayout logitsLayout;
     private final StepFeeds feeds;
     private final Generator.LogitsProbe probe;
+    private final RunOutputs outputs;
     private long runNanos;
 
     /** @param probe sees each row's raw logits; null for none */
@@ -36,6 +40,7 @@ final class DecodeLoop {
         this.logitsLayout = logitsLayout;
         this.feeds = feeds;
         this.probe = probe;
+        this.outputs = new RunOutputs(logitsLayout);
     }
 
     /**
@@ -43,13 +48,17 @@ final class DecodeLoop {
      *
      * @param cached       feed each run's presents back (false: recompute the whole grid every run)
      * @param contextLimit the most tokens a row may reach
+     * @param cacheCapacity positions of an in-place cache when the layout allows one ({@link KvCache#inPlace}); 0 for
+     *                      the cache of ONNX Runtime's presents
      * @param pad          fed to rows that have finished
      * @return one result per row, in row order
      */
-    List<Generation> run(TokenGrid grid, RowState[] rows, boolean cached, int contextLimit, long pad, ExtraInputs extras,
-            TokenListener listener) {
+    List<Generation> run(TokenGrid grid, RowState[] rows, boolean cached, int contextLimit, int cacheCapacity, long pad,
+            ExtraInputs extras, TokenListener listener) {
         int batch = grid.batchSize();
-        try (KvCache cache = new KvCache(layout, batch, cached, source);
+        boolean inPlace = cached && layout.inPlaceCache() && KvCache.fitsInPlace(layout, batch, cacheCapacity);
+        try (KvCache cache = inPlace ? KvCache.inPlace(layout, batch, cacheCapacity, source)
+                        : new KvCache(layout, batch, cached, source);
                 StepFeeds.StepInputs inputs = new StepFeeds.StepInputs();
                 LastLogits logits = new LastLogits(logitsLayout, batch, source)) {
             long start = System.nanoTime();
@@ -107,12 +116,12 @@ final class DecodeLoop {
                         + " that generation does not feed; supply them through ExtraInputs");
             }
         }
-        Map<String, OnnxTensor> pins = logits.pinsFor(window.inputLength());
+        outputs.bind(logits.pinsFor(window.inputLength()), cache.pins(grid.width()));
         long start = System.nanoTime();
         OrtSession.Result result;
         try {
-            result = pins.isEmpty() ? session.run(inputs.feeds())
-                    : session.run(inputs.feeds(), logitsLayout.otherOutputs(), pins);
+            result = outputs.pinned().isEmpty() ? session.run(inputs.feeds())
+                    : session.run(inputs.feeds(), outputs.requested(), outputs.pinned());
         } catch (OrtException e) {
             throw new InferenceException("running " + source + " failed at generation step " + step + ": "
                     + e.getMessage(), e);

@@ -38,6 +38,8 @@ public final class Generator {
     private final OptionalInt vocabSize;
     private final StepFeeds feeds;
     private final LogitsLayout logitsLayout;
+    /** Whether a graph that updates its cache in place gets an in-place cache ({@link #withInPlaceCache}). */
+    private final boolean inPlaceCache;
     /** Sees each row's logits before the repetition penalty and sampling; null for none. */
     volatile LogitsProbe logitsProbe;
 
@@ -84,12 +86,35 @@ public final class Generator {
         }
         this.vocabSize = layout.vocabSize().isPresent() ? layout.vocabSize() : config.vocabSize();
         this.logitsLayout = LogitsLayout.of(session, layout, source);
+        this.inPlaceCache = true;
         if (tokenizer != null && vocabSize.isPresent() && tokenizer.vocabSize() > vocabSize.getAsInt()) {
             String from = layout.vocabSize().isPresent() ? "logits dimension" : "vocab_size in " + config.source();
             throw new BadModelException("tokenizer " + tokenizer.file() + " has " + tokenizer.vocabSize()
                     + " tokens but model " + source + " has a vocabulary of " + vocabSize.getAsInt() + " (" + from
                     + "); the tokenizer does not belong to this model");
         }
+    }
+
+    private Generator(Generator from, boolean inPlaceCache) {
+        this.feeds = from.feeds;
+        this.session = from.session;
+        this.source = from.source;
+        this.layout = from.layout;
+        this.tokenizer = from.tokenizer;
+        this.config = from.config;
+        this.vocabSize = from.vocabSize;
+        this.logitsLayout = from.logitsLayout;
+        this.logitsProbe = from.logitsProbe;
+        this.inPlaceCache = inPlaceCache;
+    }
+
+    /**
+     * This generator, binding one buffer per cache slot as both past and present where the graph allows it
+     * ({@link ModelLayout#inPlaceCache()}; the default), or not: then every run's presents are ONNX Runtime's, as
+     * for any other graph, which is the independent path the in-place cache is checked against.
+     */
+    public Generator withInPlaceCache(boolean use) {
+        return use == inPlaceCache ? this : new Generator(this, use);
     }
 
     /** Detects the layout of {@code session} and builds a generator over it. */
@@ -290,7 +315,9 @@ public final class Generator {
         TokenGrid grid = new TokenGrid(prompts, maxTokens, layout.alignment(), pad);
         int limit = config.maxPositions().orElse(Integer.MAX_VALUE);
         boolean cached = layout.hasCache() && perRow.configs().get(0).useCache();
+        // no run reaches past the longest prompt plus the most new tokens, nor the context
+        int capacity = inPlaceCache ? (int) Math.min((long) grid.width() + maxTokens, limit) : 0;
         return new DecodeLoop(session, source, layout, logitsLayout, feeds, logitsProbe)
-                .run(grid, rows, cached, limit, pad, extras, listener);
+                .run(grid, rows, cached, limit, capacity, pad, extras, listener);
     }
 }

@@ -48,11 +48,15 @@ import java.util.regex.Pattern;
  *                      callers supply them through {@link ExtraInputs}
  * @param alignment     where a batch's shorter rows sit: {@link TokenGrid.Alignment#RIGHT} for graphs whose
  *                      attention takes only each row's length from the mask (GroupQueryAttention)
+ * @param inPlaceCache  every cache slot's past is a GroupQueryAttention past whose present is the same node's
+ *                      output, so one buffer per slot, allocated at the longest length, may be bound as both and
+ *                      updated in place ({@link ModelSession#inPlaceCache()}); false when the graph was not read
  */
 public record ModelLayout(
         Kind kind, String inputIds, OnnxJavaType idType, Optional<String> attentionMask, OnnxJavaType maskType,
         Optional<String> positionIds, OnnxJavaType positionType, Optional<String> useCacheBranch, List<CacheSlot> cache,
-        String logits, OptionalInt vocabSize, List<String> otherInputs, TokenGrid.Alignment alignment) {
+        String logits, OptionalInt vocabSize, List<String> otherInputs, TokenGrid.Alignment alignment,
+        boolean inPlaceCache) {
 
     /** The layout families generation understands. */
     public enum Kind { OPTIMUM, COMBINED, NO_CACHE }
@@ -105,7 +109,7 @@ public record ModelLayout(
             Optional<String> positionIds, OnnxJavaType positionType, Optional<String> useCacheBranch,
             List<CacheSlot> cache, String logits, OptionalInt vocabSize, List<String> otherInputs) {
         this(kind, inputIds, idType, attentionMask, maskType, positionIds, positionType, useCacheBranch, cache, logits,
-                vocabSize, otherInputs, TokenGrid.Alignment.LEFT);
+                vocabSize, otherInputs, TokenGrid.Alignment.LEFT, false);
     }
 
     public boolean hasCache() {
@@ -127,7 +131,16 @@ public record ModelLayout(
      */
     public static ModelLayout detect(ModelSession session, DecoderNames names) {
         boolean groupQuery = session.operators().contains(GROUP_QUERY_ATTENTION);
-        return detect(session.ort(), session.source(), names, groupQuery);
+        ModelLayout layout = detect(session.ort(), session.source(), names, groupQuery);
+        boolean inPlace = layout.hasCache() && layout.cache().stream()
+                .allMatch(slot -> slot.present().equals(session.inPlaceCache().get(slot.past())));
+        return inPlace ? layout.withInPlaceCache() : layout;
+    }
+
+    /** This layout with {@link #inPlaceCache()} true. */
+    private ModelLayout withInPlaceCache() {
+        return new ModelLayout(kind, inputIds, idType, attentionMask, maskType, positionIds, positionType,
+                useCacheBranch, cache, logits, vocabSize, otherInputs, alignment, true);
     }
 
     /**
@@ -224,7 +237,7 @@ public record ModelLayout(
         long vocab = logitsShape[2];
         TokenGrid.Alignment alignment = groupQueryAttention ? TokenGrid.Alignment.RIGHT : TokenGrid.Alignment.LEFT;
         return new ModelLayout(kind, ids, idType, mask, maskType, positions, positionType, useCache, sorted,
-                names.logits(), vocab > 0 ? OptionalInt.of((int) vocab) : OptionalInt.empty(), others, alignment);
+                names.logits(), vocab > 0 ? OptionalInt.of((int) vocab) : OptionalInt.empty(), others, alignment, false);
     }
 
     private static Kind merge(Kind current, Kind found, String source) {

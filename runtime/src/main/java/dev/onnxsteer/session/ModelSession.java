@@ -25,32 +25,34 @@ public final class ModelSession implements AutoCloseable {
     private final String source;
     private final Map<String, OnnxTensor> defaults;
     private final Set<String> operators;
+    private final Map<String, String> inPlaceCache;
 
     ModelSession(OrtSession session, Device device, String source) {
         this(session, device, source, Map.of());
     }
 
     ModelSession(OrtSession session, Device device, String source, Map<String, OnnxTensor> defaults) {
-        this(session, device, source, defaults, Set.of());
+        this(session, device, source, defaults, Set.of(), Map.of());
     }
 
     private ModelSession(OrtSession session, Device device, String source, Map<String, OnnxTensor> defaults,
-            Set<String> operators) {
+            Set<String> operators, Map<String, String> inPlaceCache) {
         this.session = session;
         this.device = device;
         this.source = source;
         this.defaults = Collections.unmodifiableMap(new LinkedHashMap<>(defaults));
         this.operators = Set.copyOf(operators);
+        this.inPlaceCache = Collections.unmodifiableMap(new LinkedHashMap<>(inPlaceCache));
     }
 
     /** A copy of this handle carrying {@code inputDefaults} (which it will own). */
     ModelSession withDefaults(Map<String, OnnxTensor> inputDefaults) {
-        return new ModelSession(session, device, source, inputDefaults, operators);
+        return new ModelSession(session, device, source, inputDefaults, operators, inPlaceCache);
     }
 
-    /** A copy of this handle that knows the operators of its graph. */
-    ModelSession withOperators(Set<String> graphOperators) {
-        return new ModelSession(session, device, source, defaults, graphOperators);
+    /** A copy of this handle that knows the operators and the in-place cache pairs of its graph. */
+    ModelSession withGraph(Set<String> graphOperators, Map<String, String> graphInPlaceCache) {
+        return new ModelSession(session, device, source, defaults, graphOperators, graphInPlaceCache);
     }
 
     /**
@@ -60,6 +62,14 @@ public final class ModelSession implements AutoCloseable {
      */
     public Set<String> operators() {
         return operators;
+    }
+
+    /**
+     * Past input to present output of each cache tensor that ONNX Runtime's GroupQueryAttention can update in
+     * place when both are bound to one buffer ({@link InPlaceCache}); empty when the session was opened from bytes.
+     */
+    public Map<String, String> inPlaceCache() {
+        return inPlaceCache;
     }
 
     /** The ONNX Runtime session; owned by this object. */

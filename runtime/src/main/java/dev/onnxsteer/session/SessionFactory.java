@@ -55,11 +55,11 @@ public final class SessionFactory {
         // the IR read maps the file without copying weights: far cheaper than a session to look at metadata
         Model ir = ModelReader.read(model);
         if (CompiledModelAbi.hasRuntimeInputs(ir)) {
-            return openLifted(ir, model.toString(), config).withOperators(operators(ir));
+            return openLifted(ir, model.toString(), config).withGraph(operators(ir), InPlaceCache.pairs(ir));
         }
         String path = model.toAbsolutePath().toString();
         return open(model.toString(), config, options -> Ort.env().createSession(path, options))
-                .withOperators(operators(ir));
+                .withGraph(operators(ir), InPlaceCache.pairs(ir));
     }
 
     /** What {@link ModelSession#operators()} reports for {@code model}. */
@@ -90,9 +90,9 @@ public final class SessionFactory {
      */
     public static ModelSession open(Model model, String label, SessionConfig config) {
         if (CompiledModelAbi.hasRuntimeInputs(model)) {
-            return openLifted(model, label, config).withOperators(operators(model));
+            return openLifted(model, label, config).withGraph(operators(model), InPlaceCache.pairs(model));
         }
-        return openAsIs(model, label, config).withOperators(operators(model));
+        return openAsIs(model, label, config).withGraph(operators(model), InPlaceCache.pairs(model));
     }
 
     /** Lifts the steering inputs' defaults, opens the lifted model, restores the defaults in {@code model}. */
