@@ -9,14 +9,11 @@ import dev.onnxsteer.io.FileProblem;
  * tanh soft-capping of the attention scores ({@code gemma2.attn_logit_softcapping}, default 50) and of the
  * final logits ({@code gemma2.final_logit_softcapping}, default 30), and sliding-window attention
  * ({@code gemma2.attention.sliding_window}, default 4096) in every even layer (0, 2, ...; llama.cpp's swa
- * pattern 2, HF's {@code not layer_idx % 2}). The GGUF has no key for HF's {@code query_pre_attn_scalar}:
- * llama.cpp scales queries by 1/sqrt(embedding_length / head_count) for the 46-layer 27B and by
- * 1/sqrt(head size) otherwise, and so does the import.
+ * pattern 2, HF's {@code not layer_idx % 2}). The GGUF has no key for HF's {@code query_pre_attn_scalar}; the
+ * size-dependent query scaling llama.cpp uses instead is {@link LlamaConfig#queryPreAttnScalar()}.
  */
-record Gemma2Settings(float attentionSoftcap, float finalSoftcap, int slidingWindow, float queryPreAttnScalar) {
-    static final int LAYERS_27B = 46;
-
-    static Gemma2Settings from(GgufMetadata md, LlamaConfig c) {
+record Gemma2Settings(float attentionSoftcap, float finalSoftcap, int slidingWindow) {
+    static Gemma2Settings from(GgufMetadata md) {
         String a = LlamaConfig.GEMMA2 + ".";
         float attention = (float) md.findDouble(a + "attn_logit_softcapping").orElse(50.0);
         float last = (float) md.findDouble(a + "final_logit_softcapping").orElse(30.0);
@@ -24,8 +21,7 @@ record Gemma2Settings(float attentionSoftcap, float finalSoftcap, int slidingWin
         positive(md, a + "attn_logit_softcapping", attention);
         positive(md, a + "final_logit_softcapping", last);
         positive(md, a + "attention.sliding_window", window);
-        float scalar = c.layers() == LAYERS_27B ? (float) c.hiddenSize() / c.heads() : c.headDim();
-        return new Gemma2Settings(attention, last, (int) Math.min(window, Integer.MAX_VALUE), scalar);
+        return new Gemma2Settings(attention, last, (int) Math.min(window, Integer.MAX_VALUE));
     }
 
     /** Whether layer {@code l} attends within the sliding window. */

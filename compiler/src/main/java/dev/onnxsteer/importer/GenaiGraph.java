@@ -254,7 +254,7 @@ public final class GenaiGraph {
         int q = c.heads() * c.headDim();
         int kv = c.kvHeads() * c.headDim();
         NodeBuilder gqa = node(s, "GroupQueryAttention", 3).attr("num_heads", (long) c.heads())
-                .attr("kv_num_heads", (long) c.kvHeads()).attr("scale", (float) (1.0 / StrictMath.sqrt(c.headDim())))
+                .attr("kv_num_heads", (long) c.kvHeads()).attr("scale", c.attentionScale())
                 .attr("local_window_size", -1L).attr("rotary_interleaved", 0L);
         if (rotary == Rotary.FUSED) {
             gqa.inputs(qkv, null, null, pastKey, pastValue, seqlensK, totalLength, cos, sin).attr("do_rotary", 1L);

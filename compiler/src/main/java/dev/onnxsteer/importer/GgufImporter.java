@@ -150,7 +150,7 @@ public final class GgufImporter {
                 model.metadata().put(CompiledModelAbi.IMPORTED_WEIGHTS, options.weights().label());
                 long weightBytes = model.graph().initializers().stream().mapToLong(v -> v.initializer().byteSize()).sum();
                 ModelWriter.write(model, onnx, false);
-                Gemma2Settings gemma2 = config.architecture().equals(LlamaConfig.GEMMA2) ? Gemma2Settings.from(file.metadata(), config) : null;
+                Gemma2Settings gemma2 = config.architecture().equals(LlamaConfig.GEMMA2) ? Gemma2Settings.from(file.metadata()) : null;
                 Files.write(temp.resolve(ModelFiles.CONFIG_FILE), json(configJson(config, gemma2)));
                 Files.write(temp.resolve("generation_config.json"), json(generationConfig(config)));
                 Files.write(temp.resolve(ModelFiles.TOKENIZER_FILE), TokenizerJson.toBytes(tokenizer));
@@ -221,7 +221,7 @@ public final class GgufImporter {
         n.put("torch_dtype", "float32");
         n.put("_name_or_path", c.name());
         if (gemma2 != null) {
-            n.put("query_pre_attn_scalar", gemma2.queryPreAttnScalar());
+            n.put("query_pre_attn_scalar", c.queryPreAttnScalar());
             n.put("attn_logit_softcapping", gemma2.attentionSoftcap());
             n.put("final_logit_softcapping", gemma2.finalSoftcap());
             n.put("sliding_window", gemma2.slidingWindow());

@@ -21,6 +21,7 @@ import java.util.OptionalLong;
  *
  * @param architecture {@code general.architecture}
  *
+ * @param headDim {@code ARCH.attention.key_length}, else embedding_length / head_count (see {@link #headSize})
  * @param vocabSize rows of {@code token_embd.weight}
  * @param ropeTheta {@code ARCH.rope.freq_base}, 10000 when absent
  * @param ropeLinearFactor {@code ARCH.rope.scaling.factor} when the scaling type is linear, else 1
@@ -52,6 +53,8 @@ public record LlamaConfig(
     public static final String GEMMA = "gemma";
     public static final String GEMMA2 = "gemma2";
     public static final List<String> SUPPORTED_ARCHITECTURES = List.of(LLAMA, QWEN2, PHI3, GEMMA, GEMMA2);
+    /** How llama.cpp tells Gemma 2 27B from the 2B (26 layers) and 9B (42): by its block count. */
+    static final int GEMMA2_27B_LAYERS = 46;
 
     /** Reads the config; refuses architectures not in {@link #SUPPORTED_ARCHITECTURES} and settings the importer cannot reproduce. */
     public static LlamaConfig from(GgufFile gguf) {
@@ -70,17 +73,12 @@ public record LlamaConfig(
         float eps = (float) md.getDouble(arch + ".attention.layer_norm_rms_epsilon");
         float theta = (float) md.findDouble(arch + ".rope.freq_base").orElse(10000.0);
         int context = md.getInt(arch + ".context_length");
-        if (hidden <= 0 || heads <= 0 || kvHeads <= 0 || layers <= 0 || hidden % heads != 0 || heads % kvHeads != 0) {
+        if (hidden <= 0 || heads <= 0 || kvHeads <= 0 || layers <= 0 || heads % kvHeads != 0) {
             throw new BadModelException(FileProblem.message(file, "has attention sizes that do not fit together",
-                    "positive sizes, head_count dividing embedding_length and head_count_kv dividing head_count",
+                    "positive sizes and head_count_kv dividing head_count",
                     "embedding_length " + hidden + ", head_count " + heads + ", head_count_kv " + kvHeads));
         }
-        int headDim = hidden / heads;
-        OptionalLong keyLength = md.findLong(arch + ".attention.key_length");
-        if (keyLength.isPresent() && keyLength.getAsLong() != headDim) {
-            throw new BadModelException(FileProblem.message(file, "has a head size the importer does not support",
-                    arch + ".attention.key_length embedding_length / head_count = " + headDim, keyLength.getAsLong()));
-        }
+        int headDim = headSize(md, file, arch, hidden, heads);
         OptionalLong ropeDims = md.findLong(arch + ".rope.dimension_count");
         if (ropeDims.isPresent() && ropeDims.getAsLong() != headDim) {
             throw new BadModelException(FileProblem.message(file, "has partial rotary embedding, which the importer does not support",
@@ -140,6 +138,34 @@ public record LlamaConfig(
                 bos, eos, padId, tied);
     }
 
+    /**
+     * The size of one attention head: {@code ARCH.attention.key_length} where the file states it (Gemma's 256 beside a
+     * hidden size of 3072 over 16 heads, Mistral Nemo's 128 beside 5120 over 32), else embedding_length / head_count,
+     * as llama.cpp reads it. Values must have the keys' size: the importer has one head size for q, k and v.
+     */
+    private static int headSize(GgufMetadata md, String file, String arch, int hidden, int heads) {
+        OptionalLong key = md.findLong(arch + ".attention.key_length");
+        OptionalLong value = md.findLong(arch + ".attention.value_length");
+        if (key.isEmpty()) {
+            if (hidden % heads != 0) {
+                throw new BadModelException(FileProblem.message(file, "has no head size",
+                        arch + ".attention.key_length, or head_count dividing embedding_length",
+                        "embedding_length " + hidden + ", head_count " + heads));
+            }
+            key = OptionalLong.of(hidden / heads);
+        }
+        long headDim = key.getAsLong();
+        if (headDim <= 0 || headDim > Integer.MAX_VALUE / heads) {
+            throw new BadModelException(FileProblem.message(file, "GGUF key " + arch + ".attention.key_length is out of range",
+                    "1 to " + Integer.MAX_VALUE / heads + " (head_count " + heads + " heads of it in one projection)", headDim));
+        }
+        if (value.isPresent() && value.getAsLong() != headDim) {
+            throw new BadModelException(FileProblem.message(file, "has value heads of another size than its key heads, which the "
+                    + "importer does not support", arch + ".attention.value_length equal to key_length " + headDim, value.getAsLong()));
+        }
+        return (int) headDim;
+    }
+
     private static void requirePositive(String file, String key, double value) {
         if (!(value > 0) || Double.isInfinite(value)) {
             throw new BadModelException(FileProblem.message(file, "GGUF key " + key + " is out of range",
@@ -168,6 +194,21 @@ public record LlamaConfig(
     /** gemma and gemma2: embeddings times sqrt(hidden size), GELU (tanh) in place of SiLU (gemma2's further changes: {@link Gemma2Settings}). */
     public boolean gemma() {
         return architecture.equals(GEMMA) || architecture.equals(GEMMA2);
+    }
+
+    /**
+     * The number whose inverse square root scales q·k, as llama.cpp's graphs scale it: the head size, except for
+     * gemma2's 46-layer 27B, where llama.cpp (after gemma_pytorch's config) uses embedding_length / head_count in
+     * integer division (4608 / 32 = 144 beside head size 128). Hugging Face's Gemma2 config calls it
+     * {@code query_pre_attn_scalar}.
+     */
+    public int queryPreAttnScalar() {
+        return architecture.equals(GEMMA2) && layers == GEMMA2_27B_LAYERS ? hiddenSize / heads : headDim;
+    }
+
+    /** The factor on q·k before the softmax: 1 / sqrt({@link #queryPreAttnScalar()}). */
+    public float attentionScale() {
+        return (float) (1.0 / StrictMath.sqrt(queryPreAttnScalar()));
     }
 
     /** Bytes of float32 weights the imported model holds (embedding and LM head counted separately). */

@@ -47,7 +47,7 @@ final class LlamaGraph {
     private LlamaGraph(GgufFile gguf, LlamaConfig config, WeightFormat format, boolean int8Activations, WeightSink sink) {
         this.gguf = gguf;
         this.c = config;
-        this.gemma2 = config.architecture().equals(LlamaConfig.GEMMA2) ? Gemma2Settings.from(gguf.metadata(), config) : null;
+        this.gemma2 = config.architecture().equals(LlamaConfig.GEMMA2) ? Gemma2Settings.from(gguf.metadata()) : null;
         this.weights = new Projections(gguf, format, int8Activations, sink, b);
     }
 
@@ -186,8 +186,7 @@ final class LlamaGraph {
         Value values = repeatKv(p, "_1", presentValue);
         Value keysT = g.op("Transpose").name(p + "/Transpose_3").inputs(keys).attr("perm", new long[] {0, 1, 3, 2}).value();
         Value scores = b.op("MatMul", p + "/MatMul", q, keysT);
-        float scalar = gemma2 == null ? c.headDim() : gemma2.queryPreAttnScalar();
-        scores = b.op("Mul", p + "/Mul_4", scores, b.constFloat("const.attn_scale", (float) (1.0 / Math.sqrt(scalar))));
+        scores = b.op("Mul", p + "/Mul_4", scores, b.constFloat("const.attn_scale", c.attentionScale()));
         if (gemma2 != null) {
             scores = softcap(p + "/attn_logit_softcapping", scores, gemma2.attentionSoftcap(), null);
         }

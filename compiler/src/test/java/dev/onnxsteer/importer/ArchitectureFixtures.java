@@ -13,8 +13,8 @@ import java.util.Map;
 import java.util.Random;
 
 /**
- * Tiny seeded F32 GGUFs of the non-llama architectures, tensors named and shaped as llama.cpp's loader wants
- * them ({@code qwen2}: separate q/k/v with biases; {@code phi3}: fused {@code attn_qkv} and {@code ffn_up}
+ * Tiny seeded F32 GGUFs of the importer's architectures, tensors named and shaped as llama.cpp's loader wants
+ * them ({@code llama}: separate q/k/v, random rows standing for the converter's permuted ones; {@code qwen2}: separate q/k/v with biases; {@code phi3}: fused {@code attn_qkv} and {@code ffn_up}
  * holding gate|up), with stories260K's SentencePiece vocabulary (512 tokens), which llama.cpp accepts for any
  * architecture. gemma: no biases, no output.weight; gemma2 adds post-attention and post-FFN norms, a sliding
  * window of {@value #GEMMA2_WINDOW} and soft-capping at 2 (attention) and 4 (logits). 2 layers, hidden 64, 4 heads of 16, 2 KV heads, FFN 96.
@@ -29,10 +29,18 @@ public final class ArchitectureFixtures {
     public static final int VOCAB = 512;
     public static final int GEMMA2_WINDOW = 5;
 
-    /** The fixture's shape: head size hidden / heads. */
-    public record Sizes(int layers, int hidden, int heads, int kvHeads, int ffn) {
-        public int headDim() {
-            return hidden / heads;
+    /**
+     * The fixture's shape. A head size other than hidden / heads is written as {@code ARCH.attention.key_length} and
+     * {@code value_length}, as llama.cpp's converter writes Gemma's and Mistral Nemo's.
+     */
+    public record Sizes(int layers, int hidden, int heads, int kvHeads, int ffn, int headDim) {
+        /** Heads of hidden / heads. */
+        public Sizes(int layers, int hidden, int heads, int kvHeads, int ffn) {
+            this(layers, hidden, heads, kvHeads, ffn, hidden / heads);
+        }
+
+        boolean statesHeadSize() {
+            return headDim * heads != hidden;
         }
     }
 
@@ -42,10 +50,20 @@ public final class ArchitectureFixtures {
     public static final Sizes WIDE = new Sizes(2, 256, 4, 2, 512);
     /** Gemma's real head size: hidden 512, 2 heads of 256 (as Gemma 2B's 8 of 256), 1 KV head, FFN 512. */
     public static final Sizes HEAD_256 = new Sizes(2, 512, 2, 1, 512);
+    /**
+     * Heads wider than hidden / heads, as Gemma 7B's 16 of 256 over hidden 3072: hidden 256, 4 heads of 128 (q is 512
+     * wide), 2 KV heads, FFN 512; every row a whole number of K-quant super-blocks.
+     */
+    public static final Sizes WIDER_HEADS = new Sizes(2, 256, 4, 2, 512, 128);
+    /**
+     * Heads narrower than hidden / heads, as Gemma 2 2B's 8 of 256 over hidden 2304 and Mistral Nemo's 32 of 128 over
+     * 5120: hidden 512, 4 heads of 64 (q is 256 wide), 2 KV heads, FFN 512; K-quant rows as above.
+     */
+    public static final Sizes NARROWER_HEADS = new Sizes(2, 512, 4, 2, 512, 64);
 
     private ArchitectureFixtures() {}
 
-    /** Writes the F32 fixture of {@code architecture} ({@code qwen2} or {@code phi3} or {@code gemma}) to {@code target}. */
+    /** Writes the F32 fixture of {@code architecture} ({@code llama}, {@code qwen2}, {@code phi3}, {@code gemma} or {@code gemma2}) to {@code target}. */
     public static Path write(String architecture, Path target) {
         return write(architecture, target, GgmlType.F32);
     }
@@ -105,6 +123,10 @@ public final class ArchitectureFixtures {
         uint(w, a + "attention.head_count", sizes.heads());
         uint(w, a + "attention.head_count_kv", sizes.kvHeads());
         uint(w, a + "rope.dimension_count", headDim);
+        if (sizes.statesHeadSize()) {
+            uint(w, a + "attention.key_length", headDim);
+            uint(w, a + "attention.value_length", headDim);
+        }
         w.put(a + "rope.freq_base", new GgufValue.Real(GgufValueType.FLOAT32, 10000));
         w.put(a + "attention.layer_norm_rms_epsilon", new GgufValue.Real(GgufValueType.FLOAT32, 1e-6));
         boolean gemma2 = architecture.equals(LlamaConfig.GEMMA2);
@@ -115,6 +137,7 @@ public final class ArchitectureFixtures {
             w.put(a + "final_logit_softcapping", new GgufValue.Real(GgufValueType.FLOAT32, 4.0));
         }
         Random random = new Random(architecture.hashCode());
+        int q = sizes.heads() * headDim;
         int kv = sizes.kvHeads() * headDim;
         matrix(w, random, "token_embd.weight", hidden, vocab, 1.0f, GgmlType.F32);
         norm(w, random, "output_norm.weight", hidden);
@@ -130,21 +153,21 @@ public final class ArchitectureFixtures {
                 norm(w, random, b + "post_ffw_norm.weight", hidden);
             }
             if (architecture.equals(LlamaConfig.PHI3)) {
-                matrix(w, random, b + "attn_qkv.weight", hidden, hidden + 2 * kv, 0.3f, type);
+                matrix(w, random, b + "attn_qkv.weight", hidden, q + 2 * kv, 0.3f, type);
                 matrix(w, random, b + "ffn_up.weight", hidden, 2 * ffn, 0.3f, type);
             } else {
-                matrix(w, random, b + "attn_q.weight", hidden, hidden, 0.3f, type);
+                matrix(w, random, b + "attn_q.weight", hidden, q, 0.3f, type);
                 matrix(w, random, b + "attn_k.weight", hidden, kv, 0.3f, type);
                 matrix(w, random, b + "attn_v.weight", hidden, kv, 0.3f, type);
                 if (architecture.equals(LlamaConfig.QWEN2)) {
-                    vector(w, random, b + "attn_q.bias", hidden, 0.5f);
+                    vector(w, random, b + "attn_q.bias", q, 0.5f);
                     vector(w, random, b + "attn_k.bias", kv, 0.5f);
                     vector(w, random, b + "attn_v.bias", kv, 0.5f);
                 }
                 matrix(w, random, b + "ffn_gate.weight", hidden, ffn, 0.3f, type);
                 matrix(w, random, b + "ffn_up.weight", hidden, ffn, 0.3f, type);
             }
-            matrix(w, random, b + "attn_output.weight", hidden, hidden, 0.3f, type);
+            matrix(w, random, b + "attn_output.weight", q, hidden, 0.3f, type);
             matrix(w, random, b + "ffn_down.weight", ffn, hidden, 0.3f, type);
         }
         w.write(target);

@@ -94,19 +94,42 @@ class LlamaConfigMessagesTest {
         }
     }
 
+    /** Gemma's and Mistral Nemo's files state a head size other than hidden / heads; the config takes it. */
+    @Test
+    void keyLengthIsTheHeadSize() throws IOException {
+        Map<String, Object> keys = Map.of("llama.attention.key_length", 16, "llama.attention.value_length", 16,
+                "llama.rope.dimension_count", 16, "llama.attention.head_count", 3, "llama.attention.head_count_kv", 1);
+        try (GgufFile gguf = GgufFile.open(gguf("key-length-16", keys))) {
+            LlamaConfig config = LlamaConfig.from(gguf);
+            assertEquals(16, config.headDim());
+            assertEquals(HIDDEN, config.hiddenSize());
+            assertEquals(16, config.queryPreAttnScalar());
+            assertEquals(0.25f, config.attentionScale());
+        }
+    }
+
     @Test
     void shapesTheImporterCannotBuildAreRefusedInOneStyle() throws IOException {
         assertMessage(gguf("falcon", Map.of("general.architecture", "falcon")),
                 "has an unsupported architecture (expected general.architecture one of llama, qwen2, phi3, gemma, gemma2, found falcon)");
-        assertMessage(gguf("heads", Map.of("llama.attention.head_count", 3)),
-                "has attention sizes that do not fit together (expected positive sizes, head_count dividing embedding_length"
-                        + " and head_count_kv dividing head_count, found embedding_length 8, head_count 3, head_count_kv 2)");
-        assertMessage(gguf("key-length", Map.of("llama.attention.key_length", 16)),
-                "has a head size the importer does not support (expected llama.attention.key_length"
-                        + " embedding_length / head_count = 4, found 16)");
+        assertMessage(gguf("kv-heads", Map.of("llama.attention.head_count_kv", 3)),
+                "has attention sizes that do not fit together (expected positive sizes and head_count_kv dividing head_count,"
+                        + " found embedding_length 8, head_count 2, head_count_kv 3)");
+        assertMessage(gguf("heads", Map.of("llama.attention.head_count", 3, "llama.attention.head_count_kv", 3)),
+                "has no head size (expected llama.attention.key_length, or head_count dividing embedding_length,"
+                        + " found embedding_length 8, head_count 3)");
+        assertMessage(gguf("key-length", Map.of("llama.attention.key_length", 0)),
+                "GGUF key llama.attention.key_length is out of range (expected 1 to 1073741823"
+                        + " (head_count 2 heads of it in one projection), found 0)");
+        assertMessage(gguf("value-length", Map.of("llama.attention.key_length", 16, "llama.attention.value_length", 8)),
+                "has value heads of another size than its key heads, which the importer does not support"
+                        + " (expected llama.attention.value_length equal to key_length 16, found 8)");
         assertMessage(gguf("rope-dims", Map.of("llama.rope.dimension_count", 2)),
                 "has partial rotary embedding, which the importer does not support (expected llama.rope.dimension_count"
                         + " the whole head, 4, found 2)");
+        assertMessage(gguf("rope-dims-key-length", Map.of("llama.attention.key_length", 16, "llama.rope.dimension_count", 4)),
+                "has partial rotary embedding, which the importer does not support (expected llama.rope.dimension_count"
+                        + " the whole head, 16, found 4)");
         assertMessage(gguf("odd-head", Map.of("llama.attention.head_count", 8, "llama.attention.head_count_kv", 8)),
                 "has an odd head size (expected an even head size for rotary embedding, found 1)");
         assertMessage(gguf("yarn", Map.of("llama.rope.scaling.type", "yarn")),
