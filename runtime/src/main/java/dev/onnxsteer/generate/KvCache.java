@@ -1,6 +1,5 @@
 package dev.onnxsteer.generate;
 
-import ai.onnxruntime.OnnxJavaType;
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OnnxValue;
 import ai.onnxruntime.OrtException;
@@ -185,7 +184,7 @@ public final class KvCache implements AutoCloseable {
         for (long dim : slot.shapeFor(batch, capacity)) {
             values *= dim;
         }
-        return values * (slot.type() == OnnxJavaType.FLOAT ? Float.BYTES : Short.BYTES);
+        return values * slot.type().size;
     }
 
     /** A zeroed direct buffer of {@code capacity} positions bound to one tensor. */

@@ -39,7 +39,7 @@ final class LastLogits implements AutoCloseable {
         this.layout = layout;
         this.batch = batch;
         this.source = source;
-        this.bytesPerValue = layout.type() == OnnxJavaType.FLOAT ? Float.BYTES : Short.BYTES;
+        this.bytesPerValue = layout.type().size;
     }
 
     /**
