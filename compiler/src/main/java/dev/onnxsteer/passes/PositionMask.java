@@ -16,9 +16,9 @@ import java.util.regex.Pattern;
 /**
  * Builds, once, a {@code [batch, seq, 1]} bool tensor in the main graph saying which positions a
  * {@link Positions} rule steers; {@link SteerGraphs} reads it through {@link #mask()} (which runs this
- * pass the first time). The position of a token is its {@code position_ids} entry, else past length +
- * its offset in the run (past length = attention mask length - input length, or the past cache's
- * length). A rule that needs the prompt length adds the {@value CompiledModelAbi#PROMPT_LENGTH_INPUT}
+ * pass the first time). The position of a token is its {@code position_ids} entry, else its index among
+ * its row's unmasked tokens (cumsum of the attention mask - 1), else past length + its offset in the run
+ * (past length = the past cache's length). A rule that needs the prompt length adds the {@value CompiledModelAbi#PROMPT_LENGTH_INPUT}
  * input (see {@link Positions}).
  */
 final class PositionMask implements Pass {
@@ -108,6 +108,8 @@ final class PositionMask implements Pass {
             if (ids.isPresent()) {
                 positions = root.op("Cast").name(SCOPE + "Cast").inputs(ids.get())
                         .attr("to", (long) DataType.INT64.code()).value();
+            } else if (input("attention_mask").isPresent()) {
+                positions = maskedPositions(input("attention_mask").get());
             } else {
                 Value past = pastLength();
                 Value end = root.op("Add").name(SCOPE + "end/Add").inputs(past, seqLength()).value();
@@ -116,6 +118,25 @@ final class PositionMask implements Pass {
             }
         }
         return positions;
+    }
+
+    /**
+     * cumsum(mask) - 1 over the last seq columns, as Hugging Face derives position_ids from the mask: each token's
+     * index among its own row's tokens, whichever side the batch is padded on (a right-padded GroupQueryAttention
+     * batch decodes each row's token at its own length, not at the grid's width).
+     */
+    private Value maskedPositions(Value attentionMask) {
+        Value mask = root.op("Cast").name(SCOPE + "mask/Cast").inputs(attentionMask)
+                .attr("to", (long) DataType.INT64.code()).value();
+        Value cumsum = root.op("CumSum").name(SCOPE + "mask/CumSum").inputs(mask, constant(1)).value();
+        Value index = root.op("Sub").name(SCOPE + "mask/Sub").inputs(cumsum, constant(1)).value();
+        Value clamped = root.op("Max").name(SCOPE + "mask/Max").inputs(index, constant(0)).value();
+        Value start = Unsqueeze.axis(model, root, SCOPE + "mask/start/Unsqueeze",
+                root.op("Neg").name(SCOPE + "mask/Neg").inputs(seqLength()).value(), 0);
+        Value end = root.addInitializer(root.names().fresh("onnx_steer.positions.end"),
+                Tensor.vector(Long.MAX_VALUE));
+        Value axes = root.addInitializer(root.names().fresh("onnx_steer.positions.axes"), Tensor.vector(1L));
+        return root.op("Slice").name(SCOPE + "mask/Slice").inputs(clamped, start, end, axes).value();
     }
 
     private Value seqLength() {

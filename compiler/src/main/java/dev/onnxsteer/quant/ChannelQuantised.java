@@ -67,9 +67,20 @@ public record ChannelQuantised(int rows, int cols, boolean signed, byte[] codes,
 
     /** Symmetric int8 per output column, as ONNX Runtime's dynamic quantiser writes weights: scale = max|w| / 127, zero point 0. */
     public static ChannelQuantised symmetricPerColumn(float[] w, int rows, int cols) {
+        return symmetricPerColumn(w, rows, cols, 127);
+    }
+
+    /**
+     * Symmetric int8 per output column with codes in [-maxCode, maxCode]: 63 is ONNX Runtime's {@code reduce_range},
+     * which keeps MatMulInteger from saturating on x86 CPUs without VNNI (there u8 x s8 pairs are summed in int16).
+     */
+    public static ChannelQuantised symmetricPerColumn(float[] w, int rows, int cols, int maxCode) {
+        if (maxCode < 1 || maxCode > 127) {
+            throw new IllegalArgumentException("int8 codes reach 1 to 127, found " + maxCode);
+        }
         ChannelQuantised q = new ChannelQuantised(rows, cols, true, new byte[rows * cols], new float[cols], new int[cols]);
         for (int n = 0; n < cols; n++) {
-            q.fit(n, w);
+            q.fit(n, w, maxCode);
         }
         return q;
     }
@@ -132,9 +143,10 @@ public record ChannelQuantised(int rows, int cols, boolean signed, byte[] codes,
         }
         ChannelQuantised q = new ChannelQuantised(rows, cols, signed, new byte[codes.length], scales.clone(),
                 zeroPoints.clone());
+        int range = symmetricRange();
         for (int c = 0; c < scales.length; c++) {
             if (!q.encode(c, edited)) {
-                q.fit(c, edited);
+                q.fit(c, edited, range);
             }
         }
         float[] scaleOf = new float[rows * cols];
@@ -146,6 +158,18 @@ public record ChannelQuantised(int rows, int cols, boolean signed, byte[] codes,
 
     /** This matrix requantised and how far it is from the values asked for. */
     public record Requantised(ChannelQuantised weights, RequantisationError error) {}
+
+    /**
+     * The largest |code| of a symmetric matrix, at least 1: a refit channel stays in the range the file's quantiser
+     * chose (a {@code reduce_range} file's 7 bits must not grow to 8, see {@link #symmetricPerColumn(float[], int, int, int)}).
+     */
+    private int symmetricRange() {
+        int max = 1;
+        for (byte b : codes) {
+            max = Math.max(max, Math.abs((int) b)); // read only where the codes are int8 with zero point 0
+        }
+        return Math.min(max, 127);
+    }
 
     private int low() {
         return signed ? -128 : 0;
@@ -173,8 +197,8 @@ public record ChannelQuantised(int rows, int cols, boolean signed, byte[] codes,
         return fits;
     }
 
-    /** A scale for channel {@code c} that holds its values around the kept zero point (max|w| / 127 when symmetric), then its codes. */
-    private void fit(int c, float[] w) {
+    /** A scale for channel {@code c} that holds its values around the kept zero point (max|w| / symmetricMax when symmetric), then its codes. */
+    private void fit(int c, float[] w, int symmetricMax) {
         float max = 0;
         float min = 0;
         for (int i = 0; i < codes.length; i++) {
@@ -185,8 +209,8 @@ public record ChannelQuantised(int rows, int cols, boolean signed, byte[] codes,
         }
         int zp = zeroPoints[c];
         boolean symmetric = signed && zp == 0;
-        int up = symmetric ? 127 : Math.max(1, high() - zp);
-        int down = symmetric ? 127 : Math.max(1, zp - low());
+        int up = symmetric ? symmetricMax : Math.max(1, high() - zp);
+        int down = symmetric ? symmetricMax : Math.max(1, zp - low());
         scales[c] = (float) Math.max(max / (double) up, -min / (double) down);
         encode(c, w);
     }

@@ -7,6 +7,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.onnxsteer.TestPaths;
 import dev.onnxsteer.importer.GgufImporter;
+import dev.onnxsteer.importer.ImportFormat;
+import dev.onnxsteer.importer.WeightFormat;
 import dev.onnxsteer.io.ModelFiles;
 import dev.onnxsteer.io.ModelReader;
 import dev.onnxsteer.passes.Compilation;
@@ -24,7 +26,9 @@ import dev.onnxsteer.sites.SiteKind;
 import dev.onnxsteer.sites.SiteMap;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.io.TempDir;
@@ -34,7 +38,7 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * Every operation and position mode, compiled into the llama and GPT-2 fixture layouts and the real
- * stories260K, passes the parity harness: the independent prefix/suffix computation (the operation
+ * stories260K imported in both layouts (the genai one right-pads batches), passes the parity harness: the independent prefix/suffix computation (the operation
  * applied in Java at the steered positions; for orthogonalize, ablation of every residual write),
  * the agreement of add and input compilations (orthogonalize: with an in-graph ablation of every
  * write), and KV-cached generation equal to full recompute.
@@ -48,15 +52,18 @@ class OperationsTest {
 
     static final List<long[]> PROMPTS = List.of(new long[] {5, 17, 30, 42, 7, 9}, new long[] {99, 1, 2}, new long[] {7});
 
-    static Path stories;
+    private static final Map<String, Path> imported = new HashMap<>();
 
+    /** A testdata fixture, or stories260K imported in a layout: {@code stories260K} (onnx) or {@code stories260K-genai}. */
     static synchronized ModelFiles model(String name) {
-        if (name.equals("stories260K")) {
-            if (stories == null) {
-                stories = shared.resolve("stories");
-                GgufImporter.importModel(TestPaths.sharedModel("stories260K/stories260K.gguf"), stories);
-            }
-            return ModelFiles.locate(stories, null);
+        if (name.startsWith("stories260K")) {
+            ImportFormat format = name.endsWith("-genai") ? ImportFormat.GENAI : ImportFormat.ONNX;
+            Path dir = imported.computeIfAbsent(name, n -> {
+                Path out = shared.resolve(n);
+                GgufImporter.importModel(TestPaths.sharedModel("stories260K/stories260K.gguf"), out, WeightFormat.KEEP, format);
+                return out;
+            });
+            return ModelFiles.locate(dir, null);
         }
         return ModelFiles.locate(TestPaths.testdata().resolve(name), null);
     }
@@ -98,7 +105,7 @@ class OperationsTest {
 
     static Stream<Arguments> everyCaseOnEveryModel() {
         List<Arguments> args = new ArrayList<>();
-        for (String model : List.of("llama-tiny", "llama-tiny-skipnorm", "gpt2-tiny", "stories260K")) {
+        for (String model : List.of("llama-tiny", "llama-tiny-skipnorm", "gpt2-tiny", "stories260K", "stories260K-genai")) {
             for (Case c : cases()) {
                 args.add(Arguments.of(model, c));
             }
