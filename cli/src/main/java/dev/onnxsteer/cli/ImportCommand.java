@@ -48,12 +48,13 @@ final class ImportCommand implements Callable<Integer> {
                     + " blocks copied bit for bit, other types requantised). Embeddings and norms are float32."})
     WeightFormat weights;
 
-    @Option(names = "--format", paramLabel = "LAYOUT", defaultValue = "onnx", converter = FormatConverter.class,
-            description = {"Graph layout: onnx (the default: standard operators as torch.onnx / Optimum export the Hugging Face"
-                    + " model) or genai (the onnxruntime-genai model builder's: SimplifiedLayerNormalization and"
-                    + " SkipSimplifiedLayerNormalization, packed q|k|v into com.microsoft.GroupQueryAttention, rotary inside it"
-                    + " when the head size is a multiple of 16, else RotaryEmbedding; no position_ids input; genai_config.json"
-                    + " beside the model). genai writes llama, qwen2, phi3 and gemma."})
+    @Option(names = "--format", paramLabel = "LAYOUT", defaultValue = "auto", converter = FormatConverter.class,
+            description = {"Graph layout: auto (the default: genai where the architecture has it, else onnx), genai (the"
+                    + " onnxruntime-genai model builder's: SimplifiedLayerNormalization and SkipSimplifiedLayerNormalization,"
+                    + " packed q|k|v into com.microsoft.GroupQueryAttention, rotary inside it when the head size is a multiple"
+                    + " of 16, else RotaryEmbedding; no position_ids input; genai_config.json beside the model; the fastest:"
+                    + " llama, qwen2, phi3 and gemma) or onnx (standard operators as torch.onnx / Optimum export the Hugging"
+                    + " Face model; every architecture, gemma2 always)."})
     ImportFormat format;
 
     @Option(names = "--int8-activations",
@@ -109,7 +110,7 @@ final class ImportCommand implements Callable<Integer> {
             out.println(result.directory());
             err.println(String.format("%s: %d layers, hidden %d, %d heads (%d kv), ffn %d, vocab %d; %d nodes%s, %.1f MiB of weights%s",
                     c.architecture(), c.layers(), c.hiddenSize(), c.heads(), c.kvHeads(), c.intermediateSize(), c.vocabSize(), result.nodes(),
-                    result.format() == ImportFormat.GENAI ? " (onnxruntime-genai layout, genai_config.json)" : "",
+                    result.format() == ImportFormat.GENAI ? " (onnxruntime-genai layout, genai_config.json)" : " (onnx layout: standard operators)",
                     result.weightBytes() / 1048576.0, result.externalData() ? " in model.onnx.data" : ""));
             if (result.quantisedProjections() > 0) {
                 err.println(String.format("weights %s: %d projections as MatMulNBits, %d requantised (worst relative RMS error %.4f)%s",
@@ -122,7 +123,7 @@ final class ImportCommand implements Callable<Integer> {
         return Main.OK;
     }
 
-    /** Parses onnx|genai, naming the choices when the value is neither. */
+    /** Parses auto|onnx|genai, naming the choices when the value is none of them. */
     static final class FormatConverter implements picocli.CommandLine.ITypeConverter<ImportFormat> {
         @Override
         public ImportFormat convert(String value) {

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.onnxsteer.TestPaths;
 import dev.onnxsteer.importer.ArchitectureFixtures;
@@ -14,7 +15,7 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** qwen2, phi3, gemma and gemma2 GGUFs through the whole CLI: import, inspect, extract, compile, parity, generate. */
+/** qwen2, phi3, gemma and gemma2 GGUFs through the whole CLI, each in its default layout: import, inspect, extract, compile, parity, generate. */
 class ImportArchitecturesCommandTest {
     @TempDir
     Path tmp;
@@ -26,7 +27,10 @@ class ImportArchitecturesCommandTest {
             Path dir = tmp.resolve(arch);
             CliRun imported = run("import", gguf.toString(), "-o", dir.toString(), "--json");
             assertEquals(Main.OK, imported.code(), imported.err());
-            assertEquals(arch, new ObjectMapper().readTree(imported.out()).get("architecture").asText());
+            JsonNode summary = new ObjectMapper().readTree(imported.out());
+            assertEquals(arch, summary.get("architecture").asText());
+            // --format auto: the fused layout wherever the architecture has one (gemma2's soft-capping is not in it)
+            assertEquals(arch.equals(LlamaConfig.GEMMA2) ? "onnx" : "genai", summary.get("format").asText(), arch);
 
             CliRun inspect = run("inspect", dir.toString());
             assertEquals(Main.OK, inspect.code(), inspect.err());

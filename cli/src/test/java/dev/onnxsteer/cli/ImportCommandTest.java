@@ -28,7 +28,9 @@ class ImportCommandTest {
         JsonNode summary = new ObjectMapper().readTree(imported.out());
         assertEquals(5, summary.get("layers").asInt());
         assertEquals(dir.toAbsolutePath().normalize().toString(), summary.get("directory").asText());
+        assertEquals("genai", summary.get("format").asText(), "--format auto writes a llama in the fused layout");
         assertTrue(Files.isRegularFile(dir.resolve("model.onnx")));
+        assertTrue(Files.isRegularFile(dir.resolve("genai_config.json")));
 
         CliRun generated = run("generate", dir.toString(), "--prompt", "Once upon a time", "--max-tokens", "16", "--device", "cpu");
         assertEquals(Main.OK, generated.code(), generated.err());

@@ -64,17 +64,18 @@ public final class GgufImporter {
      *     each MatMulNBits is the record of it; parity reads it and adds the int8 noise it measures to its tolerances.
      *     False (the default): float32 activations ({@code accuracy_level} 0, 8-bit matrices as 4-bit nibble pairs),
      *     and a {@code keep} import of Q4_0/Q8_0 gives the float import's logits up to summation order
-     * @param format the graph layout: standard operators ({@link ImportFormat#ONNX}, the default) or the
-     *     onnxruntime-genai builder's fused one with {@code genai_config.json} ({@link ImportFormat#GENAI})
+     * @param format the graph layout: {@link ImportFormat#AUTO} (the default: the builder's fused one where the
+     *     architecture has it), standard operators ({@link ImportFormat#ONNX}) or the onnxruntime-genai builder's
+     *     fused one with {@code genai_config.json} ({@link ImportFormat#GENAI})
      */
     public record Options(WeightFormat weights, boolean allowNonfinite, long externalDataThreshold, boolean int8Activations,
             ImportFormat format) {
-        /** What {@code onnx-steer import} does without options: {@link WeightFormat#KEEP}, {@link ImportFormat#ONNX}. */
+        /** What {@code onnx-steer import} does without options: {@link WeightFormat#KEEP}, {@link ImportFormat#AUTO}. */
         public static final Options DEFAULT = new Options(WeightFormat.KEEP, false, EXTERNAL_DATA_THRESHOLD, false);
 
-        /** These options in the standard layout ({@link ImportFormat#ONNX}). */
+        /** These options in the {@link ImportFormat#AUTO} layout. */
         public Options(WeightFormat weights, boolean allowNonfinite, long externalDataThreshold, boolean int8Activations) {
-            this(weights, allowNonfinite, externalDataThreshold, int8Activations, ImportFormat.ONNX);
+            this(weights, allowNonfinite, externalDataThreshold, int8Activations, ImportFormat.AUTO);
         }
 
         /** The weight format and non-finite policy given, external data above {@link #EXTERNAL_DATA_THRESHOLD}. */
@@ -124,7 +125,8 @@ public final class GgufImporter {
         Path target = checked.absolute();
         try (GgufFile file = GgufFile.open(gguf, options.allowNonfinite())) {
             LlamaConfig config = LlamaConfig.from(file);
-            boolean genai = options.format() == ImportFormat.GENAI;
+            ImportFormat layout = options.format().resolve(config.architecture());
+            boolean genai = layout == ImportFormat.GENAI;
             if (genai) {
                 GenaiImport.check(file, config); // before any weight is read
             }
@@ -161,7 +163,7 @@ public final class GgufImporter {
                 AtomicFiles.replaceDirectory(temp, checked);
                 temp = null;
                 return new Result(target, config, options.weights(), model.graph().nodes().size(), weightBytes, external,
-                        built.quantisedProjections(), built.requantised(), built.worstRequantisationError(), options.format());
+                        built.quantisedProjections(), built.requantised(), built.worstRequantisationError(), layout);
             } finally {
                 if (temp != null) {
                     AtomicFiles.deleteTree(temp);

@@ -11,6 +11,7 @@ import dev.onnxsteer.generate.ModelConfig;
 import dev.onnxsteer.generate.TokenListener;
 import dev.onnxsteer.generate.Tokenizer;
 import dev.onnxsteer.importer.GgufImporter;
+import dev.onnxsteer.importer.ImportFormat;
 import dev.onnxsteer.importer.WeightFormat;
 import dev.onnxsteer.peers.NodePeer;
 import dev.onnxsteer.session.Device;
@@ -44,7 +45,9 @@ import java.util.stream.Collectors;
  * {@code -Dbench.threads=N} (intra-op threads, both sides; default 0 = one per physical core),
  * {@code -Dbench.spin=true|false} (intra-op spinning, both sides; default true, ONNX Runtime's default),
  * {@code -Dbench.arena=true|false} (ONNX Runtime's CPU memory arena, both sides; default true, ONNX Runtime's default),
- * {@code -Dbench.only=stories260K,tiny-llama-3m-f32,llama-125m} (the models to run; default all).
+ * {@code -Dbench.only=stories260K,tiny-llama-3m-f32,llama-125m} (the models to run; default all),
+ * {@code -Dbench.format=genai|onnx} (the import layout of the two GGUF models; default genai, what {@code import}
+ * writes for llama), {@code -Dbench.inplace=true|false} (the in-place KV cache where the graph allows it; default true).
  */
 public final class GenerationBench {
     private static final String STORY = "Once upon a time, there was a little girl named Lily. She loved to play "
@@ -64,6 +67,10 @@ public final class GenerationBench {
             new String[] {Fixtures.LLAMA_INT8, "int8 (MatMulInteger)"},
             new String[] {Fixtures.LLAMA_QDQ, "QDQ int8"},
             new String[] {Fixtures.LLAMA_BNB4, "bnb4 NF4 (MatMulBnb4)"});
+
+    private static final ImportFormat LAYOUT = ImportFormat.valueOf(
+            System.getProperty("bench.format", "genai").toUpperCase(Locale.ROOT));
+    private static final boolean IN_PLACE_CACHE = Boolean.parseBoolean(System.getProperty("bench.inplace", "true"));
 
     private GenerationBench() {}
 
@@ -94,10 +101,10 @@ public final class GenerationBench {
         int threads = sessions.resolvedIntraOpThreads();
         Set<String> only = Set.of(System.getProperty("bench.only", "stories260K,tiny-llama-3m-f32,llama-125m").split(","));
         System.out.printf(Locale.ROOT, "machine: %d cores (%d physical), load %.1f, %s %s, java %s, device %s, "
-                + "intra-op threads %d, spinning %s, memory arena %s%n", Runtime.getRuntime().availableProcessors(), PhysicalCores.count(),
+                + "intra-op threads %d, spinning %s, memory arena %s, import layout %s, in-place KV cache %s%n", Runtime.getRuntime().availableProcessors(), PhysicalCores.count(),
                 ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage(), System.getProperty("os.name"),
                 System.getProperty("os.arch"), System.getProperty("java.version"), device, threads, spinning ? "on" : "off",
-                arena ? "on" : "off");
+                arena ? "on" : "off", LAYOUT.label(), IN_PLACE_CACHE ? "on where the graph allows" : "off");
         if (System.getProperty("bench.set", "models").equals("flavours")) {
             flavours(sessions);
             return;
@@ -108,8 +115,8 @@ public final class GenerationBench {
             models.add(new Model("stories260K", stories260K(), STORY, 256, 3, 9));
         }
         if (only.contains("tiny-llama-3m-f32")) {
-            models.add(new Model("tiny-llama-3m-f32", GgufDecodeBench.imported(tinyLlama, "-f32",
-                    GgufImporter.Options.DEFAULT.withWeights(WeightFormat.F32)), STORY, 128, 2, 5));
+            models.add(new Model("tiny-llama-3m-f32", GgufDecodeBench.imported(tinyLlama, "-f32-" + LAYOUT.label(),
+                    GgufImporter.Options.DEFAULT.withWeights(WeightFormat.F32).withFormat(LAYOUT)), STORY, 128, 2, 5));
         }
         if (only.contains("llama-125m")) {
             models.add(new Model("llama-125m", BenchModels.llama(), STORY.substring(0, 64), 128, 1, 3));
@@ -155,14 +162,10 @@ public final class GenerationBench {
         }
     }
 
-    /** stories260K imported from ../shared once, under the bench model root. */
+    /** stories260K imported from ../shared once, under the bench model root, in the layout {@code import} writes by default. */
     static Path stories260K() {
-        Path dir = BenchModels.root().resolve("stories260K");
-        if (!Files.isRegularFile(dir.resolve("model.onnx"))) {
-            Path gguf = TestPaths.root().resolve("../shared/models/stories260K/stories260K.gguf").normalize();
-            GgufImporter.importModel(gguf, dir);
-        }
-        return dir;
+        Path gguf = TestPaths.root().resolve("../shared/models/stories260K/stories260K.gguf").normalize();
+        return GgufDecodeBench.imported(gguf, "-" + LAYOUT.label(), GgufImporter.Options.DEFAULT.withFormat(LAYOUT));
     }
 
     static Figures measure(String name, Path dir, String prompt, int tokens, int warmups, int reps,
@@ -170,7 +173,7 @@ public final class GenerationBench {
         ModelConfig config = ModelConfig.load(dir);
         try (ModelSession session = SessionFactory.open(dir.resolve("model.onnx"), sessions);
                 Tokenizer tokenizer = Tokenizer.load(dir, config)) {
-            Generator generator = Generator.create(session, tokenizer, config);
+            Generator generator = Generator.create(session, tokenizer, config).withInPlaceCache(IN_PLACE_CACHE);
             GenerationConfig generation = GenerationConfig.greedy(tokens).withEosTokenIds(List.of(-1L));
             long[] ids = tokenizer.encode(prompt, true);
             double[] prefill = new double[reps];
