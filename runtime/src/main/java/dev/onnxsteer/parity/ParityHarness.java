@@ -56,7 +56,7 @@ public final class ParityHarness {
      * activation quantiser whose step is the range of the run's whole tensor / 255; adding c*v changes that
      * range at and after the site, so the steered model's step, and its noise, may be larger; 2 allows the
      * range to double. A steering that differs between cached and recomputed runs moves the logits by the
-     * steering's own effect instead (llama-tiny-int8: 1.07 against the original's 0.05).
+     * steering's own effect instead (llama-tiny-int8: 1.07 against the original's 0.058).
      */
     public static final double DYNAMIC_QUANTIZATION_DRIFT_FACTOR = 2;
 
