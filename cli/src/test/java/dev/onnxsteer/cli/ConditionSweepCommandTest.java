@@ -191,7 +191,7 @@ class ConditionSweepCommandTest {
             }
         }
         try (ActivationCapture capture = ActivationCapture.open(ModelFiles.locate(model, null), SiteKind.RESID_POST,
-                List.of(layer), Padding.LEFT, SessionConfig.cpu())) {
+                List.of(layer), Padding.RIGHT, SessionConfig.cpu())) {
             List<PromptActivations> acts = capture.run(ids, position);
             double[] out = new double[ids.size()];
             for (int r = 0; r < out.length; r++) {

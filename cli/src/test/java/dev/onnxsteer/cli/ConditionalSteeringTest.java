@@ -331,7 +331,7 @@ class ConditionalSteeringTest {
     private static double[] similarities(float[] c, int layer, List<long[]> ids, Position position) {
         double[] sims = new double[ids.size()];
         try (ActivationCapture capture = ActivationCapture.open(ModelFiles.locate(model, null), SiteKind.RESID_POST,
-                List.of(layer), Padding.LEFT, SessionConfig.cpu())) {
+                List.of(layer), Padding.RIGHT, SessionConfig.cpu())) {
             List<PromptActivations> acts = capture.run(ids, position);
             for (int r = 0; r < ids.size(); r++) {
                 sims[r] = similarity(c, acts.get(r).samples().get(0)[0]);

@@ -177,7 +177,7 @@ class ExtractConditionTest {
             }
         }
         try (ActivationCapture capture = ActivationCapture.open(ModelFiles.locate(model, null), SiteKind.RESID_POST,
-                List.of(LAYER), Padding.LEFT, SessionConfig.cpu())) {
+                List.of(LAYER), Padding.RIGHT, SessionConfig.cpu())) {
             List<PromptActivations> acts = capture.run(ids, Position.LAST);
             double[] out = new double[ids.size()];
             for (int r = 0; r < out.length; r++) {

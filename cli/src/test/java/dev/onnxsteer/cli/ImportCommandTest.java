@@ -65,12 +65,13 @@ class ImportCommandTest {
         assertEquals(Main.OK, imported.code(), imported.err());
         JsonNode summary = new ObjectMapper().readTree(imported.out());
         assertEquals("keep", summary.get("weights").asText());
-        assertEquals(29, summary.get("quantised_projections").asInt());
+        assertEquals("genai", summary.get("format").asText());
+        assertEquals(29, summary.get("quantised_projections").asInt(), "q, k and v count as three though packed in one");
         assertEquals(1, summary.get("requantised_projections").asInt(), "only the Q6_K lm_head is requantised");
 
         CliRun inspect = run("inspect", dir.toString());
         assertEquals(Main.OK, inspect.code(), inspect.err());
-        assertTrue(inspect.out().contains("/model/layers.1/mlp/down_proj/MatMulNBits_output_0"), inspect.out());
+        assertTrue(inspect.out().contains("/model/layers.1/mlp/down_proj/MatMulNBits/output_0"), inspect.out());
 
         Path vector = tmp.resolve("q4-happy.gguf");
         CliRun extract = run("extract", dir.toString(), "--dataset", TestPaths.testdata().resolve("happy-sad.jsonl").toString(),

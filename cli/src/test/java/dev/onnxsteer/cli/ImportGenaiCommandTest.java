@@ -99,6 +99,6 @@ class ImportGenaiCommandTest {
         assertFalse(Files.exists(tmp.resolve("g2")));
         CliRun unknown = run("import", gguf.toString(), "-o", tmp.resolve("x").toString(), "--format", "ortgenai");
         assertEquals(Main.USAGE, unknown.code());
-        assertTrue(unknown.err().contains("expected one of onnx, genai but found 'ortgenai'"), unknown.err());
+        assertTrue(unknown.err().contains("expected one of auto, onnx, genai but found 'ortgenai'"), unknown.err());
     }
 }

@@ -56,7 +56,7 @@ class LlamaImportTest {
     @BeforeAll
     static void importOnce() throws OrtException {
         Path gguf = TestPaths.sharedModel("stories260K/stories260K.gguf");
-        GgufImporter.Result result = GgufImporter.importModel(gguf, tmp.resolve("stories"));
+        GgufImporter.Result result = GgufImporter.importModel(gguf, tmp.resolve("stories"), WeightFormat.F32, ImportFormat.ONNX);
         dir = result.directory();
         assertEquals(5, result.config().layers());
         assertFalse(result.externalData());

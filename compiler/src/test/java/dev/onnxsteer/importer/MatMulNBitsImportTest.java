@@ -42,8 +42,8 @@ class MatMulNBitsImportTest {
     void keepCopiesQ4_0AndQ8_0BlocksBitForBit() {
         for (String name : List.of("Q4_0", "Q8_0")) {
             Path gguf = quants(name);
-            GgufImporter.Result keep = GgufImporter.importModel(gguf, tmp.resolve(name + "-keep"), WeightFormat.KEEP);
-            GgufImporter.importModel(gguf, tmp.resolve(name + "-f32"), WeightFormat.F32);
+            GgufImporter.Result keep = GgufImporter.importModel(gguf, tmp.resolve(name + "-keep"), WeightFormat.KEEP, ImportFormat.ONNX);
+            GgufImporter.importModel(gguf, tmp.resolve(name + "-f32"), WeightFormat.F32, ImportFormat.ONNX);
             Model quantised = ModelReader.read(tmp.resolve(name + "-keep/model.onnx"));
             Model reference = ModelReader.read(tmp.resolve(name + "-f32/model.onnx"));
             assertEquals(1L, quantised.opsets().get("com.microsoft"));
@@ -71,9 +71,9 @@ class MatMulNBitsImportTest {
     @Test
     void int8ActivationsSetAccuracyLevel4AndKeepTheBlocks() {
         Path gguf = quants("Q8_0");
-        GgufImporter.importModel(gguf, tmp.resolve("float-activations"), WeightFormat.KEEP);
+        GgufImporter.importModel(gguf, tmp.resolve("float-activations"), WeightFormat.KEEP, ImportFormat.ONNX);
         GgufImporter.importModel(gguf, OutputTarget.refuseExisting(tmp.resolve("int8-activations")),
-                GgufImporter.Options.DEFAULT.withInt8Activations());
+                GgufImporter.Options.DEFAULT.withFormat(ImportFormat.ONNX).withInt8Activations());
         Model floats = ModelReader.read(tmp.resolve("float-activations/model.onnx"));
         Model int8 = ModelReader.read(tmp.resolve("int8-activations/model.onnx"));
         List<Node> nodes = int8.graph().nodes().stream().filter(n -> n.opType().equals("MatMulNBits")).toList();
@@ -89,10 +89,10 @@ class MatMulNBitsImportTest {
     @Test
     void requantisedWeightsAreWithinTheirWidthsErrorAndSitesAreStillFound() {
         Path gguf = quants("Q4_K_M");
-        GgufImporter.importModel(gguf, tmp.resolve("f32"), WeightFormat.F32);
+        GgufImporter.importModel(gguf, tmp.resolve("f32"), WeightFormat.F32, ImportFormat.ONNX);
         Model reference = ModelReader.read(tmp.resolve("f32/model.onnx"));
         for (WeightFormat format : List.of(WeightFormat.INT8, WeightFormat.INT4)) {
-            GgufImporter.Result result = GgufImporter.importModel(gguf, tmp.resolve(format.label()), format);
+            GgufImporter.Result result = GgufImporter.importModel(gguf, tmp.resolve(format.label()), format, ImportFormat.ONNX);
             Model model = ModelReader.read(tmp.resolve(format.label() + "/model.onnx"));
             double worst = 0;
             for (String weight : projections(model).keySet()) {

@@ -6,7 +6,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.onnxsteer.TestPaths;
 import dev.onnxsteer.importer.ArchitectureFixtures;
 import dev.onnxsteer.importer.GgufImporter;
+import dev.onnxsteer.importer.ImportFormat;
 import dev.onnxsteer.importer.LlamaConfig;
+import dev.onnxsteer.importer.WeightFormat;
 import dev.onnxsteer.io.ModelReader;
 import dev.onnxsteer.ir.Model;
 import java.nio.file.Path;
@@ -24,7 +26,7 @@ class ImportedSitesTest {
     @Test
     void importedStoriesHasFiveLlamaLayers() {
         Path gguf = TestPaths.sharedModel("stories260K/stories260K.gguf");
-        Path dir = GgufImporter.importModel(gguf, temp.resolve("stories")).directory();
+        Path dir = GgufImporter.importModel(gguf, temp.resolve("stories"), WeightFormat.F32, ImportFormat.ONNX).directory();
         Model model = ModelReader.read(dir);
         SiteMap map = SiteFinder.find(model);
         assertEquals("pre-norm decoder (llama)", map.layout());
@@ -54,7 +56,7 @@ class ImportedSitesTest {
     void importedQwen2Phi3AndGemmaHaveTheLlamaSites() {
         for (String arch : List.of(LlamaConfig.QWEN2, LlamaConfig.PHI3, LlamaConfig.GEMMA)) {
             Path gguf = ArchitectureFixtures.write(arch, temp.resolve(arch + ".gguf"));
-            Path dir = GgufImporter.importModel(gguf, temp.resolve(arch)).directory();
+            Path dir = GgufImporter.importModel(gguf, temp.resolve(arch), WeightFormat.F32, ImportFormat.ONNX).directory();
             Model model = ModelReader.read(dir);
             SiteMap map = SiteFinder.find(model);
             assertEquals("pre-norm decoder (llama)", map.layout(), arch);
@@ -79,7 +81,7 @@ class ImportedSitesTest {
     @Test
     void importedGemma2SublayerSitesAreItsPostNorms() {
         Path gguf = ArchitectureFixtures.write(LlamaConfig.GEMMA2, temp.resolve("gemma2.gguf"));
-        Path dir = GgufImporter.importModel(gguf, temp.resolve("gemma2")).directory();
+        Path dir = GgufImporter.importModel(gguf, temp.resolve("gemma2"), WeightFormat.F32, ImportFormat.ONNX).directory();
         Model model = ModelReader.read(dir);
         SiteMap map = SiteFinder.find(model);
         assertEquals(ArchitectureFixtures.LAYERS, map.layerCount());

@@ -11,6 +11,8 @@ import dev.onnxsteer.TestModels;
 import dev.onnxsteer.TestPaths;
 import dev.onnxsteer.fixtures.Fixtures;
 import dev.onnxsteer.importer.GgufImporter;
+import dev.onnxsteer.importer.ImportFormat;
+import dev.onnxsteer.importer.WeightFormat;
 import dev.onnxsteer.io.ModelReader;
 import dev.onnxsteer.ir.Model;
 import dev.onnxsteer.ir.Value;
@@ -165,7 +167,7 @@ class SiteAliasesTest {
     @Test
     void stories260KAliasesResolveThroughNodeScopes() {
         Path gguf = TestPaths.sharedModel("stories260K/stories260K.gguf");
-        Path dir = GgufImporter.importModel(gguf, temp.resolve("stories")).directory();
+        Path dir = GgufImporter.importModel(gguf, temp.resolve("stories"), WeightFormat.F32, ImportFormat.ONNX).directory();
         Model model = ModelReader.read(dir.resolve("model.onnx"));
         SiteMap map = SiteFinder.find(model);
         assertEquals(expectedAliases(5, "model.layers", ".self_attn", ".mlp", ".input_layernorm",

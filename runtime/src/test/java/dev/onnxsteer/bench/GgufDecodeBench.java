@@ -71,7 +71,7 @@ public final class GgufDecodeBench {
             String file = gguf.getFileName().toString();
             String base = file.substring(0, file.length() - ".gguf".length());
             GgufImporter.Options f32 = GgufImporter.Options.DEFAULT.withWeights(WeightFormat.F32);
-            rows.add(compareLayouts(base, imported(gguf, "-f32-onnx", f32), imported(gguf, "-f32-genai",
+            rows.add(compareLayouts(base, imported(gguf, "-f32-onnx", f32.withFormat(ImportFormat.ONNX)), imported(gguf, "-f32-genai",
                     f32.withFormat(ImportFormat.GENAI)), sessions));
         }
         rows.add(compareLayouts("llama-100m (generated)", BenchModels.llama(), BenchModels.llamaGenai(), sessions));
@@ -111,7 +111,7 @@ public final class GgufDecodeBench {
         double loadBefore = ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage();
         GgufImporter.Options f32 = GgufImporter.Options.DEFAULT.withWeights(WeightFormat.F32);
         Path f32File = BenchModels.llama76mGguf(GgmlType.F32);
-        Path onnx = imported(f32File, "-f32-onnx", f32);
+        Path onnx = imported(f32File, "-f32-onnx", f32.withFormat(ImportFormat.ONNX));
         Path genai = imported(f32File, "-f32-genai", f32.withFormat(ImportFormat.GENAI));
         List<String> rows = new ArrayList<>();
         double[] f = interleaved(List.of(
@@ -122,7 +122,7 @@ public final class GgufDecodeBench {
                 f[1] / f[2], f[2]));
         for (GgmlType type : List.of(GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K)) {
             Path file = BenchModels.llama76mGguf(type);
-            Path keep = imported(file, "-keep-onnx", GgufImporter.Options.DEFAULT);
+            Path keep = imported(file, "-keep-onnx", GgufImporter.Options.DEFAULT.withFormat(ImportFormat.ONNX));
             Path keepGenai = imported(file, "-keep-genai", GgufImporter.Options.DEFAULT.withFormat(ImportFormat.GENAI));
             Path int8Genai = imported(file, "-keep-genai-int8-activations",
                     GgufImporter.Options.DEFAULT.withFormat(ImportFormat.GENAI).withInt8Activations());
@@ -186,8 +186,8 @@ public final class GgufDecodeBench {
         List<String> rows = new ArrayList<>();
         for (String name : List.of("F32", "Q8_0", "Q4_0", "Q4_K_M")) {
             Path gguf = TestPaths.root().resolve("../shared/models/tiny-llama-quants/tiny-llama-" + name + ".gguf").normalize();
-            double floatActivations = decode(name, gguf, "-keep", GgufImporter.Options.DEFAULT, sessions);
-            double int8Activations = decode(name + " int8", gguf, "-keep-int8-activations", GgufImporter.Options.DEFAULT.withInt8Activations(),
+            double floatActivations = decode(name, gguf, "-keep-auto", GgufImporter.Options.DEFAULT, sessions);
+            double int8Activations = decode(name + " int8", gguf, "-keep-auto-int8-activations", GgufImporter.Options.DEFAULT.withInt8Activations(),
                     sessions);
             double llamaCpp = llamaCppDecode(gguf, threads, REPS);
             rows.add(String.format(Locale.ROOT, "| %s | %.0f (%.2fx) | %.0f (%.2fx) | %.0f |", name, floatActivations,

@@ -13,6 +13,8 @@ import dev.onnxsteer.capture.Position;
 import dev.onnxsteer.generate.ModelConfig;
 import dev.onnxsteer.generate.Tokenizer;
 import dev.onnxsteer.importer.GgufImporter;
+import dev.onnxsteer.importer.ImportFormat;
+import dev.onnxsteer.importer.WeightFormat;
 import dev.onnxsteer.io.ModelFiles;
 import dev.onnxsteer.io.ModelReader;
 import dev.onnxsteer.ir.Model;
@@ -46,7 +48,7 @@ class ExtractorTest {
     @BeforeAll
     static void importStories() {
         Path gguf = TestPaths.sharedModel("stories260K/stories260K.gguf");
-        GgufImporter.importModel(gguf, tmp.resolve("stories"));
+        GgufImporter.importModel(gguf, tmp.resolve("stories"), WeightFormat.F32, ImportFormat.ONNX); // left padding: the standard layout
         stories = ModelFiles.locate(tmp.resolve("stories"), null);
         tokenizer = Tokenizer.load(stories.tokenizer(), ModelConfig.load(stories.directory()));
     }
