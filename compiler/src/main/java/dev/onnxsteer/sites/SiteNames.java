@@ -244,6 +244,12 @@ public final class SiteNames {
         if (!scoped) {
             return null;
         }
+        if (layers.isEmpty()) {
+            Resolved fused = fusedSum(map, name, scope, leaving);
+            if (fused != null) {
+                return fused;
+            }
+        }
         if (layers.size() != 1) {
             throw new SiteNotFoundException("module " + name.modulePath() + ": its node scope " + scope + " hands "
                     + (leaving.isEmpty() ? "nothing" : leaving.stream().limit(6).collect(Collectors.toList()))
@@ -253,6 +259,26 @@ public final class SiteNames {
         }
         int layer = layers.iterator().next();
         return new Resolved(name, name.kind(), layer, "by node scope " + scope);
+    }
+
+    /**
+     * A fused graph (the onnxruntime-genai builder's) computes a block's residual sum in the next block's
+     * {@code SkipSimplifiedLayerNormalization}, outside the block's scope: the module's output is then the site of
+     * its kind and layer when that site is a skip norm's sum of a value the scope hands on.
+     */
+    private static Resolved fusedSum(SiteMap map, SiteName name, String scope, Set<String> leaving) {
+        for (Site s : map.sites()) {
+            if (s.kind() != name.kind() || s.layer() != name.layer() || s.value().producer() == null) {
+                continue;
+            }
+            Node producer = s.value().producer();
+            boolean skipNorm = producer.opType().startsWith("Skip") && producer.opType().endsWith("LayerNormalization");
+            if (skipNorm && producer.inputs().stream().anyMatch(in -> in != null && leaving.contains(in.name()))) {
+                return new Resolved(name, name.kind(), name.layer(), "by node scope " + scope + " (its sum is computed by "
+                        + producer.name() + ")");
+            }
+        }
+        return null;
     }
 
     private static List<Graph> graphsOf(SiteMap map) {

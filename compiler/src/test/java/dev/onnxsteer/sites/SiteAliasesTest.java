@@ -191,6 +191,21 @@ class SiteAliasesTest {
         assertTrue(SiteNames.resolve(map, "encoder.layer.2").how().startsWith("by node scope"));
     }
 
+    /**
+     * The builder layout sums each block's residual in the next block's SkipSimplifiedLayerNormalization, outside
+     * the block's scope: {@code model.layers.1} is still the sum a hook on that module would change, and the
+     * scope's own outputs stay what they are.
+     */
+    @Test
+    void aBlockWhoseSumIsFusedIntoTheNextNormIsItsResidPost() {
+        SiteMap map = SiteFinder.find(ModelReader.read(Fixtures.dir(Fixtures.LLAMA_GENAI)));
+        SiteNames.Resolved block = SiteNames.resolve(map, "model.layers.1");
+        assertEquals("resid_post.1", block.siteName());
+        assertTrue(block.how().contains("/model/layers.2/input_layernorm/SkipSimplifiedLayerNormalization"), block.how());
+        assertEquals("mlp_out.1", SiteNames.resolve(map, "model.layers.1.mlp").siteName());
+        assertTrue(SiteNames.aliases(map, map.find(SiteKind.RESID_POST, 1).get(0)).contains("model.layers.1"));
+    }
+
     @Test
     void aScopeThatDisagreesWithTheStructureIsRefused() {
         Model model = ModelReader.read(Fixtures.dir(Fixtures.GPT2_TINY_NOPAST));
