@@ -154,6 +154,15 @@ class QuantisedCodecTest {
         ChannelQuantised.Requantised r = c.requantise(e);
         assertEquals(5f / 127, r.weights().scales()[3], 1e-6, "column 3 refitted symmetric");
         assertEquals(c.scales()[4], r.weights().scales()[4]);
+        // a reduce_range matrix (codes within +-63) is refitted within its own range, never to 8 bits
+        ChannelQuantised reduced = ChannelQuantised.symmetricPerColumn(gaussian(32 * 16, 9), 32, 16, 63);
+        float[] f = reduced.dequantise();
+        f[3] = 5f;
+        ChannelQuantised.Requantised refit = reduced.requantise(f);
+        assertEquals(5f / 63, refit.weights().scales()[3], 1e-6, "column 3 refitted at +-63");
+        for (byte code : refit.weights().codes()) {
+            assertTrue(Math.abs(code) <= 63, "code " + code + " outside the reduced range");
+        }
     }
 
     /** Tensors read from a file start part-way into their buffer: reading codes and zero points is relative. */
