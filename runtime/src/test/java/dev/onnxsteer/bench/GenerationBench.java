@@ -10,6 +10,7 @@ import dev.onnxsteer.generate.Generator;
 import dev.onnxsteer.generate.ModelConfig;
 import dev.onnxsteer.generate.TokenListener;
 import dev.onnxsteer.generate.Tokenizer;
+import dev.onnxsteer.gguf.GgmlType;
 import dev.onnxsteer.importer.GgufImporter;
 import dev.onnxsteer.importer.ImportFormat;
 import dev.onnxsteer.importer.WeightFormat;
@@ -45,7 +46,8 @@ import java.util.stream.Collectors;
  * {@code -Dbench.threads=N} (intra-op threads, both sides; default 0 = one per physical core),
  * {@code -Dbench.spin=true|false} (intra-op spinning, both sides; default true, ONNX Runtime's default),
  * {@code -Dbench.arena=true|false} (ONNX Runtime's CPU memory arena, both sides; default true, ONNX Runtime's default),
- * {@code -Dbench.only=stories260K,tiny-llama-3m-f32,llama-125m} (the models to run; default all),
+ * {@code -Dbench.only=stories260K,tiny-llama-3m-f32,llama-76m-f32,llama-125m} (the models to run; default all but
+ * llama-76m-f32, the generated 76M Llama GGUF of {@link BenchModels#llama76mGguf} imported with {@code --weights f32}),
  * {@code -Dbench.format=genai|onnx} (the import layout of the two GGUF models; default genai, what {@code import}
  * writes for llama), {@code -Dbench.inplace=true|false} (the in-place KV cache where the graph allows it; default true).
  */
@@ -117,6 +119,11 @@ public final class GenerationBench {
         if (only.contains("tiny-llama-3m-f32")) {
             models.add(new Model("tiny-llama-3m-f32", GgufDecodeBench.imported(tinyLlama, "-f32-" + LAYOUT.label(),
                     GgufImporter.Options.DEFAULT.withWeights(WeightFormat.F32).withFormat(LAYOUT)), STORY, 128, 2, 5));
+        }
+        if (only.contains("llama-76m-f32")) {
+            models.add(new Model("llama-76m-f32", GgufDecodeBench.imported(BenchModels.llama76mGguf(GgmlType.F32),
+                    "-f32-" + LAYOUT.label(), GgufImporter.Options.DEFAULT.withWeights(WeightFormat.F32).withFormat(LAYOUT)),
+                    STORY.substring(0, 64), 128, 1, 3));
         }
         if (only.contains("llama-125m")) {
             models.add(new Model("llama-125m", BenchModels.llama(), STORY.substring(0, 64), 128, 1, 3));
