@@ -289,10 +289,10 @@ public final class ConditionPass implements AfterSteering {
         Value w3 = Unsqueeze.axis(model, root, scope + "weights/Unsqueeze", weights, 1);
         // a right-padded batch's pad rows of the site may hold anything (GroupQueryAttention leaves them unwritten),
         // and 0 x NaN is NaN: the sum reads only the kept positions
+        Value zero = root.addInitializer(root.names().fresh("onnx_steer.condition.zero_f"), Tensor.scalar(0f));
         Value kept = Unsqueeze.axis(model, root, scope + "kept/Unsqueeze",
-                root.op("Greater").name(scope + "kept/Greater").inputs(weights, floatScalar(root, "zero_f", 0f)).value(), 2);
-        Value values = root.op("Where").name(scope + "kept/Where")
-                .inputs(kept, site.value(), floatScalar(root, "zero_f", 0f)).value();
+                root.op("Greater").name(scope + "kept/Greater").inputs(weights, zero).value(), 2);
+        Value values = root.op("Where").name(scope + "kept/Where").inputs(kept, site.value(), zero).value();
         Value summed = root.op("MatMul").name(scope + "sum/MatMul").inputs(w3, values).value();
         Value sum2 = root.op("Squeeze").name(scope + "sum/Squeeze").inputs(summed, longs(root, "one", 1)).value();
         Value count = root.op("ReduceSum").name(scope + "count/ReduceSum").inputs(weights, longs(root, "one", 1)).value();
@@ -314,10 +314,6 @@ public final class ConditionPass implements AfterSteering {
                 Tensor.scalar(condition.threshold()));
         String compare = condition.comparator() == Condition.Comparator.ABOVE ? "Greater" : "Less";
         return root.op(compare).name(scope + compare).inputs(similarity, threshold).value();
-    }
-
-    private static Value floatScalar(Graph root, String label, float value) {
-        return root.addInitializer(root.names().fresh("onnx_steer.condition." + label), Tensor.scalar(value));
     }
 
     private static Value ones(Graph root, int n) {

@@ -105,11 +105,12 @@ final class PositionMask implements Pass {
     private Value positions() {
         if (positions == null) {
             Optional<Value> ids = input("position_ids");
+            Optional<Value> attentionMask = input("attention_mask");
             if (ids.isPresent()) {
                 positions = root.op("Cast").name(SCOPE + "Cast").inputs(ids.get())
                         .attr("to", (long) DataType.INT64.code()).value();
-            } else if (input("attention_mask").isPresent()) {
-                positions = maskedPositions(input("attention_mask").get());
+            } else if (attentionMask.isPresent()) {
+                positions = maskedPositions(attentionMask.get());
             } else {
                 Value past = pastLength();
                 Value end = root.op("Add").name(SCOPE + "end/Add").inputs(past, seqLength()).value();

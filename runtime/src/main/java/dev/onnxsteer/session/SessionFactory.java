@@ -55,11 +55,15 @@ public final class SessionFactory {
         // the IR read maps the file without copying weights: far cheaper than a session to look at metadata
         Model ir = ModelReader.read(model);
         if (CompiledModelAbi.hasRuntimeInputs(ir)) {
-            return openLifted(ir, model.toString(), config).withGraph(operators(ir), InPlaceCache.pairs(ir));
+            return ofGraph(openLifted(ir, model.toString(), config), ir);
         }
         String path = model.toAbsolutePath().toString();
-        return open(model.toString(), config, options -> Ort.env().createSession(path, options))
-                .withGraph(operators(ir), InPlaceCache.pairs(ir));
+        return ofGraph(open(model.toString(), config, options -> Ort.env().createSession(path, options)), ir);
+    }
+
+    /** {@code session} knowing what {@code model}, the graph it runs, holds: its operators and in-place cache pairs. */
+    private static ModelSession ofGraph(ModelSession session, Model model) {
+        return session.withGraph(operators(model), InPlaceCache.pairs(model));
     }
 
     /** What {@link ModelSession#operators()} reports for {@code model}. */
@@ -90,9 +94,9 @@ public final class SessionFactory {
      */
     public static ModelSession open(Model model, String label, SessionConfig config) {
         if (CompiledModelAbi.hasRuntimeInputs(model)) {
-            return openLifted(model, label, config).withGraph(operators(model), InPlaceCache.pairs(model));
+            return ofGraph(openLifted(model, label, config), model);
         }
-        return openAsIs(model, label, config).withGraph(operators(model), InPlaceCache.pairs(model));
+        return ofGraph(openAsIs(model, label, config), model);
     }
 
     /** Lifts the steering inputs' defaults, opens the lifted model, restores the defaults in {@code model}. */
