@@ -26,10 +26,7 @@ class FixtureQuantiserTest {
         float[] data = gaussian(32 * 64);
         float[] back = roundTrip(data, GgmlType.Q4_0);
         for (int b = 0; b < data.length / 32; b++) {
-            float extreme = 0;
-            for (int i = 0; i < 32; i++) {
-                extreme = Math.abs(data[32 * b + i]) > Math.abs(extreme) ? data[32 * b + i] : extreme;
-            }
+            float extreme = extreme(data, b);
             float step = Math.abs(extreme) / 8;
             for (int i = 0; i < 32; i++) {
                 int at = 32 * b + i;
@@ -45,15 +42,21 @@ class FixtureQuantiserTest {
         float[] data = gaussian(32 * 64);
         float[] back = roundTrip(data, GgmlType.Q8_0);
         for (int b = 0; b < data.length / 32; b++) {
-            float max = 0;
-            for (int i = 0; i < 32; i++) {
-                max = Math.max(max, Math.abs(data[32 * b + i]));
-            }
+            float max = Math.abs(extreme(data, b));
             for (int i = 0; i < 32; i++) {
                 int at = 32 * b + i;
                 assertTrue(Math.abs(back[at] - data[at]) <= max / 127 / 2 * 1.01f, "block " + b + " value " + i);
             }
         }
+    }
+
+    /** Block {@code b}'s value of the largest magnitude, with its sign (the first of equals). */
+    private static float extreme(float[] data, int b) {
+        float extreme = 0;
+        for (int i = 0; i < 32; i++) {
+            extreme = Math.abs(data[32 * b + i]) > Math.abs(extreme) ? data[32 * b + i] : extreme;
+        }
+        return extreme;
     }
 
     private float[] roundTrip(float[] data, GgmlType type) {
