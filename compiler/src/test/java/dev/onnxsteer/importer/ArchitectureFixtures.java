@@ -186,7 +186,9 @@ public final class ArchitectureFixtures {
             data[i] = (float) (random.nextGaussian() * scale);
         }
         if (type != GgmlType.F32) {
-            w.addTensor(name, new long[] {cols, rows}, type, out -> out.write(FixtureQuantiser.quantise(data, type)));
+            // quantised now, so that a large fixture holds its blocks until the write, not its floats
+            byte[] blocks = FixtureQuantiser.quantise(data, type);
+            w.addTensor(name, new long[] {cols, rows}, type, out -> out.write(blocks));
         } else {
             w.addTensor(name, new long[] {cols, rows}, data);
         }

@@ -54,6 +54,14 @@ public final class BenchModels {
     public static final int LLAMA_76M_VOCAB = 32000;
     /** The files of {@link #llama76mGguf}: F32 and the block types the fixture quantiser writes whose rows fit (768 and 1280). */
     public static final List<GgmlType> LLAMA_76M_TYPES = List.of(GgmlType.F32, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K);
+    /**
+     * The 420M Llama GGUF ({@link #llama420mGguf}): TinyLlama 1.1B's widths with 8 of its 22 layers (hidden 2048, 32
+     * heads of 64, 4 KV heads, FFN 5632, vocab 32000): 420M parameters, 418M multiply-adds per token, so that each
+     * projection is large enough for its kernel, not the per-operator cost around it, to set the decode speed.
+     */
+    public static final ArchitectureFixtures.Sizes LLAMA_420M = new ArchitectureFixtures.Sizes(8, 2048, 32, 4, 5632);
+    /** The files of {@link #llama420mGguf}: the quantised ones only (an F32 file would be 1.7 GB). */
+    public static final List<GgmlType> LLAMA_420M_TYPES = List.of(GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K);
 
     public static final String STAMP = ".sizes";
 
@@ -97,21 +105,27 @@ public final class BenchModels {
      * {@code <root>/llama-76m-gguf/llama-76m-<type>.gguf}.
      */
     public static Path llama76mGguf(GgmlType type) {
-        if (!LLAMA_76M_TYPES.contains(type)) {
-            throw new IllegalArgumentException("the 76M GGUF is written as one of " + LLAMA_76M_TYPES + ", not " + type);
-        }
-        String key = "gguf " + LLAMA_76M + " vocab " + LLAMA_76M_VOCAB + " " + LLAMA_76M_TYPES;
-        Path dir = cached(root().resolve("llama-76m-gguf"), key, target -> {
-            Map<String, GgufValue> tokenizer = paddedVocabulary(LLAMA_76M_VOCAB);
-            for (GgmlType t : LLAMA_76M_TYPES) {
-                ArchitectureFixtures.write("llama", target.resolve(llama76mFile(t)), t, tokenizer, LLAMA_76M);
-            }
-        });
-        return dir.resolve(llama76mFile(type));
+        return llamaGguf("llama-76m", LLAMA_76M, LLAMA_76M_TYPES, type);
     }
 
-    private static String llama76mFile(GgmlType type) {
-        return "llama-76m-" + type.name() + ".gguf";
+    /** The seeded 420M Llama ({@link #LLAMA_420M}) as a GGUF of {@code type}, written as {@link #llama76mGguf} writes its files. */
+    public static Path llama420mGguf(GgmlType type) {
+        return llamaGguf("llama-420m", LLAMA_420M, LLAMA_420M_TYPES, type);
+    }
+
+    /** {@code <root>/<name>-gguf/<name>-<type>.gguf}, all {@code types} written together on first use. */
+    private static Path llamaGguf(String name, ArchitectureFixtures.Sizes sizes, List<GgmlType> types, GgmlType type) {
+        if (!types.contains(type)) {
+            throw new IllegalArgumentException(name + " is written as one of " + types + ", not " + type);
+        }
+        String key = "gguf " + sizes + " vocab " + LLAMA_76M_VOCAB + " " + types;
+        Path dir = cached(root().resolve(name + "-gguf"), key, target -> {
+            Map<String, GgufValue> tokenizer = paddedVocabulary(LLAMA_76M_VOCAB);
+            for (GgmlType t : types) {
+                ArchitectureFixtures.write("llama", target.resolve(name + "-" + t.name() + ".gguf"), t, tokenizer, sizes);
+            }
+        });
+        return dir.resolve(name + "-" + type.name() + ".gguf");
     }
 
     /**

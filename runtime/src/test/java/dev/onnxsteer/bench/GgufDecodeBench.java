@@ -34,7 +34,7 @@ import java.util.function.DoubleSupplier;
  * on the same file, interleaved round by round ({@link #interleaved}).
  *
  * <p>Run: {@code mvn -B -q -DskipTests -Dbench=runtime -Dbench.main=dev.onnxsteer.bench.GgufDecodeBench -pl runtime -am verify}
- * ({@code -Dbench.parts=quants,layouts}, the default, or any of quants, layouts, llama76m; {@code -Dbench.threads=N},
+ * ({@code -Dbench.parts=quants,layouts}, the default, or any of quants, layouts, llama76m, llama420m; {@code -Dbench.threads=N},
  * default 1, both sides; the bench JVM takes both through {@code JAVA_TOOL_OPTIONS})
  */
 public final class GgufDecodeBench {
@@ -49,6 +49,9 @@ public final class GgufDecodeBench {
         String parts = System.getProperty("bench.parts", "quants,layouts");
         if (parts.contains("llama76m")) {
             llama76m(sessions, threads);
+        }
+        if (parts.contains("llama420m")) {
+            llama420m(sessions, threads);
         }
         if (parts.contains("quants")) {
             quants(sessions, threads);
@@ -142,6 +145,35 @@ public final class GgufDecodeBench {
         System.out.println("| file | onnx-steer, onnx layout (vs llama.cpp) | onnx-steer, genai layout (vs llama.cpp) "
                 + "| genai layout, `--int8-activations` (vs llama.cpp) | llama.cpp |");
         System.out.println("|---|---|---|---|---|");
+        rows.forEach(System.out::println);
+    }
+
+    /**
+     * The quantized files of the 420M Llama ({@link BenchModels#llama420mGguf}), each imported with {@code --weights
+     * keep} in the genai layout with float and with int8 activations, next to llama.cpp on the same file.
+     */
+    private static void llama420m(SessionConfig sessions, int threads) {
+        double loadBefore = ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage();
+        List<String> rows = new ArrayList<>();
+        for (GgmlType type : BenchModels.LLAMA_420M_TYPES) {
+            Path file = BenchModels.llama420mGguf(type);
+            Path keep = imported(file, "-keep-genai", GgufImporter.Options.DEFAULT.withFormat(ImportFormat.GENAI));
+            Path int8 = imported(file, "-keep-genai-int8-activations",
+                    GgufImporter.Options.DEFAULT.withFormat(ImportFormat.GENAI).withInt8Activations());
+            double[] q = interleaved(List.of(
+                    () -> decodeRound("420m " + type + " genai", keep, sessions),
+                    () -> decodeRound("420m " + type + " genai int8", int8, sessions),
+                    () -> llamaCppRound(file, threads)));
+            rows.add(String.format(Locale.ROOT, "| %s (`--weights keep`) | %.1f (%.2fx) | %.1f (%.2fx) | %.1f |", type,
+                    q[0], q[0] / q[2], q[1], q[1] / q[2], q[2]));
+        }
+        System.out.println();
+        System.out.printf(Locale.ROOT, "llama-420m (generated, %s, vocab %d): decode tok/s, %d greedy tokens after BOS, %d thread(s), "
+                + "median over %d interleaved rounds of each round's median of 3; load average %.1f before, %.1f after:%n",
+                BenchModels.LLAMA_420M, BenchModels.LLAMA_76M_VOCAB, TOKENS, threads, ROUNDS, loadBefore,
+                ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
+        System.out.println("| file | onnx-steer, genai layout (vs llama.cpp) | genai layout, `--int8-activations` (vs llama.cpp) | llama.cpp |");
+        System.out.println("|---|---|---|---|");
         rows.forEach(System.out::println);
     }
 
