@@ -31,7 +31,9 @@ import java.util.function.DoubleSupplier;
  *
  * <p>A third part ({@code llama76m}, not in the default) measures the issue 16 target on the generated 76M Llama GGUF
  * ({@link BenchModels#llama76mGguf}): its F32 file in both layouts and its Q8_0 and Q4_K files, each next to llama.cpp
- * on the same file, interleaved round by round ({@link #interleaved}).
+ * on the same file, interleaved round by round ({@link #interleaved}). A fourth ({@code llama420m}, not in the default
+ * either) does the same for the quantized files of the 420M Llama ({@link BenchModels#llama420mGguf}), where the
+ * matrix kernels rather than the cost around each operator set the speed.
  *
  * <p>Run: {@code mvn -B -q -DskipTests -Dbench=runtime -Dbench.main=dev.onnxsteer.bench.GgufDecodeBench -pl runtime -am verify}
  * ({@code -Dbench.parts=quants,layouts}, the default, or any of quants, layouts, llama76m, llama420m; {@code -Dbench.threads=N},
