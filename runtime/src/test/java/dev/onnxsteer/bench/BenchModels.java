@@ -51,7 +51,8 @@ public final class BenchModels {
      * vocab 32000: 76.3M parameters (49.2M of them the embedding and LM head, 51.7M multiply-adds per token).
      */
     public static final ArchitectureFixtures.Sizes LLAMA_76M = new ArchitectureFixtures.Sizes(6, 768, 12, 4, 1280);
-    public static final int LLAMA_76M_VOCAB = 32000;
+    /** The vocabulary size of the generated GGUF Llamas ({@link #paddedVocabulary}). */
+    public static final int GGUF_VOCAB = 32000;
     /** The files of {@link #llama76mGguf}: F32 and the block types the fixture quantiser writes whose rows fit (768 and 1280). */
     public static final List<GgmlType> LLAMA_76M_TYPES = List.of(GgmlType.F32, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K);
     /**
@@ -118,9 +119,9 @@ public final class BenchModels {
         if (!types.contains(type)) {
             throw new IllegalArgumentException(name + " is written as one of " + types + ", not " + type);
         }
-        String key = "gguf " + sizes + " vocab " + LLAMA_76M_VOCAB + " " + types;
+        String key = "gguf " + sizes + " vocab " + GGUF_VOCAB + " " + types;
         Path dir = cached(root().resolve(name + "-gguf"), key, target -> {
-            Map<String, GgufValue> tokenizer = paddedVocabulary(LLAMA_76M_VOCAB);
+            Map<String, GgufValue> tokenizer = paddedVocabulary(GGUF_VOCAB);
             for (GgmlType t : types) {
                 ArchitectureFixtures.write("llama", target.resolve(name + "-" + t.name() + ".gguf"), t, tokenizer, sizes);
             }

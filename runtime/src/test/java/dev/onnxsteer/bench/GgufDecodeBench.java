@@ -2,6 +2,7 @@ package dev.onnxsteer.bench;
 
 import dev.onnxsteer.TestPaths;
 import dev.onnxsteer.gguf.GgmlType;
+import dev.onnxsteer.importer.ArchitectureFixtures;
 import dev.onnxsteer.importer.GgufImporter;
 import dev.onnxsteer.importer.ImportFormat;
 import dev.onnxsteer.importer.WeightFormat;
@@ -139,15 +140,8 @@ public final class GgufDecodeBench {
             rows.add(String.format(Locale.ROOT, "| %s (`--weights keep`) | %.1f (%.2fx) | %.1f (%.2fx) | %.1f (%.2fx) | %.1f |", type,
                     q[0], q[0] / q[3], q[1], q[1] / q[3], q[2], q[2] / q[3], q[3]));
         }
-        System.out.println();
-        System.out.printf(Locale.ROOT, "llama-76m (generated, %s, vocab %d): decode tok/s, %d greedy tokens after BOS, %d thread(s), "
-                + "median over %d interleaved rounds of each round's median of 3; load average %.1f before, %.1f after:%n",
-                BenchModels.LLAMA_76M, BenchModels.LLAMA_76M_VOCAB, TOKENS, threads, ROUNDS, loadBefore,
-                ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
-        System.out.println("| file | onnx-steer, onnx layout (vs llama.cpp) | onnx-steer, genai layout (vs llama.cpp) "
-                + "| genai layout, `--int8-activations` (vs llama.cpp) | llama.cpp |");
-        System.out.println("|---|---|---|---|---|");
-        rows.forEach(System.out::println);
+        printTable("llama-76m", BenchModels.LLAMA_76M, threads, loadBefore, "| file | onnx-steer, onnx layout (vs llama.cpp) "
+                + "| onnx-steer, genai layout (vs llama.cpp) | genai layout, `--int8-activations` (vs llama.cpp) | llama.cpp |", rows);
     }
 
     /**
@@ -169,13 +163,20 @@ public final class GgufDecodeBench {
             rows.add(String.format(Locale.ROOT, "| %s (`--weights keep`) | %.1f (%.2fx) | %.1f (%.2fx) | %.1f |", type,
                     q[0], q[0] / q[2], q[1], q[1] / q[2], q[2]));
         }
+        printTable("llama-420m", BenchModels.LLAMA_420M, threads, loadBefore, "| file | onnx-steer, genai layout (vs llama.cpp) "
+                + "| genai layout, `--int8-activations` (vs llama.cpp) | llama.cpp |", rows);
+    }
+
+    /** A generated model's table: what was measured and how, the header, its separator and the rows. */
+    private static void printTable(String model, ArchitectureFixtures.Sizes sizes, int threads, double loadBefore, String header,
+            List<String> rows) {
         System.out.println();
-        System.out.printf(Locale.ROOT, "llama-420m (generated, %s, vocab %d): decode tok/s, %d greedy tokens after BOS, %d thread(s), "
+        System.out.printf(Locale.ROOT, "%s (generated, %s, vocab %d): decode tok/s, %d greedy tokens after BOS, %d thread(s), "
                 + "median over %d interleaved rounds of each round's median of 3; load average %.1f before, %.1f after:%n",
-                BenchModels.LLAMA_420M, BenchModels.LLAMA_76M_VOCAB, TOKENS, threads, ROUNDS, loadBefore,
+                model, sizes, BenchModels.GGUF_VOCAB, TOKENS, threads, ROUNDS, loadBefore,
                 ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
-        System.out.println("| file | onnx-steer, genai layout (vs llama.cpp) | genai layout, `--int8-activations` (vs llama.cpp) | llama.cpp |");
-        System.out.println("|---|---|---|---|");
+        System.out.println(header);
+        System.out.println("|---".repeat(header.split("\\|", -1).length - 2) + "|");
         rows.forEach(System.out::println);
     }
 

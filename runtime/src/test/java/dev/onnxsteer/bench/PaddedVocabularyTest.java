@@ -15,7 +15,7 @@ import org.junit.jupiter.api.Test;
 class PaddedVocabularyTest {
     @Test
     void extendsStoriesVocabularyToTheModelSize() {
-        Map<String, GgufValue> padded = BenchModels.paddedVocabulary(BenchModels.LLAMA_76M_VOCAB);
+        Map<String, GgufValue> padded = BenchModels.paddedVocabulary(BenchModels.GGUF_VOCAB);
         List<GgufValue> tokens = elements(padded, "tokenizer.ggml.tokens");
         List<GgufValue> scores = elements(padded, "tokenizer.ggml.scores");
         List<GgufValue> types = elements(padded, "tokenizer.ggml.token_type");
