@@ -17,6 +17,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.TimeUnit;
 import java.util.function.DoubleSupplier;
+import java.util.function.Function;
 
 /**
  * Decode speed of imported GGUF files next to llama.cpp on the same files (not a test, issue 19): the
@@ -124,22 +125,8 @@ public final class GgufDecodeBench {
                 () -> decodeRound("76m F32 onnx", onnx, sessions),
                 () -> decodeRound("76m F32 genai", genai, sessions),
                 () -> llamaCppRound(f32File, threads)));
-        rows.add(String.format(Locale.ROOT, "| F32 (`--weights f32`) | %.1f (%.2fx) | %.1f (%.2fx) | - | %.1f |", f[0], f[0] / f[2], f[1],
-                f[1] / f[2], f[2]));
-        for (GgmlType type : List.of(GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K)) {
-            Path file = BenchModels.llama76mGguf(type);
-            Path keep = imported(file, "-keep-onnx", GgufImporter.Options.DEFAULT.withFormat(ImportFormat.ONNX));
-            Path keepGenai = imported(file, "-keep-genai", GgufImporter.Options.DEFAULT.withFormat(ImportFormat.GENAI));
-            Path int8Genai = imported(file, "-keep-genai-int8-activations",
-                    GgufImporter.Options.DEFAULT.withFormat(ImportFormat.GENAI).withInt8Activations());
-            double[] q = interleaved(List.of(
-                    () -> decodeRound("76m " + type + " onnx", keep, sessions),
-                    () -> decodeRound("76m " + type + " genai", keepGenai, sessions),
-                    () -> decodeRound("76m " + type + " genai int8", int8Genai, sessions),
-                    () -> llamaCppRound(file, threads)));
-            rows.add(String.format(Locale.ROOT, "| %s (`--weights keep`) | %.1f (%.2fx) | %.1f (%.2fx) | %.1f (%.2fx) | %.1f |", type,
-                    q[0], q[0] / q[3], q[1], q[1] / q[3], q[2], q[2] / q[3], q[3]));
-        }
+        rows.add(row("F32 (`--weights f32`)", f[0], f[1], Double.NaN, f[2]));
+        rows.addAll(keepRows("76m", List.of(GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K), BenchModels::llama76mGguf, true, sessions, threads));
         printTable("llama-76m", BenchModels.LLAMA_76M, threads, loadBefore, "| file | onnx-steer, onnx layout (vs llama.cpp) "
                 + "| onnx-steer, genai layout (vs llama.cpp) | genai layout, `--int8-activations` (vs llama.cpp) | llama.cpp |", rows);
     }
@@ -150,21 +137,45 @@ public final class GgufDecodeBench {
      */
     private static void llama420m(SessionConfig sessions, int threads) {
         double loadBefore = ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage();
-        List<String> rows = new ArrayList<>();
-        for (GgmlType type : BenchModels.LLAMA_420M_TYPES) {
-            Path file = BenchModels.llama420mGguf(type);
-            Path keep = imported(file, "-keep-genai", GgufImporter.Options.DEFAULT.withFormat(ImportFormat.GENAI));
-            Path int8 = imported(file, "-keep-genai-int8-activations",
-                    GgufImporter.Options.DEFAULT.withFormat(ImportFormat.GENAI).withInt8Activations());
-            double[] q = interleaved(List.of(
-                    () -> decodeRound("420m " + type + " genai", keep, sessions),
-                    () -> decodeRound("420m " + type + " genai int8", int8, sessions),
-                    () -> llamaCppRound(file, threads)));
-            rows.add(String.format(Locale.ROOT, "| %s (`--weights keep`) | %.1f (%.2fx) | %.1f (%.2fx) | %.1f |", type,
-                    q[0], q[0] / q[2], q[1], q[1] / q[2], q[2]));
-        }
+        List<String> rows = keepRows("420m", BenchModels.LLAMA_420M_TYPES, BenchModels::llama420mGguf, false, sessions, threads);
         printTable("llama-420m", BenchModels.LLAMA_420M, threads, loadBefore, "| file | onnx-steer, genai layout (vs llama.cpp) "
                 + "| genai layout, `--int8-activations` (vs llama.cpp) | llama.cpp |", rows);
+    }
+
+    /**
+     * A row per quantized file of {@code types}: imported with {@code --weights keep} in the onnx layout (when {@code
+     * onnxLayout}) and in the genai layout with float and with int8 activations, each next to llama.cpp on the file.
+     */
+    private static List<String> keepRows(String label, List<GgmlType> types, Function<GgmlType, Path> files, boolean onnxLayout,
+            SessionConfig sessions, int threads) {
+        List<String> rows = new ArrayList<>();
+        for (GgmlType type : types) {
+            Path file = files.apply(type);
+            String name = label + " " + type;
+            List<DoubleSupplier> sides = new ArrayList<>();
+            if (onnxLayout) {
+                Path keep = imported(file, "-keep-onnx", GgufImporter.Options.DEFAULT.withFormat(ImportFormat.ONNX));
+                sides.add(() -> decodeRound(name + " onnx", keep, sessions));
+            }
+            Path keepGenai = imported(file, "-keep-genai", GgufImporter.Options.DEFAULT.withFormat(ImportFormat.GENAI));
+            Path int8Genai = imported(file, "-keep-genai-int8-activations",
+                    GgufImporter.Options.DEFAULT.withFormat(ImportFormat.GENAI).withInt8Activations());
+            sides.add(() -> decodeRound(name + " genai", keepGenai, sessions));
+            sides.add(() -> decodeRound(name + " genai int8", int8Genai, sessions));
+            sides.add(() -> llamaCppRound(file, threads));
+            rows.add(row(type + " (`--weights keep`)", interleaved(sides)));
+        }
+        return rows;
+    }
+
+    /** A table row: each of our figures with its ratio to llama.cpp's, the last one ({@code NaN}: not measured). */
+    private static String row(String file, double... figures) {
+        double llamaCpp = figures[figures.length - 1];
+        StringBuilder row = new StringBuilder("| ").append(file).append(" |");
+        for (int i = 0; i < figures.length - 1; i++) {
+            row.append(Double.isNaN(figures[i]) ? " - |" : String.format(Locale.ROOT, " %.1f (%.2fx) |", figures[i], figures[i] / llamaCpp));
+        }
+        return row.append(String.format(Locale.ROOT, " %.1f |", llamaCpp)).toString();
     }
 
     /** A generated model's table: what was measured and how, the header, its separator and the rows. */
