@@ -56,13 +56,14 @@ public final class BenchModels {
     /** The files of {@link #llama76mGguf}: F32 and the block types the fixture quantiser writes whose rows fit (768 and 1280). */
     public static final List<GgmlType> LLAMA_76M_TYPES = List.of(GgmlType.F32, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K);
     /**
-     * The 420M Llama GGUF ({@link #llama420mGguf}): TinyLlama 1.1B's widths with 8 of its 22 layers (hidden 2048, 32
-     * heads of 64, 4 KV heads, FFN 5632, vocab 32000): 420M parameters, 418M multiply-adds per token, so that each
-     * projection is large enough for its kernel, not the per-operator cost around it, to set the decode speed.
+     * The 480M Llama GGUF ({@link #llama480mGguf}): TinyLlama 1.1B's widths with 8 of its 22 layers (hidden 2048,
+     * 32 heads of 64, 4 KV heads, FFN 5632, vocab 32000): 483M parameters (65.5M of them the embedding), 418M
+     * multiply-adds per token, so that each projection is large enough for its kernel, not the per-operator cost
+     * around it, to set the decode speed.
      */
-    public static final ArchitectureFixtures.Sizes LLAMA_420M = new ArchitectureFixtures.Sizes(8, 2048, 32, 4, 5632);
-    /** The files of {@link #llama420mGguf}: the quantised ones only (an F32 file would be 1.7 GB). */
-    public static final List<GgmlType> LLAMA_420M_TYPES = List.of(GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K);
+    public static final ArchitectureFixtures.Sizes LLAMA_480M = new ArchitectureFixtures.Sizes(8, 2048, 32, 4, 5632);
+    /** The files of {@link #llama480mGguf}: the quantised ones only (an F32 file would be 1.9 GB). */
+    public static final List<GgmlType> LLAMA_480M_TYPES = List.of(GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K);
 
     public static final String STAMP = ".sizes";
 
@@ -109,9 +110,9 @@ public final class BenchModels {
         return llamaGguf("llama-76m", LLAMA_76M, LLAMA_76M_TYPES, type);
     }
 
-    /** The seeded 420M Llama ({@link #LLAMA_420M}) as a GGUF of {@code type}, written as {@link #llama76mGguf} writes its files. */
-    public static Path llama420mGguf(GgmlType type) {
-        return llamaGguf("llama-420m", LLAMA_420M, LLAMA_420M_TYPES, type);
+    /** The seeded 480M Llama ({@link #LLAMA_480M}) as a GGUF of {@code type}, written as {@link #llama76mGguf} writes its files. */
+    public static Path llama480mGguf(GgmlType type) {
+        return llamaGguf("llama-480m", LLAMA_480M, LLAMA_480M_TYPES, type);
     }
 
     /** {@code <root>/<name>-gguf/<name>-<type>.gguf}, all {@code types} written together on first use. */

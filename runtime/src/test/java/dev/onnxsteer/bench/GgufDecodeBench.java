@@ -33,12 +33,12 @@ import java.util.function.Function;
  *
  * <p>A third part ({@code llama76m}, not in the default) measures the issue 16 target on the generated 76M Llama GGUF
  * ({@link BenchModels#llama76mGguf}): its F32 file in both layouts and its Q8_0 and Q4_K files, each next to llama.cpp
- * on the same file, interleaved round by round ({@link #interleaved}). A fourth ({@code llama420m}, not in the default
- * either) does the same for the quantized files of the 420M Llama ({@link BenchModels#llama420mGguf}), where the
+ * on the same file, interleaved round by round ({@link #interleaved}). A fourth ({@code llama480m}, not in the default
+ * either) does the same for the quantized files of the 480M Llama ({@link BenchModels#llama480mGguf}), where the
  * matrix kernels rather than the cost around each operator set the speed.
  *
  * <p>Run: {@code mvn -B -q -DskipTests -Dbench=runtime -Dbench.main=dev.onnxsteer.bench.GgufDecodeBench -pl runtime -am verify}
- * ({@code -Dbench.parts=quants,layouts}, the default, or any of quants, layouts, llama76m, llama420m; {@code -Dbench.threads=N},
+ * ({@code -Dbench.parts=quants,layouts}, the default, or any of quants, layouts, llama76m, llama480m; {@code -Dbench.threads=N},
  * default 1, both sides; the bench JVM takes both through {@code JAVA_TOOL_OPTIONS})
  */
 public final class GgufDecodeBench {
@@ -54,8 +54,8 @@ public final class GgufDecodeBench {
         if (parts.contains("llama76m")) {
             llama76m(sessions, threads);
         }
-        if (parts.contains("llama420m")) {
-            llama420m(sessions, threads);
+        if (parts.contains("llama480m")) {
+            llama480m(sessions, threads);
         }
         if (parts.contains("quants")) {
             quants(sessions, threads);
@@ -132,13 +132,13 @@ public final class GgufDecodeBench {
     }
 
     /**
-     * The quantized files of the 420M Llama ({@link BenchModels#llama420mGguf}), each imported with {@code --weights
+     * The quantized files of the 480M Llama ({@link BenchModels#llama480mGguf}), each imported with {@code --weights
      * keep} in the genai layout with float and with int8 activations, next to llama.cpp on the same file.
      */
-    private static void llama420m(SessionConfig sessions, int threads) {
+    private static void llama480m(SessionConfig sessions, int threads) {
         double loadBefore = ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage();
-        List<String> rows = keepRows("420m", BenchModels.LLAMA_420M_TYPES, BenchModels::llama420mGguf, false, sessions, threads);
-        printTable("llama-420m", BenchModels.LLAMA_420M, threads, loadBefore, "| file | onnx-steer, genai layout (vs llama.cpp) "
+        List<String> rows = keepRows("480m", BenchModels.LLAMA_480M_TYPES, BenchModels::llama480mGguf, false, sessions, threads);
+        printTable("llama-480m", BenchModels.LLAMA_480M, threads, loadBefore, "| file | onnx-steer, genai layout (vs llama.cpp) "
                 + "| genai layout, `--int8-activations` (vs llama.cpp) | llama.cpp |", rows);
     }
 

@@ -28,7 +28,7 @@ import java.util.SplittableRandom;
 /**
  * ONNX Runtime's CPU MatMulNBits on one token, by bit width and block size (not a test, issue 19): why an imported
  * Q4_0 or Q8_0 file decodes slower than llama.cpp decodes it. Each variant is one graph of {@value #MATRICES} seeded
- * random [{@value #K} x {@value #N}] matrices (the 420M Llama's FFN shape, 462M weights: far more bytes than the CPU's
+ * random [{@value #K} x {@value #N}] matrices (the 480M Llama's FFN shape, 462M weights: far more bytes than the CPU's
  * caches, as in a decode step) multiplied by one row of activations, {@code accuracy_level} 4 (int8 activations).
  * Figures: the median time per matrix over {@value #RUNS} runs, as multiply-adds per second and as bits read per weight
  * per second had the kernel read only the graph's own blocks (codes and an fp32 scale per block).
