@@ -30,8 +30,8 @@ import java.util.SplittableRandom;
  * Q4_0 or Q8_0 file decodes slower than llama.cpp decodes it. Each variant is one graph of {@value #MATRICES} seeded
  * random [{@value #K} x {@value #N}] matrices (the 480M Llama's FFN shape, 462M weights: far more bytes than the CPU's
  * caches, as in a decode step) multiplied by one row of activations, {@code accuracy_level} 4 (int8 activations).
- * Figures: the median time per matrix over {@value #RUNS} runs, as multiply-adds per second and as bits read per weight
- * per second had the kernel read only the graph's own blocks (codes and an fp32 scale per block).
+ * Figures: the median time per matrix over {@value #RUNS} runs, as multiply-adds per second and as the bytes of the
+ * graph's own blocks (codes and an fp32 scale per block) per second, what the kernel would stream if it read only those.
  *
  * <p>Run: {@code mvn -B -q -DskipTests -Dbench=runtime -Dbench.main=dev.onnxsteer.bench.MatMulNBitsBench -pl runtime -am
  * verify} ({@code -Dbench.threads=N} through {@code JAVA_TOOL_OPTIONS}, default 2).
